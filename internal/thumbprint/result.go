@@ -1,0 +1,85 @@
+// Package thumbprint computes the live thumbprint of an OpenID Connect identity
+// provider the way AWS IAM does: the SHA-1 of the last certificate the JWKS host
+// serves in its TLS handshake.
+package thumbprint
+
+import (
+	"context"
+	"crypto/x509"
+	"net"
+	"net/url"
+	"time"
+)
+
+// Options tune a Prober. The zero value is usable: 2 handshakes, the system
+// root pool, proxies from the environment, no timeout beyond the context.
+type Options struct {
+	// Handshakes is the number of separate TLS handshakes made with each host
+	// (PROBE_HANDSHAKES); servers may alternate cross-signed chains. 0 means 2.
+	Handshakes int
+	// Timeout bounds one Probe call (PROBE_TIMEOUT). 0 means only the context bounds it.
+	Timeout time.Duration
+	// RootCAs verifies served chains; nil means the system pool (which honours
+	// SSL_CERT_FILE and SSL_CERT_DIR).
+	RootCAs *x509.CertPool
+	// Proxy picks the proxy for a target https URL; nil means HTTPS_PROXY/NO_PROXY
+	// from the environment. A nil URL means a direct connection.
+	Proxy func(target *url.URL) (*url.URL, error)
+	// DialContext opens TCP connections (to the target or the proxy); nil means a net.Dialer.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Now is the time chains are verified at; nil means time.Now.
+	Now func() time.Time
+}
+
+// Result is what one Probe of a provider Url found.
+type Result struct {
+	// URL is the provider Url as IAM stores it (no scheme).
+	URL string `json:"url"`
+	// Issuer is "https://" + URL.
+	Issuer string `json:"issuer"`
+	// JWKSURI is the discovery document's jwks_uri.
+	JWKSURI string `json:"jwks_uri"`
+	// DiscoveryVerified tells whether the discovery request's certificate verified.
+	DiscoveryVerified bool `json:"discovery_verified"`
+	// DiscoveryVerifyError says why it did not, when it did not.
+	DiscoveryVerifyError string `json:"discovery_verify_error,omitempty"`
+	// Hosts are the hosts handshaken with: the jwks_uri host first, then the
+	// issuer host when it differs.
+	Hosts []HostResult `json:"hosts"`
+	// Thumbprints are the distinct chain thumbprints, lowercase hex, jwks_uri host
+	// first, in the order seen.
+	Thumbprints []string `json:"thumbprints"`
+	// PubliclyTrusted is true when every served chain verified against the roots.
+	PubliclyTrusted bool `json:"publicly_trusted"`
+}
+
+// HostResult is what the handshakes with one host found.
+type HostResult struct {
+	// Host is host:port.
+	Host string `json:"host"`
+	// ServerName is the SNI sent; empty for an IP literal.
+	ServerName string `json:"server_name,omitempty"`
+	// Handshakes is the number of handshakes made.
+	Handshakes int `json:"handshakes"`
+	// Chains are the distinct chains, exactly as served, in the order seen.
+	Chains []Chain `json:"chains"`
+}
+
+// Chain is one certificate chain exactly as a server sent it.
+type Chain struct {
+	Certificates []Certificate `json:"certificates"`
+	// Thumbprint is the lowercase hex SHA-1 of the DER of the last certificate sent.
+	Thumbprint string `json:"thumbprint"`
+	// Verified tells whether the chain verified for the host name, now, against the roots.
+	Verified bool `json:"verified"`
+	// VerifyError says why it did not verify.
+	VerifyError string `json:"verify_error,omitempty"`
+}
+
+// Certificate summarises one served certificate.
+type Certificate struct {
+	Subject  string    `json:"subject"`
+	Issuer   string    `json:"issuer"`
+	NotAfter time.Time `json:"not_after"`
+	SHA1     string    `json:"sha1"`
+}
