@@ -1,0 +1,83 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    Config
+		wantErr string // substring naming the variable
+	}{
+		{name: "defaults", env: nil, want: Default()},
+		{name: "empty values take defaults", env: map[string]string{"DRIFT_MODE": " ", "CONCURRENCY": "", "PROBE_TIMEOUT": ""}, want: Default()},
+		{
+			name: "all set",
+			env: map[string]string{
+				"SNS_TOPIC_ARN":    "arn:aws:sns:eu-west-1:123456789012:drift",
+				"DRIFT_MODE":       "Alert",
+				"CONCURRENCY":      "64",
+				"PROBE_TIMEOUT":    "2500ms",
+				"PROBE_HANDSHAKES": "5",
+			},
+			want: Config{TopicARN: "arn:aws:sns:eu-west-1:123456789012:drift", Mode: ModeAlert, Concurrency: 64, ProbeTimeout: 2500 * time.Millisecond, ProbeHandshakes: 5},
+		},
+		{name: "gov partition topic", env: map[string]string{"SNS_TOPIC_ARN": "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t"},
+			want: func() Config { c := Default(); c.TopicARN = "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t"; return c }()},
+		{name: "minimums", env: map[string]string{"CONCURRENCY": "1", "PROBE_HANDSHAKES": "1", "PROBE_TIMEOUT": "100ms", "DRIFT_MODE": "report"},
+			want: Config{Mode: ModeReport, Concurrency: 1, ProbeTimeout: 100 * time.Millisecond, ProbeHandshakes: 1}},
+		{name: "bad mode", env: map[string]string{"DRIFT_MODE": "fix"}, wantErr: "DRIFT_MODE"},
+		{name: "ignore is a tag value, not a default mode", env: map[string]string{"DRIFT_MODE": "ignore"}, wantErr: "DRIFT_MODE"},
+		{name: "concurrency zero", env: map[string]string{"CONCURRENCY": "0"}, wantErr: "CONCURRENCY"},
+		{name: "concurrency too high", env: map[string]string{"CONCURRENCY": "65"}, wantErr: "from 1 to 64"},
+		{name: "concurrency not a number", env: map[string]string{"CONCURRENCY": "eight"}, wantErr: "CONCURRENCY"},
+		{name: "handshakes zero", env: map[string]string{"PROBE_HANDSHAKES": "0"}, wantErr: "PROBE_HANDSHAKES"},
+		{name: "handshakes six", env: map[string]string{"PROBE_HANDSHAKES": "6"}, wantErr: "from 1 to 5"},
+		{name: "timeout without unit", env: map[string]string{"PROBE_TIMEOUT": "10"}, wantErr: "PROBE_TIMEOUT"},
+		{name: "timeout negative", env: map[string]string{"PROBE_TIMEOUT": "-1s"}, wantErr: "PROBE_TIMEOUT"},
+		{name: "timeout too long", env: map[string]string{"PROBE_TIMEOUT": "1h"}, wantErr: "PROBE_TIMEOUT"},
+		{name: "topic not an arn", env: map[string]string{"SNS_TOPIC_ARN": "my-topic"}, wantErr: "SNS_TOPIC_ARN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Load(env(tt.env))
+			if tt.wantErr != "" {
+				if err == nil {
+					t.Fatalf("Load() = %+v, want error containing %q", got, tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Load() error = %q, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load() error = %v", err)
+			}
+			if got != tt.want {
+				t.Fatalf("Load() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseMode(t *testing.T) {
+	for in, want := range map[string]Mode{"report": ModeReport, " ALERT ": ModeAlert, "Remediate": ModeRemediate} {
+		got, err := ParseMode(in)
+		if err != nil || got != want {
+			t.Errorf("ParseMode(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "ignore", "dry-run"} {
+		if _, err := ParseMode(in); err == nil {
+			t.Errorf("ParseMode(%q) succeeded, want error", in)
+		}
+	}
+}
