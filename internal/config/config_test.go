@@ -31,7 +31,11 @@ func TestLoad(t *testing.T) {
 			want: Config{TopicARN: "arn:aws:sns:eu-west-1:123456789012:drift", Mode: ModeAlert, Concurrency: 64, ProbeTimeout: 2500 * time.Millisecond, ProbeHandshakes: 5},
 		},
 		{name: "gov partition topic", env: map[string]string{"SNS_TOPIC_ARN": "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t"},
-			want: func() Config { c := Default(); c.TopicARN = "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t"; return c }()},
+			want: func() Config {
+				c := Default()
+				c.TopicARN = "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t"
+				return c
+			}()},
 		{name: "minimums", env: map[string]string{"CONCURRENCY": "1", "PROBE_HANDSHAKES": "1", "PROBE_TIMEOUT": "100ms", "DRIFT_MODE": "report"},
 			want: Config{Mode: ModeReport, Concurrency: 1, ProbeTimeout: 100 * time.Millisecond, ProbeHandshakes: 1}},
 		{name: "bad mode", env: map[string]string{"DRIFT_MODE": "fix"}, wantErr: "DRIFT_MODE"},
