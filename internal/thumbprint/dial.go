@@ -1,0 +1,154 @@
+package thumbprint
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+)
+
+// envProxy picks the proxy for target from HTTPS_PROXY and NO_PROXY, as
+// net/http does: the environment is read once per process, and loopback
+// targets are never proxied.
+func envProxy(target *url.URL) (*url.URL, error) {
+	return http.ProxyFromEnvironment(&http.Request{URL: target})
+}
+
+// dialTLS opens a TLS 1.2+ connection to hostport (directly or through the
+// proxy) with SNI = the host name (none for an IP literal), without verifying
+// the chain: the caller records and verifies it. Every connection gets the
+// context's deadline.
+func (p *Prober) dialTLS(ctx context.Context, hostport string) (*tls.Conn, error) {
+	conn, err := p.dialTCP(ctx, hostport)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(conn, &tls.Config{
+		ServerName:         serverName(hostport),
+		InsecureSkipVerify: true, // the served chain is recorded, then verified by the caller
+		MinVersion:         tls.VersionTLS12,
+	})
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		if expired(ctx) != nil || isTimeout(err) {
+			return nil, err
+		}
+		return nil, &kindError{kind: KindTLS, err: err}
+	}
+	if len(tc.ConnectionState().PeerCertificates) == 0 {
+		tc.Close()
+		return nil, errorf(KindTLS, "%s served no certificate", hostport)
+	}
+	return tc, nil
+}
+
+// dialTCP connects to hostport, through an HTTP CONNECT tunnel when the proxy
+// function names a proxy for https://hostport.
+func (p *Prober) dialTCP(ctx context.Context, hostport string) (net.Conn, error) {
+	proxyURL, err := p.proxy(&url.URL{Scheme: "https", Host: hostport})
+	if err != nil {
+		return nil, errorf(KindConnect, "choose proxy for %s: %v", hostport, err)
+	}
+	if proxyURL == nil {
+		return p.dial(ctx, hostport)
+	}
+	return p.dialConnect(ctx, proxyURL, hostport)
+}
+
+// dial opens a TCP connection with the context's deadline set on it.
+func (p *Prober) dial(ctx context.Context, addr string) (net.Conn, error) {
+	conn, err := p.dialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		if err := conn.SetDeadline(dl); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return conn, nil
+}
+
+// dialConnect opens a tunnel to target through an http or https proxy.
+func (p *Prober) dialConnect(ctx context.Context, proxy *url.URL, target string) (net.Conn, error) {
+	name := proxy.Redacted()
+	port := proxy.Port()
+	switch proxy.Scheme {
+	case "http":
+		if port == "" {
+			port = "80"
+		}
+	case "https":
+		if port == "" {
+			port = "443"
+		}
+	default:
+		return nil, errorf(KindConnect, "proxy %s: scheme %q not supported", name, proxy.Scheme)
+	}
+	conn, err := p.dial(ctx, net.JoinHostPort(proxy.Hostname(), port))
+	if err != nil {
+		return nil, fmt.Errorf("proxy %s: %w", name, err)
+	}
+	if proxy.Scheme == "https" {
+		tc := tls.Client(conn, &tls.Config{ServerName: proxy.Hostname(), MinVersion: tls.VersionTLS12})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			if expired(ctx) != nil || isTimeout(err) {
+				return nil, fmt.Errorf("proxy %s: %w", name, err)
+			}
+			return nil, errorf(KindConnect, "proxy %s: %v", name, err)
+		}
+		conn = tc
+	}
+	req := &http.Request{
+		Method: http.MethodConnect,
+		URL:    &url.URL{Opaque: target},
+		Host:   target,
+		Header: http.Header{"User-Agent": {userAgent}},
+	}
+	if u := proxy.User; u != nil {
+		pass, _ := u.Password()
+		req.Header.Set("Proxy-Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.Username()+":"+pass)))
+	}
+	if err := req.Write(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("proxy %s: CONNECT %s: %w", name, target, err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("proxy %s: CONNECT %s: %w", name, target, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		conn.Close()
+		return nil, errorf(KindConnect, "proxy %s: CONNECT %s: %s", name, target, resp.Status)
+	}
+	if br.Buffered() > 0 {
+		return &bufferedConn{Conn: conn, r: br}, nil
+	}
+	return conn, nil
+}
+
+// bufferedConn reads what the proxy sent after its CONNECT answer first.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
+}

@@ -1,0 +1,108 @@
+package thumbprint
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// userAgent is sent with the discovery request and proxy CONNECTs.
+const userAgent = "thumbprint-drift"
+
+// maxRedirects is the number of redirects the discovery request follows.
+const maxRedirects = 3
+
+// fetched is a discovery document and how its connections verified.
+type fetched struct {
+	discovery
+	verified  bool
+	verifyErr string
+}
+
+// fetchDiscovery GETs the discovery document: status 200, at most 1 MiB, at
+// most 3 redirects, https only. Chains are verified and recorded, not enforced.
+func (p *Prober) fetchDiscovery(ctx context.Context, discoveryURL string) (fetched, error) {
+	var (
+		mu        sync.Mutex
+		dialed    int
+		verifyErr error
+	)
+	tr := &http.Transport{
+		// The request's dial context drops cancellation; the probe's keeps it.
+		DialTLSContext: func(_ context.Context, _, addr string) (net.Conn, error) {
+			tc, err := p.dialTLS(ctx, addr)
+			if err != nil {
+				return nil, err
+			}
+			verr := p.verify(tc.ConnectionState().PeerCertificates, hostOnly(addr))
+			mu.Lock()
+			dialed++
+			if verr != nil && verifyErr == nil {
+				verifyErr = verr
+			}
+			mu.Unlock()
+			return tc, nil
+		},
+		DisableKeepAlives:      true,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, CheckRedirect: checkRedirect}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, discoveryURL, nil)
+	if err != nil {
+		return fetched{}, errorf(KindBadURL, "%v", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := client.Do(req)
+	if err != nil {
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err
+		}
+		return fetched{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		where := ""
+		if u := resp.Request.URL.String(); u != discoveryURL {
+			where = " from " + u
+		}
+		return fetched{}, errorf(KindHTTPStatus, "status %s%s", resp.Status, where)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
+	if err != nil {
+		return fetched{}, err
+	}
+	if len(body) > maxDocumentSize {
+		return fetched{}, errorf(KindBodyTooLarge, "discovery document exceeds %d bytes", maxDocumentSize)
+	}
+	doc, err := parseDiscovery(body)
+	if err != nil {
+		return fetched{}, err
+	}
+	f := fetched{discovery: doc}
+	mu.Lock()
+	defer mu.Unlock()
+	f.verified = dialed > 0 && verifyErr == nil
+	if verifyErr != nil {
+		f.verifyErr = verifyErr.Error()
+	}
+	return f, nil
+}
+
+// checkRedirect follows at most 3 redirects, all to https.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if !strings.EqualFold(req.URL.Scheme, "https") {
+		return errorf(KindRedirect, "redirect to non-https %s refused", req.URL.Redacted())
+	}
+	if len(via) > maxRedirects {
+		return errorf(KindRedirect, "more than %d redirects (last to %s)", maxRedirects, req.URL.Redacted())
+	}
+	return nil
+}

@@ -1,0 +1,53 @@
+package thumbprint
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"time"
+)
+
+// DefaultHandshakes is the number of TLS handshakes per host when
+// Options.Handshakes is 0.
+const DefaultHandshakes = 2
+
+// Prober computes live thumbprints. It is safe for concurrent use.
+type Prober struct {
+	opts        Options
+	handshakes  int
+	proxy       func(*url.URL) (*url.URL, error)
+	dialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	now         func() time.Time
+}
+
+// New returns a Prober with opts, defaults filled in.
+func New(opts Options) *Prober {
+	p := &Prober{
+		opts:        opts,
+		handshakes:  opts.Handshakes,
+		proxy:       opts.Proxy,
+		dialContext: opts.DialContext,
+		now:         opts.Now,
+	}
+	if p.handshakes <= 0 {
+		p.handshakes = DefaultHandshakes
+	}
+	if p.proxy == nil {
+		p.proxy = envProxy
+	}
+	if p.dialContext == nil {
+		p.dialContext = (&net.Dialer{}).DialContext
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	return p
+}
+
+// Probe computes the live thumbprints of the provider Url (as IAM stores it,
+// "https://" optional): it fetches the discovery document, handshakes with the
+// jwks_uri host and, when it differs, the issuer host, and verifies every chain.
+// Failures are *Error. Each call probes afresh; use a Run to share work.
+func (p *Prober) Probe(ctx context.Context, providerURL string) (*Result, error) {
+	return p.NewRun().Probe(ctx, providerURL)
+}
