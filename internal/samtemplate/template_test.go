@@ -1,0 +1,552 @@
+package samtemplate
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const (
+	functionID     = "DriftCheckFunction"
+	oidcProviderID = "arn:${AWS::Partition}:iam::${AWS::AccountId}:oidc-provider/*"
+	accountRoot    = "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"
+	cloudwatch     = "cloudwatch.amazonaws.com"
+)
+
+func TestTemplateIsSAM(t *testing.T) {
+	tp := loadTemplate(t)
+	if got := tp.doc["Transform"]; got != "AWS::Serverless-2016-10-31" {
+		t.Errorf("Transform = %v, want AWS::Serverless-2016-10-31", got)
+	}
+	if got := tp.resourcesOfType("AWS::Serverless::Function"); !reflect.DeepEqual(got, []string{functionID}) {
+		t.Errorf("serverless functions = %v, want exactly [%s]", got, functionID)
+	}
+}
+
+func TestFunctionProperties(t *testing.T) {
+	tp := loadTemplate(t)
+	props := tp.functionProps(t, functionID)
+	fn := tp.resource(t, functionID, "AWS::Serverless::Function")
+	tests := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"Runtime", props["Runtime"], "provided.al2023"},
+		{"Architectures", props["Architectures"], []any{"arm64"}},
+		{"Handler", props["Handler"], "bootstrap"},
+		{"CodeUri", props["CodeUri"], "."},
+		{"Metadata.BuildMethod", lookup(fn, "Metadata", "BuildMethod"), "makefile"},
+		{"MemorySize", props["MemorySize"], 128},
+		{"ReservedConcurrentExecutions", props["ReservedConcurrentExecutions"], 1},
+		{"LoggingConfig.LogFormat", lookup(props, "LoggingConfig", "LogFormat"), "JSON"},
+		{"FunctionName", props["FunctionName"], sub("${AWS::StackName}-drift-check")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !reflect.DeepEqual(tc.got, tc.want) {
+				t.Errorf("%s = %#v, want %#v", tc.name, tc.got, tc.want)
+			}
+		})
+	}
+
+	t.Run("Timeout", func(t *testing.T) {
+		// The engine keeps a deadline reserve of a few seconds; Lambda allows 900 s.
+		timeout, ok := props["Timeout"].(int)
+		if !ok || timeout < 60 || timeout > 900 {
+			t.Errorf("Timeout = %#v, want seconds in [60, 900]", props["Timeout"])
+		}
+	})
+}
+
+func TestFunctionEnvironment(t *testing.T) {
+	tp := loadTemplate(t)
+	vars, _ := lookup(tp.functionProps(t, functionID), "Environment", "Variables").(map[string]any)
+	want := map[string]any{
+		"SNS_TOPIC_ARN":    ref(alertTopic(t, tp)),
+		"DRIFT_MODE":       ref("DriftMode"),
+		"CONCURRENCY":      ref("Concurrency"),
+		"PROBE_TIMEOUT":    ref("ProbeTimeout"),
+		"PROBE_HANDSHAKES": ref("ProbeHandshakes"),
+	}
+	for name, w := range want {
+		if got := vars[name]; !reflect.DeepEqual(got, w) {
+			t.Errorf("environment %s = %#v, want %#v", name, got, w)
+		}
+	}
+	for name := range vars {
+		if _, ok := want[name]; !ok {
+			t.Errorf("unexpected environment variable %s (add it to this test and to DESIGN.md)", name)
+		}
+	}
+}
+
+func TestParameters(t *testing.T) {
+	tp := loadTemplate(t)
+	tests := []struct {
+		name, typ string
+		def       any
+		min, max  any
+	}{
+		{name: "ScheduleExpression", typ: "String", def: "rate(1 hour)"},
+		{name: "DriftMode", typ: "String", def: "remediate"},
+		{name: "AlertEmail", typ: "String", def: ""},
+		{name: "Concurrency", typ: "Number", def: 8, min: 1, max: 64},
+		{name: "ProbeTimeout", typ: "String", def: "10s"},
+		{name: "ProbeHandshakes", typ: "Number", def: 2, min: 1, max: 5},
+		{name: "LogRetentionDays", typ: "Number", def: 30},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, ok := lookup(tp.doc, "Parameters", tc.name).(map[string]any)
+			if !ok {
+				t.Fatalf("parameter %s missing", tc.name)
+			}
+			if p["Type"] != tc.typ {
+				t.Errorf("Type = %v, want %s", p["Type"], tc.typ)
+			}
+			if !reflect.DeepEqual(p["Default"], tc.def) {
+				t.Errorf("Default = %#v, want %#v", p["Default"], tc.def)
+			}
+			if !reflect.DeepEqual(p["MinValue"], tc.min) || !reflect.DeepEqual(p["MaxValue"], tc.max) {
+				t.Errorf("MinValue, MaxValue = %v, %v, want %v, %v", p["MinValue"], p["MaxValue"], tc.min, tc.max)
+			}
+		})
+	}
+
+	t.Run("DriftMode AllowedValues", func(t *testing.T) {
+		got := strs(lookup(tp.doc, "Parameters", "DriftMode", "AllowedValues"))
+		slices.Sort(got)
+		if want := []string{"alert", "remediate", "report"}; !slices.Equal(got, want) {
+			t.Errorf("DriftMode AllowedValues = %v, want %v", got, want)
+		}
+	})
+	t.Run("LogRetentionDays AllowedValues has default", func(t *testing.T) {
+		if allowed := lookup(tp.doc, "Parameters", "LogRetentionDays", "AllowedValues"); !slices.Contains(list(allowed), any(30)) {
+			t.Errorf("LogRetentionDays AllowedValues %v lack the default 30", allowed)
+		}
+	})
+	t.Run("ProbeTimeout pattern", func(t *testing.T) {
+		pattern, _ := lookup(tp.doc, "Parameters", "ProbeTimeout", "AllowedPattern").(string)
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			t.Fatalf("AllowedPattern %q: %v", pattern, err)
+		}
+		for s, want := range map[string]bool{"10s": true, "1500ms": true, "1m30s": true, "2.5s": true, "": false, "10": false, "ten": false, "-1s": false} {
+			if got := re.MatchString(s); got != want {
+				t.Errorf("AllowedPattern matches %q = %v, want %v", s, got, want)
+			}
+		}
+	})
+}
+
+func TestAlertEmailSubscriptionIsConditional(t *testing.T) {
+	tp := loadTemplate(t)
+	want := map[string]any{"Fn::Not": []any{map[string]any{"Fn::Equals": []any{ref("AlertEmail"), ""}}}}
+	if got := lookup(tp.doc, "Conditions", "HasAlertEmail"); !reflect.DeepEqual(got, want) {
+		t.Errorf("Conditions.HasAlertEmail = %#v, want %#v", got, want)
+	}
+	subs := tp.resourcesOfType("AWS::SNS::Subscription")
+	if len(subs) != 1 {
+		t.Fatalf("SNS subscriptions = %v, want exactly one (the optional email)", subs)
+	}
+	s := tp.resource(t, subs[0], "AWS::SNS::Subscription")
+	if s["Condition"] != "HasAlertEmail" {
+		t.Errorf("subscription Condition = %v, want HasAlertEmail", s["Condition"])
+	}
+	checks := map[string]any{
+		"Protocol": "email",
+		"Endpoint": ref("AlertEmail"),
+		"TopicArn": ref(alertTopic(t, tp)),
+	}
+	for k, w := range checks {
+		if got := lookup(s, "Properties", k); !reflect.DeepEqual(got, w) {
+			t.Errorf("subscription %s = %#v, want %#v", k, got, w)
+		}
+	}
+}
+
+// statement is one IAM policy statement, normalised.
+type statement struct {
+	sid       string
+	effect    string
+	actions   []string
+	resources []any
+	raw       map[string]any
+}
+
+func statements(t *testing.T, doc any) []statement {
+	t.Helper()
+	var out []statement
+	for _, s := range list(lookup(doc, "Statement")) {
+		m, ok := s.(map[string]any)
+		if !ok {
+			t.Fatalf("statement %#v is not a mapping", s)
+		}
+		out = append(out, statement{
+			sid:       fmt.Sprint(m["Sid"]),
+			effect:    fmt.Sprint(m["Effect"]),
+			actions:   strs(m["Action"]),
+			resources: list(m["Resource"]),
+			raw:       m,
+		})
+	}
+	return out
+}
+
+// functionStatements returns every statement of the function's Policies. Only
+// inline policy documents are allowed: managed policies and SAM policy templates
+// cannot be audited here.
+func functionStatements(t *testing.T, tp *template) []statement {
+	t.Helper()
+	var out []statement
+	for i, p := range list(tp.functionProps(t, functionID)["Policies"]) {
+		doc, ok := p.(map[string]any)
+		if !ok || doc["Statement"] == nil {
+			t.Fatalf("Policies[%d] = %#v: want an inline policy document with Statement", i, p)
+		}
+		out = append(out, statements(t, doc)...)
+	}
+	if len(out) == 0 {
+		t.Fatal("the function has no policy statements")
+	}
+	return out
+}
+
+func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
+	tp := loadTemplate(t)
+	topic := alertTopic(t, tp)
+	key := topicKey(t, tp)
+	stmts := functionStatements(t, tp)
+
+	// The complete set of actions the function may take. Adding one is a
+	// deliberate change of this test, of the README's permissions section and
+	// of the IAM review it implies.
+	wantActions := []string{
+		"iam:GetOpenIDConnectProvider",
+		"iam:ListOpenIDConnectProviderTags",
+		"iam:ListOpenIDConnectProviders",
+		"iam:UpdateOpenIDConnectProviderThumbprint",
+		"kms:Decrypt",
+		"kms:GenerateDataKey*",
+		"sns:Publish",
+	}
+	var gotActions []string
+	for _, s := range stmts {
+		gotActions = append(gotActions, s.actions...)
+	}
+	slices.Sort(gotActions)
+	if !slices.Equal(slices.Compact(gotActions), wantActions) {
+		t.Errorf("function actions = %v, want %v", gotActions, wantActions)
+	}
+
+	for _, s := range stmts {
+		t.Run(s.sid, func(t *testing.T) {
+			if s.effect != "Allow" {
+				t.Errorf("Effect = %s, want Allow", s.effect)
+			}
+			for _, k := range []string{"NotAction", "NotResource", "Principal", "NotPrincipal"} {
+				if _, ok := s.raw[k]; ok {
+					t.Errorf("statement uses %s", k)
+				}
+			}
+			if len(s.actions) == 0 || len(s.resources) == 0 {
+				t.Fatalf("statement needs Action and Resource, has %v and %v", s.actions, s.resources)
+			}
+			for _, a := range s.actions {
+				if a == "*" || strings.HasSuffix(a, ":*") || strings.EqualFold(a, "iam:*") {
+					t.Errorf("action %q is a wildcard", a)
+				}
+			}
+			for _, r := range s.resources {
+				if r == "*" && !slices.Equal(s.actions, []string{"iam:ListOpenIDConnectProviders"}) {
+					t.Errorf("Resource * with actions %v: only iam:ListOpenIDConnectProviders may use it", s.actions)
+				}
+			}
+			for _, a := range s.actions {
+				var want any
+				switch {
+				case a == "iam:ListOpenIDConnectProviders":
+					want = "*"
+				case strings.HasPrefix(a, "iam:"):
+					want = sub(oidcProviderID)
+				case a == "sns:Publish":
+					want = ref(topic)
+				case strings.HasPrefix(a, "kms:"):
+					want = getAtt(key, "Arn")
+				default:
+					t.Errorf("action %s has no expected resource in this test", a)
+					continue
+				}
+				if !reflect.DeepEqual(s.resources, []any{want}) {
+					t.Errorf("%s on %#v, want only %#v", a, s.resources, want)
+				}
+			}
+		})
+	}
+}
+
+// alertTopic returns the logical id of the template's single SNS topic.
+func alertTopic(t *testing.T, tp *template) string {
+	t.Helper()
+	topics := tp.resourcesOfType("AWS::SNS::Topic")
+	if len(topics) != 1 {
+		t.Fatalf("SNS topics = %v, want exactly one", topics)
+	}
+	return topics[0]
+}
+
+// topicKey returns the logical id of the AWS::KMS::Key the topic is encrypted
+// with, failing t when the topic uses anything else (such as alias/aws/sns).
+func topicKey(t *testing.T, tp *template) string {
+	t.Helper()
+	topic := tp.resource(t, alertTopic(t, tp), "AWS::SNS::Topic")
+	kmsKey := lookup(topic, "Properties", "KmsMasterKeyId")
+	var id any
+	switch k := kmsKey.(type) {
+	case map[string]any:
+		if r, ok := k["Ref"]; ok {
+			id = r
+		} else if ga := list(k["Fn::GetAtt"]); len(ga) == 2 && ga[1] == "Arn" {
+			id = ga[0]
+		}
+	}
+	if !tp.isResource(id, "AWS::KMS::Key") {
+		t.Fatalf("topic KmsMasterKeyId = %#v, want a Ref or GetAtt Arn of an AWS::KMS::Key in the template", kmsKey)
+	}
+	return id.(string)
+}
+
+func principalServices(s statement) []string {
+	return strs(lookup(s.raw, "Principal", "Service"))
+}
+
+func TestAlertTopicKey(t *testing.T) {
+	tp := loadTemplate(t)
+	key := tp.resource(t, topicKey(t, tp), "AWS::KMS::Key")
+
+	if got := lookup(key, "Properties", "EnableKeyRotation"); got != true {
+		t.Errorf("EnableKeyRotation = %#v, want true", got)
+	}
+	stmts := statements(t, lookup(key, "Properties", "KeyPolicy"))
+
+	var rootAdmin, cloudwatchUses bool
+	for _, s := range stmts {
+		if s.effect != "Allow" {
+			continue
+		}
+		if p := lookup(s.raw, "Principal"); p == "*" || lookup(p, "AWS") == "*" {
+			t.Errorf("key policy statement %s admits any principal", s.sid)
+		}
+		if reflect.DeepEqual(lookup(s.raw, "Principal", "AWS"), sub(accountRoot)) && slices.Contains(s.actions, "kms:*") {
+			rootAdmin = true
+		}
+		if slices.Contains(principalServices(s), cloudwatch) &&
+			slices.Contains(s.actions, "kms:Decrypt") && slices.Contains(s.actions, "kms:GenerateDataKey*") {
+			cloudwatchUses = true
+		}
+	}
+	if !rootAdmin {
+		t.Errorf("key policy lacks the account root (%s) administering the key", accountRoot)
+	}
+	if !cloudwatchUses {
+		t.Errorf("key policy does not let %s use kms:Decrypt and kms:GenerateDataKey*", cloudwatch)
+	}
+}
+
+func TestAlertTopicPolicy(t *testing.T) {
+	tp := loadTemplate(t)
+	topic := alertTopic(t, tp)
+	var found bool
+	for _, id := range tp.resourcesOfType("AWS::SNS::TopicPolicy") {
+		p := tp.resource(t, id, "AWS::SNS::TopicPolicy")
+		if !slices.ContainsFunc(list(lookup(p, "Properties", "Topics")), func(v any) bool { return reflect.DeepEqual(v, ref(topic)) }) {
+			continue
+		}
+		for _, s := range statements(t, lookup(p, "Properties", "PolicyDocument")) {
+			if s.effect != "Allow" || !slices.Contains(principalServices(s), cloudwatch) {
+				continue
+			}
+			if !slices.Equal(s.actions, []string{"sns:Publish"}) {
+				t.Errorf("cloudwatch statement actions = %v, want [sns:Publish]", s.actions)
+			}
+			acct := lookup(s.raw, "Condition", "StringEquals", "aws:SourceAccount")
+			if !reflect.DeepEqual(acct, ref("AWS::AccountId")) && !reflect.DeepEqual(acct, sub("${AWS::AccountId}")) {
+				t.Errorf("cloudwatch statement aws:SourceAccount = %#v, want this account", acct)
+			}
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no topic policy on %s lets %s publish", topic, cloudwatch)
+	}
+}
+
+func TestAlarms(t *testing.T) {
+	tp := loadTemplate(t)
+	topic := alertTopic(t, tp)
+	alarms := tp.resourcesOfType("AWS::CloudWatch::Alarm")
+
+	tests := []struct{ namespace, metric string }{
+		{"AWS/Lambda", "Errors"},
+		{"ThumbprintDrift", "BreakingDrift"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.metric, func(t *testing.T) {
+			var props map[string]any
+			for _, id := range alarms {
+				p, _ := lookup(tp.resource(t, id, "AWS::CloudWatch::Alarm"), "Properties").(map[string]any)
+				if p["Namespace"] == tc.namespace && p["MetricName"] == tc.metric {
+					props = p
+				}
+			}
+			if props == nil {
+				t.Fatalf("no alarm on %s %s", tc.namespace, tc.metric)
+			}
+			wantDim := []any{map[string]any{"Name": "FunctionName", "Value": ref(functionID)}}
+			if got := props["Dimensions"]; !reflect.DeepEqual(got, wantDim) {
+				t.Errorf("Dimensions = %#v, want %#v", got, wantDim)
+			}
+			if got := props["TreatMissingData"]; got != "notBreaching" {
+				t.Errorf("TreatMissingData = %v, want notBreaching", got)
+			}
+		})
+	}
+
+	for _, id := range alarms {
+		actions := lookup(tp.resource(t, id, "AWS::CloudWatch::Alarm"), "Properties", "AlarmActions")
+		if !reflect.DeepEqual(actions, []any{ref(topic)}) {
+			t.Errorf("alarm %s AlarmActions = %#v, want [Ref %s]", id, actions, topic)
+		}
+	}
+}
+
+func TestScheduleEvent(t *testing.T) {
+	tp := loadTemplate(t)
+	events, _ := tp.functionProps(t, functionID)["Events"].(map[string]any)
+	var scheduleID string
+	var props map[string]any
+	for id, e := range events {
+		if lookup(e, "Type") == "Schedule" {
+			scheduleID = id
+			props, _ = lookup(e, "Properties").(map[string]any)
+		}
+	}
+	if props == nil {
+		t.Fatal("the function has no Schedule event")
+	}
+	if got := props["Schedule"]; !reflect.DeepEqual(got, ref("ScheduleExpression")) {
+		t.Errorf("Schedule = %#v, want Ref ScheduleExpression", got)
+	}
+	if n, ok := lookup(props, "RetryPolicy", "MaximumRetryAttempts").(int); !ok || n < 1 || n > 185 {
+		t.Errorf("RetryPolicy.MaximumRetryAttempts = %#v, want 1 to 185", lookup(props, "RetryPolicy", "MaximumRetryAttempts"))
+	}
+	ga := list(lookup(props, "DeadLetterConfig", "Arn", "Fn::GetAtt"))
+	if len(ga) != 2 || ga[1] != "Arn" || !tp.isResource(ga[0], "AWS::SQS::Queue") {
+		t.Fatalf("DeadLetterConfig = %#v, want Arn: GetAtt of an SQS queue in the template", props["DeadLetterConfig"])
+	}
+
+	// With an explicit Arn, SAM adds no queue policy: the template must let the
+	// rule SAM generates (<function><event>) send to the queue.
+	rule := functionID + scheduleID
+	queue := ga[0].(string)
+	var allowed bool
+	for _, id := range tp.resourcesOfType("AWS::SQS::QueuePolicy") {
+		p := tp.resource(t, id, "AWS::SQS::QueuePolicy")
+		if !reflect.DeepEqual(lookup(p, "Properties", "Queues"), []any{ref(queue)}) {
+			continue
+		}
+		for _, s := range statements(t, lookup(p, "Properties", "PolicyDocument")) {
+			if s.effect == "Allow" && slices.Contains(principalServices(s), "events.amazonaws.com") &&
+				slices.Equal(s.actions, []string{"sqs:SendMessage"}) &&
+				reflect.DeepEqual(lookup(s.raw, "Condition", "ArnEquals", "aws:SourceArn"), getAtt(rule, "Arn")) {
+				allowed = true
+			}
+		}
+	}
+	if !allowed {
+		t.Errorf("no queue policy lets events.amazonaws.com send to %s from rule %s only", queue, rule)
+	}
+}
+
+func TestEventInvokeConfig(t *testing.T) {
+	tp := loadTemplate(t)
+	cfg, _ := tp.functionProps(t, functionID)["EventInvokeConfig"].(map[string]any)
+	if cfg == nil {
+		t.Fatal("the function has no EventInvokeConfig")
+	}
+	if n, ok := cfg["MaximumRetryAttempts"].(int); !ok || n < 0 || n > 2 {
+		t.Errorf("MaximumRetryAttempts = %#v, want 0 to 2", cfg["MaximumRetryAttempts"])
+	}
+	onFailure, _ := lookup(cfg, "DestinationConfig", "OnFailure").(map[string]any)
+	dest := onFailure["Destination"]
+	switch onFailure["Type"] {
+	case "SQS":
+		ga := list(lookup(dest, "Fn::GetAtt"))
+		if len(ga) != 2 || ga[1] != "Arn" || !tp.isResource(ga[0], "AWS::SQS::Queue") {
+			t.Errorf("OnFailure SQS Destination = %#v, want GetAtt Arn of a queue in the template", dest)
+		}
+	case "SNS":
+		if !reflect.DeepEqual(dest, ref(alertTopic(t, tp))) {
+			t.Errorf("OnFailure SNS Destination = %#v, want the alert topic", dest)
+		}
+	default:
+		t.Errorf("OnFailure = %#v, want Type SQS or SNS with a Destination", onFailure)
+	}
+}
+
+func TestLogGroup(t *testing.T) {
+	tp := loadTemplate(t)
+	props := tp.functionProps(t, functionID)
+	lg := lookup(props, "LoggingConfig", "LogGroup")
+	r, _ := lg.(map[string]any)
+	if r == nil || !tp.isResource(r["Ref"], "AWS::Logs::LogGroup") {
+		t.Fatalf("LoggingConfig.LogGroup = %#v, want Ref of a log group in the template", lg)
+	}
+	group := tp.resource(t, r["Ref"].(string), "AWS::Logs::LogGroup")
+	fnName, _ := lookup(props, "FunctionName", "Fn::Sub").(string)
+	if got, want := lookup(group, "Properties", "LogGroupName"), sub("/aws/lambda/"+fnName); fnName == "" || !reflect.DeepEqual(got, want) {
+		t.Errorf("LogGroupName = %#v, want %#v", got, want)
+	}
+	if got := lookup(group, "Properties", "RetentionInDays"); !reflect.DeepEqual(got, ref("LogRetentionDays")) {
+		t.Errorf("RetentionInDays = %#v, want Ref LogRetentionDays", got)
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	tp := loadTemplate(t)
+	topic := alertTopic(t, tp)
+	values := map[string]bool{}
+	outputs, _ := tp.doc["Outputs"].(map[string]any)
+	for _, o := range outputs {
+		values[fmt.Sprint(lookup(o, "Value"))] = true
+	}
+	queue := ""
+	if qs := tp.resourcesOfType("AWS::SQS::Queue"); len(qs) == 1 {
+		queue = qs[0]
+	}
+	for name, want := range map[string]any{
+		"topic ARN":       ref(topic),
+		"function ARN":    getAtt(functionID, "Arn"),
+		"dead-letter URL": ref(queue),
+		"dead-letter ARN": getAtt(queue, "Arn"),
+	} {
+		if !values[fmt.Sprint(want)] {
+			t.Errorf("no output with the %s (%v)", name, want)
+		}
+	}
+}
+
+// TestNoHardCodedPartition keeps the template deployable in aws-cn and aws-us-gov.
+func TestNoHardCodedPartition(t *testing.T) {
+	tp := loadTemplate(t)
+	re := regexp.MustCompile(`arn:aws(-[a-z]+)*:`)
+	for i, line := range strings.Split(string(tp.raw), "\n") {
+		if re.MatchString(line) {
+			t.Errorf("template.yaml:%d hard-codes a partition: %s (use ${AWS::Partition})", i+1, strings.TrimSpace(line))
+		}
+	}
+}
