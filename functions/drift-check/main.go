@@ -1,0 +1,30 @@
+// Command drift-check is the Lambda function: on each invocation it checks the
+// account's IAM OIDC providers' thumbprints and returns the report.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/app"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/handler"
+)
+
+func main() {
+	ctx := context.Background()
+	logger := handler.NewLogger(os.Stdout)
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		logger.ErrorContext(ctx, "bad configuration: nothing checked", "error", err.Error())
+		os.Exit(1)
+	}
+	engine, err := app.NewEngine(ctx, cfg, logger)
+	if err != nil {
+		logger.ErrorContext(ctx, "start-up failed: nothing checked", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(handler.New(engine, logger, os.Stdout, os.Getenv("AWS_LAMBDA_FUNCTION_NAME")).Invoke)
+}

@@ -1,0 +1,150 @@
+// Package alert formats drift results as SNS messages and publishes them.
+package alert
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+)
+
+// API is the part of the SNS client this package calls.
+type API interface {
+	Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error)
+}
+
+var _ API = (*sns.Client)(nil)
+
+// MaxSubject is SNS's limit on a subject's length.
+const MaxSubject = 100
+
+// Message is one SNS message.
+type Message struct {
+	Subject string
+	// Body is the JSON message.
+	Body string
+	// Attributes are String message attributes subscribers can filter on.
+	Attributes map[string]string
+}
+
+// body is the JSON message: the result's fields plus the run's context.
+type body struct {
+	drift.Result
+	AccountID string `json:"account_id"`
+	Mode      string `json:"mode"`
+	CheckedAt string `json:"checked_at"`
+	Fix       string `json:"fix,omitempty"`
+}
+
+// Build formats the message for one alert.
+func Build(a drift.Alert) (Message, error) {
+	r := a.Result
+	b := body{
+		Result:    r,
+		AccountID: AccountID(r.ProviderARN),
+		Mode:      string(r.Mode),
+		CheckedAt: a.CheckedAt.UTC().Format(time.RFC3339),
+	}
+	if r.Outcome == drift.Drift && len(r.NewThumbprints) > 0 {
+		b.Fix = FixCommand(r.ProviderARN, r.NewThumbprints)
+	}
+	js, err := json.Marshal(b)
+	if err != nil {
+		return Message{}, fmt.Errorf("encode alert for %s: %w", r.ProviderARN, err)
+	}
+	return Message{
+		Subject: Subject(r.Outcome, r.URL),
+		Body:    string(js),
+		Attributes: map[string]string{
+			"outcome":      string(r.Outcome),
+			"severity":     string(r.Severity),
+			"provider_arn": r.ProviderARN,
+		},
+	}, nil
+}
+
+// Subject is "thumbprint-drift: <outcome> <host>", cut to 100 characters and
+// kept to printable ASCII as SNS requires.
+func Subject(o drift.Outcome, url string) string {
+	host, _, _ := strings.Cut(url, "/")
+	s := fmt.Sprintf("thumbprint-drift: %s %s", o, host)
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
+	if len(s) > MaxSubject {
+		s = s[:MaxSubject]
+	}
+	return s
+}
+
+// FixCommand is the AWS CLI command that writes list to the provider.
+func FixCommand(arn string, list []string) string {
+	return "aws iam update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn " +
+		shellQuote(arn) + " --thumbprint-list " + strings.Join(list, " ")
+}
+
+// AccountID is the account field of an ARN, or "" when arn has none.
+func AccountID(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[4]
+}
+
+func shellQuote(s string) string {
+	safe := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(":/._-=+@,%", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe && s != "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Publisher publishes alerts to one SNS topic.
+type Publisher struct {
+	api   API
+	topic string
+}
+
+// NewPublisher returns a Publisher to topicARN through api (an *sns.Client).
+func NewPublisher(api API, topicARN string) *Publisher {
+	return &Publisher{api: api, topic: topicARN}
+}
+
+// Notify publishes one alert.
+func (p *Publisher) Notify(ctx context.Context, a drift.Alert) error {
+	m, err := Build(a)
+	if err != nil {
+		return err
+	}
+	attrs := make(map[string]types.MessageAttributeValue, len(m.Attributes))
+	for k, v := range m.Attributes {
+		attrs[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	_, err = p.api.Publish(ctx, &sns.PublishInput{
+		TopicArn:          aws.String(p.topic),
+		Subject:           aws.String(m.Subject),
+		Message:           aws.String(m.Body),
+		MessageAttributes: attrs,
+	})
+	if err != nil {
+		return fmt.Errorf("publish to %s: %w", p.topic, err)
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package drift
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
+)
+
+// Tag keys read from each provider.
+const (
+	TagMode            = "thumbprint-drift:mode"
+	TagAllowUnverified = "thumbprint-drift:allow-unverified"
+)
+
+// Policy is what a provider's tags ask for.
+type Policy struct {
+	// Mode overrides the default mode; empty when not tagged (or tagged badly).
+	Mode config.Mode
+	// Ignore is set by thumbprint-drift:mode=ignore.
+	Ignore bool
+	// AllowUnverified lets remediate apply a chain that is not publicly trusted.
+	AllowUnverified bool
+	// Warnings name tags whose values were not understood and were ignored.
+	Warnings []string
+}
+
+// ParsePolicy reads the thumbprint-drift tags. Values are compared
+// case-insensitively; a value not understood is ignored with a warning.
+func ParsePolicy(tags map[string]string) Policy {
+	var p Policy
+	if v, ok := tags[TagMode]; ok {
+		switch s := strings.ToLower(strings.TrimSpace(v)); s {
+		case "ignore":
+			p.Ignore = true
+		case string(config.ModeRemediate), string(config.ModeAlert), string(config.ModeReport):
+			p.Mode = config.Mode(s)
+		default:
+			p.Warnings = append(p.Warnings, fmt.Sprintf("tag %s=%q is not remediate, alert, report or ignore; the default mode applies", TagMode, v))
+		}
+	}
+	if v, ok := tags[TagAllowUnverified]; ok {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true":
+			p.AllowUnverified = true
+		case "false":
+		default:
+			p.Warnings = append(p.Warnings, fmt.Sprintf("tag %s=%q is not true or false; treated as false", TagAllowUnverified, v))
+		}
+	}
+	return p
+}
+
+var invasiveness = map[config.Mode]int{config.ModeReport: 0, config.ModeAlert: 1, config.ModeRemediate: 2}
+
+// EffectiveMode is the mode that applies to a provider. A tag overrides the
+// default mode; when the run's mode was asked for explicitly (a manual payload,
+// the CLI's --mode), a tag can only make the provider more careful, so a manual
+// report never writes.
+func EffectiveMode(run config.Mode, explicit bool, tag config.Mode) config.Mode {
+	if tag == "" {
+		return run
+	}
+	if explicit && invasiveness[tag] > invasiveness[run] {
+		return run
+	}
+	return tag
+}
+
+// InSyncWith reports whether every live thumbprint is in the stored list,
+// comparing case-insensitively.
+func InSyncWith(live, stored []string) bool {
+	have := make(map[string]bool, len(stored))
+	for _, s := range stored {
+		have[strings.ToLower(s)] = true
+	}
+	for _, l := range live {
+		if !have[strings.ToLower(l)] {
+			return false
+		}
+	}
+	return true
+}
+
+// Merge builds the list to write: the live thumbprints (lowercase, in order),
+// then the stored entries in their order without them, cut to 5. Stored entries
+// that are not 40 hex characters are left out and returned as dropped, since IAM
+// would refuse the whole update.
+func Merge(live, stored []string) (list, dropped []string) {
+	seen := make(map[string]bool, len(live)+len(stored))
+	add := func(t string) {
+		k := strings.ToLower(t)
+		if seen[k] || len(list) == oidcprovider.MaxThumbprints {
+			seen[k] = true
+			return
+		}
+		seen[k] = true
+		list = append(list, t)
+	}
+	for _, l := range live {
+		add(strings.ToLower(l))
+	}
+	for _, s := range stored {
+		if !oidcprovider.ValidThumbprint(s) {
+			dropped = append(dropped, s)
+			continue
+		}
+		add(s)
+	}
+	return list, dropped
+}
+
+// Decision is what to do with one probed provider.
+type Decision struct {
+	Outcome Outcome
+	// NewList is the list to write (Apply) or that would be written (drift).
+	NewList []string
+	// Dropped are stored entries left out of NewList because they are malformed.
+	Dropped []string
+	// Apply says the list should be written now.
+	Apply bool
+	// Reason explains a drift left in place.
+	Reason string
+}
+
+// Decide applies the decision table to live and stored thumbprints of a
+// provider whose probe succeeded.
+func Decide(live, stored []string, publiclyTrusted bool, mode config.Mode, allowUnverified bool) Decision {
+	if len(live) > 0 && InSyncWith(live, stored) {
+		return Decision{Outcome: InSync}
+	}
+	d := Decision{Outcome: Drift}
+	d.NewList, d.Dropped = Merge(live, stored)
+	switch {
+	case len(live) == 0:
+		d.NewList = nil
+		d.Reason = "the probe found no thumbprint; nothing to write"
+	case oidcprovider.ValidateList(d.NewList) != nil:
+		d.Reason = fmt.Sprintf("not applied: %v", oidcprovider.ValidateList(d.NewList))
+	case mode != config.ModeRemediate:
+		d.Reason = fmt.Sprintf("mode %s: not applied", mode)
+	case !publiclyTrusted && !allowUnverified:
+		d.Reason = fmt.Sprintf("not applied: the served chain is not publicly trusted (a private CA, or an intercepting proxy on the probe's path); STS checks this thumbprint, so verify it out of band, then tag %s=true to let remediate write it", TagAllowUnverified)
+	default:
+		d.Apply = true
+	}
+	return d
+}
+
+// sameList reports whether a and b hold the same entries in the same order,
+// ignoring case.
+func sameList(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !strings.EqualFold(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}

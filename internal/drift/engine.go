@@ -1,0 +1,339 @@
+package drift
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
+)
+
+// Providers is the IAM side the engine uses (an *oidcprovider.Store).
+type Providers interface {
+	List(ctx context.Context) ([]string, error)
+	Get(ctx context.Context, arn string) (oidcprovider.Provider, error)
+	Update(ctx context.Context, arn string, list []string) error
+}
+
+var _ Providers = (*oidcprovider.Store)(nil)
+
+// ProbeFunc computes the live thumbprints of a provider Url.
+type ProbeFunc func(ctx context.Context, providerURL string) (*thumbprint.Result, error)
+
+// Alert is one message to publish.
+type Alert struct {
+	Result    Result
+	CheckedAt time.Time
+}
+
+// Notifier publishes alerts (an *alert.Publisher).
+type Notifier interface {
+	Notify(ctx context.Context, a Alert) error
+}
+
+// Options configure an Engine.
+type Options struct {
+	Providers Providers
+	// NewProbe returns the probe for one run; hosts are probed once per run.
+	NewProbe func() ProbeFunc
+	// Notifier publishes alerts; nil logs them only.
+	Notifier Notifier
+	// Mode is the default mode.
+	Mode config.Mode
+	// Concurrency is how many providers are checked at once.
+	Concurrency int
+	// ProbeTimeout bounds each provider's probe.
+	ProbeTimeout time.Duration
+	// Logger receives one line per provider decision; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Engine runs drift checks.
+type Engine struct {
+	opts Options
+}
+
+// New returns an Engine. Zero options take config defaults.
+func New(opts Options) *Engine {
+	def := config.Default()
+	if opts.Mode == "" {
+		opts.Mode = def.Mode
+	}
+	if opts.Concurrency < 1 {
+		opts.Concurrency = def.Concurrency
+	}
+	if opts.ProbeTimeout <= 0 {
+		opts.ProbeTimeout = def.ProbeTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Engine{opts: opts}
+}
+
+// Request narrows a run.
+type Request struct {
+	// Mode overrides the default mode for this run; tags can then only make a
+	// provider more careful. Empty: the default mode.
+	Mode config.Mode
+	// Providers limits the run to these ARNs; empty: every provider.
+	Providers []string
+}
+
+// ErrUpdateFailed is returned (wrapped) when a result is update-failed.
+var ErrUpdateFailed = errors.New("thumbprint update failed")
+
+// DeadlineReserve is the time kept back from the context's deadline so the
+// run can still report and alert: a tenth of what is left, from 500ms to 10s.
+func DeadlineReserve(remaining time.Duration) time.Duration {
+	return min(max(remaining/10, 500*time.Millisecond), 10*time.Second)
+}
+
+// Run checks the providers, writes where the mode and safety allow, publishes
+// alerts, and returns the report. The error is non-nil when listing failed, a
+// publish failed or any result is update-failed, always after every provider
+// was processed; the report is complete even then.
+func (e *Engine) Run(ctx context.Context, req Request) (*Report, error) {
+	mode, explicit := e.opts.Mode, false
+	if req.Mode != "" {
+		mode, explicit = req.Mode, true
+	}
+	checkedAt := e.opts.Now().UTC()
+
+	arns := dedupe(req.Providers)
+	if len(arns) == 0 {
+		var err error
+		if arns, err = e.opts.Providers.List(ctx); err != nil {
+			e.opts.Logger.ErrorContext(ctx, "listing providers failed", "error", err.Error())
+			return newReport(mode, nil), err
+		}
+	}
+
+	work, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		work, cancel = context.WithDeadline(ctx, dl.Add(-DeadlineReserve(time.Until(dl))))
+	}
+	defer cancel()
+
+	results := make([]Result, len(arns))
+	probe := e.opts.NewProbe()
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range min(e.opts.Concurrency, max(len(arns), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				if work.Err() != nil {
+					results[i] = notReached(arns[i], mode)
+					continue
+				}
+				results[i] = e.check(ctx, work, probe, arns[i], mode, explicit)
+			}
+		}()
+	}
+	for i := range arns {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+
+	var errs []error
+	for i := range results {
+		r := &results[i]
+		if r.Severity == "" {
+			r.Severity = severity(r.Outcome, r.BreaksAssumeRole)
+		}
+		normalise(r)
+		e.log(ctx, *r)
+		if r.Outcome == UpdateFailed {
+			errs = append(errs, fmt.Errorf("%w: %s: %s", ErrUpdateFailed, r.ProviderARN, r.Detail))
+		}
+	}
+	errs = append(errs, e.notify(ctx, results, checkedAt)...)
+	return newReport(mode, results), errors.Join(errs...)
+}
+
+// check decides one provider. Reading and probing honour work (the run's
+// deadline less the reserve); a decided write uses ctx so it is never cut half way.
+func (e *Engine) check(ctx, work context.Context, probe ProbeFunc, arn string, runMode config.Mode, explicit bool) Result {
+	r := Result{ProviderARN: arn, Mode: runMode}
+	p, err := e.opts.Providers.Get(work, arn)
+	if err != nil {
+		if errors.Is(err, oidcprovider.ErrNotFound) {
+			r.Outcome, r.Detail = Skipped, "provider not found (deleted since it was listed, or not in this account)"
+			return r
+		}
+		r.Outcome, r.Detail = ProbeFailed, deadlineDetail(work, err.Error())
+		return r
+	}
+	r.URL, r.StoredThumbprints = p.URL, p.Thumbprints
+	pol := ParsePolicy(p.Tags)
+	var notes []string
+	notes = append(notes, pol.Warnings...)
+	if pol.Ignore {
+		r.Outcome = Skipped
+		r.Detail = join(append(notes, fmt.Sprintf("tagged %s=ignore", TagMode)))
+		return r
+	}
+	r.Mode = EffectiveMode(runMode, explicit, pol.Mode)
+
+	pctx, cancel := context.WithTimeout(work, e.opts.ProbeTimeout)
+	res, err := probe(pctx, p.URL)
+	cancel()
+	if err != nil {
+		r.Outcome = ProbeFailed
+		r.Detail = join(append(notes, deadlineDetail(work, err.Error())))
+		return r
+	}
+	r.Probe = res
+	r.LiveThumbprints = res.Thumbprints
+	r.PubliclyTrusted = res.PubliclyTrusted
+
+	d := Decide(res.Thumbprints, p.Thumbprints, res.PubliclyTrusted, r.Mode, pol.AllowUnverified)
+	if len(d.Dropped) > 0 {
+		notes = append(notes, fmt.Sprintf("malformed stored entries left out of the new list: %q", d.Dropped))
+	}
+	for range 3 {
+		r.Outcome, r.NewThumbprints = d.Outcome, d.NewList
+		r.BreaksAssumeRole = d.Outcome == Drift && !res.PubliclyTrusted
+		if !d.Apply {
+			if d.Reason != "" {
+				notes = append(notes, d.Reason)
+			}
+			r.Detail = join(notes)
+			return r
+		}
+		// Read again just before writing: never overwrite someone else's change.
+		cur, err := e.opts.Providers.Get(ctx, arn)
+		if errors.Is(err, oidcprovider.ErrNotFound) {
+			r.Outcome, r.BreaksAssumeRole = Skipped, false
+			r.Detail = join(append(notes, "provider deleted before the write; nothing written"))
+			return r
+		}
+		if err != nil {
+			r.Outcome = UpdateFailed
+			r.Detail = join(append(notes, fmt.Sprintf("re-read before write: %v; nothing written", err)))
+			return r
+		}
+		if !sameList(cur.Thumbprints, r.StoredThumbprints) {
+			notes = append(notes, fmt.Sprintf("stored list changed from %q to %q since the decision; decided again", r.StoredThumbprints, cur.Thumbprints))
+			r.StoredThumbprints = cur.Thumbprints
+			d = Decide(res.Thumbprints, cur.Thumbprints, res.PubliclyTrusted, r.Mode, pol.AllowUnverified)
+			continue
+		}
+		if err := e.opts.Providers.Update(ctx, arn, d.NewList); err != nil {
+			r.Outcome = UpdateFailed
+			r.Detail = join(append(notes, err.Error()))
+			return r
+		}
+		r.Outcome = Updated
+		r.Detail = join(append(notes, "thumbprint list replaced"))
+		return r
+	}
+	r.Outcome = Drift
+	r.Detail = join(append(notes, "stored list kept changing under concurrent writers; nothing written"))
+	return r
+}
+
+func notReached(arn string, mode config.Mode) Result {
+	return Result{ProviderARN: arn, Mode: mode, Outcome: ProbeFailed, Detail: "deadline: not reached before the run's deadline; nothing written"}
+}
+
+func deadlineDetail(work context.Context, detail string) string {
+	if work.Err() != nil {
+		return "deadline: " + detail
+	}
+	return detail
+}
+
+// normalise gives every list a non-nil value so the JSON shows [] not null.
+func normalise(r *Result) {
+	for _, l := range []*[]string{&r.LiveThumbprints, &r.StoredThumbprints, &r.NewThumbprints} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+}
+
+func (e *Engine) notify(ctx context.Context, results []Result, checkedAt time.Time) []error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, e.opts.Concurrency)
+	)
+	for _, r := range results {
+		if !r.Alerted() {
+			continue
+		}
+		if e.opts.Notifier == nil {
+			e.opts.Logger.WarnContext(ctx, "alert not published: no SNS topic configured", "provider_arn", r.ProviderARN, "outcome", string(r.Outcome))
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := e.opts.Notifier.Notify(ctx, Alert{Result: r, CheckedAt: checkedAt}); err != nil {
+				e.opts.Logger.ErrorContext(ctx, "alert not published", "provider_arn", r.ProviderARN, "outcome", string(r.Outcome), "error", err.Error())
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("publish %s alert for %s: %w", r.Outcome, r.ProviderARN, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+func (e *Engine) log(ctx context.Context, r Result) {
+	level := slog.LevelInfo
+	switch r.Severity {
+	case SeverityWarning:
+		level = slog.LevelWarn
+	case SeverityCritical:
+		level = slog.LevelError
+	}
+	if level == slog.LevelInfo && strings.Contains(r.Detail, "tag thumbprint-drift:") {
+		level = slog.LevelWarn
+	}
+	e.opts.Logger.LogAttrs(ctx, level, "provider checked",
+		slog.String("provider_arn", r.ProviderARN),
+		slog.String("url", r.URL),
+		slog.String("mode", string(r.Mode)),
+		slog.String("outcome", string(r.Outcome)),
+		slog.String("severity", string(r.Severity)),
+		slog.Any("live_thumbprints", r.LiveThumbprints),
+		slog.Any("stored_thumbprints", r.StoredThumbprints),
+		slog.Any("new_thumbprints", r.NewThumbprints),
+		slog.Bool("publicly_trusted", r.PubliclyTrusted),
+		slog.Bool("breaks_assume_role", r.BreaksAssumeRole),
+		slog.String("detail", r.Detail),
+	)
+}
+
+func dedupe(arns []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range arns {
+		if a = strings.TrimSpace(a); a != "" && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func join(notes []string) string { return strings.Join(notes, "; ") }

@@ -1,0 +1,104 @@
+// Package drift is the engine: for each IAM OIDC provider it probes the live
+// thumbprints, decides, replaces the stored list where safe, and reports.
+package drift
+
+import (
+	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
+)
+
+// Outcome is what a run did with one provider.
+type Outcome string
+
+// The outcomes of DESIGN.md's decision table.
+const (
+	InSync       Outcome = "in-sync"
+	Updated      Outcome = "updated"
+	Drift        Outcome = "drift"
+	ProbeFailed  Outcome = "probe-failed"
+	UpdateFailed Outcome = "update-failed"
+	Skipped      Outcome = "skipped"
+)
+
+// Outcomes lists every outcome in the order reports show them.
+var Outcomes = []Outcome{InSync, Updated, Drift, ProbeFailed, UpdateFailed, Skipped}
+
+// Severity grades an outcome for alert routing.
+type Severity string
+
+// The severities.
+const (
+	SeverityNone     Severity = "none"
+	SeverityInfo     Severity = "info"
+	SeverityWarning  Severity = "warning"
+	SeverityCritical Severity = "critical"
+)
+
+// Result is the decision for one provider. Its JSON names are a contract:
+// users' SNS filters and dashboards read them.
+type Result struct {
+	ProviderARN       string   `json:"provider_arn"`
+	URL               string   `json:"url"`
+	Outcome           Outcome  `json:"outcome"`
+	Severity          Severity `json:"severity"`
+	LiveThumbprints   []string `json:"live_thumbprints"`
+	StoredThumbprints []string `json:"stored_thumbprints"`
+	// NewThumbprints is the list written (updated) or that would be written (drift).
+	NewThumbprints   []string `json:"new_thumbprints"`
+	PubliclyTrusted  bool     `json:"publicly_trusted"`
+	BreaksAssumeRole bool     `json:"breaks_assume_role"`
+	Detail           string   `json:"detail"`
+
+	// Mode is the mode that applied to this provider (default, request and tag).
+	Mode config.Mode `json:"-"`
+	// Probe is what the probe found, when it ran.
+	Probe *thumbprint.Result `json:"-"`
+}
+
+// Alerted reports whether r is published to SNS: every outcome but in-sync and
+// skipped, in modes alert and remediate.
+func (r Result) Alerted() bool {
+	if r.Mode == config.ModeReport {
+		return false
+	}
+	return r.Outcome != InSync && r.Outcome != Skipped
+}
+
+// Report is what a run returns.
+type Report struct {
+	Mode    config.Mode     `json:"mode"`
+	Checked int             `json:"checked"`
+	Counts  map[Outcome]int `json:"counts"`
+	Results []Result        `json:"results"`
+}
+
+func newReport(mode config.Mode, results []Result) *Report {
+	rep := &Report{Mode: mode, Checked: len(results), Counts: make(map[Outcome]int, len(Outcomes)), Results: results}
+	for _, o := range Outcomes {
+		rep.Counts[o] = 0
+	}
+	for _, r := range results {
+		rep.Counts[r.Outcome]++
+	}
+	if rep.Results == nil {
+		rep.Results = []Result{}
+	}
+	return rep
+}
+
+// severity grades an outcome per DESIGN.md.
+func severity(o Outcome, breaks bool) Severity {
+	switch o {
+	case Updated:
+		return SeverityInfo
+	case Drift, UpdateFailed:
+		if breaks {
+			return SeverityCritical
+		}
+		return SeverityWarning
+	case ProbeFailed:
+		return SeverityWarning
+	default:
+		return SeverityNone
+	}
+}

@@ -1,0 +1,67 @@
+package handler
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+)
+
+// MetricNamespace is the CloudWatch namespace of the function's metrics.
+const MetricNamespace = "ThumbprintDrift"
+
+// Metrics are the counts of one run, by CloudWatch metric name.
+func Metrics(rep *drift.Report) map[string]int {
+	m := map[string]int{
+		"ProvidersChecked": rep.Checked,
+		"Drift":            rep.Counts[drift.Drift],
+		"Updated":          rep.Counts[drift.Updated],
+		"ProbeFailed":      rep.Counts[drift.ProbeFailed],
+		"UpdateFailed":     rep.Counts[drift.UpdateFailed],
+		"BreakingDrift":    0,
+	}
+	for _, r := range rep.Results {
+		// Breaking drift still in place after the run.
+		if r.BreaksAssumeRole && (r.Outcome == drift.Drift || r.Outcome == drift.UpdateFailed) {
+			m["BreakingDrift"]++
+		}
+	}
+	return m
+}
+
+var metricNames = []string{"ProvidersChecked", "Drift", "BreakingDrift", "Updated", "ProbeFailed", "UpdateFailed"}
+
+// WriteMetrics writes one CloudWatch Embedded Metric Format line with the run's
+// counts, dimension FunctionName.
+func WriteMetrics(w io.Writer, functionName string, rep *drift.Report) error {
+	type metric struct {
+		Name string `json:"Name"`
+		Unit string `json:"Unit"`
+	}
+	defs := make([]metric, 0, len(metricNames))
+	for _, n := range metricNames {
+		defs = append(defs, metric{Name: n, Unit: "Count"})
+	}
+	line := map[string]any{
+		"_aws": map[string]any{
+			"Timestamp": time.Now().UnixMilli(),
+			"CloudWatchMetrics": []map[string]any{{
+				"Namespace":  MetricNamespace,
+				"Dimensions": [][]string{{"FunctionName"}},
+				"Metrics":    defs,
+			}},
+		},
+		"FunctionName": functionName,
+	}
+	for n, v := range Metrics(rep) {
+		line[n] = v
+	}
+	b, err := json.Marshal(line)
+	if err != nil {
+		return fmt.Errorf("encode metrics: %w", err)
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
