@@ -1,0 +1,135 @@
+package samtemplate
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// requireTool returns the path of the program name, skipping t when it is not
+// installed, or failing it when CI is set (CI must run every check).
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is required when CI is set, and is not installed", name)
+	}
+	t.Skipf("%s not installed; skipping (set CI=true to make this a failure)", name)
+	return ""
+}
+
+// cfnLint runs cfn-lint on file from dir and returns its exit code and output.
+func cfnLint(t *testing.T, bin, dir, file string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, file)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &exit) && ctx.Err() == nil:
+		return exit.ExitCode(), string(out)
+	default:
+		t.Fatalf("cfn-lint %s: %v\n%s", file, err, out)
+		return -1, ""
+	}
+}
+
+func TestCfnLint(t *testing.T) {
+	bin := requireTool(t, "cfn-lint")
+	root := repoRoot(t)
+
+	if code, out := cfnLint(t, bin, root, "template.yaml"); code != 0 {
+		t.Errorf("cfn-lint template.yaml exited %d:\n%s", code, out)
+	}
+
+	// The same run on a broken copy must fail, so a clean result above means
+	// cfn-lint really linted (and transformed) the template.
+	t.Run("detects a deprecated runtime", func(t *testing.T) {
+		raw, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		broken := bytes.Replace(raw, []byte("Runtime: provided.al2023"), []byte("Runtime: go1.x"), 1)
+		if bytes.Equal(broken, raw) {
+			t.Fatal("template.yaml has no `Runtime: provided.al2023` to break")
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "template.yaml"), broken, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out := cfnLint(t, bin, dir, "template.yaml")
+		if code == 0 || !strings.Contains(out, "E2533") {
+			t.Errorf("cfn-lint on a go1.x runtime exited %d without E2533:\n%s", code, out)
+		}
+	})
+}
+
+// TestBuildDriftCheckFunction runs the target `sam build` calls and checks the
+// artefact Lambda's provided.al2023 arm64 runtime needs: a static linux/arm64
+// ELF executable named bootstrap.
+func TestBuildDriftCheckFunction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the function binary; skipped in -short mode")
+	}
+	root := repoRoot(t)
+	if _, err := os.Stat(filepath.Join(root, "functions", "drift-check", "main.go")); errors.Is(err, os.ErrNotExist) {
+		t.Skip("functions/drift-check/main.go does not exist yet; nothing to build")
+	}
+	makeBin := requireTool(t, "make")
+
+	artifacts := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, makeBin, "build-DriftCheckFunction", "ARTIFACTS_DIR="+artifacts)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make build-DriftCheckFunction: %v\n%s", err, out)
+	}
+
+	path := filepath.Join(artifacts, "bootstrap")
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm()&0o111 == 0 {
+		t.Errorf("bootstrap mode %v is not executable", info.Mode())
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatalf("bootstrap is not an ELF file: %v", err)
+	}
+	defer f.Close()
+
+	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_AARCH64 {
+		t.Errorf("bootstrap is %v %v, want ELFCLASS64 EM_AARCH64", f.Class, f.Machine)
+	}
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		t.Errorf("bootstrap ELF type %v is not an executable", f.Type)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("bootstrap has a PT_INTERP program header: it is dynamically linked")
+		}
+	}
+	needed, err := f.DynString(elf.DT_NEEDED)
+	if err != nil {
+		t.Fatalf("read DT_NEEDED: %v", err)
+	}
+	if len(needed) > 0 {
+		t.Errorf("bootstrap needs shared libraries %v, want none", needed)
+	}
+}
