@@ -29,8 +29,10 @@ type ServerOptions struct {
 	// Path is the issuer path, such as "/id/ABC"; the discovery document is at
 	// Path + DiscoveryPath.
 	Path string
-	// IssuerHost replaces the listener's host:port in the default issuer, for
-	// tests that map a name to the listener ("idp.example.test" means port 443).
+	// IssuerHost fixes the host[:port] of the default issuer. When empty, the
+	// default issuer is "https://" + the request's Host + Path, so one server
+	// answers correctly under every name mapped to it ("idp.example.test"
+	// for port 443); Issuer and URL then report the listener's host:port.
 	IssuerHost string
 	// Issuer overrides the document's issuer; default "https://" + host + Path.
 	Issuer string
@@ -133,9 +135,17 @@ func (s *Server) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 func (s *Server) defaultHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+strings.TrimSuffix(s.opts.Path, "/")+DiscoveryPath, func(w http.ResponseWriter, r *http.Request) {
+		issuer := s.issuer
+		if s.opts.Issuer == "" && s.opts.IssuerHost == "" {
+			issuer = "https://" + r.Host + s.opts.Path
+		}
+		jwks := s.opts.JWKSURI
+		if jwks == "" {
+			jwks = strings.TrimSuffix(issuer, "/") + "/keys"
+		}
 		writeJSON(w, map[string]any{
-			"issuer":                                s.issuer,
-			"jwks_uri":                              s.jwksURI,
+			"issuer":                                issuer,
+			"jwks_uri":                              jwks,
 			"response_types_supported":              []string{"id_token"},
 			"subject_types_supported":               []string{"public"},
 			"id_token_signing_alg_values_supported": []string{"ES256"},
