@@ -1,0 +1,538 @@
+package drift_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
+)
+
+var (
+	old1 = strings.Repeat("a1", 20)
+	old2 = strings.Repeat("b2", 20)
+	old3 = strings.Repeat("c3", 20)
+	old4 = strings.Repeat("d4", 20)
+	old5 = strings.Repeat("e5", 20)
+)
+
+func TestInSyncNoWriteNoMessage(t *testing.T) {
+	w := newWorld(t)
+	c, tp := w.publicChain()
+	s := w.idp("", c)
+	arnLower := w.provider(s.URL(), []string{old1, tp}, nil)
+	c2, tp2 := w.privateChain()
+	s2 := w.idp("/id/UPPER", c2)
+	arnUpper := w.provider(s2.URL(), []string{strings.ToUpper(tp2)}, nil)
+
+	rep, err := w.engine().Run(context.Background(), drift.Request{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, arn := range []string{arnLower, arnUpper} {
+		r := resultFor(t, rep, arn)
+		if r.Outcome != drift.InSync || r.Severity != drift.SeverityNone {
+			t.Errorf("%s: outcome %s severity %s, want in-sync none (%s)", arn, r.Outcome, r.Severity, r.Detail)
+		}
+	}
+	if n := w.api.updates.Load(); n != 0 {
+		t.Errorf("%d updates, want none", n)
+	}
+	if msgs := w.messages(); len(msgs) != 0 {
+		t.Errorf("messages %+v, want none", msgs)
+	}
+	if rep.Counts[drift.InSync] != 2 || rep.Checked != 2 {
+		t.Errorf("counts %v checked %d", rep.Counts, rep.Checked)
+	}
+	if got := list(w.stored(arnUpper)...); got != strings.ToUpper(tp2) {
+		t.Errorf("upper-case stored list touched: %s", got)
+	}
+}
+
+func TestPublicDriftRemediated(t *testing.T) {
+	w := newWorld(t)
+	c, tp := w.publicChain()
+	s := w.idp("", c)
+	arn := w.provider(s.URL(), []string{old1, old2}, nil)
+
+	rep, err := w.engine().Run(context.Background(), drift.Request{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	r := resultFor(t, rep, arn)
+	if r.Outcome != drift.Updated || r.Severity != drift.SeverityInfo || !r.PubliclyTrusted || r.BreaksAssumeRole {
+		t.Fatalf("result %+v, want updated info trusted", r)
+	}
+	if got, want := list(w.stored(arn)...), list(tp, old1, old2); got != want {
+		t.Fatalf("stored = %s, want %s", got, want)
+	}
+	msgs := w.messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	if m.MessageAttributes["outcome"].Value != "updated" || m.MessageAttributes["severity"].Value != "info" || m.MessageAttributes["provider_arn"].Value != arn {
+		t.Errorf("attributes %+v", m.MessageAttributes)
+	}
+	if m.Subject != "thumbprint-drift: updated "+s.Host() {
+		t.Errorf("subject %q", m.Subject)
+	}
+	if _, hasFix := m.body["fix"]; hasFix {
+		t.Errorf("updated message carries a fix command: %v", m.body["fix"])
+	}
+}
+
+func TestFiveStoredNewFirstOldestDropped(t *testing.T) {
+	w := newWorld(t)
+	c, tp := w.publicChain()
+	s := w.idp("", c)
+	arn := w.provider(s.URL(), []string{old1, old2, old3, old4, old5}, nil)
+	if _, err := w.engine().Run(context.Background(), drift.Request{}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got, want := list(w.stored(arn)...), list(tp, old1, old2, old3, old4); got != want {
+		t.Fatalf("stored = %s, want %s", got, want)
+	}
+}
+
+func TestUntrustedDriftAlertedNotWritten(t *testing.T) {
+	w := newWorld(t)
+	c, tp := w.privateChain()
+	s := w.idp("/tenant", c)
+	arn := w.provider(s.URL(), []string{old1}, nil)
+	c2, tp2 := w.privateChain()
+	s2 := w.idp("/allowed", c2)
+	arnAllowed := w.provider(s2.URL(), []string{old2}, map[string]string{drift.TagAllowUnverified: "true"})
+
+	rep, err := w.engine().Run(context.Background(), drift.Request{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	r := resultFor(t, rep, arn)
+	if r.Outcome != drift.Drift || r.Severity != drift.SeverityCritical || !r.BreaksAssumeRole || r.PubliclyTrusted {
+		t.Fatalf("result %+v, want drift critical breaking", r)
+	}
+	if got := list(w.stored(arn)...); got != old1 {
+		t.Fatalf("untrusted chain written: %s", got)
+	}
+	if got := list(w.stored(arnAllowed)...); got != list(tp2, old2) {
+		t.Fatalf("allow-unverified provider = %s, want %s", got, list(tp2, old2))
+	}
+	if ra := resultFor(t, rep, arnAllowed); ra.Outcome != drift.Updated {
+		t.Fatalf("allow-unverified result %+v", ra)
+	}
+
+	msgs := w.messages()
+	var drifted *snsMessage
+	for i := range msgs {
+		if msgs[i].MessageAttributes["provider_arn"].Value == arn {
+			drifted = &msgs[i]
+		}
+	}
+	if len(msgs) != 2 || drifted == nil {
+		t.Fatalf("messages %+v, want one per provider", msgs)
+	}
+	wantFix := "aws iam update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn " + arn + " --thumbprint-list " + tp + " " + old1
+	if drifted.body["fix"] != wantFix {
+		t.Errorf("fix = %v\nwant %s", drifted.body["fix"], wantFix)
+	}
+	if drifted.body["severity"] != "critical" || drifted.body["breaks_assume_role"] != true || drifted.body["outcome"] != "drift" {
+		t.Errorf("body %v", drifted.body)
+	}
+	if drifted.body["account_id"] != "123456789012" || drifted.body["mode"] != "remediate" {
+		t.Errorf("body account/mode %v", drifted.body)
+	}
+	if drifted.MessageAttributes["severity"].Value != "critical" {
+		t.Errorf("attributes %+v", drifted.MessageAttributes)
+	}
+}
+
+func TestModesAndTags(t *testing.T) {
+	w := newWorld(t)
+	c, tp := w.publicChain()
+	s := w.idp("/default", c)
+	mk := func(path string, tags map[string]string) string {
+		srv := w.idp(path, c)
+		return w.provider(srv.URL(), []string{old1}, tags)
+	}
+	def := w.provider(s.URL(), []string{old1}, nil)
+	tagAlert := mk("/alert", map[string]string{drift.TagMode: "alert"})
+	tagReport := mk("/report", map[string]string{drift.TagMode: "REPORT"})
+	tagIgnore := mk("/ignore", map[string]string{drift.TagMode: "ignore"})
+	tagBad := mk("/bad", map[string]string{drift.TagMode: "yolo"})
+	tagRemediate := mk("/remediate", map[string]string{drift.TagMode: "remediate"})
+
+	t.Run("default alert, tags override", func(t *testing.T) {
+		rep, err := w.engine(withMode(config.ModeAlert)).Run(context.Background(), drift.Request{})
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		want := map[string]drift.Outcome{def: drift.Drift, tagAlert: drift.Drift, tagReport: drift.Drift, tagIgnore: drift.Skipped, tagBad: drift.Drift, tagRemediate: drift.Updated}
+		for arn, o := range want {
+			if r := resultFor(t, rep, arn); r.Outcome != o {
+				t.Errorf("%s: %s (%s), want %s", arn, r.Outcome, r.Detail, o)
+			}
+		}
+		if r := resultFor(t, rep, tagBad); !strings.Contains(r.Detail, `tag thumbprint-drift:mode="yolo"`) {
+			t.Errorf("bad tag not reported: %q", r.Detail)
+		}
+		if r := resultFor(t, rep, tagIgnore); r.Severity != drift.SeverityNone || len(r.LiveThumbprints) != 0 {
+			t.Errorf("ignored provider probed or graded: %+v", r)
+		}
+		if got := list(w.stored(tagRemediate)...); got != list(tp, old1) {
+			t.Errorf("remediate tag not applied: %s", got)
+		}
+		for _, arn := range []string{def, tagAlert, tagReport, tagBad} {
+			if got := list(w.stored(arn)...); got != old1 {
+				t.Errorf("%s written in alert mode: %s", arn, got)
+			}
+		}
+		// One message each for default, alert, bad (alert default) and remediate;
+		// none for report and ignore.
+		got := map[string]string{}
+		for _, m := range w.messages() {
+			got[m.MessageAttributes["provider_arn"].Value] = m.MessageAttributes["outcome"].Value
+		}
+		wantMsgs := map[string]string{def: "drift", tagAlert: "drift", tagBad: "drift", tagRemediate: "updated"}
+		if len(got) != len(wantMsgs) {
+			t.Errorf("messages %v, want %v", got, wantMsgs)
+		}
+		for arn, o := range wantMsgs {
+			if got[arn] != o {
+				t.Errorf("message for %s = %q, want %q", arn, got[arn], o)
+			}
+		}
+	})
+
+	t.Run("explicit report: no writes, no messages, tags cannot raise it", func(t *testing.T) {
+		before := w.api.updates.Load()
+		rep, err := w.engine().Run(context.Background(), drift.Request{Mode: config.ModeReport})
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if rep.Mode != config.ModeReport {
+			t.Errorf("report mode %s", rep.Mode)
+		}
+		if n := w.api.updates.Load() - before; n != 0 {
+			t.Errorf("%d writes in report mode", n)
+		}
+		if msgs := w.messages(); len(msgs) != 0 {
+			t.Errorf("%d messages in report mode", len(msgs))
+		}
+		if r := resultFor(t, rep, def); r.Outcome != drift.Drift || list(r.NewThumbprints...) != list(tp, old1) {
+			t.Errorf("report result %+v, want drift with the list it would write", r)
+		}
+	})
+}
+
+// multiIssuer answers discovery under any path with that path's issuer, so
+// several providers (host:port/id/X) share one host.
+var multiIssuer = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	path, ok := strings.CutSuffix(r.URL.Path, "/.well-known/openid-configuration")
+	if !ok {
+		rw.Write([]byte(`{"keys":[]}`))
+		return
+	}
+	issuer := "https://" + r.Host + path
+	rw.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(rw, `{"issuer":%q,"jwks_uri":%q}`, issuer, "https://"+r.Host+"/keys")
+})
+
+func TestSharedHostProbedOnce(t *testing.T) {
+	w := newWorld(t)
+	c, tp := w.publicChain()
+	s, err := testidp.Start(testidp.ServerOptions{Chains: []tls.Certificate{c}, Handler: multiIssuer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := w.provider(s.Host()+"/id/A", []string{old1}, nil)
+	b := w.provider(s.Host()+"/id/B", []string{old2}, nil)
+
+	rep, err := w.engine().Run(context.Background(), drift.Request{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for arn, old := range map[string]string{a: old1, b: old2} {
+		if r := resultFor(t, rep, arn); r.Outcome != drift.Updated {
+			t.Errorf("%s: %+v", arn, r)
+		}
+		if got := list(w.stored(arn)...); got != list(tp, old) {
+			t.Errorf("%s stored %s", arn, got)
+		}
+	}
+	// Two discovery requests (one connection each) and one probe of the
+	// shared host (2 handshakes); probing per provider would make 6.
+	if got := s.Handshakes(); got != 4 {
+		t.Errorf("server saw %d handshakes, want 4 (2 discovery + 2 probe)", got)
+	}
+}
+
+func TestAlternatingChainsBothWrittenFirst(t *testing.T) {
+	w := newWorld(t)
+	cross, err := w.public.Intermediate("Public Test Intermediate 2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, tp1 := w.publicChain()
+	c2, tp2 := w.chain(cross)
+	s := w.idp("", c1, c2)
+	arn := w.provider(s.URL(), []string{old1}, nil)
+	rep, err := w.engine().Run(context.Background(), drift.Request{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// Which chain the server sends first depends on its rotation; both must
+	// come first, in the order the probe saw them, then the old entry.
+	r := resultFor(t, rep, arn)
+	live := list(r.LiveThumbprints...)
+	if live != list(tp1, tp2) && live != list(tp2, tp1) {
+		t.Fatalf("live %s, want both chains %s %s", live, tp1, tp2)
+	}
+	if got := list(w.stored(arn)...); got != list(append(r.LiveThumbprints, old1)...) {
+		t.Fatalf("stored %s, want both live first then %s", got, old1)
+	}
+}
+
+func TestProbeFailureNothingWritten(t *testing.T) {
+	w := newWorld(t)
+	c, _ := w.publicChain()
+	good := w.idp("", c)
+	goodARN := w.provider(good.URL(), []string{old2}, nil)
+	// A listener that refuses: take a free port and leave it closed.
+	port, err := testpeer.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := w.provider(fmt.Sprintf("127.0.0.1:%d", port), []string{old1}, nil)
+
+	rep, err := w.engine().Run(context.Background(), drift.Request{})
+	if err != nil {
+		t.Fatalf("Run: %v (a probe failure is not an invocation error)", err)
+	}
+	r := resultFor(t, rep, dead)
+	if r.Outcome != drift.ProbeFailed || r.Severity != drift.SeverityWarning || !strings.Contains(r.Detail, "discovery") {
+		t.Fatalf("result %+v", r)
+	}
+	if got := list(w.stored(dead)...); got != old1 {
+		t.Fatalf("written after a failed probe: %s", got)
+	}
+	if resultFor(t, rep, goodARN).Outcome != drift.Updated {
+		t.Fatalf("other provider not processed")
+	}
+	var outcomes []string
+	for _, m := range w.messages() {
+		if m.MessageAttributes["provider_arn"].Value == dead {
+			outcomes = append(outcomes, m.MessageAttributes["outcome"].Value)
+		}
+	}
+	if list(outcomes...) != "probe-failed" {
+		t.Fatalf("messages for the dead provider %v, want one probe-failed", outcomes)
+	}
+}
+
+func TestDeletedBetweenListAndGet(t *testing.T) {
+	w := newWorld(t)
+	c, _ := w.publicChain()
+	s := w.idp("", c)
+	arn := w.provider(s.URL(), []string{old1}, nil)
+	w.api.onGet = func(got string, n int) error {
+		if got == arn && n == 1 {
+			_, err := w.iam.DeleteOpenIDConnectProvider(context.Background(), &iam.DeleteOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
+			return err
+		}
+		return nil
+	}
+	rep, err := w.engine().Run(context.Background(), drift.Request{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if r := resultFor(t, rep, arn); r.Outcome != drift.Skipped || !strings.Contains(r.Detail, "not found") {
+		t.Fatalf("result %+v, want skipped not found", r)
+	}
+	if n := w.api.updates.Load(); n != 0 {
+		t.Fatalf("%d updates", n)
+	}
+}
+
+func TestChangedBySomeoneElseBeforeWrite(t *testing.T) {
+	w := newWorld(t)
+	c, tp := w.publicChain()
+	s := w.idp("", c)
+	arn := w.provider(s.URL(), []string{old1}, nil)
+	// Between the decision (first Get) and the write (second Get), another
+	// writer replaces the list.
+	w.api.onGet = func(got string, n int) error {
+		if got == arn && n == 2 {
+			_, err := w.iam.UpdateOpenIDConnectProviderThumbprint(context.Background(), &iam.UpdateOpenIDConnectProviderThumbprintInput{
+				OpenIDConnectProviderArn: aws.String(arn), ThumbprintList: []string{old3, old2}})
+			return err
+		}
+		return nil
+	}
+	rep, err := w.engine().Run(context.Background(), drift.Request{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	r := resultFor(t, rep, arn)
+	if r.Outcome != drift.Updated || !strings.Contains(r.Detail, "changed") {
+		t.Fatalf("result %+v", r)
+	}
+	// Decided again on the other writer's list: nothing of it lost.
+	if got := list(w.stored(arn)...); got != list(tp, old3, old2) {
+		t.Fatalf("stored %s, want %s", got, list(tp, old3, old2))
+	}
+	if list(r.StoredThumbprints...) != list(old3, old2) {
+		t.Errorf("report shows stored %v, want the list the write was based on", r.StoredThumbprints)
+	}
+}
+
+func TestChangedToInSyncBeforeWrite(t *testing.T) {
+	w := newWorld(t)
+	c, tp := w.publicChain()
+	s := w.idp("", c)
+	arn := w.provider(s.URL(), []string{old1}, nil)
+	w.api.onGet = func(got string, n int) error {
+		if got == arn && n == 2 {
+			_, err := w.iam.UpdateOpenIDConnectProviderThumbprint(context.Background(), &iam.UpdateOpenIDConnectProviderThumbprintInput{
+				OpenIDConnectProviderArn: aws.String(arn), ThumbprintList: []string{strings.ToUpper(tp)}})
+			return err
+		}
+		return nil
+	}
+	rep, err := w.engine().Run(context.Background(), drift.Request{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if r := resultFor(t, rep, arn); r.Outcome != drift.InSync {
+		t.Fatalf("result %+v, want in-sync after the other writer fixed it", r)
+	}
+	if n := w.api.updates.Load(); n != 0 {
+		t.Fatalf("%d updates over the other writer's fix", n)
+	}
+}
+
+func TestUpdateFailedOthersProcessed(t *testing.T) {
+	w := newWorld(t)
+	c, tp := w.publicChain()
+	bad := w.provider(w.idp("/bad", c).URL(), []string{old1}, nil)
+	c2, tp2 := w.privateChain()
+	badUntrusted := w.provider(w.idp("/bad2", c2).URL(), []string{old1}, map[string]string{drift.TagAllowUnverified: "true"})
+	good := w.provider(w.idp("/good", c).URL(), []string{old2}, nil)
+	w.api.onUpdate = func(arn string) error {
+		if arn == bad || arn == badUntrusted {
+			return &iamtypes.ServiceFailureException{Message: aws.String("injected")}
+		}
+		return nil
+	}
+	rep, err := w.engine().Run(context.Background(), drift.Request{})
+	if !errors.Is(err, drift.ErrUpdateFailed) {
+		t.Fatalf("Run error = %v, want ErrUpdateFailed", err)
+	}
+	if r := resultFor(t, rep, bad); r.Outcome != drift.UpdateFailed || r.Severity != drift.SeverityWarning || !strings.Contains(r.Detail, "injected") {
+		t.Fatalf("bad: %+v", r)
+	}
+	if r := resultFor(t, rep, badUntrusted); r.Outcome != drift.UpdateFailed || r.Severity != drift.SeverityCritical {
+		t.Fatalf("untrusted bad: %+v, want critical", r)
+	}
+	if got := list(w.stored(good)...); got != list(tp, old2) {
+		t.Fatalf("other provider not processed: %s", got)
+	}
+	if got := list(w.stored(bad)...); got != old1 {
+		t.Fatalf("failed provider changed: %s", got)
+	}
+	_ = tp2
+	n := 0
+	for _, m := range w.messages() {
+		if m.MessageAttributes["outcome"].Value == "update-failed" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d update-failed messages, want 2", n)
+	}
+}
+
+func TestSNSDownEveryProviderProcessedThenError(t *testing.T) {
+	w := newWorld(t)
+	c, tp := w.publicChain()
+	a := w.provider(w.idp("/a", c).URL(), []string{old1}, nil)
+	b := w.provider(w.idp("/b", c).URL(), []string{old2}, nil)
+	// A topic that does not exist: every publish fails.
+	e := w.engine(func(o *drift.Options) {
+		o.Notifier = alert.NewPublisher(w.sns, w.topicARN+"-deleted")
+	})
+	rep, err := e.Run(context.Background(), drift.Request{})
+	if err == nil || !strings.Contains(err.Error(), "publish") {
+		t.Fatalf("Run error = %v, want a publish error", err)
+	}
+	if rep == nil || rep.Checked != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	for arn, old := range map[string]string{a: old1, b: old2} {
+		if got := list(w.stored(arn)...); got != list(tp, old) {
+			t.Errorf("%s not processed: %s", arn, got)
+		}
+	}
+}
+
+func TestSecondRunIdempotent(t *testing.T) {
+	w := newWorld(t)
+	c, _ := w.publicChain()
+	c2, _ := w.privateChain()
+	w.provider(w.idp("/a", c).URL(), []string{old1}, nil)
+	w.provider(w.idp("/b", c2).URL(), []string{old2, old3}, map[string]string{drift.TagAllowUnverified: "true"})
+	w.provider(w.idp("/c", c).URL(), []string{old1, old2, old3, old4, old5}, nil)
+	e := w.engine()
+	rep, err := e.Run(context.Background(), drift.Request{})
+	if err != nil || rep.Counts[drift.Updated] != 3 {
+		t.Fatalf("first run: %v %v", err, rep.Counts)
+	}
+	w.messages()
+	before := w.api.updates.Load()
+	rep, err = e.Run(context.Background(), drift.Request{})
+	if err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if rep.Counts[drift.InSync] != 3 {
+		t.Fatalf("second run counts %v, want all in sync", rep.Counts)
+	}
+	if n := w.api.updates.Load() - before; n != 0 {
+		t.Fatalf("second run wrote %d times", n)
+	}
+	if msgs := w.messages(); len(msgs) != 0 {
+		t.Fatalf("second run published %d messages", len(msgs))
+	}
+}
+
+func TestNarrowedRequest(t *testing.T) {
+	w := newWorld(t)
+	c, tp := w.publicChain()
+	a := w.provider(w.idp("/a", c).URL(), []string{old1}, nil)
+	b := w.provider(w.idp("/b", c).URL(), []string{old2}, nil)
+	rep, err := w.engine().Run(context.Background(), drift.Request{Providers: []string{b, b}})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if rep.Checked != 1 || rep.Results[0].ProviderARN != b {
+		t.Fatalf("report %+v, want only %s", rep, b)
+	}
+	if got := list(w.stored(a)...); got != old1 {
+		t.Fatalf("provider outside the request written: %s", got)
+	}
+	if got := list(w.stored(b)...); got != list(tp, old2) {
+		t.Fatalf("requested provider: %s", got)
+	}
+}

@@ -1,0 +1,251 @@
+package drift_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
+)
+
+// world is one test's real peers: moto_server (IAM, SNS, SQS), an SNS topic with
+// an SQS queue subscribed, and two CAs: "public" (trusted by the probe) and
+// "private" (not).
+type world struct {
+	t        *testing.T
+	moto     *testpeer.Moto
+	iam      *iam.Client
+	sns      *sns.Client
+	sqs      *sqs.Client
+	topicARN string
+	queueURL string
+	api      *faultyIAM
+
+	public, private *testidp.CA
+	publicInt       *testidp.CA
+	roots           *x509.CertPool
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := context.Background()
+	m := peertest.Moto(t)
+	cfg := m.Config()
+	w := &world{t: t, moto: m, iam: iam.NewFromConfig(cfg), sns: sns.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg)}
+	w.api = &faultyIAM{API: w.iam}
+
+	topic, err := w.sns.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("drift")})
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	w.topicARN = aws.ToString(topic.TopicArn)
+	q, err := w.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("drift-alerts")})
+	if err != nil {
+		t.Fatalf("create queue: %v", err)
+	}
+	w.queueURL = aws.ToString(q.QueueUrl)
+	attrs, err := w.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatalf("queue arn: %v", err)
+	}
+	if _, err := w.sns.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes["QueueArn"])}); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+
+	if w.public, err = testidp.NewRoot("Public Test Root"); err != nil {
+		t.Fatal(err)
+	}
+	if w.publicInt, err = w.public.Intermediate("Public Test Intermediate"); err != nil {
+		t.Fatal(err)
+	}
+	if w.private, err = testidp.NewRoot("Private Corp Root"); err != nil {
+		t.Fatal(err)
+	}
+	w.roots = x509.NewCertPool()
+	w.roots.AddCert(w.public.Cert)
+	return w
+}
+
+// chain returns a served chain [leaf, issuer] for 127.0.0.1 under ca and its
+// expected thumbprint (the last certificate sent).
+func (w *world) chain(ca *testidp.CA) (tls.Certificate, string) {
+	w.t.Helper()
+	leaf, err := ca.Leaf([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return testidp.Chain(leaf, ca), testidp.Thumbprint(ca.DER)
+}
+
+// publicChain is a chain the probe trusts: [leaf, public intermediate].
+func (w *world) publicChain() (tls.Certificate, string) { return w.chain(w.publicInt) }
+
+// privateChain is a chain from a CA the probe does not trust.
+func (w *world) privateChain() (tls.Certificate, string) { return w.chain(w.private) }
+
+// idp starts an identity provider at path serving chains.
+func (w *world) idp(path string, chains ...tls.Certificate) *testidp.Server {
+	w.t.Helper()
+	s, err := testidp.Start(testidp.ServerOptions{Chains: chains, Path: path})
+	if err != nil {
+		w.t.Fatalf("start idp: %v", err)
+	}
+	w.t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func (w *world) provider(url string, thumbprints []string, tags map[string]string) string {
+	w.t.Helper()
+	in := &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + url), ThumbprintList: thumbprints, ClientIDList: []string{"sts.amazonaws.com"}}
+	for k, v := range tags {
+		in.Tags = append(in.Tags, iamtypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	out, err := w.iam.CreateOpenIDConnectProvider(context.Background(), in)
+	if err != nil {
+		w.t.Fatalf("create provider %s: %v", url, err)
+	}
+	return aws.ToString(out.OpenIDConnectProviderArn)
+}
+
+func (w *world) stored(arn string) []string {
+	w.t.Helper()
+	out, err := w.iam.GetOpenIDConnectProvider(context.Background(), &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
+	if err != nil {
+		w.t.Fatalf("get %s: %v", arn, err)
+	}
+	return out.ThumbprintList
+}
+
+type engineOpt func(*drift.Options)
+
+func withMode(m config.Mode) engineOpt { return func(o *drift.Options) { o.Mode = m } }
+
+// engine builds the engine on the real clients, through the fault-injecting
+// IAM wrapper, with the world's trusted roots.
+func (w *world) engine(opts ...engineOpt) *drift.Engine {
+	prober := thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: 5 * time.Second, RootCAs: w.roots})
+	o := drift.Options{
+		Providers:    oidcprovider.New(w.api),
+		NewProbe:     func() drift.ProbeFunc { return prober.NewRun().Probe },
+		Notifier:     alert.NewPublisher(w.sns, w.topicARN),
+		Mode:         config.ModeRemediate,
+		Concurrency:  4,
+		ProbeTimeout: 5 * time.Second,
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	return drift.New(o)
+}
+
+// snsMessage is one SNS message as delivered to SQS (the SNS JSON envelope).
+type snsMessage struct {
+	Subject           string
+	Message           string
+	MessageAttributes map[string]struct{ Type, Value string }
+	body              map[string]any
+}
+
+// messages drains the queue. moto delivers to SQS within the Publish call, so
+// everything published by a finished run is there.
+func (w *world) messages() []snsMessage {
+	w.t.Helper()
+	var out []snsMessage
+	for {
+		r, err := w.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.queueURL), MaxNumberOfMessages: 10})
+		if err != nil {
+			w.t.Fatalf("receive: %v", err)
+		}
+		if len(r.Messages) == 0 {
+			return out
+		}
+		for _, m := range r.Messages {
+			var env snsMessage
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &env); err != nil {
+				w.t.Fatalf("envelope %q: %v", aws.ToString(m.Body), err)
+			}
+			if err := json.Unmarshal([]byte(env.Message), &env.body); err != nil {
+				w.t.Fatalf("message %q: %v", env.Message, err)
+			}
+			out = append(out, env)
+			if _, err := w.sqs.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(w.queueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				w.t.Fatalf("delete: %v", err)
+			}
+		}
+	}
+}
+
+// faultyIAM wraps the real IAM client: it counts updates and runs hooks that
+// inject what moto cannot produce (failures, a concurrent writer, a deletion
+// between list and get).
+type faultyIAM struct {
+	oidcprovider.API
+	updates   atomic.Int64
+	mu        sync.Mutex
+	onGet     func(arn string, n int) error // n counts Gets of arn, from 1
+	onUpdate  func(arn string) error
+	getCounts map[string]int
+}
+
+func (f *faultyIAM) GetOpenIDConnectProvider(ctx context.Context, in *iam.GetOpenIDConnectProviderInput, optFns ...func(*iam.Options)) (*iam.GetOpenIDConnectProviderOutput, error) {
+	arn := aws.ToString(in.OpenIDConnectProviderArn)
+	f.mu.Lock()
+	if f.getCounts == nil {
+		f.getCounts = map[string]int{}
+	}
+	f.getCounts[arn]++
+	n, hook := f.getCounts[arn], f.onGet
+	f.mu.Unlock()
+	if hook != nil {
+		if err := hook(arn, n); err != nil {
+			return nil, err
+		}
+	}
+	return f.API.GetOpenIDConnectProvider(ctx, in, optFns...)
+}
+
+func (f *faultyIAM) UpdateOpenIDConnectProviderThumbprint(ctx context.Context, in *iam.UpdateOpenIDConnectProviderThumbprintInput, optFns ...func(*iam.Options)) (*iam.UpdateOpenIDConnectProviderThumbprintOutput, error) {
+	f.mu.Lock()
+	hook := f.onUpdate
+	f.mu.Unlock()
+	if hook != nil {
+		if err := hook(aws.ToString(in.OpenIDConnectProviderArn)); err != nil {
+			return nil, err
+		}
+	}
+	f.updates.Add(1)
+	return f.API.UpdateOpenIDConnectProviderThumbprint(ctx, in, optFns...)
+}
+
+func resultFor(t *testing.T, rep *drift.Report, arn string) drift.Result {
+	t.Helper()
+	for _, r := range rep.Results {
+		if r.ProviderARN == arn {
+			return r
+		}
+	}
+	t.Fatalf("no result for %s in %+v", arn, rep.Results)
+	return drift.Result{}
+}
+
+func list(s ...string) string { return strings.Join(s, ",") }
