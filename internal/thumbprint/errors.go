@@ -50,7 +50,11 @@ type Error struct {
 
 // Error names the step, the URL and the problem.
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s %s: %s: %v", e.Step, e.URL, e.Kind, e.Err)
+	u := e.URL
+	if u == "" {
+		u = `""`
+	}
+	return fmt.Sprintf("%s %s: %s: %v", e.Step, u, e.Kind, e.Err)
 }
 
 // Unwrap returns the underlying error.

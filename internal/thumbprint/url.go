@@ -36,8 +36,11 @@ func parseProviderURL(raw string) (target, error) {
 	if strings.HasPrefix(s, "/") {
 		return target{}, errorf(KindBadURL, "no host in %q", raw)
 	}
-	if strings.ContainsAny(s, "?#") {
-		return target{}, errorf(KindBadURL, "query or fragment refused in %q", raw)
+	if strings.Contains(s, "?") {
+		return target{}, errorf(KindBadURL, "query refused in %q", raw)
+	}
+	if strings.Contains(s, "#") {
+		return target{}, errorf(KindBadURL, "fragment refused in %q", raw)
 	}
 	u, err := url.Parse("https://" + s)
 	if err != nil {
