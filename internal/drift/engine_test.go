@@ -83,14 +83,14 @@ func TestPublicDriftRemediated(t *testing.T) {
 		t.Fatalf("%d messages, want 1", len(msgs))
 	}
 	m := msgs[0]
-	if m.MessageAttributes["outcome"].Value != "updated" || m.MessageAttributes["severity"].Value != "info" || m.MessageAttributes["provider_arn"].Value != arn {
+	if m.Attr("outcome") != "updated" || m.Attr("severity") != "info" || m.Attr("provider_arn") != arn {
 		t.Errorf("attributes %+v", m.MessageAttributes)
 	}
 	if m.Subject != "thumbprint-drift: updated "+s.Host() {
 		t.Errorf("subject %q", m.Subject)
 	}
-	if _, hasFix := m.body["fix"]; hasFix {
-		t.Errorf("updated message carries a fix command: %v", m.body["fix"])
+	if _, hasFix := m.Body["fix"]; hasFix {
+		t.Errorf("updated message carries a fix command: %v", m.Body["fix"])
 	}
 }
 
@@ -135,9 +135,9 @@ func TestUntrustedDriftAlertedNotWritten(t *testing.T) {
 	}
 
 	msgs := w.messages()
-	var drifted *snsMessage
+	var drifted *testpeer.Delivered
 	for i := range msgs {
-		if msgs[i].MessageAttributes["provider_arn"].Value == arn {
+		if msgs[i].Attr("provider_arn") == arn {
 			drifted = &msgs[i]
 		}
 	}
@@ -145,16 +145,16 @@ func TestUntrustedDriftAlertedNotWritten(t *testing.T) {
 		t.Fatalf("messages %+v, want one per provider", msgs)
 	}
 	wantFix := "aws iam update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn " + arn + " --thumbprint-list " + tp + " " + old1
-	if drifted.body["fix"] != wantFix {
-		t.Errorf("fix = %v\nwant %s", drifted.body["fix"], wantFix)
+	if drifted.Body["fix"] != wantFix {
+		t.Errorf("fix = %v\nwant %s", drifted.Body["fix"], wantFix)
 	}
-	if drifted.body["severity"] != "critical" || drifted.body["breaks_assume_role"] != true || drifted.body["outcome"] != "drift" {
-		t.Errorf("body %v", drifted.body)
+	if drifted.Body["severity"] != "critical" || drifted.Body["breaks_assume_role"] != true || drifted.Body["outcome"] != "drift" {
+		t.Errorf("body %v", drifted.Body)
 	}
-	if drifted.body["account_id"] != "123456789012" || drifted.body["mode"] != "remediate" {
-		t.Errorf("body account/mode %v", drifted.body)
+	if drifted.Body["account_id"] != "123456789012" || drifted.Body["mode"] != "remediate" {
+		t.Errorf("body account/mode %v", drifted.Body)
 	}
-	if drifted.MessageAttributes["severity"].Value != "critical" {
+	if drifted.Attr("severity") != "critical" {
 		t.Errorf("attributes %+v", drifted.MessageAttributes)
 	}
 }
@@ -203,7 +203,7 @@ func TestModesAndTags(t *testing.T) {
 		// none for report and ignore.
 		got := map[string]string{}
 		for _, m := range w.messages() {
-			got[m.MessageAttributes["provider_arn"].Value] = m.MessageAttributes["outcome"].Value
+			got[m.Attr("provider_arn")] = m.Attr("outcome")
 		}
 		wantMsgs := map[string]string{def: "drift", tagAlert: "drift", tagBad: "drift", tagRemediate: "updated"}
 		if len(got) != len(wantMsgs) {
@@ -334,8 +334,8 @@ func TestProbeFailureNothingWritten(t *testing.T) {
 	}
 	var outcomes []string
 	for _, m := range w.messages() {
-		if m.MessageAttributes["provider_arn"].Value == dead {
-			outcomes = append(outcomes, m.MessageAttributes["outcome"].Value)
+		if m.Attr("provider_arn") == dead {
+			outcomes = append(outcomes, m.Attr("outcome"))
 		}
 	}
 	if list(outcomes...) != "probe-failed" {
@@ -456,7 +456,7 @@ func TestUpdateFailedOthersProcessed(t *testing.T) {
 	_ = tp2
 	n := 0
 	for _, m := range w.messages() {
-		if m.MessageAttributes["outcome"].Value == "update-failed" {
+		if m.Attr("outcome") == "update-failed" {
 			n++
 		}
 	}

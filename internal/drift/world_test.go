@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,8 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
@@ -36,9 +33,8 @@ type world struct {
 	moto     *testpeer.Moto
 	iam      *iam.Client
 	sns      *sns.Client
-	sqs      *sqs.Client
+	alerts   *testpeer.AlertQueue
 	topicARN string
-	queueURL string
 	api      *faultyIAM
 
 	public, private *testidp.CA
@@ -51,26 +47,14 @@ func newWorld(t *testing.T) *world {
 	ctx := context.Background()
 	m := peertest.Moto(t)
 	cfg := m.Config()
-	w := &world{t: t, moto: m, iam: iam.NewFromConfig(cfg), sns: sns.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg)}
+	w := &world{t: t, moto: m, iam: iam.NewFromConfig(cfg), sns: sns.NewFromConfig(cfg)}
 	w.api = &faultyIAM{API: w.iam}
 
-	topic, err := w.sns.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("drift")})
+	q, err := testpeer.NewAlertQueue(ctx, cfg, "drift")
 	if err != nil {
-		t.Fatalf("create topic: %v", err)
+		t.Fatal(err)
 	}
-	w.topicARN = aws.ToString(topic.TopicArn)
-	q, err := w.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("drift-alerts")})
-	if err != nil {
-		t.Fatalf("create queue: %v", err)
-	}
-	w.queueURL = aws.ToString(q.QueueUrl)
-	attrs, err := w.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatalf("queue arn: %v", err)
-	}
-	if _, err := w.sns.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes["QueueArn"])}); err != nil {
-		t.Fatalf("subscribe: %v", err)
-	}
+	w.alerts, w.topicARN = q, q.TopicARN
 
 	if w.public, err = testidp.NewRoot("Public Test Root"); err != nil {
 		t.Fatal(err)
@@ -158,41 +142,14 @@ func (w *world) engine(opts ...engineOpt) *drift.Engine {
 	return drift.New(o)
 }
 
-// snsMessage is one SNS message as delivered to SQS (the SNS JSON envelope).
-type snsMessage struct {
-	Subject           string
-	Message           string
-	MessageAttributes map[string]struct{ Type, Value string }
-	body              map[string]any
-}
-
-// messages drains the queue. moto delivers to SQS within the Publish call, so
-// everything published by a finished run is there.
-func (w *world) messages() []snsMessage {
+// messages drains the alert queue.
+func (w *world) messages() []testpeer.Delivered {
 	w.t.Helper()
-	var out []snsMessage
-	for {
-		r, err := w.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.queueURL), MaxNumberOfMessages: 10})
-		if err != nil {
-			w.t.Fatalf("receive: %v", err)
-		}
-		if len(r.Messages) == 0 {
-			return out
-		}
-		for _, m := range r.Messages {
-			var env snsMessage
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &env); err != nil {
-				w.t.Fatalf("envelope %q: %v", aws.ToString(m.Body), err)
-			}
-			if err := json.Unmarshal([]byte(env.Message), &env.body); err != nil {
-				w.t.Fatalf("message %q: %v", env.Message, err)
-			}
-			out = append(out, env)
-			if _, err := w.sqs.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(w.queueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				w.t.Fatalf("delete: %v", err)
-			}
-		}
+	msgs, err := w.alerts.Drain(context.Background())
+	if err != nil {
+		w.t.Fatal(err)
 	}
+	return msgs
 }
 
 // faultyIAM wraps the real IAM client: it counts updates and runs hooks that
