@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -24,15 +25,18 @@ func parseDiscovery(body []byte) (discovery, error) {
 		Issuer  json.RawMessage `json:"issuer"`
 		JWKSURI json.RawMessage `json:"jwks_uri"`
 	}
-	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+	if !json.Valid(body) {
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			return discovery{}, errorf(KindMalformedJSON, "discovery document: %v", err)
+		}
+		return discovery{}, errorf(KindMalformedJSON, "discovery document is not valid JSON")
+	}
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); trimmed[0] != '{' {
 		return discovery{}, errorf(KindMalformedJSON, "discovery document is not a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&doc); err != nil {
+	if err := json.Unmarshal(body, &doc); err != nil {
 		return discovery{}, errorf(KindMalformedJSON, "discovery document: %v", err)
-	}
-	if dec.More() {
-		return discovery{}, errorf(KindMalformedJSON, "discovery document: data after the JSON object")
 	}
 	var d discovery
 	if len(doc.Issuer) > 0 && string(doc.Issuer) != "null" {
@@ -61,17 +65,17 @@ func checkJWKSURI(raw string) (string, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", errorf(KindBadJWKSURI, "jwks_uri %q: %v", raw, err)
+		return "", errorf(KindBadJWKSURI, "jwks_uri %s: %v", quote(raw), err)
 	}
 	if !u.IsAbs() || !strings.EqualFold(u.Scheme, "https") {
-		return "", errorf(KindBadJWKSURI, "jwks_uri %q is not an absolute https URL", raw)
+		return "", errorf(KindBadJWKSURI, "jwks_uri %s is not an absolute https URL", quote(raw))
 	}
 	if u.User != nil {
-		return "", errorf(KindBadJWKSURI, "jwks_uri %q carries userinfo", raw)
+		return "", errorf(KindBadJWKSURI, "jwks_uri %s carries userinfo", quote(raw))
 	}
 	host, err := hostPort(u)
 	if err != nil {
-		return "", errorf(KindBadJWKSURI, "jwks_uri %q: %v", raw, err)
+		return "", errorf(KindBadJWKSURI, "jwks_uri %s: %v", quote(raw), err)
 	}
 	return host, nil
 }
@@ -85,5 +89,14 @@ func checkIssuer(got, want string) error {
 	if got == "" {
 		return errorf(KindIssuerMismatch, "the document has no issuer, want %q", want)
 	}
-	return errorf(KindIssuerMismatch, "the document says issuer %q, want %q", got, want)
+	return errorf(KindIssuerMismatch, "the document says issuer %s, want %q", quote(got), want)
+}
+
+// quote quotes a value from the document for a message, cut to 200 bytes.
+func quote(s string) string {
+	const max = 200
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "..."
+	}
+	return strconv.Quote(s)
 }

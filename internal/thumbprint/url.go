@@ -72,6 +72,9 @@ func hostPort(u *url.URL) (string, error) {
 	if name == "" {
 		return "", fmt.Errorf("no host")
 	}
+	if !validHost(name) {
+		return "", fmt.Errorf("bad host %q", name)
+	}
 	port := u.Port()
 	if port == "" {
 		if strings.HasSuffix(u.Host, ":") {
@@ -104,4 +107,22 @@ func hostOnly(hostport string) string {
 		return hostport
 	}
 	return host
+}
+
+// validHost accepts an IP literal or a name of letters, digits, '-', '_' and '.'.
+func validHost(name string) bool {
+	if net.ParseIP(name) != nil {
+		return true
+	}
+	if len(name) > 253 {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
