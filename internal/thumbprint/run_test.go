@@ -1,0 +1,171 @@
+package thumbprint_test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
+)
+
+// anyPathIssuer answers the discovery request under any path, naming that
+// path's issuer and a jwks_uri on jwksHost.
+func anyPathIssuer(jwksHost string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		prefix, ok := strings.CutSuffix(r.URL.Path, testidp.DiscoveryPath)
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, doc("https://"+r.Host+prefix, "https://"+jwksHost+"/keys"))
+	})
+}
+
+// TestRunSharesWork: within a Run each host is handshaken once and each
+// discovery URL fetched once, however many providers (and concurrent callers)
+// use them; results share no slices.
+func TestRunSharesWork(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	jwks := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int2, "127.0.0.1"), k.int2, k.int1)}})
+	issuer := startServer(t, testidp.ServerOptions{
+		Chains:  []tls.Certificate{testidp.Chain(leaf(t, k.int1, "127.0.0.1"), k.int1)},
+		Handler: anyPathIssuer(jwks.Host()),
+	})
+	providers := []string{issuer.Host() + "/a", issuer.Host() + "/b"}
+	const callers = 4 // per provider, at once
+	const handshakes = 2
+	p := thumbprint.New(thumbprint.Options{Handshakes: handshakes, RootCAs: k.root.Pool(), Proxy: direct})
+	run := p.NewRun()
+
+	results := make([]*thumbprint.Result, len(providers)*callers)
+	errs := make([]error, len(results))
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() { results[i], errs[i] = run.Probe(t.Context(), providers[i%len(providers)]) })
+	}
+	wg.Wait()
+	want := []string{sha1Hex(k.int1.DER)} // both hosts end their chains with int1
+	for i, res := range results {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if !slices.Equal(res.Thumbprints, want) || len(res.Hosts) != 2 || res.URL != providers[i%len(providers)] {
+			t.Fatalf("result %d: %+v, want thumbprints %v from 2 hosts", i, res, want)
+		}
+	}
+	if got := jwks.Handshakes(); got != handshakes {
+		t.Errorf("jwks host saw %d handshakes, want %d for the whole run", got, handshakes)
+	}
+	if got, want := issuer.Handshakes(), len(providers)+handshakes; got != want {
+		t.Errorf("issuer host saw %d handshakes, want %d (one discovery per provider, %d probes)", got, want, handshakes)
+	}
+
+	// Mutating one result leaves the others, and later ones, alone.
+	results[0].Thumbprints[0] = "mutated"
+	results[0].Hosts[0].Chains[0].Certificates[0].SHA1 = "mutated"
+	results[0].Hosts[0].Chains[0].Thumbprint = "mutated"
+	later, err := run.Probe(t.Context(), providers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range []*thumbprint.Result{results[1], results[len(providers)], later} {
+		c := res.Hosts[0].Chains[0]
+		if res.Thumbprints[0] == "mutated" || c.Thumbprint == "mutated" || c.Certificates[0].SHA1 == "mutated" {
+			t.Errorf("a result shares slices with another: %+v", res)
+		}
+	}
+	if got := jwks.Handshakes(); got != handshakes {
+		t.Errorf("jwks host saw %d handshakes after a cached probe, want %d", got, handshakes)
+	}
+
+	// Prober.Probe does not share: each call handshakes again.
+	for range 2 {
+		if _, err := p.Probe(t.Context(), providers[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := jwks.Handshakes(); got != 3*handshakes {
+		t.Errorf("jwks host saw %d handshakes after two uncached probes, want %d", got, 3*handshakes)
+	}
+}
+
+// TestRunRefreshesBetweenRuns: a new Run sees a rotated certificate.
+func TestRunRefreshesBetweenRuns(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, "127.0.0.1"), k.int1)}})
+	p := thumbprint.New(thumbprint.Options{Proxy: direct})
+	run := p.NewRun()
+	before, err := run.Probe(t.Context(), srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetChains(testidp.Chain(leaf(t, k.int2, "127.0.0.1"), k.int2))
+	cached, err := run.Probe(t.Context(), srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := p.NewRun().Probe(t.Context(), srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, rotated := sha1Hex(k.int1.DER), sha1Hex(k.int2.DER)
+	if !slices.Equal(before.Thumbprints, []string{old}) || !slices.Equal(cached.Thumbprints, []string{old}) || !slices.Equal(after.Thumbprints, []string{rotated}) {
+		t.Errorf("before %v, same run %v, new run %v; want [%s], [%s], [%s]", before.Thumbprints, cached.Thumbprints, after.Thumbprints, old, old, rotated)
+	}
+}
+
+// TestProbeThroughProxy: with a proxy, the discovery request and every
+// handshake go through HTTP CONNECT, and the proxy resolves the name.
+func TestProbeThroughProxy(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	const name = "idp.example.test"
+	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, name), k.int1)}})
+	px, err := testidp.StartProxy(testidp.ProxyOptions{Resolve: map[string]string{name + ":443": srv.Host()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	var mu sync.Mutex
+	var asked []string
+	p := thumbprint.New(thumbprint.Options{
+		RootCAs: k.root.Pool(),
+		Proxy: func(u *url.URL) (*url.URL, error) {
+			mu.Lock()
+			asked = append(asked, u.String())
+			mu.Unlock()
+			return px.URL(), nil
+		},
+		DialContext: mapDial(nil), // the probe itself cannot resolve the name
+	})
+	res, err := p.Probe(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha1Hex(k.int1.DER)
+	if !slices.Equal(res.Thumbprints, []string{want}) || !res.PubliclyTrusted || !res.DiscoveryVerified {
+		t.Errorf("thumbprints %v trusted %v discovery verified %v; want [%s], true, true", res.Thumbprints, res.PubliclyTrusted, res.DiscoveryVerified, want)
+	}
+	target := name + ":443"
+	if got, want := px.Connects(), []string{target, target, target}; !slices.Equal(got, want) {
+		t.Errorf("CONNECTs %v, want %v (discovery and 2 handshakes)", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, u := range asked {
+		if u != "https://"+target {
+			t.Errorf("proxy asked for %q, want https://%s", u, target)
+		}
+	}
+	if got := opensslThumbprint(t, srv.Host(), name); got != want {
+		t.Errorf("openssl procedure gives %s, want %s", got, want)
+	}
+}
