@@ -54,7 +54,7 @@ func TestDeadlineReportsEveryProvider(t *testing.T) {
 		o.Concurrency = 2
 		o.ProbeTimeout = time.Minute // only the run's deadline stops the probes
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	rep, err := e.Run(ctx, drift.Request{})
 	if ctx.Err() != nil {
@@ -82,8 +82,8 @@ func TestDeadlineReportsEveryProvider(t *testing.T) {
 
 func TestDeadlineReserve(t *testing.T) {
 	for _, tt := range []struct{ remaining, want time.Duration }{
-		{3 * time.Second, 500 * time.Millisecond},
-		{30 * time.Second, 3 * time.Second},
+		{2 * time.Second, time.Second},
+		{30 * time.Second, 6 * time.Second},
 		{300 * time.Second, 10 * time.Second},
 		{900 * time.Second, 10 * time.Second},
 	} {

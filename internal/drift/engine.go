@@ -95,10 +95,14 @@ type Request struct {
 var ErrUpdateFailed = errors.New("thumbprint update failed")
 
 // DeadlineReserve is the time kept back from the context's deadline so the
-// run can still report and alert: a tenth of what is left, from 500ms to 10s.
+// run can still report and alert: a fifth of what is left, from 1s to 10s.
 func DeadlineReserve(remaining time.Duration) time.Duration {
-	return min(max(remaining/10, 500*time.Millisecond), 10*time.Second)
+	return min(max(remaining/5, time.Second), 10*time.Second)
 }
+
+// publishConcurrency bounds the SNS publishes in flight; they are cheap, so it
+// is not tied to the probe concurrency.
+const publishConcurrency = 16
 
 // Run checks the providers, writes where the mode and safety allow, publishes
 // alerts, and returns the report. The error is non-nil when listing failed, a
@@ -251,8 +255,12 @@ func notReached(arn string, mode config.Mode) Result {
 	return Result{ProviderARN: arn, Mode: mode, Outcome: ProbeFailed, Detail: "deadline: not reached before the run's deadline; nothing written"}
 }
 
+// deadlineDetail marks detail as caused by the run's deadline when work's
+// deadline has passed (a connection's deadline can fire a moment before the
+// context reports it).
 func deadlineDetail(work context.Context, detail string) string {
-	if work.Err() != nil {
+	dl, ok := work.Deadline()
+	if work.Err() != nil || ok && !time.Now().Before(dl) {
 		return "deadline: " + detail
 	}
 	return detail
@@ -272,7 +280,7 @@ func (e *Engine) notify(ctx context.Context, results []Result, checkedAt time.Ti
 		mu   sync.Mutex
 		errs []error
 		wg   sync.WaitGroup
-		sem  = make(chan struct{}, e.opts.Concurrency)
+		sem  = make(chan struct{}, publishConcurrency)
 	)
 	for _, r := range results {
 		if !r.Alerted() {
