@@ -1,0 +1,126 @@
+package handler_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/handler"
+)
+
+func readEvent(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseEvent(t *testing.T) {
+	const p = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+	tests := []struct {
+		name    string
+		payload []byte
+		want    drift.Request
+		wantErr bool
+	}{
+		{"scheduled event checks all in the default mode", readEvent(t, "scheduled.json"), drift.Request{}, false},
+		{"manual report", readEvent(t, "manual-report.json"), drift.Request{Mode: config.ModeReport}, false},
+		{"manual narrowed", readEvent(t, "manual-report-narrowed.json"), drift.Request{Mode: config.ModeReport, Providers: []string{p}}, false},
+		{"any EventBridge event with a mode-like detail is still a schedule", []byte(`{"source":"aws.events","detail-type":"Scheduled Event","detail":{"mode":"remediate"}}`), drift.Request{}, false},
+		{"empty payload", nil, drift.Request{}, false},
+		{"null", []byte("null"), drift.Request{}, false},
+		{"empty object", []byte("{}"), drift.Request{}, false},
+		{"mode alert", []byte(`{"mode":"ALERT"}`), drift.Request{Mode: config.ModeAlert}, false},
+		{"typo in key refused", []byte(`{"modes":"report"}`), drift.Request{}, true},
+		{"bad mode refused", []byte(`{"mode":"ignore"}`), drift.Request{}, true},
+		{"provider not an ARN", []byte(`{"providers":["token.actions.githubusercontent.com"]}`), drift.Request{}, true},
+		{"not an object", []byte(`["x"]`), drift.Request{}, true},
+		{"malformed JSON", []byte(`{"mode":`), drift.Request{}, true},
+		{"providers not a list", []byte(`{"providers":"arn:aws:iam::1:oidc-provider/x"}`), drift.Request{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := handler.ParseEvent(tt.payload)
+			if tt.wantErr {
+				if !errors.Is(err, handler.ErrBadEvent) {
+					t.Fatalf("ParseEvent = %+v, %v; want ErrBadEvent", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("ParseEvent = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+type fakeRunner struct {
+	got    *drift.Request
+	report *drift.Report
+	err    error
+}
+
+func (f *fakeRunner) Run(_ context.Context, req drift.Request) (*drift.Report, error) {
+	f.got = &req
+	return f.report, f.err
+}
+
+func TestInvoke(t *testing.T) {
+	rep := &drift.Report{Mode: config.ModeRemediate, Checked: 3,
+		Counts: map[drift.Outcome]int{drift.Drift: 2, drift.UpdateFailed: 1},
+		Results: []drift.Result{
+			{Outcome: drift.Drift, BreaksAssumeRole: true},
+			{Outcome: drift.Drift},
+			{Outcome: drift.UpdateFailed, BreaksAssumeRole: true},
+		}}
+
+	t.Run("bad payload touches nothing", func(t *testing.T) {
+		r := &fakeRunner{report: rep}
+		if _, err := handler.New(r, nil, nil, "f").Invoke(context.Background(), []byte(`{"mode":"yes"}`)); !errors.Is(err, handler.ErrBadEvent) {
+			t.Fatalf("err = %v", err)
+		}
+		if r.got != nil {
+			t.Fatal("engine ran on a bad payload")
+		}
+	})
+
+	t.Run("metrics line and error after the report", func(t *testing.T) {
+		var metrics bytes.Buffer
+		runErr := errors.New("update failed")
+		r := &fakeRunner{report: rep, err: runErr}
+		got, err := handler.New(r, nil, &metrics, "drift-fn").Invoke(context.Background(), readEvent(t, "scheduled.json"))
+		if !errors.Is(err, runErr) || got != rep {
+			t.Fatalf("Invoke = %v, %v", got, err)
+		}
+		var line map[string]any
+		if err := json.Unmarshal(metrics.Bytes(), &line); err != nil {
+			t.Fatalf("metrics line %q: %v", metrics.String(), err)
+		}
+		want := map[string]float64{"ProvidersChecked": 3, "Drift": 2, "BreakingDrift": 2, "Updated": 0, "ProbeFailed": 0, "UpdateFailed": 1}
+		for k, v := range want {
+			if line[k] != v {
+				t.Errorf("metric %s = %v, want %v", k, line[k], v)
+			}
+		}
+		if line["FunctionName"] != "drift-fn" {
+			t.Errorf("FunctionName = %v", line["FunctionName"])
+		}
+		aws := line["_aws"].(map[string]any)
+		cw := aws["CloudWatchMetrics"].([]any)[0].(map[string]any)
+		if cw["Namespace"] != handler.MetricNamespace || len(cw["Metrics"].([]any)) != 6 {
+			t.Errorf("EMF metadata %v", cw)
+		}
+	})
+}
