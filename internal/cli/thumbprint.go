@@ -107,13 +107,9 @@ func writeResultJSON(w io.Writer, res *thumbprint.Result) error {
 // writeResultTable prints each host's chains, certificate by certificate,
 // marking the thumbprint, then the live thumbprints and the trust verdict.
 func writeResultTable(w io.Writer, res *thumbprint.Result) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "issuer\t%s\n", res.Issuer)
-	fmt.Fprintf(tw, "jwks_uri\t%s\n", res.JWKSURI)
-	fmt.Fprintf(tw, "discovery TLS\t%s\n", verdict(res.DiscoveryVerified, res.DiscoveryVerifyError))
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	fmt.Fprintf(w, labelFormat, "issuer", res.Issuer)
+	fmt.Fprintf(w, labelFormat, "jwks_uri", res.JWKSURI)
+	fmt.Fprintf(w, labelFormat, "discovery TLS", "verified: "+verdict(res.DiscoveryVerified, res.DiscoveryVerifyError))
 	for _, h := range res.Hosts {
 		sni := h.ServerName
 		if sni == "" {
@@ -123,13 +119,13 @@ func writeResultTable(w io.Writer, res *thumbprint.Result) error {
 		for i, c := range h.Chains {
 			fmt.Fprintf(w, "  chain %d  verified: %s\n", i+1, verdict(c.Verified, c.VerifyError))
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "    #\tSUBJECT\tISSUER\tNOT AFTER\tSHA-1\t")
+			fmt.Fprintln(tw, "    #\tSUBJECT\tISSUER\tNOT AFTER\tSHA-1")
 			for j, cert := range c.Certificates {
 				mark := ""
 				if j == len(c.Certificates)-1 {
-					mark = "<- thumbprint"
+					mark = "  <- thumbprint"
 				}
-				fmt.Fprintf(tw, "    %d\t%s\t%s\t%s\t%s\t%s\n", j+1, cert.Subject, cert.Issuer,
+				fmt.Fprintf(tw, "    %d\t%s\t%s\t%s\t%s%s\n", j+1, cert.Subject, cert.Issuer,
 					cert.NotAfter.UTC().Format(time.RFC3339), cert.SHA1, mark)
 			}
 			if err := tw.Flush(); err != nil {
@@ -138,10 +134,8 @@ func writeResultTable(w io.Writer, res *thumbprint.Result) error {
 		}
 	}
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "live thumbprints\t%s\n", strings.Join(res.Thumbprints, " "))
-	fmt.Fprintf(tw, "publicly_trusted\t%t\n", res.PubliclyTrusted)
-	if err := tw.Flush(); err != nil {
+	fmt.Fprintf(w, labelFormat, "live thumbprints", strings.Join(res.Thumbprints, " "))
+	if _, err := fmt.Fprintf(w, labelFormat, "publicly_trusted", fmt.Sprint(res.PubliclyTrusted)); err != nil {
 		return err
 	}
 	if !res.PubliclyTrusted {
@@ -150,6 +144,9 @@ func writeResultTable(w io.Writer, res *thumbprint.Result) error {
 	}
 	return nil
 }
+
+// labelFormat prints a label and its value in aligned columns.
+const labelFormat = "%-18s%s\n"
 
 func verdict(ok bool, reason string) string {
 	if ok {
