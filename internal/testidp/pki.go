@@ -21,16 +21,16 @@ import (
 
 // CA is a certificate authority: a root or an intermediate.
 type CA struct {
-	Cert *x509.Certificate
-	DER  []byte
-	Key  *ecdsa.PrivateKey
+	Cert *x509.Certificate // the parsed certificate
+	DER  []byte            // the certificate as served
+	Key  *ecdsa.PrivateKey // the CA's P-256 key
 }
 
 // Leaf is a server certificate and its key.
 type Leaf struct {
-	Cert *x509.Certificate
-	DER  []byte
-	Key  *ecdsa.PrivateKey
+	Cert *x509.Certificate // the parsed certificate
+	DER  []byte            // the certificate as served
+	Key  *ecdsa.PrivateKey // the server's P-256 key
 }
 
 // caValidity is how long generated CAs are valid, starting an hour ago.

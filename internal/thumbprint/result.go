@@ -67,6 +67,7 @@ type HostResult struct {
 
 // Chain is one certificate chain exactly as a server sent it.
 type Chain struct {
+	// Certificates are the served certificates, leaf first, in the order sent.
 	Certificates []Certificate `json:"certificates"`
 	// Thumbprint is the lowercase hex SHA-1 of the DER of the last certificate sent.
 	Thumbprint string `json:"thumbprint"`
@@ -78,8 +79,12 @@ type Chain struct {
 
 // Certificate summarises one served certificate.
 type Certificate struct {
-	Subject  string    `json:"subject"`
-	Issuer   string    `json:"issuer"`
+	// Subject is the certificate's subject distinguished name.
+	Subject string `json:"subject"`
+	// Issuer is the issuer's distinguished name.
+	Issuer string `json:"issuer"`
+	// NotAfter is the end of the validity period, in UTC.
 	NotAfter time.Time `json:"not_after"`
-	SHA1     string    `json:"sha1"`
+	// SHA1 is the lowercase hex SHA-1 of the certificate's DER.
+	SHA1 string `json:"sha1"`
 }
