@@ -264,6 +264,7 @@ func TestProbeSNI(t *testing.T) {
 		ChainsBySNI: map[string][]tls.Certificate{
 			"a.example.test": {chainA},
 			"b.example.test": {chainB},
+			"127.0.0.1":      {chainA}, // served only if a client sent an IP as SNI
 		},
 	})
 	dial := mapDial(map[string]string{"a.example.test:443": srv.Host(), "b.example.test:443": srv.Host()})
