@@ -1,0 +1,379 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// buildBootstrap builds this function for the host, once per test binary.
+func buildBootstrap(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "drift-check-test"); buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(buildDir, "bootstrap"), ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build bootstrap: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(buildDir, "bootstrap")
+}
+
+// syncBuffer collects a process's output safely.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// function is a running bootstrap process driven through a local Runtime API.
+type function struct {
+	rt   *testpeer.Runtime
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+func startFunction(t *testing.T, bin string, env []string) *function {
+	t.Helper()
+	rt, err := testpeer.StartRuntime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	f := &function{rt: rt, out: &syncBuffer{}, done: make(chan error, 1)}
+	f.cmd = exec.Command(bin)
+	f.cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+rt.Addr, "AWS_LAMBDA_FUNCTION_NAME=drift-check", "HOME="+t.TempDir())
+	f.cmd.Stdout, f.cmd.Stderr = f.out, f.out
+	if err := f.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { f.done <- f.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = f.cmd.Process.Kill()
+		<-f.done
+	})
+	return f
+}
+
+func (f *function) invoke(t *testing.T, payload []byte) testpeer.Invocation {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := f.rt.Invoke(ctx, payload, 30*time.Second)
+	if err != nil {
+		t.Fatalf("invoke: %v\nfunction output:\n%s", err, f.out.String())
+	}
+	return res
+}
+
+func event(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type report struct {
+	Mode    string         `json:"mode"`
+	Checked int            `json:"checked"`
+	Counts  map[string]int `json:"counts"`
+	Results []struct {
+		ProviderARN      string   `json:"provider_arn"`
+		Outcome          string   `json:"outcome"`
+		NewThumbprints   []string `json:"new_thumbprints"`
+		BreaksAssumeRole bool     `json:"breaks_assume_role"`
+	} `json:"results"`
+}
+
+func TestBootstrapThroughRuntimeAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the function binary")
+	}
+	ctx := context.Background()
+	m := peertest.Moto(t)
+	q, err := testpeer.NewAlertQueue(ctx, m.Config(), "drift")
+	if err != nil {
+		t.Fatal(err)
+	}
+	iamc := iam.NewFromConfig(m.Config())
+
+	// A "public" CA the function trusts through SSL_CERT_FILE, a private one it does not.
+	pubRoot, _ := testidp.NewRoot("Demo Public Root")
+	pubInt, _ := pubRoot.Intermediate("Demo Public Intermediate")
+	privRoot, _ := testidp.NewRoot("Corp Private Root")
+	certFile := filepath.Join(t.TempDir(), "roots.pem")
+	if err := os.WriteFile(certFile, pubRoot.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serve := func(ca *testidp.CA, path string) (*testidp.Server, string) {
+		leaf, err := ca.Leaf([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := testidp.Start(testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf, ca)}, Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, testidp.Thumbprint(ca.DER)
+	}
+	old := strings.Repeat("0a", 20)
+	create := func(url string, tps ...string) string {
+		out, err := iamc.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + url), ThumbprintList: tps, ClientIDList: []string{"sts.amazonaws.com"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.OpenIDConnectProviderArn)
+	}
+	stored := func(arn string) string {
+		out, err := iamc.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(out.ThumbprintList, ",")
+	}
+	pubInt2, _ := pubRoot.Intermediate("Demo Public Intermediate 2")
+	sSync, tpSync := serve(pubInt2, "/a-in-sync")
+	sPub, tpPub := serve(pubInt, "/b-public")
+	sPriv, tpPriv := serve(privRoot, "/c-private")
+	arnSync := create(sSync.URL(), tpSync)
+	arnPub := create(sPub.URL(), old)
+	arnPriv := create(sPriv.URL(), old)
+
+	env := append(os.Environ(), m.Env()...)
+	env = append(env, "SSL_CERT_FILE="+certFile, "SNS_TOPIC_ARN="+q.TopicARN, "PROBE_TIMEOUT=5s", "AWS_LAMBDA_LOG_FORMAT=JSON")
+	bin := buildBootstrap(t)
+	fn := startFunction(t, bin, env)
+
+	// The manual report: nothing written, nothing published.
+	res := fn.invoke(t, event(t, "manual-report.json"))
+	if res.Error != nil {
+		t.Fatalf("manual report failed: %+v\n%s", res.Error, fn.out.String())
+	}
+	var rep report
+	if err := json.Unmarshal(res.Response, &rep); err != nil {
+		t.Fatalf("report %s: %v", res.Response, err)
+	}
+	if rep.Mode != "report" || rep.Checked != 3 || rep.Counts["drift"] != 2 || rep.Counts["in-sync"] != 1 {
+		t.Fatalf("manual report %s", res.Response)
+	}
+	if stored(arnPub) != old || stored(arnPriv) != old {
+		t.Fatal("the manual report wrote")
+	}
+	if msgs, _ := q.Drain(ctx); len(msgs) != 0 {
+		t.Fatalf("the manual report published %d messages", len(msgs))
+	}
+
+	// The schedule: remediate where safe, alert on the rest.
+	res = fn.invoke(t, event(t, "scheduled.json"))
+	if res.Error != nil {
+		t.Fatalf("scheduled run failed: %+v\n%s", res.Error, fn.out.String())
+	}
+	if got, want := stored(arnPub), tpPub+","+old; got != want {
+		t.Errorf("public provider = %s, want %s", got, want)
+	}
+	if got := stored(arnPriv); got != old {
+		t.Errorf("private provider written: %s", got)
+	}
+	if got := stored(arnSync); got != tpSync {
+		t.Errorf("in-sync provider touched: %s", got)
+	}
+	msgs, err := q.Drain(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, msg := range msgs {
+		got[msg.Attr("provider_arn")] = msg.Attr("outcome") + "/" + msg.Attr("severity")
+	}
+	if want := map[string]string{arnPub: "updated/info", arnPriv: "drift/critical"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("messages %v, want %v", got, want)
+	}
+
+	// The report, normalised (ports and generated thumbprints vary), against
+	// the golden file.
+	norm := string(res.Response)
+	for from, to := range map[string]string{
+		sSync.Host(): "IDP_IN_SYNC", sPub.Host(): "IDP_PUBLIC", sPriv.Host(): "IDP_PRIVATE",
+		tpSync: "THUMBPRINT_IN_SYNC", tpPub: "THUMBPRINT_PUBLIC", tpPriv: "THUMBPRINT_PRIVATE",
+	} {
+		norm = strings.ReplaceAll(norm, from, to)
+	}
+	var normRep map[string]any
+	if err := json.Unmarshal([]byte(norm), &normRep); err != nil {
+		t.Fatal(err)
+	}
+	results := normRep["results"].([]any)
+	sort.Slice(results, func(i, j int) bool {
+		return results[i].(map[string]any)["provider_arn"].(string) < results[j].(map[string]any)["provider_arn"].(string)
+	})
+	golden(t, "scheduled-report.golden.json", normRep)
+
+	// Logs: one JSON line per provider decision and one EMF metrics line.
+	var decisions, emf int
+	for _, line := range strings.Split(fn.out.String(), "\n") {
+		if strings.Contains(line, `"provider checked"`) {
+			decisions++
+			var v map[string]any
+			if err := json.Unmarshal([]byte(line), &v); err != nil || v["requestId"] == nil {
+				t.Errorf("decision log line not JSON with a request id: %s", line)
+			}
+		}
+		// Both runs leave the private provider's breaking drift in place.
+		if strings.Contains(line, `"CloudWatchMetrics"`) && strings.Contains(line, `"BreakingDrift":1`) {
+			emf++
+		}
+	}
+	if decisions != 6 || emf != 2 {
+		t.Errorf("%d decision lines (want 6 over two runs), %d EMF lines with BreakingDrift 1 (want 2)\n%s", decisions, emf, fn.out.String())
+	}
+
+	// A second schedule right after: nothing left to do, nothing written.
+	res = fn.invoke(t, event(t, "scheduled.json"))
+	if err := json.Unmarshal(res.Response, &rep); err != nil || res.Error != nil {
+		t.Fatalf("second run: %v %+v", err, res.Error)
+	}
+	if rep.Counts["in-sync"] != 2 || rep.Counts["drift"] != 1 || rep.Counts["updated"] != 0 {
+		t.Errorf("second run counts %v", rep.Counts)
+	}
+}
+
+func TestBootstrapPublishFailureIsAnInvocationError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the function binary")
+	}
+	ctx := context.Background()
+	m := peertest.Moto(t)
+	iamc := iam.NewFromConfig(m.Config())
+	port, _ := testpeer.FreePort()
+	unreachable := "127.0.0.1:" + strconv.Itoa(port)
+	out, err := iamc.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + unreachable), ThumbprintList: []string{strings.Repeat("0a", 20)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), m.Env()...)
+	env = append(env, "SNS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:no-such-topic", "PROBE_TIMEOUT=2s")
+	fn := startFunction(t, buildBootstrap(t), env)
+	res := fn.invoke(t, event(t, "scheduled.json"))
+	if res.Error == nil || !strings.Contains(res.ErrorMessage(), "publish") || !strings.Contains(res.ErrorMessage(), aws.ToString(out.OpenIDConnectProviderArn)) {
+		t.Fatalf("invocation = %+v, want an error naming the failed publish and provider\n%s", res, fn.out.String())
+	}
+}
+
+func TestBootstrapBadEnvironmentStopsStartUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the function binary")
+	}
+	bin := buildBootstrap(t)
+	for _, tt := range []struct{ name, env, variable string }{
+		{"concurrency", "CONCURRENCY=0", "CONCURRENCY"},
+		{"mode", "DRIFT_MODE=fix", "DRIFT_MODE"},
+		{"timeout", "PROBE_TIMEOUT=ten", "PROBE_TIMEOUT"},
+		{"handshakes", "PROBE_HANDSHAKES=9", "PROBE_HANDSHAKES"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// No AWS endpoint at all: a call would fail loudly; none must be made.
+			env := append(os.Environ(), tt.env, "AWS_ENDPOINT_URL=http://127.0.0.1:1", "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x")
+			fn := startFunction(t, bin, env)
+			select {
+			case err := <-fn.done:
+				fn.done <- err
+				if err == nil {
+					t.Fatal("bootstrap exited 0 on a bad environment")
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("bootstrap kept running with a bad environment")
+			}
+			if fn.rt.Polls() != 0 {
+				t.Error("bootstrap asked for an event despite a bad environment")
+			}
+			if out := fn.out.String(); !strings.Contains(out, tt.variable) || !strings.Contains(out, "bad configuration") {
+				t.Errorf("output does not name %s:\n%s", tt.variable, out)
+			}
+		})
+	}
+}
+
+// golden compares v with testdata/name as JSON values.
+func golden(t *testing.T, name string, v any) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	got, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantRaw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden (run with -update to create): %v", err)
+	}
+	var want any
+	if err := json.Unmarshal(wantRaw, &want); err != nil {
+		t.Fatal(err)
+	}
+	var gotV any
+	_ = json.Unmarshal(got, &gotV)
+	if !reflect.DeepEqual(gotV, want) {
+		t.Fatalf("%s differs:\ngot  %s\nwant %s", path, got, wantRaw)
+	}
+}
