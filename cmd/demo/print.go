@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -72,10 +71,14 @@ func (p *printer) setup(w *world) {
 	tw.Flush()
 }
 
-// function describes the build and the invocation.
+// function describes the build.
 func (p *printer) function(platform string, took time.Duration) {
-	p.line("  function      ./functions/drift-check built for %s in %s", platform, round(took))
-	p.line("  invocation    events/scheduled.json through a local Lambda Runtime API, with")
+	p.line("  function      ./functions/drift-check, built for %s in %s", platform, round(took))
+}
+
+// invocation describes the invocation.
+func (p *printer) invocation(took time.Duration) {
+	p.line("  invocation    events/scheduled.json through a local Lambda Runtime API, answered in %s", round(took))
 	p.line("                DRIFT_MODE=%s PROBE_TIMEOUT=%s AWS_LAMBDA_FUNCTION_NAME=%s", driftMode, probeTimeout, functionName)
 }
 
@@ -88,7 +91,7 @@ func (p *printer) report(w *world, inv *invocation) {
 			counts = append(counts, fmt.Sprintf("%d %s", n, o))
 		}
 	}
-	p.section("Report (the function's response, %s): mode %s, %d checked: %s", round(inv.took), rep.Mode, rep.Checked, strings.Join(counts, ", "))
+	p.section("Report: mode %s, %d checked: %s", rep.Mode, rep.Checked, strings.Join(counts, ", "))
 	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "      URL\tOUTCOME\tSEVERITY\tTRUSTED\tSTORED -> NEW")
 	var details []string
@@ -110,14 +113,17 @@ func (p *printer) report(w *world, inv *invocation) {
 			change = shortList(r.StoredThumbprints) + " -> " + shortList(r.NewThumbprints) + " (not written)"
 		}
 		fmt.Fprintf(tw, "  (%d) %s\t%s\t%s\t%s\t%s\n", sc.n, r.URL, r.Outcome, r.Severity, trusted, change)
-		if r.Detail != "" {
-			details = append(details, fmt.Sprintf("  (%d) %s", sc.n, r.Detail))
+		if r.Detail != "" && r.Outcome != drift.Updated {
+			details = append(details, wrap(fmt.Sprintf("(%d) ", sc.n), "    ", r.Detail)...)
 		}
 	}
 	tw.Flush()
+	p.line("")
+	p.line("  TRUSTED: the served chain verifies against the trust store. STS validates publicly trusted")
+	p.line("  JWKS endpoints itself; for the others only the thumbprint decides whether tokens are accepted.")
 	p.line("  Thumbprints are cut to 8 hex digits here; the lists further down show them whole.")
 	if len(details) > 0 {
-		p.line("  Details:")
+		p.line("")
 		for _, d := range details {
 			p.line("  %s", d)
 		}
@@ -145,16 +151,60 @@ func (p *printer) messages(w *world, msgs []testpeer.Delivered) {
 		p.line("  %s Subject     %s", label, m.Subject)
 		p.line("      Attributes  outcome=%s severity=%s", m.Attr("outcome"), m.Attr("severity"))
 		p.line("                  provider_arn=%s", m.Attr("provider_arn"))
-		if b, ok := m.Body["breaks_assume_role"].(bool); ok && b {
-			p.line("      Message     breaks_assume_role=true: STS rejects this issuer's tokens until the list is fixed")
+		p.line("      Message     JSON: the result's fields, account_id=%s mode=%s checked_at=%s",
+			str(m.Body["account_id"]), str(m.Body["mode"]), str(m.Body["checked_at"]))
+		if b, _ := m.Body["breaks_assume_role"].(bool); b {
+			p.line("                  breaks_assume_role=true: STS rejects this issuer's tokens until the list is fixed")
 		}
-		if d, _ := m.Body["detail"].(string); d != "" {
-			p.line("      detail      %s", d)
-		}
-		if fix, _ := m.Body["fix"].(string); fix != "" {
-			p.line("      fix         %s", fix)
+		if fix := str(m.Body["fix"]); fix != "" {
+			for i, l := range fixLines(fix) {
+				if i == 0 {
+					p.line("      fix         %s", l)
+				} else {
+					p.line("                    %s", l)
+				}
+			}
 		}
 	}
+}
+
+// fixLines splits a fix command before each option, with shell line
+// continuations, so it reads well and still pastes as one command.
+func fixLines(cmd string) []string {
+	parts := strings.Split(cmd, " --")
+	for i := 1; i < len(parts); i++ {
+		parts[i] = "--" + parts[i]
+	}
+	for i := 0; i < len(parts)-1; i++ {
+		parts[i] += " \\"
+	}
+	return parts
+}
+
+// str is v when it is a string, else "".
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// wrap breaks text into lines of at most width columns, the first starting
+// with first and the others with rest.
+func wrap(first, rest, text string) []string {
+	const width = 96
+	var lines []string
+	line, empty := first, true
+	for _, word := range strings.Fields(text) {
+		if !empty && len(line)+1+len(word) > width {
+			lines = append(lines, line)
+			line, empty = rest, true
+		}
+		if !empty {
+			line += " "
+		}
+		line += word
+		empty = false
+	}
+	return append(lines, line)
 }
 
 // lists prints each provider's thumbprint list before and after the run, as
@@ -186,7 +236,7 @@ func (p *printer) lists(w *world, rep *drift.Report) {
 // crossCheck recomputes each reachable provider's thumbprint with AWS's
 // documented openssl procedure, as an independent check of the function's.
 func (p *printer) crossCheck(ctx context.Context, w *world, rep *drift.Report) {
-	p.section("Cross-check with openssl (AWS's procedure: SHA-1 of the last certificate `openssl s_client -showcerts` prints)")
+	p.section("Cross-check with openssl, AWS's documented procedure (`s_client -showcerts`, last certificate, SHA-1)")
 	if !testidp.HaveOpenSSL() {
 		p.line("  skipped: openssl not found on PATH")
 		return
@@ -208,34 +258,67 @@ func (p *printer) crossCheck(ctx context.Context, w *world, rep *drift.Report) {
 	}
 }
 
-// logSummary says how much the function logged and how to see it.
-func (p *printer) logSummary(logs []byte) {
-	n := len(bytes.Split(bytes.TrimSpace(logs), []byte("\n")))
-	if len(bytes.TrimSpace(logs)) == 0 {
-		n = 0
+// metricNames are the EMF metrics in the order the digest shows them.
+var metricNames = []string{"ProvidersChecked", "Drift", "BreakingDrift", "Updated", "ProbeFailed", "UpdateFailed"}
+
+// logDigest prints one short line per function log line: level, message and
+// the fields that identify it; the EMF line as its metric values.
+func (p *printer) logDigest(logs []byte) {
+	lines := logLines(logs)
+	p.section("Function logs: %d JSON lines to stdout, as CloudWatch Logs gets them (-v prints them whole)", len(lines))
+	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal(l, &rec); err != nil {
+			fmt.Fprintf(tw, "  %s\n", l)
+			continue
+		}
+		if _, ok := rec["_aws"]; ok {
+			var vals []string
+			for _, name := range metricNames {
+				vals = append(vals, fmt.Sprintf("%s=%v", name, rec[name]))
+			}
+			fmt.Fprintf(tw, "  EMF\tmetrics\t%s\n", strings.Join(vals, " "))
+			continue
+		}
+		var fields []string
+		keys := []string{"mode", "checked", "error"}
+		if _, ok := rec["outcome"]; ok {
+			keys = []string{"outcome", "url"}
+		}
+		for _, k := range keys {
+			if v, ok := rec[k]; ok {
+				fields = append(fields, fmt.Sprintf("%s=%v", k, v))
+			}
+		}
+		fmt.Fprintf(tw, "  %v\t%v\t%s\n", rec["level"], rec["message"], strings.Join(fields, " "))
 	}
-	p.section("Function logs: %d JSON lines, one per decision plus a CloudWatch metrics line (-v shows them)", n)
+	tw.Flush()
 }
 
-// logs prints the function's log lines.
+// logs prints the function's log lines whole.
 func (p *printer) logs(logs []byte) {
-	p.section("Function logs (stdout and stderr, as CloudWatch Logs would hold them)")
-	sc := bufio.NewScanner(bytes.NewReader(logs))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		var compact bytes.Buffer
-		if json.Compact(&compact, line) == nil {
-			line = compact.Bytes()
-		}
-		p.line("  %s", line)
+	p.section("Function logs (stdout and stderr, as CloudWatch Logs gets them)")
+	for _, l := range logLines(logs) {
+		p.line("  %s", l)
 	}
+}
+
+// logLines splits a process's output into its non-empty lines.
+func logLines(logs []byte) [][]byte {
+	var out [][]byte
+	for _, l := range bytes.Split(logs, []byte("\n")) {
+		if l = bytes.TrimSpace(l); len(l) > 0 {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // done closes the output with the elapsed time.
 func (p *printer) done(total time.Duration) {
 	p.line("")
-	p.line("Done in %s. moto_server, the identity providers and the function were stopped, the temporary files removed.", round(total))
+	p.line("Done in %s; moto_server, the identity providers and the function stopped, temporary files removed.", round(total))
 }
 
 func round(d time.Duration) time.Duration {

@@ -103,6 +103,7 @@ func run(ctx context.Context, stdout io.Writer, opts options) error {
 		return err
 	}
 
+	p.invocation(inv.took)
 	p.report(w, inv)
 	p.messages(w, msgs)
 	p.lists(w, inv.report)
@@ -110,7 +111,7 @@ func run(ctx context.Context, stdout io.Writer, opts options) error {
 	if opts.Verbose {
 		p.logs(inv.logs)
 	} else {
-		p.logSummary(inv.logs)
+		p.logDigest(inv.logs)
 	}
 	if err := check(w, inv.report, msgs); err != nil {
 		return err

@@ -57,14 +57,13 @@ type world struct {
 	scenarios []*scenario
 }
 
-// pkis are the demo's two certificate hierarchies. Each has a retired and a
-// current intermediate: providers (2) and (3) still store the retired one's
-// thumbprint, as after an identity provider rotated its intermediate CA.
+// pkis are the demo's two certificate hierarchies: a "public" root, which the
+// function trusts through SSL_CERT_FILE, and a private corporate root, which it
+// does not trust. Each identity provider has its own intermediate CA; providers
+// (2) and (3) still store the thumbprint of an intermediate retired since, as
+// after an identity provider rotated its CA.
 type pkis struct {
-	publicRoot                     *testidp.CA
-	publicCurrent, publicRetired   *testidp.CA
-	privateRoot                    *testidp.CA
-	privateCurrent, privateRetired *testidp.CA
+	publicRoot, privateRoot *testidp.CA
 }
 
 func newPKIs() (*pkis, error) {
@@ -73,19 +72,7 @@ func newPKIs() (*pkis, error) {
 	if p.publicRoot, err = testidp.NewRoot("Demo Public Root CA"); err != nil {
 		return nil, err
 	}
-	if p.publicCurrent, err = p.publicRoot.Intermediate("Demo Public Intermediate R2"); err != nil {
-		return nil, err
-	}
-	if p.publicRetired, err = p.publicRoot.Intermediate("Demo Public Intermediate R1"); err != nil {
-		return nil, err
-	}
 	if p.privateRoot, err = testidp.NewRoot("Demo Corp Private Root CA"); err != nil {
-		return nil, err
-	}
-	if p.privateCurrent, err = p.privateRoot.Intermediate("Demo Corp Issuing CA 2"); err != nil {
-		return nil, err
-	}
-	if p.privateRetired, err = p.privateRoot.Intermediate("Demo Corp Issuing CA 1"); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -135,19 +122,34 @@ func startWorld(ctx context.Context, c *cleanups, dir string, p *pkis) (*world, 
 	type seed struct {
 		path, story string
 		expect      drift.Outcome
-		serve       *testidp.CA // nil: nothing listens
-		stored      *testidp.CA // the stored list holds this CA's thumbprint
+		root        *testidp.CA
+		serve       string // intermediate the identity provider serves under; "" when nothing listens
+		stored      string // intermediate whose thumbprint the stored list holds
 	}
 	seeds := []seed{
-		{"/in-sync", "public chain; the stored list holds its thumbprint", drift.InSync, p.publicCurrent, p.publicCurrent},
-		{"/public-rotated", "public chain, intermediate rotated; the stored list holds the retired one", drift.Updated, p.publicCurrent, p.publicRetired},
-		{"/private-rotated", "private chain, intermediate rotated; the stored list holds the retired one", drift.Drift, p.privateCurrent, p.privateRetired},
-		{"/unreachable", "nothing listens on its port", drift.ProbeFailed, nil, p.publicRetired},
+		{"/in-sync", "public chain; the stored list holds its thumbprint", drift.InSync,
+			p.publicRoot, "Demo Public Intermediate A", "Demo Public Intermediate A"},
+		{"/public-rotated", "public chain, intermediate rotated; the stored list holds the retired one", drift.Updated,
+			p.publicRoot, "Demo Public Intermediate B2", "Demo Public Intermediate B1"},
+		{"/private-rotated", "private chain, intermediate rotated; the stored list holds the retired one", drift.Drift,
+			p.privateRoot, "Demo Corp Issuing CA 2", "Demo Corp Issuing CA 1"},
+		{"/unreachable", "nothing listens on its port", drift.ProbeFailed,
+			p.publicRoot, "", "Demo Public Intermediate D"},
 	}
 	for i, s := range seeds {
 		sc := &scenario{n: i + 1, path: s.path, story: s.story, expect: s.expect}
-		if s.serve != nil {
-			cert, err := chain(s.serve)
+		stored, err := s.root.Intermediate(s.stored)
+		if err != nil {
+			return nil, err
+		}
+		if s.serve != "" {
+			ca := stored
+			if s.serve != s.stored {
+				if ca, err = s.root.Intermediate(s.serve); err != nil {
+					return nil, err
+				}
+			}
+			cert, err := chain(ca)
 			if err != nil {
 				return nil, err
 			}
@@ -164,7 +166,7 @@ func startWorld(ctx context.Context, c *cleanups, dir string, p *pkis) (*world, 
 			}
 			sc.url = fmt.Sprintf("127.0.0.1:%d%s", port, s.path)
 		}
-		if sc.arn, err = w.createProvider(ctx, sc.url, []string{testidp.Thumbprint(s.stored.DER)}); err != nil {
+		if sc.arn, err = w.createProvider(ctx, sc.url, []string{testidp.Thumbprint(stored.DER)}); err != nil {
 			return nil, err
 		}
 		if sc.before, err = w.thumbprints(ctx, sc.arn); err != nil {
