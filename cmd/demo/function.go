@@ -32,7 +32,7 @@ func moduleRoot(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
-			return "", fmt.Errorf("%w: go not found on PATH (needed to build the function)", errPeerMissing)
+			return "", errors.New("go not found on PATH: the demo builds the function with it")
 		}
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}

@@ -235,17 +235,21 @@ func (p *printer) lists(w *world, rep *drift.Report) {
 
 // crossCheck recomputes each reachable provider's thumbprint with AWS's
 // documented openssl procedure, as an independent check of the function's.
-func (p *printer) crossCheck(ctx context.Context, w *world, rep *drift.Report) {
+// It stops early, returning ctx's error, when ctx ends.
+func (p *printer) crossCheck(ctx context.Context, w *world, rep *drift.Report) error {
 	p.section("Cross-check with openssl, AWS's documented procedure (`s_client -showcerts`, last certificate, SHA-1)")
 	if !testidp.HaveOpenSSL() {
 		p.line("  skipped: openssl not found on PATH")
-		return
+		return nil
 	}
 	for _, sc := range w.scenarios {
 		if sc.addr == "" {
 			continue
 		}
 		tp, err := testidp.OpenSSLThumbprint(ctx, sc.addr, testidp.ServerName(sc.addr))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
 			p.line("  (%d) openssl failed: %v", sc.n, err)
 			continue
@@ -256,6 +260,7 @@ func (p *printer) crossCheck(ctx context.Context, w *world, rep *drift.Report) {
 		}
 		p.line("  (%d) %s  %s", sc.n, tp, verdict)
 	}
+	return nil
 }
 
 // metricNames are the EMF metrics in the order the digest shows them.

@@ -107,7 +107,9 @@ func run(ctx context.Context, stdout io.Writer, opts options) error {
 	p.report(w, inv)
 	p.messages(w, msgs)
 	p.lists(w, inv.report)
-	p.crossCheck(ctx, w, inv.report)
+	if err := p.crossCheck(ctx, w, inv.report); err != nil {
+		return err
+	}
 	if opts.Verbose {
 		p.logs(inv.logs)
 	} else {
@@ -117,6 +119,9 @@ func run(ctx context.Context, stdout io.Writer, opts options) error {
 		return err
 	}
 	c.run()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	p.done(time.Since(start))
 	return nil
 }

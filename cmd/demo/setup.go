@@ -17,9 +17,6 @@ import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 )
 
-// errPeerMissing means a program the demo needs is not installed.
-var errPeerMissing = errors.New("required program not installed")
-
 // cleanups stops what the demo started, last started first.
 type cleanups []func()
 
@@ -96,7 +93,7 @@ func startWorld(ctx context.Context, c *cleanups, dir string, p *pkis) (*world, 
 
 	m, err := testpeer.StartMoto(ctx)
 	if errors.Is(err, testpeer.ErrMissing) {
-		return nil, fmt.Errorf("%w: moto_server not found on PATH: pip install 'moto[server]'", errPeerMissing)
+		return nil, errors.New("moto_server not found on PATH: install it with pip install 'moto[server]'")
 	}
 	if err != nil {
 		return nil, err
