@@ -164,7 +164,7 @@ func (w *world) invoke(ctx context.Context, bin string, payload []byte) (*invoca
 		return nil, fmt.Errorf("invoke function: %w\n%s", err, tail(logs.Bytes()))
 	}
 	if res.Error != nil {
-		return nil, fmt.Errorf("function returned an error (%s): %s", res.Error.ErrorType, res.ErrorMessage())
+		return nil, fmt.Errorf("function returned an error (%s): %s\n%s", res.Error.ErrorType, res.ErrorMessage(), tail(logs.Bytes()))
 	}
 	inv := &invocation{raw: res.Response, logs: logs.Bytes(), took: took}
 	if err := json.Unmarshal(res.Response, &inv.report); err != nil || inv.report == nil {
@@ -175,6 +175,9 @@ func (w *world) invoke(ctx context.Context, bin string, payload []byte) (*invoca
 
 // tail returns the last lines of a process's output, for error messages.
 func tail(b []byte) string {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return "(the function wrote nothing)"
+	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) > 10 {
 		lines = lines[len(lines)-10:]

@@ -10,7 +10,8 @@
 // report, every SNS message and each provider's thumbprint list before and
 // after. It stops everything it started, also on Ctrl-C or failure.
 //
-// Flags: -v also prints the function's JSON log lines.
+// Flags: -v also prints the function's JSON log lines; -keep leaves moto_server
+// and the identity providers running until Ctrl-C, to try the CLI against them.
 package main
 
 import (
@@ -25,8 +26,9 @@ import (
 func main() {
 	var opts options
 	flag.BoolVar(&opts.Verbose, "v", false, "also print the function's JSON log lines")
+	flag.BoolVar(&opts.Keep, "keep", false, "leave moto_server and the identity providers running until Ctrl-C, to try the CLI against them")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./cmd/demo [-v]\n\n"+
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./cmd/demo [-v] [-keep]\n\n"+
 			"Runs the drift-check function once against local AWS (moto_server) and local\n"+
 			"identity providers, and prints what it did. Needs moto_server and go on PATH.\n\n")
 		flag.PrintDefaults()

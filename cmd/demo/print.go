@@ -326,6 +326,26 @@ func (p *printer) done(total time.Duration) {
 	p.line("Done in %s; moto_server, the identity providers and the function stopped, temporary files removed.", round(total))
 }
 
+// keep says what is still running and how to point the CLI at it.
+func (p *printer) keep(w *world, took time.Duration) {
+	p.section("Still running (-keep): press Ctrl-C to stop everything")
+	p.line("  Done in %s. In another shell, from the repository, point the CLI at the same local world:", round(took))
+	p.line("")
+	for _, kv := range w.moto.Env() {
+		p.line("    export %s", kv)
+	}
+	p.line("    export SSL_CERT_FILE=%s   # trusts only the demo's public root", w.certFile)
+	p.line("    export SNS_TOPIC_ARN=%s", w.alerts.TopicARN)
+	p.line("    make cli")
+	for _, sc := range w.scenarios {
+		if sc.addr != "" {
+			p.line("    bin/thumbprint-drift thumbprint %s", sc.url)
+			break
+		}
+	}
+	p.line("    bin/thumbprint-drift check")
+}
+
 func round(d time.Duration) time.Duration {
 	if d < time.Second {
 		return d.Round(time.Millisecond)

@@ -18,6 +18,9 @@ import (
 type options struct {
 	// Verbose also prints the function's JSON log lines.
 	Verbose bool
+	// Keep leaves moto_server and the identity providers running until ctx
+	// ends (Ctrl-C), and prints how to point the CLI at them.
+	Keep bool
 }
 
 // slowBuild is when the demo says that the build is still going.
@@ -117,6 +120,13 @@ func run(ctx context.Context, stdout io.Writer, opts options) error {
 	}
 	if err := check(w, inv.report, msgs); err != nil {
 		return err
+	}
+	if opts.Keep {
+		p.keep(w, time.Since(start))
+		<-ctx.Done()
+		c.run()
+		p.line("Stopped moto_server and the identity providers, removed the temporary files.")
+		return nil
 	}
 	c.run()
 	if err := ctx.Err(); err != nil {
