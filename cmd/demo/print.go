@@ -151,7 +151,7 @@ func (p *printer) messages(w *world, msgs []testpeer.Delivered) {
 		p.line("  %s Subject     %s", label, m.Subject)
 		p.line("      Attributes  outcome=%s severity=%s", m.Attr("outcome"), m.Attr("severity"))
 		p.line("                  provider_arn=%s", m.Attr("provider_arn"))
-		p.line("      Message     JSON: the result's fields, account_id=%s mode=%s checked_at=%s",
+		p.line("      Message     JSON: the result's fields plus account_id=%s mode=%s checked_at=%s",
 			str(m.Body["account_id"]), str(m.Body["mode"]), str(m.Body["checked_at"]))
 		if b, _ := m.Body["breaks_assume_role"].(bool); b {
 			p.line("                  breaks_assume_role=true: STS rejects this issuer's tokens until the list is fixed")
