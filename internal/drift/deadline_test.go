@@ -47,7 +47,7 @@ func TestDeadlineReportsEveryProvider(t *testing.T) {
 	w := newWorld(t)
 	ln := hangingListener(t)
 	var arns []string
-	for i := range 12 {
+	for i := range 50 {
 		arns = append(arns, w.provider(fmt.Sprintf("%s/slow/%d", ln.Addr(), i), []string{old1}, nil))
 	}
 	e := w.engine(func(o *drift.Options) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,6 +121,20 @@ func (w *world) stored(arn string) []string {
 	return out.ThumbprintList
 }
 
+// noDNSDial dials loopback addresses and answers every name as unresolvable,
+// so tests never send DNS queries.
+func noDNSDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if net.ParseIP(host) == nil {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
 type engineOpt func(*drift.Options)
 
 func withMode(m config.Mode) engineOpt { return func(o *drift.Options) { o.Mode = m } }
@@ -127,7 +142,7 @@ func withMode(m config.Mode) engineOpt { return func(o *drift.Options) { o.Mode 
 // engine builds the engine on the real clients, through the fault-injecting
 // IAM wrapper, with the world's trusted roots.
 func (w *world) engine(opts ...engineOpt) *drift.Engine {
-	prober := thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: 5 * time.Second, RootCAs: w.roots})
+	prober := thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: 5 * time.Second, RootCAs: w.roots, DialContext: noDNSDial})
 	o := drift.Options{
 		Providers:    oidcprovider.New(w.api),
 		NewProbe:     func() drift.ProbeFunc { return prober.NewRun().Probe },
