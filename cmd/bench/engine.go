@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
+)
+
+// probeTimeout bounds each provider's probe in the engine runs, as PROBE_TIMEOUT.
+const probeTimeout = 10 * time.Second
+
+// engineRunLimit bounds one engine run.
+const engineRunLimit = 3 * time.Minute
+
+// Orders the engine can be given the providers in.
+const (
+	orderEngine     = "engine"      // as the engine lists them (sorted ARNs): what the function does
+	orderInterleave = "host-interl" // round robin over hosts, through Request.Providers: a what-if
+)
+
+// engineResult is one measured run of the engine.
+type engineResult struct {
+	Load       string
+	Conc       int
+	Order      string
+	Shape      shape
+	LimitRTT   int
+	SimRTT     int // the engine's schedule in round trips, from simulateRTT
+	Took       time.Duration
+	Handshakes int // TLS handshakes the identity providers saw
+	WantHS     int // discoveries + hosts x K
+	Counts     map[drift.Outcome]int
+	Problem    string // a result that was not as seeded; the figure is then not valid
+}
+
+// Ratio is measured time over the network limit.
+func (r engineResult) Ratio(rtt time.Duration) float64 {
+	return r.Took.Seconds() / (float64(r.LimitRTT) * rtt.Seconds())
+}
+
+// engineBench runs the real engine in-process: the real IAM client to
+// moto_server, the real prober trusting the generated root, connecting
+// directly (the forwarders are the hosts), mode report so runs repeat.
+type engineBench struct {
+	iam        *iam.Client
+	root       *testidp.CA
+	handshakes int
+}
+
+// run checks every provider of w once at concurrency conc. order orderEngine
+// lets the engine list them; orderInterleave hands them over host-interleaved.
+func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, order string, last map[string][]string) (engineResult, error) {
+	prober := thumbprint.New(thumbprint.Options{Handshakes: b.handshakes, Timeout: probeTimeout, RootCAs: b.root.Pool()})
+	store := oidcprovider.New(b.iam)
+	engine := drift.New(drift.Options{
+		Providers:    store,
+		NewProbe:     func() drift.ProbeFunc { return prober.NewRun().Probe },
+		Mode:         config.ModeReport,
+		Concurrency:  conc,
+		ProbeTimeout: probeTimeout,
+	})
+
+	// The order the engine will work in: its own List (sorted ARNs).
+	arns, err := store.List(ctx)
+	if err != nil {
+		return engineResult{}, err
+	}
+	req := drift.Request{}
+	if order == orderInterleave {
+		arns = interleave(arns, func(arn string) string { return w.byARN(arn).Host.Addr() })
+		req.Providers = arns
+	}
+	jobs := make([]job, 0, len(arns))
+	for _, arn := range arns {
+		p := w.byARN(arn)
+		if p == nil {
+			return engineResult{}, fmt.Errorf("IAM lists %s, which the bench did not create", arn)
+		}
+		jobs = append(jobs, job{URL: p.URL, Host: p.Host.Addr()})
+	}
+	s := shape{Providers: len(w.providers), URLs: len(w.providers), Hosts: len(w.hosts), Handshakes: b.handshakes, Concurrency: conc}
+
+	rctx, cancel := context.WithTimeout(ctx, engineRunLimit)
+	defer cancel()
+	before := w.Handshakes()
+	start := time.Now()
+	rep, err := engine.Run(rctx, req)
+	took := time.Since(start)
+	if ctx.Err() != nil {
+		return engineResult{}, ctx.Err()
+	}
+	r := engineResult{
+		Load: l.Name(), Conc: conc, Order: order, Shape: s,
+		LimitRTT: limitRTT(s), SimRTT: simulateRTT(jobs, conc, b.handshakes),
+		Took: took, Handshakes: w.Handshakes() - before, WantHS: s.URLs + s.Hosts*s.Handshakes,
+	}
+	if err != nil {
+		r.Problem = "run error: " + err.Error()
+	}
+	if rep != nil {
+		r.Counts = rep.Counts
+		if p := w.checkReport(rep); p != "" && r.Problem == "" {
+			r.Problem = p
+		}
+		if last != nil {
+			for _, res := range rep.Results {
+				last[res.URL] = res.LiveThumbprints
+			}
+		}
+	}
+	return r, nil
+}
+
+// byARN finds a seeded provider by its ARN.
+func (w *world) byARN(arn string) *provider {
+	for _, p := range w.providers {
+		if p.ARN == arn {
+			return p
+		}
+	}
+	return nil
+}
+
+// checkReport compares a report with the seed: every provider checked, live
+// thumbprint = its host's intermediate, publicly trusted, in-sync or drift as
+// seeded. It returns the first difference, "" when none.
+func (w *world) checkReport(rep *drift.Report) string {
+	if rep.Checked != len(w.providers) {
+		return fmt.Sprintf("checked %d of %d providers", rep.Checked, len(w.providers))
+	}
+	for _, res := range rep.Results {
+		p := w.byURL[res.URL]
+		if p == nil {
+			return fmt.Sprintf("%s: %s (%s)", res.ProviderARN, res.Outcome, firstLine(res.Detail))
+		}
+		want := drift.InSync
+		if p.Drifted {
+			want = drift.Drift
+		}
+		switch {
+		case res.Outcome != want:
+			return fmt.Sprintf("%s: %s, want %s (%s)", p.URL, res.Outcome, want, firstLine(res.Detail))
+		case !slices.Equal(res.LiveThumbprints, []string{p.Host.thumbprint}):
+			return fmt.Sprintf("%s: live %v, want [%s]", p.URL, res.LiveThumbprints, p.Host.thumbprint)
+		case !res.PubliclyTrusted:
+			return fmt.Sprintf("%s: chain not verified against the bench's root", p.URL)
+		}
+	}
+	return ""
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 160 {
+		s = s[:160] + "..."
+	}
+	return s
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"container/heap"
+	"fmt"
+)
+
+// Round trips one step of the probe costs on a network where a round trip
+// costs R, counted from what internal/thumbprint does (TLS 1.3 between Go
+// client and server, as here, and as most identity providers negotiate):
+//
+//   - discovery (fetchDiscovery): a new connection per request (DisableKeepAlives):
+//     TCP connect 1, TLS 1.3 handshake 1 (ClientHello with key share; the
+//     server's whole flight), GET and response 1 (the request leaves with the
+//     client's Finished) = 3;
+//   - handshake (probeHost): a new connection each: TCP connect 1, TLS 1.3
+//     handshake 1, closed as soon as the client's Finished is sent = 2.
+const (
+	discoveryRTT = 3
+	handshakeRTT = 2
+)
+
+// limitFormula is printed with the results, so the figure can be checked by hand.
+const limitFormula = "limit = max(D + K*S, ceil((U*D + H*K*S) / min(C, P))) round trips x R"
+
+// shape is the probe work of one run: P providers (jobs) over U distinct
+// provider Urls (discovery documents, fetched once per run each) on H distinct
+// hosts (handshaken with K times once per run each), at concurrency C.
+type shape struct {
+	Providers, URLs, Hosts, Handshakes, Concurrency int
+}
+
+// limitRTT is the fewest round trips a run of s can take. Each provider
+// holds one of the C slots for at least its own discovery (D round trips per
+// distinct Url), and each host's K handshakes (S each) run in some provider's
+// slot, so the slots together are busy for at least U*D + H*K*S round trips;
+// and one provider alone cannot finish before its discovery and its host's
+// handshakes, D + K*S. Waiting for a host another slot is probing, or for
+// IAM, only adds. It is a lower bound, not a schedule: the engine's order can
+// make it unreachable (see simulateRTT).
+func limitRTT(s shape) int {
+	if s.Providers <= 0 || s.Concurrency <= 0 {
+		return 0
+	}
+	slots := min(s.Concurrency, s.Providers)
+	work := s.URLs*discoveryRTT + s.Hosts*s.Handshakes*handshakeRTT
+	return max(discoveryRTT+s.Handshakes*handshakeRTT, ceilDiv(work, slots))
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// job is one provider as the engine sees it: its discovery Url and the host its
+// handshakes go to (the jwks_uri host, here the issuer's).
+type job struct {
+	URL, Host string
+}
+
+// simulateRTT is the engine's schedule on a network of whole round trips and
+// no other cost: C workers take the providers in the given order, each as soon
+// as one is free; a provider fetches its Url (or waits for a fetch of the same
+// Url in flight), then waits for its host's handshakes, making them itself when
+// no other provider has started them (the probe's per-run cache). It returns the
+// time the last provider is done, in round trips.
+func simulateRTT(jobs []job, conc, handshakes int) int {
+	if len(jobs) == 0 || conc <= 0 {
+		return 0
+	}
+	free := make(intHeap, min(conc, len(jobs))) // when each worker is free
+	heap.Init(&free)
+	docDone := map[string]int{}  // when each Url's discovery is (or will be) done
+	hostDone := map[string]int{} // when each host's handshakes are (or will be) done
+	end := 0
+	for _, j := range jobs {
+		start := heap.Pop(&free).(int)
+		t, ok := docDone[j.URL]
+		if ok {
+			t = max(t, start)
+		} else {
+			t = start + discoveryRTT
+			docDone[j.URL] = t
+		}
+		if h, ok := hostDone[j.Host]; ok {
+			t = max(t, h)
+		} else {
+			t += handshakes * handshakeRTT
+			hostDone[j.Host] = t
+		}
+		end = max(end, t)
+		heap.Push(&free, t)
+	}
+	return end
+}
+
+// intHeap is a min-heap of times.
+type intHeap []int
+
+func (h intHeap) Len() int           { return len(h) }
+func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *intHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// interleave reorders jobs so that consecutive jobs go to different hosts
+// where possible (round robin over the hosts in order of first appearance),
+// keeping each host's own order. It is the order a host-aware engine would use.
+func interleave[T any](items []T, host func(T) string) []T {
+	var hosts []string
+	byHost := map[string][]T{}
+	for _, it := range items {
+		h := host(it)
+		if _, ok := byHost[h]; !ok {
+			hosts = append(hosts, h)
+		}
+		byHost[h] = append(byHost[h], it)
+	}
+	out := make([]T, 0, len(items))
+	for len(out) < len(items) {
+		for _, h := range hosts {
+			if q := byHost[h]; len(q) > 0 {
+				out = append(out, q[0])
+				byHost[h] = q[1:]
+			}
+		}
+	}
+	return out
+}
+
+// describeShape names a load as the table shows it.
+func describeShape(accounts, providers, hosts int) string {
+	if accounts > 1 {
+		return fmt.Sprintf("%dx%dp/%dh", accounts, providers, hosts)
+	}
+	return fmt.Sprintf("%dp/%dh", providers, hosts)
+}

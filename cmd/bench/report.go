@@ -1,0 +1,208 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+)
+
+// Targets of the benchmark issue.
+const (
+	targetLimitRatio = 1.3
+	targetSpeedup    = 10
+	targetColdMS     = 30
+	targetRSSMB      = 40
+	targetBootMB     = 12
+)
+
+// figures are the last line's numbers; NaN when not measured.
+type figures struct {
+	LimitRatio, Speedup, ColdMS, RSSMB, BootMB float64
+}
+
+func (r *results) figures() figures {
+	f := figures{math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()}
+	head := r.engineAt(headlineLoad.Name(), headlineConc, orderEngine)
+	if head != nil && head.Problem == "" {
+		f.LimitRatio = head.Ratio(r.opts.rtt)
+	}
+	if p := r.peerFor(headlineLoad.Name()); p != nil && head != nil && p.Problem == "" && head.Problem == "" {
+		f.Speedup = p.Total().Seconds() / head.Took.Seconds()
+	}
+	if len(r.fn.ColdStarts) > 0 {
+		f.ColdMS = ms(median(r.fn.ColdStarts))
+	}
+	if r.fn.RSSKiB > 0 {
+		f.RSSMB = float64(r.fn.RSSKiB) / 1024
+	}
+	if r.fn.BootstrapBytes > 0 {
+		f.BootMB = float64(r.fn.BootstrapBytes) / (1 << 20)
+	}
+	return f
+}
+
+func (r *results) engineAt(loadName string, conc int, order string) *engineResult {
+	for i := range r.engine {
+		e := &r.engine[i]
+		if e.Load == loadName && e.Conc == conc && e.Order == order {
+			return e
+		}
+	}
+	return nil
+}
+
+func (r *results) peerFor(loadName string) *peerResult {
+	for i := range r.peers {
+		if r.peers[i].Load == loadName {
+			return &r.peers[i]
+		}
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+// lastLine is the one line scripts read, exactly as the issue asks.
+func (f figures) lastLine() string {
+	return fmt.Sprintf("bench: limit_ratio=%s openssl_speedup=%s cold_start_ms=%s rss_mb=%s bootstrap_mb=%s",
+		num(f.LimitRatio), num(f.Speedup), num(f.ColdMS), num(f.RSSMB), num(f.BootMB))
+}
+
+func num(x float64) string {
+	if math.IsNaN(x) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", x)
+}
+
+func counts(c map[drift.Outcome]int) string {
+	var parts []string
+	for _, o := range drift.Outcomes {
+		if c[o] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", o, c[o]))
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func printResults(out io.Writer, r *results) {
+	o := r.opts
+	rtt := o.rtt
+	fmt.Fprintf(out, "thumbprint-drift bench, %s (took %s)\n", r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
+	fmt.Fprintf(out, "machine: %s/%s, %d cores (runtime.NumCPU), %s; IAM: moto_server on loopback\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(out, "network: each identity provider behind a loopback forwarder, R = %s per round trip (connect 1 R, then R/2 each way per chunk)\n", rtt)
+	fmt.Fprintf(out, "probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1), K = %d handshakes per host\n", discoveryRTT, handshakeRTT, o.handshakes)
+	fmt.Fprintf(out, "  discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once\n")
+	fmt.Fprintf(out, "  %s; a lower bound (slot time over C slots)\n", limitFormula)
+	fmt.Fprintf(out, "  model = the engine's own schedule (C workers, providers in the order given, host cache) on that network with no other cost\n\n")
+
+	fmt.Fprintln(out, "engine in-process (real IAM client to moto_server, real prober, mode report; one untimed warm-up run per load):")
+	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "load\torder\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tTLS conns (want)\toutcomes")
+	for _, e := range r.engine {
+		lim := time.Duration(e.LimitRTT) * rtt
+		model := time.Duration(e.SimRTT) * rtt
+		outcome := counts(e.Counts)
+		if e.Problem != "" {
+			outcome = "INVALID: " + e.Problem
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.2f\t%d (%d)\t%s\n", e.Load, e.Order, e.Conc,
+			secs(lim), secs(model), secs(e.Took), e.Ratio(rtt), e.Handshakes, e.WantHS, outcome)
+	}
+	for _, l := range futureLoads {
+		fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\tpending: %s\n", l.Name(), l.Pending)
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "  order %q = as the function runs (the engine lists providers sorted by ARN, so a host's providers are adjacent);\n", orderEngine)
+	fmt.Fprintf(out, "  order %q = the same engine handed the ARNs round robin over hosts (Request.Providers), a what-if\n\n", orderInterleave)
+
+	if len(r.peers) > 0 {
+		fmt.Fprintf(out, "AWS's documented procedure, one provider after another (discovery: %s; openssl s_client -showcerts; last certificate; openssl x509 -fingerprint -sha1):\n", r.peers[0].Discovery)
+		tw = tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "load\tproviders\ttotal\tper provider\tcurl / s_client / x509\tours (C8)\tspeed-up\tthumbprints agree")
+		for _, p := range r.peers {
+			total := secs(p.Total())
+			if p.Providers != p.Of {
+				total += fmt.Sprintf(" (extrapolated from %d)", p.Providers)
+			}
+			n := time.Duration(max(p.Providers, 1))
+			steps := fmt.Sprintf("%.0f / %.0f / %.0f ms", ms(p.Curl/n), ms(p.SClient/n), ms(p.X509/n))
+			ours, speed := "-", "-"
+			if e := r.engineAt(p.Load, headlineConc, orderEngine); e != nil {
+				ours = secs(e.Took)
+				speed = fmt.Sprintf("%.1fx", p.Total().Seconds()/e.Took.Seconds())
+			}
+			agree := fmt.Sprintf("%d/%d", p.Agree, p.Providers)
+			if p.Problem != "" {
+				agree += "; FIRST PROBLEM: " + p.Problem
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f ms\t%s\t%s\t%s\t%s\n", p.Load, p.Of, total, ms(p.PerProvider()), steps, ours, speed, agree)
+		}
+		tw.Flush()
+		fmt.Fprintln(out, "  the procedure is given each provider's Url (no aws iam calls), makes one handshake per provider; ours also verifies, makes K per host")
+		fmt.Fprintln(out)
+	}
+
+	fn := r.fn
+	if !o.noFunction {
+		fmt.Fprintln(out, "function binary (functions/drift-check):")
+		if fn.BootstrapBytes > 0 {
+			fmt.Fprintf(out, "  bootstrap, linux/arm64 static stripped (make build-DriftCheckFunction): %.2f MiB (%d bytes)\n", float64(fn.BootstrapBytes)/(1<<20), fn.BootstrapBytes)
+		}
+		if len(fn.ColdStarts) > 0 {
+			lo, hi := fn.ColdStarts[0], fn.ColdStarts[0]
+			for _, d := range fn.ColdStarts {
+				lo, hi = min(lo, d), max(hi, d)
+			}
+			fmt.Fprintf(out, "  cold start, process start to first Runtime API next (%s/%s binary, same flags, env against moto): median %.1f ms of %d (min %.1f, max %.1f); starting /usr/bin/true: %.1f ms\n",
+				runtime.GOOS, runtime.GOARCH, ms(median(fn.ColdStarts)), len(fn.ColdStarts), ms(lo), ms(hi), ms(fn.SpawnFloor))
+		}
+		if fn.RSSKiB > 0 {
+			fmt.Fprintf(out, "  peak RSS (rusage maxrss) of one scheduled invocation over %s, CONCURRENCY=8, DRIFT_MODE=report: %.1f MiB (invocation %s; %s)\n",
+				fn.RSSLoad, float64(fn.RSSKiB)/1024, secs(fn.RSSTook), counts(fn.RSSCounts))
+		}
+		for _, p := range fn.Problems {
+			fmt.Fprintf(out, "  PROBLEM: %s\n", firstLine(p))
+		}
+		fmt.Fprintln(out)
+	}
+	for _, n := range r.notes {
+		fmt.Fprintf(out, "note: %s\n", n)
+	}
+
+	f := r.figures()
+	fmt.Fprintln(out, "targets:")
+	tw = tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
+	target := func(name string, v float64, cmp string, want float64, what string) {
+		verdict := "not measured"
+		if !math.IsNaN(v) {
+			ok := v <= want
+			if cmp == ">=" {
+				ok = v >= want
+			}
+			verdict = "met"
+			if !ok {
+				verdict = "MISSED"
+			}
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s %g\t%s\t%s\n", name, num(v), cmp, want, verdict, what)
+	}
+	target("limit_ratio", f.LimitRatio, "<=", targetLimitRatio, fmt.Sprintf("measured / limit, %s at C%d", headlineLoad.Name(), headlineConc))
+	target("openssl_speedup", f.Speedup, ">=", targetSpeedup, fmt.Sprintf("procedure total / ours, %s at C%d", headlineLoad.Name(), headlineConc))
+	target("cold_start_ms", f.ColdMS, "<=", targetColdMS, "median")
+	target("rss_mb", f.RSSMB, "<=", targetRSSMB, "MiB, largest over the loads")
+	target("bootstrap_mb", f.BootMB, "<=", targetBootMB, "MiB")
+	tw.Flush()
+	fmt.Fprintln(out, f.lastLine())
+}

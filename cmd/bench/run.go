@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
+)
+
+// headlineLoad is the load and concurrency of the last line's figures.
+var headlineLoad = load{Accounts: 1, Providers: 100, Hosts: 20}
+
+const headlineConc = 8
+
+// futureLoads are rows the table keeps a place for until the engine can run them.
+var futureLoads = []load{
+	{Accounts: 20, Providers: 100, Hosts: 20, Pending: "organisation mode not built yet"},
+}
+
+// results is everything one bench run measured.
+type results struct {
+	started  time.Time
+	finished time.Time
+	opts     options
+	engine   []engineResult
+	peers    []peerResult
+	fn       functionResult
+	notes    []string
+}
+
+func run(ctx context.Context, o options, c *cleanups, stdout, stderr io.Writer) error {
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
+	res := &results{started: time.Now(), opts: o}
+
+	dir, err := os.MkdirTemp("", "thumbprint-drift-bench-")
+	if err != nil {
+		return err
+	}
+	c.add(func() { os.RemoveAll(dir) })
+	modRoot, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+
+	// The binaries first, so no build runs while anything is timed.
+	var hostBin string
+	if !o.noFunction {
+		logf("building the linux/arm64 bootstrap (make build-DriftCheckFunction) and a host binary with the same flags")
+		if arm, err := buildBootstrap(ctx, modRoot, filepath.Join(dir, "arm64")); err != nil {
+			res.fn.Problems = append(res.fn.Problems, err.Error())
+		} else if st, err := os.Stat(arm); err == nil {
+			res.fn.BootstrapBytes = st.Size()
+		}
+		if hostBin, err = buildHost(ctx, modRoot, dir); err != nil {
+			res.fn.Problems = append(res.fn.Problems, err.Error())
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+
+	ca, err := testidp.NewRoot("Bench Root CA")
+	if err != nil {
+		return err
+	}
+	certFile := filepath.Join(dir, "bench-root-ca.pem")
+	if err := os.WriteFile(certFile, ca.PEM(), 0o600); err != nil {
+		return err
+	}
+
+	logf("starting moto_server")
+	m, err := testpeer.StartMoto(ctx)
+	if errors.Is(err, testpeer.ErrMissing) {
+		return errors.New("moto_server not found on PATH: install it with pip install 'moto[server]'")
+	}
+	if err != nil {
+		return err
+	}
+	c.add(m.Close)
+	iamClient := iam.NewFromConfig(m.Config())
+	eb := &engineBench{iam: iamClient, root: ca, handshakes: o.handshakes}
+
+	var pr *peer
+	if !o.noPeer {
+		if !testidp.HaveOpenSSL() {
+			res.notes = append(res.notes, "openssl not found on PATH: the peer procedure was not run")
+		} else {
+			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, DisableKeepAlives: true}
+			if pr, err = newPeer(dir, ca.PEM(), tr); err != nil {
+				return err
+			}
+			if pr.curl == "" {
+				res.notes = append(res.notes, "curl not found on PATH: the peer's discovery step used Go's net/http client (a new connection per request, as curl), openssl for the rest")
+			}
+		}
+	}
+	envFor := func(runtimeAPI string) ([]string, error) {
+		return functionEnv(dir, m, runtimeAPI, certFile, o.handshakes)
+	}
+
+	for _, l := range o.loads {
+		if err := benchLoad(ctx, logf, c, res, eb, pr, m, iamClient, ca, l, hostBin, dir, envFor); err != nil {
+			return err
+		}
+	}
+
+	if hostBin != "" {
+		logf("cold start: %d starts of the host binary", o.coldSamples)
+		for range o.coldSamples {
+			d, err := coldStart(ctx, hostBin, dir, envFor)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				res.fn.Problems = append(res.fn.Problems, "cold start: "+err.Error())
+				break
+			}
+			res.fn.ColdStarts = append(res.fn.ColdStarts, d)
+		}
+		res.fn.SpawnFloor = spawnFloor(ctx, o.coldSamples)
+	}
+	res.finished = time.Now()
+	printResults(stdout, res)
+	return ctx.Err()
+}
+
+// benchLoad builds one load's world and measures the engine, the peer and
+// the function over it, then tears it down.
+func benchLoad(ctx context.Context, logf func(string, ...any), c *cleanups, res *results, eb *engineBench, pr *peer,
+	m *testpeer.Moto, iamClient *iam.Client, ca *testidp.CA, l load, hostBin, dir string,
+	envFor func(string) ([]string, error)) error {
+	logf("load %s: starting %d identity providers behind %s forwarders, creating %d IAM providers", l.Name(), l.Hosts, res.opts.rtt, l.Providers)
+	if err := m.Reset(ctx); err != nil {
+		return err
+	}
+	w, err := buildWorld(ctx, iamClient, ca, l, res.opts.rtt)
+	if err != nil {
+		return err
+	}
+	c.add(w.Close)
+	defer w.Close()
+
+	// One untimed run first: moto, the TLS stacks and the SDK warm up.
+	warm := slices.Max(res.opts.conc)
+	logf("load %s: warm-up run at concurrency %d", l.Name(), warm)
+	if _, err := eb.run(ctx, w, l, warm, orderEngine, nil); err != nil {
+		return err
+	}
+	live := map[string][]string{}
+	for _, conc := range res.opts.conc {
+		r, err := eb.run(ctx, w, l, conc, orderEngine, live)
+		if err != nil {
+			return err
+		}
+		logf("load %s C%d: %.2fs (limit %.2fs)", l.Name(), conc, r.Took.Seconds(), float64(r.LimitRTT)*res.opts.rtt.Seconds())
+		res.engine = append(res.engine, r)
+	}
+	if res.opts.whatIf && l.Hosts < l.Providers {
+		r, err := eb.run(ctx, w, l, headlineConc, orderInterleave, nil)
+		if err != nil {
+			return err
+		}
+		logf("load %s C%d host-interleaved: %.2fs", l.Name(), headlineConc, r.Took.Seconds())
+		res.engine = append(res.engine, r)
+	}
+
+	if pr != nil {
+		ps := slices.Clone(w.providers)
+		slices.SortFunc(ps, func(a, b *provider) int { return strings.Compare(a.ARN, b.ARN) })
+		n := len(ps)
+		if res.opts.peerProviders > 0 {
+			n = min(n, res.opts.peerProviders)
+		}
+		logf("load %s: AWS's curl + openssl procedure over %d providers, one after another", l.Name(), n)
+		p, err := pr.run(ctx, l, ps, res.opts.peerProviders, live)
+		if err != nil {
+			return err
+		}
+		res.peers = append(res.peers, p)
+	}
+
+	if hostBin != "" {
+		logf("load %s: one scheduled invocation of the function through the Runtime API, for its peak RSS", l.Name())
+		rep, rss, took, err := invokeOnce(ctx, hostBin, dir, envFor)
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			res.fn.Problems = append(res.fn.Problems, "invocation over "+l.Name()+": "+err.Error())
+		case rss > res.fn.RSSKiB:
+			res.fn.RSSKiB, res.fn.RSSLoad, res.fn.RSSTook, res.fn.RSSCounts = rss, l.Name(), took, rep.Counts
+			if p := w.checkReport(rep); p != "" {
+				res.fn.Problems = append(res.fn.Problems, "invocation over "+l.Name()+": "+p)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
+)
+
+// load is one row group of the benchmark: how many accounts, providers per
+// account and distinct identity provider hosts.
+type load struct {
+	Accounts  int // 1 today; more needs the engine's organisation mode
+	Providers int // per account
+	Hosts     int
+	// Pending, when set, says why the load cannot run yet; the row is printed
+	// with the reason.
+	Pending string
+}
+
+// Name is the load as the table shows it.
+func (l load) Name() string { return describeShape(l.Accounts, l.Providers, l.Hosts) }
+
+// host is one identity provider: a TLS server under its own intermediate CA
+// behind a latency-injecting forwarder, whose address is the host's name.
+type host struct {
+	idp        *testidp.Server
+	fwd        *forwarder
+	thumbprint string // of the intermediate, the last certificate served
+}
+
+// Addr is host:port as provider Urls name it.
+func (h *host) Addr() string { return h.fwd.Addr() }
+
+// provider is one seeded IAM OIDC provider.
+type provider struct {
+	URL     string // as IAM stores it: host:port/path
+	ARN     string
+	Host    *host
+	Drifted bool // seeded with a stale list
+}
+
+// world is one load's identity providers and IAM providers.
+type world struct {
+	hosts     []*host
+	providers []*provider
+	byURL     map[string]*provider
+}
+
+// discoveryHandler serves the discovery document of every path in paths, with
+// the issuer taken from the request's Host (the forwarder's address), and an
+// empty JWKS at /keys.
+func discoveryHandler(paths map[string]bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/keys" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"keys":[]}`))
+			return
+		}
+		path, ok := strings.CutSuffix(r.URL.Path, testidp.DiscoveryPath)
+		if r.Method != http.MethodGet || !ok || !paths[path] {
+			http.NotFound(w, r)
+			return
+		}
+		issuer := "https://" + r.Host + path
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer":                                issuer,
+			"jwks_uri":                              "https://" + r.Host + "/keys",
+			"response_types_supported":              []string{"id_token"},
+			"subject_types_supported":               []string{"public"},
+			"id_token_signing_alg_values_supported": []string{"ES256"},
+		})
+	})
+}
+
+// startHosts starts n identity providers under root, each serving paths[i],
+// behind forwarders adding rtt. On error what was started is closed.
+func startHosts(root *testidp.CA, paths []map[string]bool, rtt time.Duration) ([]*host, error) {
+	var hosts []*host
+	fail := func(err error) ([]*host, error) {
+		closeHosts(hosts)
+		return nil, err
+	}
+	for i, p := range paths {
+		ca, err := root.Intermediate(fmt.Sprintf("Bench Issuing CA %03d", i))
+		if err != nil {
+			return fail(err)
+		}
+		leaf, err := ca.Leaf([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+		if err != nil {
+			return fail(err)
+		}
+		idp, err := testidp.Start(testidp.ServerOptions{
+			Chains:  []tls.Certificate{testidp.Chain(leaf, ca)},
+			Handler: discoveryHandler(p),
+		})
+		if err != nil {
+			return fail(err)
+		}
+		fwd, err := startForwarder(idp.Host(), rtt)
+		if err != nil {
+			idp.Close()
+			return fail(err)
+		}
+		hosts = append(hosts, &host{idp: idp, fwd: fwd, thumbprint: testidp.Thumbprint(ca.DER)})
+	}
+	return hosts, nil
+}
+
+func closeHosts(hosts []*host) {
+	for _, h := range hosts {
+		h.fwd.Close()
+		h.idp.Close()
+	}
+}
+
+// Handshakes is the number of TLS handshakes the identity providers saw,
+// discovery connections included.
+func (w *world) Handshakes() int {
+	n := 0
+	for _, h := range w.hosts {
+		n += h.idp.Handshakes()
+	}
+	return n
+}
+
+// Close stops the identity providers and forwarders.
+func (w *world) Close() { closeHosts(w.hosts) }
+
+// buildWorld starts l.Hosts identity providers and creates l.Providers IAM
+// providers spread over them in turn (provider i on host i mod H), every
+// fifth one seeded drifted (a stale thumbprint), the others in sync. IAM must
+// be empty of providers.
+func buildWorld(ctx context.Context, client *iam.Client, root *testidp.CA, l load, rtt time.Duration) (*world, error) {
+	paths := make([]map[string]bool, l.Hosts)
+	for i := range paths {
+		paths[i] = map[string]bool{}
+	}
+	pathOf := func(i int) string { return fmt.Sprintf("/id/%04X", i) }
+	for i := range l.Providers {
+		paths[i%l.Hosts][pathOf(i)] = true
+	}
+	hosts, err := startHosts(root, paths, rtt)
+	if err != nil {
+		return nil, err
+	}
+	w := &world{hosts: hosts, byURL: map[string]*provider{}}
+	for i := range l.Providers {
+		h := hosts[i%l.Hosts]
+		p := &provider{URL: h.Addr() + pathOf(i), Host: h, Drifted: i%5 == 4}
+		w.providers = append(w.providers, p)
+		w.byURL[p.URL] = p
+	}
+	if err := createProviders(ctx, client, w.providers); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// createProviders creates the providers in IAM with the real SDK, four at a time.
+func createProviders(ctx context.Context, client *iam.Client, ps []*provider) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		sem   = make(chan struct{}, 4)
+	)
+	for _, p := range ps {
+		stored := []string{p.Host.thumbprint}
+		if p.Drifted {
+			stored = []string{randomThumbprint()}
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out, err := client.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+				Url:            aws.String("https://" + p.URL),
+				ClientIDList:   []string{"sts.amazonaws.com"},
+				ThumbprintList: stored,
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = fmt.Errorf("create provider %s: %w", p.URL, err)
+				}
+				return
+			}
+			p.ARN = aws.ToString(out.OpenIDConnectProviderArn)
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+func randomThumbprint() string {
+	b := make([]byte, 20)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
