@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,12 @@ import (
 
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
+}
+
+func with(f func(*Config)) Config {
+	c := Default()
+	f(&c)
+	return c
 }
 
 func TestLoad(t *testing.T) {
@@ -28,7 +35,7 @@ func TestLoad(t *testing.T) {
 				"PROBE_TIMEOUT":    "2500ms",
 				"PROBE_HANDSHAKES": "5",
 			},
-			want: Config{TopicARN: "arn:aws:sns:eu-west-1:123456789012:drift", Mode: ModeAlert, Concurrency: 64, ProbeTimeout: 2500 * time.Millisecond, ProbeHandshakes: 5},
+			want: Config{TopicARN: "arn:aws:sns:eu-west-1:123456789012:drift", Mode: ModeAlert, Concurrency: 64, ProbeTimeout: 2500 * time.Millisecond, ProbeHandshakes: 5, AccountConcurrency: 4},
 		},
 		{name: "gov partition topic", env: map[string]string{"SNS_TOPIC_ARN": "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t"},
 			want: func() Config {
@@ -37,7 +44,7 @@ func TestLoad(t *testing.T) {
 				return c
 			}()},
 		{name: "minimums", env: map[string]string{"CONCURRENCY": "1", "PROBE_HANDSHAKES": "1", "PROBE_TIMEOUT": "100ms", "DRIFT_MODE": "report"},
-			want: Config{Mode: ModeReport, Concurrency: 1, ProbeTimeout: 100 * time.Millisecond, ProbeHandshakes: 1}},
+			want: Config{Mode: ModeReport, Concurrency: 1, ProbeTimeout: 100 * time.Millisecond, ProbeHandshakes: 1, AccountConcurrency: 4}},
 		{name: "bad mode", env: map[string]string{"DRIFT_MODE": "fix"}, wantErr: "DRIFT_MODE"},
 		{name: "ignore is a tag value, not a default mode", env: map[string]string{"DRIFT_MODE": "ignore"}, wantErr: "DRIFT_MODE"},
 		{name: "concurrency zero", env: map[string]string{"CONCURRENCY": "0"}, wantErr: "CONCURRENCY"},
@@ -49,6 +56,20 @@ func TestLoad(t *testing.T) {
 		{name: "timeout negative", env: map[string]string{"PROBE_TIMEOUT": "-1s"}, wantErr: "PROBE_TIMEOUT"},
 		{name: "timeout too long", env: map[string]string{"PROBE_TIMEOUT": "1h"}, wantErr: "PROBE_TIMEOUT"},
 		{name: "topic not an arn", env: map[string]string{"SNS_TOPIC_ARN": "my-topic"}, wantErr: "SNS_TOPIC_ARN"},
+		{name: "account roles", env: map[string]string{"ACCOUNT_ROLE_ARNS": " arn:aws:iam::111111111111:role/drift , arn:aws-cn:iam::222222222222:role/path/to/drift,", "ASSUME_ROLE_EXTERNAL_ID": "ext-123", "ACCOUNT_CONCURRENCY": "8"},
+			want: with(func(c *Config) {
+				c.AccountRoleARNs = []string{"arn:aws:iam::111111111111:role/drift", "arn:aws-cn:iam::222222222222:role/path/to/drift"}
+				c.ExternalID, c.AccountConcurrency = "ext-123", 8
+			})},
+		{name: "org role", env: map[string]string{"ORG_ROLE_NAME": "thumbprint-drift-member"}, want: with(func(c *Config) { c.OrgRoleName = "thumbprint-drift-member" })},
+		{name: "account role not a role ARN", env: map[string]string{"ACCOUNT_ROLE_ARNS": "arn:aws:iam::111111111111:user/bob"}, wantErr: "ACCOUNT_ROLE_ARNS"},
+		{name: "account role short account", env: map[string]string{"ACCOUNT_ROLE_ARNS": "arn:aws:iam::1111:role/x"}, wantErr: "ACCOUNT_ROLE_ARNS"},
+		{name: "account role twice", env: map[string]string{"ACCOUNT_ROLE_ARNS": "arn:aws:iam::111111111111:role/x,arn:aws:iam::111111111111:role/x"}, wantErr: "listed twice"},
+		{name: "only commas", env: map[string]string{"ACCOUNT_ROLE_ARNS": ",,"}, wantErr: "ACCOUNT_ROLE_ARNS"},
+		{name: "both ways of naming accounts", env: map[string]string{"ACCOUNT_ROLE_ARNS": "arn:aws:iam::111111111111:role/x", "ORG_ROLE_NAME": "x"}, wantErr: "both set"},
+		{name: "org role name with a slash", env: map[string]string{"ORG_ROLE_NAME": "path/x"}, wantErr: "ORG_ROLE_NAME"},
+		{name: "external id too short", env: map[string]string{"ASSUME_ROLE_EXTERNAL_ID": "x"}, wantErr: "ASSUME_ROLE_EXTERNAL_ID"},
+		{name: "account concurrency too high", env: map[string]string{"ACCOUNT_CONCURRENCY": "33"}, wantErr: "ACCOUNT_CONCURRENCY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,7 +86,7 @@ func TestLoad(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load() error = %v", err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("Load() = %+v, want %+v", got, tt.want)
 			}
 		})
