@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -41,6 +45,10 @@ type engineResult struct {
 	WantHS     int // discoveries + hosts x K
 	Counts     map[drift.Outcome]int
 	Problem    string // a result that was not as seeded; the figure is then not valid
+
+	IAMGet   time.Duration // mean time of one IAM GetOpenIDConnectProvider (moto)
+	ProbeAvg time.Duration // mean time of one provider's probe, waits for a shared host included
+	CPU      time.Duration // this process's CPU time over the run (engine, identity providers and forwarders)
 }
 
 // Ratio is measured time over the network limit.
@@ -55,6 +63,8 @@ type engineBench struct {
 	iam        *iam.Client
 	root       *testidp.CA
 	handshakes int
+	// cpuProfile, when set, receives a CPU profile of the headline run.
+	cpuProfile string
 }
 
 // run checks every provider of w once at concurrency conc. order orderEngine
@@ -62,9 +72,17 @@ type engineBench struct {
 func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, order string, last map[string][]string) (engineResult, error) {
 	prober := thumbprint.New(thumbprint.Options{Handshakes: b.handshakes, Timeout: probeTimeout, RootCAs: b.root.Pool()})
 	store := oidcprovider.New(b.iam)
+	timed := &timedStore{Store: store}
+	var probes timing
 	engine := drift.New(drift.Options{
-		Providers:    store,
-		NewProbe:     func() drift.ProbeFunc { return prober.NewRun().Probe },
+		Providers: timed,
+		NewProbe: func() drift.ProbeFunc {
+			probe := prober.NewRun().Probe
+			return func(ctx context.Context, providerURL string) (*thumbprint.Result, error) {
+				defer probes.since(time.Now())
+				return probe(ctx, providerURL)
+			}
+		},
 		Mode:         config.ModeReport,
 		Concurrency:  conc,
 		ProbeTimeout: probeTimeout,
@@ -93,9 +111,16 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, order
 	rctx, cancel := context.WithTimeout(ctx, engineRunLimit)
 	defer cancel()
 	before := w.Handshakes()
+	stopProfile, err := b.profile(l, conc, order)
+	if err != nil {
+		return engineResult{}, err
+	}
+	cpu := cpuTime()
 	start := time.Now()
 	rep, err := engine.Run(rctx, req)
 	took := time.Since(start)
+	cpu = cpuTime() - cpu
+	stopProfile()
 	if ctx.Err() != nil {
 		return engineResult{}, ctx.Err()
 	}
@@ -103,6 +128,7 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, order
 		Load: l.Name(), Conc: conc, Order: order, Shape: s,
 		LimitRTT: limitRTT(s), SimRTT: simulateRTT(jobs, conc, b.handshakes),
 		Took: took, Handshakes: w.Handshakes() - before, WantHS: s.URLs + s.Hosts*s.Handshakes,
+		IAMGet: timed.gets.mean(), ProbeAvg: probes.mean(), CPU: cpu,
 	}
 	if err != nil {
 		r.Problem = "run error: " + err.Error()
@@ -119,6 +145,24 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, order
 		}
 	}
 	return r, nil
+}
+
+// profile starts the CPU profile when this is the headline run and one was
+// asked for; the returned function stops it.
+func (b *engineBench) profile(l load, conc int, order string) (func(), error) {
+	if b.cpuProfile == "" || l.Name() != headlineLoad.Name() || conc != headlineConc || order != orderEngine {
+		return func() {}, nil
+	}
+	f, err := os.Create(b.cpuProfile)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	b.cpuProfile = "" // once
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // byARN finds a seeded provider by its ARN.
@@ -165,4 +209,48 @@ func firstLine(s string) string {
 		s = s[:160] + "..."
 	}
 	return s
+}
+
+// timing sums durations safely from many goroutines.
+type timing struct {
+	mu    sync.Mutex
+	n     int
+	total time.Duration
+}
+
+func (t *timing) since(start time.Time) {
+	d := time.Since(start)
+	t.mu.Lock()
+	t.n++
+	t.total += d
+	t.mu.Unlock()
+}
+
+func (t *timing) mean() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == 0 {
+		return 0
+	}
+	return t.total / time.Duration(t.n)
+}
+
+// timedStore is the real IAM store, timing its Get calls.
+type timedStore struct {
+	*oidcprovider.Store
+	gets timing
+}
+
+func (s *timedStore) Get(ctx context.Context, arn string) (oidcprovider.Provider, error) {
+	defer s.gets.since(time.Now())
+	return s.Store.Get(ctx, arn)
+}
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -40,6 +40,7 @@ type options struct {
 	noPeer        bool
 	whatIf        bool
 	timeout       time.Duration
+	cpuProfile    string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -57,6 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.noFunction, "no-function", false, "skip the function binary (build, size, cold start, RSS)")
 	fs.BoolVar(&o.noPeer, "no-peer", false, "skip the openssl procedure")
 	fs.BoolVar(&o.whatIf, "what-if", true, "also run the engine at concurrency 8 with the providers handed over host-interleaved, to show what ordering costs")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine run at 100x20, concurrency 8 to this file (go tool pprof)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop everything after this long")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -109,7 +109,7 @@ func printResults(out io.Writer, r *results) {
 
 	fmt.Fprintln(out, "engine in-process (real IAM client to moto_server, real prober, mode report; one untimed warm-up run per load):")
 	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "load\torder\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tTLS conns (want)\toutcomes")
+	fmt.Fprintln(tw, "load\torder\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tIAM get\tprobe mean (ideal)\tCPU\tTLS conns (want)\toutcomes")
 	for _, e := range r.engine {
 		lim := time.Duration(e.LimitRTT) * rtt
 		model := time.Duration(e.SimRTT) * rtt
@@ -117,15 +117,21 @@ func printResults(out io.Writer, r *results) {
 		if e.Problem != "" {
 			outcome = "INVALID: " + e.Problem
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.2f\t%d (%d)\t%s\n", e.Load, e.Order, e.Conc,
-			secs(lim), secs(model), secs(e.Took), e.Ratio(rtt), e.Handshakes, e.WantHS, outcome)
+		s := e.Shape
+		ideal := time.Duration(s.URLs*discoveryRTT+s.Hosts*s.Handshakes*handshakeRTT) * rtt / time.Duration(max(s.Providers, 1))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.2f\t%.1f ms\t%.0f ms (%.0f)\t%.0f%%\t%d (%d)\t%s\n", e.Load, e.Order, e.Conc,
+			secs(lim), secs(model), secs(e.Took), e.Ratio(rtt), ms(e.IAMGet), ms(e.ProbeAvg), ms(ideal),
+			100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, outcome)
 	}
 	for _, l := range futureLoads {
-		fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\tpending: %s\n", l.Name(), l.Pending)
+		fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\tpending: %s\n", l.Name(), l.Pending)
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "  order %q = as the function runs (the engine lists providers sorted by ARN, so a host's providers are adjacent);\n", orderEngine)
-	fmt.Fprintf(out, "  order %q = the same engine handed the ARNs round robin over hosts (Request.Providers), a what-if\n\n", orderInterleave)
+	fmt.Fprintf(out, "  order %q = the same engine handed the ARNs round robin over hosts (Request.Providers), a what-if\n", orderInterleave)
+	fmt.Fprintln(out, "  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider")
+	fmt.Fprintln(out, "  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over both cores")
+	fmt.Fprintln(out)
 
 	if len(r.peers) > 0 {
 		fmt.Fprintf(out, "AWS's documented procedure, one provider after another (discovery: %s; openssl s_client -showcerts; last certificate; openssl x509 -fingerprint -sha1):\n", r.peers[0].Discovery)

@@ -90,7 +90,7 @@ func run(ctx context.Context, o options, c *cleanups, stdout, stderr io.Writer) 
 	}
 	c.add(m.Close)
 	iamClient := iam.NewFromConfig(m.Config())
-	eb := &engineBench{iam: iamClient, root: ca, handshakes: o.handshakes}
+	eb := &engineBench{iam: iamClient, root: ca, handshakes: o.handshakes, cpuProfile: o.cpuProfile}
 
 	var pr *peer
 	if !o.noPeer {
