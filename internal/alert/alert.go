@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 )
 
@@ -46,9 +47,13 @@ type body struct {
 // Build formats the message for one alert.
 func Build(a drift.Alert) (Message, error) {
 	r := a.Result
+	account := r.AccountID
+	if account == "" {
+		account = accounts.AccountOf(r.ProviderARN)
+	}
 	b := body{
 		Result:    r,
-		AccountID: AccountID(r.ProviderARN),
+		AccountID: account,
 		Mode:      string(r.Mode),
 		CheckedAt: a.CheckedAt.UTC().Format(time.RFC3339),
 	}
@@ -59,19 +64,30 @@ func Build(a drift.Alert) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("encode alert for %s: %w", r.ProviderARN, err)
 	}
-	return Message{
-		Subject: Subject(r.Outcome, r.URL),
-		Body:    string(js),
-		Attributes: map[string]string{
-			"outcome":      string(r.Outcome),
-			"severity":     string(r.Severity),
-			"provider_arn": r.ProviderARN,
-		},
-	}, nil
+	attrs := map[string]string{
+		"outcome":  string(r.Outcome),
+		"severity": string(r.Severity),
+	}
+	// SNS refuses empty attribute values: an account-failed alert has no provider.
+	if r.ProviderARN != "" {
+		attrs["provider_arn"] = r.ProviderARN
+	}
+	if account != "" {
+		attrs["account_id"] = account
+	}
+	where := r.URL
+	if where == "" {
+		where = "account " + account
+		if account == "" {
+			where = "organization"
+		}
+	}
+	return Message{Subject: Subject(r.Outcome, where), Body: string(js), Attributes: attrs}, nil
 }
 
-// Subject is "thumbprint-drift: <outcome> <host>", cut to 100 characters and
-// kept to printable ASCII as SNS requires.
+// Subject is "thumbprint-drift: <outcome> <host>" (the host of a provider
+// Url, or what failed), cut to 100 characters and kept to printable ASCII as
+// SNS requires.
 func Subject(o drift.Outcome, url string) string {
 	host, _, _ := strings.Cut(url, "/")
 	s := fmt.Sprintf("thumbprint-drift: %s %s", o, host)
@@ -91,15 +107,6 @@ func Subject(o drift.Outcome, url string) string {
 func FixCommand(arn string, list []string) string {
 	return "aws iam update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn " +
 		shellQuote(arn) + " --thumbprint-list " + strings.Join(list, " ")
-}
-
-// AccountID is the account field of an ARN, or "" when arn has none.
-func AccountID(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 {
-		return ""
-	}
-	return parts[4]
 }
 
 func shellQuote(s string) string {

@@ -81,7 +81,7 @@ func TestBuildDriftMessageGolden(t *testing.T) {
 	if m.Subject != "thumbprint-drift: drift idp.corp.example:8443" {
 		t.Errorf("subject %q", m.Subject)
 	}
-	want := map[string]string{"outcome": "drift", "severity": "critical", "provider_arn": arn}
+	want := map[string]string{"outcome": "drift", "severity": "critical", "provider_arn": arn, "account_id": "123456789012"}
 	if !reflect.DeepEqual(m.Attributes, want) {
 		t.Errorf("attributes %v, want %v", m.Attributes, want)
 	}
@@ -127,6 +127,26 @@ func TestBuildFields(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestBuildAccountFailed(t *testing.T) {
+	m, err := alert.Build(drift.Alert{CheckedAt: time.Now(), Result: drift.Result{
+		AccountID: "210987654321", Outcome: drift.AccountFailed, Severity: drift.SeverityCritical, Mode: config.ModeRemediate,
+		Detail: "assume role arn:aws:iam::210987654321:role/x: AccessDenied"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Subject != "thumbprint-drift: account-failed account 210987654321" {
+		t.Errorf("subject %q", m.Subject)
+	}
+	want := map[string]string{"outcome": "account-failed", "severity": "critical", "account_id": "210987654321"}
+	if !reflect.DeepEqual(m.Attributes, want) {
+		t.Errorf("attributes %v, want %v (no empty provider_arn: SNS refuses empty values)", m.Attributes, want)
+	}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(m.Body), &body); err != nil || body["account_id"] != "210987654321" {
+		t.Errorf("body %s: %v", m.Body, err)
 	}
 }
 

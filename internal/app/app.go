@@ -4,12 +4,16 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/awsclient"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
@@ -37,13 +41,57 @@ func NewEngineFromAWS(ctx context.Context, awsCfg aws.Config, cfg config.Config,
 		logger.WarnContext(ctx, "SNS_TOPIC_ARN is empty: alerts are logged only, not published")
 	}
 	prober := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: cfg.ProbeTimeout})
-	return drift.New(drift.Options{
-		Providers:    oidcprovider.New(iam.NewFromConfig(awsCfg)),
-		NewProbe:     func() drift.ProbeFunc { return prober.NewRun().Probe },
-		Notifier:     notifier,
-		Mode:         cfg.Mode,
-		Concurrency:  cfg.Concurrency,
-		ProbeTimeout: cfg.ProbeTimeout,
-		Logger:       logger,
-	})
+	own := oidcprovider.New(iam.NewFromConfig(awsCfg))
+	opts := drift.Options{
+		Providers:          own,
+		NewProbe:           func() drift.ProbeFunc { return prober.NewRun().Probe },
+		Notifier:           notifier,
+		Mode:               cfg.Mode,
+		Concurrency:        cfg.Concurrency,
+		ProbeTimeout:       cfg.ProbeTimeout,
+		Logger:             logger,
+		AccountConcurrency: cfg.AccountConcurrency,
+	}
+	if cfg.MultiAccount() {
+		opts.Accounts = accountLister(awsCfg, cfg, own)
+	}
+	return drift.New(opts)
+}
+
+// accountLister finds the run's accounts: the configured role ARNs, or every
+// active account of the organisation (its own account with own credentials).
+// Each account's role is assumed when the engine opens it.
+func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers) func(context.Context) ([]drift.Account, error) {
+	stsc := sts.NewFromConfig(awsCfg)
+	return func(ctx context.Context) ([]drift.Account, error) {
+		targets := accounts.FromRoles(cfg.AccountRoleARNs)
+		if cfg.OrgRoleName != "" {
+			caller, err := accounts.WhoAmI(ctx, stsc)
+			if err != nil {
+				return nil, err
+			}
+			if targets, err = accounts.FromOrganization(ctx, organizations.NewFromConfig(awsCfg), caller, cfg.OrgRoleName); err != nil {
+				return nil, err
+			}
+		}
+		out := make([]drift.Account, 0, len(targets))
+		for _, t := range targets {
+			a := drift.Account{ID: t.AccountID, RoleARN: t.RoleARN}
+			if t.RoleARN == "" {
+				a.Open = func(context.Context) (drift.Providers, error) { return own, nil }
+			} else {
+				a.Open = func(ctx context.Context) (drift.Providers, error) {
+					creds := accounts.Credentials(stsc, t.RoleARN, cfg.ExternalID)
+					if _, err := creds.Retrieve(ctx); err != nil {
+						return nil, fmt.Errorf("assume role %s: %w", t.RoleARN, err)
+					}
+					acfg := awsCfg.Copy()
+					acfg.Credentials = creds
+					return oidcprovider.New(iam.NewFromConfig(acfg)), nil
+				}
+			}
+			out = append(out, a)
+		}
+		return out, nil
+	}
 }

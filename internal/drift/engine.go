@@ -54,6 +54,22 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Accounts lists the accounts of a run (organisation mode); nil means the
+	// single account of Providers.
+	Accounts func(ctx context.Context) ([]Account, error)
+	// AccountConcurrency is how many accounts are checked at once.
+	AccountConcurrency int
+}
+
+// Account is one AWS account a run checks.
+type Account struct {
+	// ID is the 12-digit account id.
+	ID string
+	// RoleARN is the role assumed to reach it; empty for the caller's own credentials.
+	RoleARN string
+	// Open returns the account's providers, assuming the role first; an error
+	// makes the account account-failed.
+	Open func(ctx context.Context) (Providers, error)
 }
 
 // Engine runs drift checks.
@@ -73,6 +89,9 @@ func New(opts Options) *Engine {
 	if opts.ProbeTimeout <= 0 {
 		opts.ProbeTimeout = def.ProbeTimeout
 	}
+	if opts.AccountConcurrency < 1 {
+		opts.AccountConcurrency = def.AccountConcurrency
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -91,8 +110,13 @@ type Request struct {
 	Providers []string
 }
 
-// ErrUpdateFailed is returned (wrapped) when a result is update-failed.
-var ErrUpdateFailed = errors.New("thumbprint update failed")
+// Errors Run returns (wrapped) after every provider was processed.
+var (
+	// ErrUpdateFailed: a result is update-failed.
+	ErrUpdateFailed = errors.New("thumbprint update failed")
+	// ErrAccountFailed: an account's role could not be assumed or its providers listed.
+	ErrAccountFailed = errors.New("account failed")
+)
 
 // DeadlineReserve is the time kept back from the context's deadline so the
 // run can still report and alert: a fifth of what is left, from 1s to 10s.
@@ -106,44 +130,72 @@ const publishConcurrency = 16
 
 // Run checks the providers, writes where the mode and safety allow, publishes
 // alerts, and returns the report. The error is non-nil when listing failed, a
-// publish failed or any result is update-failed, always after every provider
-// was processed; the report is complete even then.
+// publish failed or any result is update-failed or account-failed, always
+// after every provider was processed; the report is complete even then.
 func (e *Engine) Run(ctx context.Context, req Request) (*Report, error) {
-	mode, explicit := e.opts.Mode, false
-	if req.Mode != "" {
-		mode, explicit = req.Mode, true
+	r := e.newRun(ctx, req)
+	defer r.cancel()
+	if e.opts.Accounts == nil {
+		results, err := r.account(e.opts.Providers, req.Providers)
+		if err != nil {
+			e.opts.Logger.ErrorContext(ctx, "listing providers failed", "error", err.Error())
+			return newReport(r.mode, nil, nil), err
+		}
+		return r.finish(results, nil)
 	}
-	checkedAt := e.opts.Now().UTC()
+	return r.accounts()
+}
 
-	arns := dedupe(req.Providers)
+// run is one invocation's state.
+type run struct {
+	e          *Engine
+	ctx, work  context.Context
+	cancel     context.CancelFunc
+	req        Request
+	mode       config.Mode
+	explicit   bool
+	checkedAt  time.Time
+	probe      ProbeFunc
+	listErrors []error
+}
+
+func (e *Engine) newRun(ctx context.Context, req Request) *run {
+	r := &run{e: e, ctx: ctx, work: ctx, cancel: func() {}, req: req, mode: e.opts.Mode, checkedAt: e.opts.Now().UTC()}
+	if req.Mode != "" {
+		r.mode, r.explicit = req.Mode, true
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		r.work, r.cancel = context.WithDeadline(ctx, dl.Add(-DeadlineReserve(time.Until(dl))))
+	}
+	// One probe run for the whole invocation: each host is probed once,
+	// however many providers or accounts use it.
+	r.probe = e.opts.NewProbe()
+	return r
+}
+
+// account checks one account's providers: the requested ARNs, or every
+// provider the account lists.
+func (r *run) account(providers Providers, requested []string) ([]Result, error) {
+	arns := dedupe(requested)
 	if len(arns) == 0 {
 		var err error
-		if arns, err = e.opts.Providers.List(ctx); err != nil {
-			e.opts.Logger.ErrorContext(ctx, "listing providers failed", "error", err.Error())
-			return newReport(mode, nil), err
+		if arns, err = providers.List(r.work); err != nil {
+			return nil, err
 		}
 	}
-
-	work, cancel := ctx, context.CancelFunc(func() {})
-	if dl, ok := ctx.Deadline(); ok {
-		work, cancel = context.WithDeadline(ctx, dl.Add(-DeadlineReserve(time.Until(dl))))
-	}
-	defer cancel()
-
 	results := make([]Result, len(arns))
-	probe := e.opts.NewProbe()
 	jobs := make(chan int)
 	var wg sync.WaitGroup
-	for range min(e.opts.Concurrency, max(len(arns), 1)) {
+	for range min(r.e.opts.Concurrency, max(len(arns), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				if work.Err() != nil {
-					results[i] = notReached(arns[i], mode)
+				if r.work.Err() != nil {
+					results[i] = notReached(arns[i], r.mode)
 					continue
 				}
-				results[i] = e.check(ctx, work, probe, arns[i], mode, explicit)
+				results[i] = r.e.check(r.ctx, r.work, providers, r.probe, arns[i], r.mode, r.explicit)
 			}
 		}()
 	}
@@ -152,28 +204,111 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Report, error) {
 	}
 	close(jobs)
 	wg.Wait()
+	return results, nil
+}
 
-	var errs []error
-	for i := range results {
-		r := &results[i]
-		if r.Severity == "" {
-			r.Severity = severity(r.Outcome, r.BreaksAssumeRole)
+// accounts checks every account of the run, AccountConcurrency at once, each
+// with its own provider concurrency, all sharing one probe run.
+func (r *run) accounts() (*Report, error) {
+	accts, err := r.e.opts.Accounts(r.work)
+	if err != nil {
+		r.listErrors = append(r.listErrors, err)
+		return r.finish([]Result{accountFailed(Account{}, r.mode, err.Error())}, []AccountSummary{{Error: err.Error()}})
+	}
+	perAccount := make([][]Result, len(accts))
+	sem := make(chan struct{}, r.e.opts.AccountConcurrency)
+	var wg sync.WaitGroup
+	for i, a := range accts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			perAccount[i] = r.oneAccount(a)
+		}()
+	}
+	wg.Wait()
+
+	var results []Result
+	summaries := make([]AccountSummary, len(accts))
+	for i, a := range accts {
+		s := AccountSummary{AccountID: a.ID, RoleARN: a.RoleARN, Counts: map[Outcome]int{}}
+		for _, res := range perAccount[i] {
+			if res.Outcome == AccountFailed {
+				s.Error = res.Detail
+				continue
+			}
+			s.Checked++
+			s.Counts[res.Outcome]++
 		}
-		normalise(r)
-		e.log(ctx, *r)
-		if r.Outcome == UpdateFailed {
-			errs = append(errs, fmt.Errorf("%w: %s: %s", ErrUpdateFailed, r.ProviderARN, r.Detail))
+		summaries[i] = s
+		results = append(results, perAccount[i]...)
+	}
+	return r.finish(results, summaries)
+}
+
+// oneAccount opens an account (assuming its role) and checks it; an account
+// that cannot be opened or listed is one account-failed result.
+func (r *run) oneAccount(a Account) []Result {
+	var requested []string
+	if len(r.req.Providers) > 0 {
+		for _, arn := range r.req.Providers {
+			if accountOf(arn) == a.ID {
+				requested = append(requested, arn)
+			}
+		}
+		if len(requested) == 0 {
+			return nil // the request names nothing in this account
 		}
 	}
-	errs = append(errs, e.notify(ctx, results, checkedAt)...)
-	return newReport(mode, results), errors.Join(errs...)
+	if r.work.Err() != nil {
+		return []Result{accountFailed(a, r.mode, "deadline: account not reached before the run's deadline; nothing written")}
+	}
+	providers, err := a.Open(r.work)
+	if err != nil {
+		return []Result{accountFailed(a, r.mode, deadlineDetail(r.work, err.Error()))}
+	}
+	results, err := r.account(providers, requested)
+	if err != nil {
+		return []Result{accountFailed(a, r.mode, deadlineDetail(r.work, err.Error()))}
+	}
+	for i := range results {
+		results[i].AccountID = a.ID
+	}
+	return results
+}
+
+func accountFailed(a Account, mode config.Mode, detail string) Result {
+	return Result{AccountID: a.ID, Outcome: AccountFailed, Mode: mode, Detail: detail}
+}
+
+// finish grades, logs and publishes the results and builds the report.
+func (r *run) finish(results []Result, summaries []AccountSummary) (*Report, error) {
+	errs := r.listErrors
+	for i := range results {
+		res := &results[i]
+		if res.Severity == "" {
+			res.Severity = severity(res.Outcome, res.BreaksAssumeRole)
+		}
+		normalise(res)
+		r.e.log(r.ctx, *res)
+		switch res.Outcome {
+		case UpdateFailed:
+			errs = append(errs, fmt.Errorf("%w: %s: %s", ErrUpdateFailed, res.ProviderARN, res.Detail))
+		case AccountFailed:
+			if len(r.listErrors) == 0 {
+				errs = append(errs, fmt.Errorf("%w: %s: %s", ErrAccountFailed, res.AccountID, res.Detail))
+			}
+		}
+	}
+	errs = append(errs, r.e.notify(r.ctx, results, r.checkedAt)...)
+	return newReport(r.mode, results, summaries), errors.Join(errs...)
 }
 
 // check decides one provider. Reading and probing honour work (the run's
 // deadline less the reserve); a decided write uses ctx so it is never cut half way.
-func (e *Engine) check(ctx, work context.Context, probe ProbeFunc, arn string, runMode config.Mode, explicit bool) Result {
+func (e *Engine) check(ctx, work context.Context, providers Providers, probe ProbeFunc, arn string, runMode config.Mode, explicit bool) Result {
 	r := Result{ProviderARN: arn, Mode: runMode}
-	p, err := e.opts.Providers.Get(work, arn)
+	p, err := providers.Get(work, arn)
 	if err != nil {
 		if errors.Is(err, oidcprovider.ErrNotFound) {
 			r.Outcome, r.Detail = Skipped, "provider not found (deleted since it was listed, or not in this account)"
@@ -220,7 +355,7 @@ func (e *Engine) check(ctx, work context.Context, probe ProbeFunc, arn string, r
 			return r
 		}
 		// Read again just before writing: never overwrite someone else's change.
-		cur, err := e.opts.Providers.Get(ctx, arn)
+		cur, err := providers.Get(ctx, arn)
 		if errors.Is(err, oidcprovider.ErrNotFound) {
 			r.Outcome, r.BreaksAssumeRole = Skipped, false
 			r.Detail = join(append(notes, "provider deleted before the write; nothing written"))
@@ -237,7 +372,7 @@ func (e *Engine) check(ctx, work context.Context, probe ProbeFunc, arn string, r
 			d = Decide(res.Thumbprints, cur.Thumbprints, res.PubliclyTrusted, r.Mode, pol.AllowUnverified)
 			continue
 		}
-		if err := e.opts.Providers.Update(ctx, arn, d.NewList); err != nil {
+		if err := providers.Update(ctx, arn, d.NewList); err != nil {
 			r.Outcome = UpdateFailed
 			r.Detail = join(append(notes, err.Error()))
 			return r
@@ -317,7 +452,12 @@ func (e *Engine) log(ctx context.Context, r Result) {
 	if level == slog.LevelInfo && strings.Contains(r.Detail, "tag thumbprint-drift:") {
 		level = slog.LevelWarn
 	}
-	e.opts.Logger.LogAttrs(ctx, level, "provider checked",
+	msg := "provider checked"
+	if r.Outcome == AccountFailed {
+		msg = "account failed"
+	}
+	e.opts.Logger.LogAttrs(ctx, level, msg,
+		slog.String("account_id", r.accountID()),
 		slog.String("provider_arn", r.ProviderARN),
 		slog.String("url", r.URL),
 		slog.String("mode", string(r.Mode)),
@@ -345,3 +485,12 @@ func dedupe(arns []string) []string {
 }
 
 func join(notes []string) string { return strings.Join(notes, "; ") }
+
+// accountOf returns the account field of an ARN.
+func accountOf(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[4]
+}

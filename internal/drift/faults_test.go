@@ -56,7 +56,7 @@ func (w *world) via(iamURL, snsURL string, maxBackoff time.Duration) engineOpt {
 
 func (w *world) faultProxy(rule func(string, int) testpeer.Fault) *testpeer.FaultProxy {
 	w.t.Helper()
-	p, err := testpeer.StartFaultProxy(w.moto.Endpoint, rule)
+	p, err := testpeer.StartFaultProxy(w.moto.Endpoint, testpeer.ByAction(rule))
 	if err != nil {
 		w.t.Fatal(err)
 	}

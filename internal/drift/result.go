@@ -18,9 +18,12 @@ const (
 	ProbeFailed  Outcome = "probe-failed"
 	UpdateFailed Outcome = "update-failed"
 	Skipped      Outcome = "skipped"
+	// AccountFailed (organisation mode): an account's role could not be
+	// assumed or its providers listed.
+	AccountFailed Outcome = "account-failed"
 )
 
-// Outcomes lists every outcome in the order reports show them.
+// Outcomes lists every provider outcome in the order reports show them.
 var Outcomes = []Outcome{InSync, Updated, Drift, ProbeFailed, UpdateFailed, Skipped}
 
 // Severity grades an outcome for alert routing.
@@ -48,6 +51,8 @@ type Result struct {
 	PubliclyTrusted  bool     `json:"publicly_trusted"`
 	BreaksAssumeRole bool     `json:"breaks_assume_role"`
 	Detail           string   `json:"detail"`
+	// AccountID is set in organisation mode.
+	AccountID string `json:"account_id,omitempty"`
 
 	// Mode is the mode that applied to this provider (default, request and tag).
 	Mode config.Mode `json:"-"`
@@ -64,18 +69,42 @@ func (r Result) Alerted() bool {
 	return r.Outcome != InSync && r.Outcome != Skipped
 }
 
-// Report is what a run returns.
-type Report struct {
-	Mode    config.Mode     `json:"mode"`
-	Checked int             `json:"checked"`
-	Counts  map[Outcome]int `json:"counts"`
-	Results []Result        `json:"results"`
+// accountID is the result's account: set in organisation mode, else the
+// provider ARN's.
+func (r Result) accountID() string {
+	if r.AccountID != "" {
+		return r.AccountID
+	}
+	return accountOf(r.ProviderARN)
 }
 
-func newReport(mode config.Mode, results []Result) *Report {
-	rep := &Report{Mode: mode, Checked: len(results), Counts: make(map[Outcome]int, len(Outcomes)), Results: results}
+// Report is what a run returns. In organisation mode Accounts has one
+// section per account and Counts, Checked and Results are the totals.
+type Report struct {
+	Mode     config.Mode      `json:"mode"`
+	Checked  int              `json:"checked"`
+	Counts   map[Outcome]int  `json:"counts"`
+	Results  []Result         `json:"results"`
+	Accounts []AccountSummary `json:"accounts,omitempty"`
+}
+
+// AccountSummary is one account's section of an organisation report.
+type AccountSummary struct {
+	AccountID string          `json:"account_id"`
+	RoleARN   string          `json:"role_arn,omitempty"`
+	Checked   int             `json:"checked"`
+	Counts    map[Outcome]int `json:"counts"`
+	// Error says why the account failed, when it did.
+	Error string `json:"error,omitempty"`
+}
+
+func newReport(mode config.Mode, results []Result, accounts []AccountSummary) *Report {
+	rep := &Report{Mode: mode, Checked: len(results), Counts: make(map[Outcome]int, len(Outcomes)+1), Results: results, Accounts: accounts}
 	for _, o := range Outcomes {
 		rep.Counts[o] = 0
+	}
+	if accounts != nil {
+		rep.Counts[AccountFailed] = 0
 	}
 	for _, r := range results {
 		rep.Counts[r.Outcome]++
@@ -91,6 +120,8 @@ func severity(o Outcome, breaks bool) Severity {
 	switch o {
 	case Updated:
 		return SeverityInfo
+	case AccountFailed:
+		return SeverityCritical
 	case Drift, UpdateFailed:
 		if breaks {
 			return SeverityCritical

@@ -119,7 +119,7 @@ func TestInvoke(t *testing.T) {
 		}
 		aws := line["_aws"].(map[string]any)
 		cw := aws["CloudWatchMetrics"].([]any)[0].(map[string]any)
-		if cw["Namespace"] != handler.MetricNamespace || len(cw["Metrics"].([]any)) != 6 {
+		if cw["Namespace"] != handler.MetricNamespace || len(cw["Metrics"].([]any)) != 7 {
 			t.Errorf("EMF metadata %v", cw)
 		}
 	})

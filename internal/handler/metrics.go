@@ -15,12 +15,13 @@ const MetricNamespace = "ThumbprintDrift"
 // Metrics are the counts of one run, by CloudWatch metric name.
 func Metrics(rep *drift.Report) map[string]int {
 	m := map[string]int{
-		"ProvidersChecked": rep.Checked,
+		"ProvidersChecked": rep.Checked - rep.Counts[drift.AccountFailed],
 		"Drift":            rep.Counts[drift.Drift],
 		"Updated":          rep.Counts[drift.Updated],
 		"ProbeFailed":      rep.Counts[drift.ProbeFailed],
 		"UpdateFailed":     rep.Counts[drift.UpdateFailed],
 		"BreakingDrift":    0,
+		"AccountFailed":    rep.Counts[drift.AccountFailed],
 	}
 	for _, r := range rep.Results {
 		// Breaking drift still in place after the run.
@@ -31,7 +32,7 @@ func Metrics(rep *drift.Report) map[string]int {
 	return m
 }
 
-var metricNames = []string{"ProvidersChecked", "Drift", "BreakingDrift", "Updated", "ProbeFailed", "UpdateFailed"}
+var metricNames = []string{"ProvidersChecked", "Drift", "BreakingDrift", "Updated", "ProbeFailed", "UpdateFailed", "AccountFailed"}
 
 // WriteMetrics writes one CloudWatch Embedded Metric Format line with the run's
 // counts, dimension FunctionName.

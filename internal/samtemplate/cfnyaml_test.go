@@ -177,21 +177,28 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// template is template.yaml, raw and decoded.
+// template is a CloudFormation template of the repository, raw and decoded.
 type template struct {
 	raw []byte
 	doc map[string]any
 }
 
+// loadTemplate loads template.yaml, the SAM application.
 func loadTemplate(t *testing.T) *template {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "template.yaml"))
+	return loadCFNFile(t, "template.yaml")
+}
+
+// loadCFNFile loads the CloudFormation template name at the repository root.
+func loadCFNFile(t *testing.T, name string) *template {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc, err := decodeCFN(raw)
 	if err != nil {
-		t.Fatalf("template.yaml: %v", err)
+		t.Fatalf("%s: %v", name, err)
 	}
 	return &template{raw: raw, doc: doc}
 }

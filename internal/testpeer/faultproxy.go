@@ -25,12 +25,30 @@ const (
 	ServiceFailure
 	// Drop closes the connection without an answer (the service is lost).
 	Drop
+	// AccessDenied answers HTTP 403 with code AccessDenied (a role that does
+	// not exist or does not trust the caller).
+	AccessDenied
 )
+
+// Call is one request as the rule sees it.
+type Call struct {
+	// Action is the query-protocol Action ("" for JSON protocols).
+	Action string
+	// N counts earlier requests with the same Action.
+	N int
+	// Form is the decoded request body.
+	Form url.Values
+}
+
+// ByAction adapts a rule on the action and its count.
+func ByAction(rule func(action string, n int) Fault) func(Call) Fault {
+	return func(c Call) Fault { return rule(c.Action, c.N) }
+}
 
 // FaultProxy is an HTTP reverse proxy in front of an AWS emulator that injects
 // what the emulator cannot produce: throttling, failures, lost connections.
-// The rule sees each request's query-protocol Action and how many requests
-// with that action came before it.
+// The rule sees each request's query-protocol Action, how many requests with
+// that action came before it, and its form.
 type FaultProxy struct {
 	// URL is the proxy's endpoint for AWS_ENDPOINT_URL or BaseEndpoint.
 	URL string
@@ -38,14 +56,14 @@ type FaultProxy struct {
 	ln     net.Listener
 	srv    *http.Server
 	mu     sync.Mutex
-	rule   func(action string, n int) Fault
+	rule   func(Call) Fault
 	seen   map[string]int
 	faults map[Fault]int
 }
 
 // StartFaultProxy proxies to target (an http:// endpoint) on a free loopback
 // port; rule nil passes everything.
-func StartFaultProxy(target string, rule func(action string, n int) Fault) (*FaultProxy, error) {
+func StartFaultProxy(target string, rule func(Call) Fault) (*FaultProxy, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, fmt.Errorf("fault proxy target %q: %w", target, err)
@@ -66,7 +84,7 @@ func StartFaultProxy(target string, rule func(action string, n int) Fault) (*Fau
 		p.seen[action]++
 		f := Pass
 		if p.rule != nil {
-			f = p.rule(action, n)
+			f = p.rule(Call{Action: action, N: n, Form: form})
 		}
 		p.faults[f]++
 		p.mu.Unlock()
@@ -77,6 +95,8 @@ func StartFaultProxy(target string, rule func(action string, n int) Fault) (*Fau
 				code = "Throttled" // SNS's code for ThrottledException
 			}
 			writeQueryError(w, http.StatusBadRequest, "Sender", code, "Rate exceeded")
+		case AccessDenied:
+			writeQueryError(w, http.StatusForbidden, "Sender", "AccessDenied", "injected: not authorized to perform "+action)
 		case ServiceFailure:
 			writeQueryError(w, http.StatusInternalServerError, "Receiver", "ServiceFailure", "injected service failure")
 		case Drop:
@@ -102,7 +122,7 @@ func writeQueryError(w http.ResponseWriter, status int, typ, code, msg string) {
 }
 
 // SetRule replaces the rule.
-func (p *FaultProxy) SetRule(rule func(action string, n int) Fault) {
+func (p *FaultProxy) SetRule(rule func(Call) Fault) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rule = rule

@@ -1,0 +1,128 @@
+// Package accounts finds the AWS accounts a run checks (a list of role ARNs,
+// or every active account of the organisation) and the credentials for each.
+package accounts
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// SessionName is the role session name of every AssumeRole, so member
+// accounts' CloudTrail shows who changed their providers.
+const SessionName = "thumbprint-drift"
+
+// STSAPI is the part of the STS client this package calls.
+type STSAPI interface {
+	AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
+	GetCallerIdentity(ctx context.Context, in *sts.GetCallerIdentityInput, optFns ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+// OrgAPI is the part of the Organizations client this package calls.
+type OrgAPI interface {
+	organizations.ListAccountsAPIClient
+}
+
+var (
+	_ STSAPI = (*sts.Client)(nil)
+	_ OrgAPI = (*organizations.Client)(nil)
+)
+
+// Target is one account to check.
+type Target struct {
+	AccountID string
+	// RoleARN is assumed to reach the account; empty means the caller's own
+	// credentials (the function's own account).
+	RoleARN string
+}
+
+// FromRoles turns role ARNs into targets, in the order given.
+func FromRoles(roleARNs []string) []Target {
+	out := make([]Target, 0, len(roleARNs))
+	for _, arn := range roleARNs {
+		out = append(out, Target{AccountID: AccountOf(arn), RoleARN: arn})
+	}
+	return out
+}
+
+// Caller is who the function runs as.
+type Caller struct {
+	AccountID string
+	Partition string
+}
+
+// WhoAmI asks STS for the caller's account and partition.
+func WhoAmI(ctx context.Context, api STSAPI) (Caller, error) {
+	out, err := api.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return Caller{}, fmt.Errorf("get caller identity: %w", err)
+	}
+	arn := aws.ToString(out.Arn)
+	partition := "aws"
+	if parts := strings.SplitN(arn, ":", 3); len(parts) == 3 && parts[1] != "" {
+		partition = parts[1]
+	}
+	return Caller{AccountID: aws.ToString(out.Account), Partition: partition}, nil
+}
+
+// FromOrganization lists the organisation's accounts and returns a target for
+// each ACTIVE one: roleName assumed in members, the caller's own credentials
+// in its own account (StackSets do not deploy to the management account).
+// Suspended or closing accounts are left out. Sorted by account id.
+func FromOrganization(ctx context.Context, api OrgAPI, caller Caller, roleName string) ([]Target, error) {
+	var out []Target
+	p := organizations.NewListAccountsPaginator(api, &organizations.ListAccountsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list organization accounts: %w", err)
+		}
+		for _, a := range page.Accounts {
+			if !active(a) {
+				continue
+			}
+			id := aws.ToString(a.Id)
+			t := Target{AccountID: id}
+			if id != caller.AccountID {
+				t.RoleARN = fmt.Sprintf("arn:%s:iam::%s:role/%s", caller.Partition, id, roleName)
+			}
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AccountID < out[j].AccountID })
+	return out, nil
+}
+
+func active(a orgtypes.Account) bool {
+	if a.State != "" {
+		return a.State == orgtypes.AccountStateActive
+	}
+	return a.Status == orgtypes.AccountStatusActive
+}
+
+// Credentials returns cached credentials for roleARN, assumed through api with
+// the session name thumbprint-drift and externalID when set.
+func Credentials(api STSAPI, roleARN, externalID string) aws.CredentialsProvider {
+	return aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(api, roleARN, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = SessionName
+		if externalID != "" {
+			o.ExternalID = aws.String(externalID)
+		}
+	}))
+}
+
+// AccountOf returns the account field of an ARN ("" when it has none).
+func AccountOf(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[4]
+}
