@@ -32,11 +32,14 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	mode := fs.String("mode", "report", "report (no writes, no SNS), alert (SNS only) or remediate (writes where safe)")
 	output := fs.String("output", "table", "table or json")
 	verbose := fs.Bool("v", false, "log each decision as JSON to stderr")
-	var providers stringList
+	var providers, roleARNs stringList
 	fs.Var(&providers, "provider", "provider ARN to check (repeatable); default every provider")
+	fs.Var(&roleARNs, "role-arn", "role ARN to assume in a member account (repeatable); overrides ACCOUNT_ROLE_ARNS")
+	orgRole := fs.String("org-role-name", "", "role name to assume in every active account of the organisation; overrides ORG_ROLE_NAME")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: thumbprint-drift check [--mode report|alert|remediate] [--provider ARN]... [--output table|json]\n\n"+
-			"Settings come from the environment as for the function: SNS_TOPIC_ARN, CONCURRENCY,\nPROBE_TIMEOUT, PROBE_HANDSHAKES, and the AWS SDK's standard chain.\n\n")
+		fmt.Fprint(stderr, "usage: thumbprint-drift check [--mode report|alert|remediate] [--provider ARN]... [--output table|json]\n"+
+			"                             [--role-arn ARN]... | [--org-role-name NAME]\n\n"+
+			"Settings come from the environment as for the function: SNS_TOPIC_ARN, CONCURRENCY,\nPROBE_TIMEOUT, PROBE_HANDSHAKES, ACCOUNT_ROLE_ARNS, ORG_ROLE_NAME,\nASSUME_ROLE_EXTERNAL_ID, ACCOUNT_CONCURRENCY, and the AWS SDK's standard chain.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -58,10 +61,24 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "check: --output %q: want table or json\n", *output)
 		return ExitUsage
 	}
+	if len(roleARNs) > 0 && *orgRole != "" {
+		fmt.Fprintln(stderr, "check: --role-arn and --org-role-name: choose one way to name the accounts")
+		return ExitUsage
+	}
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "check: %v\n", err)
 		return ExitError
+	}
+	if len(roleARNs) > 0 {
+		if cfg.AccountRoleARNs, err = config.ParseRoleARNs(strings.Join(roleARNs, ",")); err != nil {
+			fmt.Fprintf(stderr, "check: --role-arn: %v\n", err)
+			return ExitUsage
+		}
+		cfg.OrgRoleName = ""
+	}
+	if *orgRole != "" {
+		cfg.OrgRoleName, cfg.AccountRoleARNs = *orgRole, nil
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if *verbose {
@@ -93,9 +110,10 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 // ExitCode is the check command's exit code for a report: 1 when a provider
-// could not be probed or updated, 3 when drift remains, else 0.
+// could not be probed or updated or an account failed, 3 when drift remains,
+// else 0.
 func ExitCode(rep *drift.Report) int {
-	if rep.Counts[drift.ProbeFailed] > 0 || rep.Counts[drift.UpdateFailed] > 0 {
+	if rep.Counts[drift.ProbeFailed] > 0 || rep.Counts[drift.UpdateFailed] > 0 || rep.Counts[drift.AccountFailed] > 0 {
 		return ExitError
 	}
 	if rep.Counts[drift.Drift] > 0 {
@@ -105,9 +123,44 @@ func ExitCode(rep *drift.Report) int {
 }
 
 // WritePlan prints the report like a plan: per provider its stored list, live
-// list, decision and the list written or that would be written.
+// list, decision and the list written or that would be written; in
+// organisation mode grouped by account.
 func WritePlan(w io.Writer, rep *drift.Report) {
-	for _, r := range rep.Results {
+	if len(rep.Accounts) == 0 {
+		writeResults(w, rep.Results)
+	}
+	for _, a := range rep.Accounts {
+		via := "own credentials"
+		if a.RoleARN != "" {
+			via = a.RoleARN
+		}
+		fmt.Fprintf(w, "== account %s (%s)\n", a.AccountID, via)
+		if a.Error != "" {
+			fmt.Fprintf(w, "  account-failed (critical): %s\n\n", a.Error)
+			continue
+		}
+		var mine []drift.Result
+		for _, r := range rep.Results {
+			if r.AccountID == a.AccountID {
+				mine = append(mine, r)
+			}
+		}
+		if len(mine) == 0 {
+			fmt.Fprintf(w, "  no providers\n\n")
+		}
+		writeResults(w, mine)
+	}
+	if len(rep.Accounts) > 0 {
+		fmt.Fprintf(w, "%d accounts; ", len(rep.Accounts))
+	}
+	writeSummary(w, rep)
+}
+
+func writeResults(w io.Writer, results []drift.Result) {
+	for _, r := range results {
+		if r.Outcome == drift.AccountFailed {
+			continue // shown in its account's heading
+		}
 		fmt.Fprintf(w, "%s\n", r.ProviderARN)
 		if r.URL != "" {
 			fmt.Fprintf(w, "  url       %s\n", r.URL)
@@ -143,8 +196,11 @@ func WritePlan(w io.Writer, rep *drift.Report) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+func writeSummary(w io.Writer, rep *drift.Report) {
 	var parts []string
-	for _, o := range drift.Outcomes {
+	for _, o := range append(drift.Outcomes, drift.AccountFailed) {
 		if n := rep.Counts[o]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, o))
 		}

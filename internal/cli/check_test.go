@@ -12,14 +12,18 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
 )
 
 func TestCheckUsage(t *testing.T) {
-	for _, args := range [][]string{{"--mode", "yolo"}, {"--output", "yaml"}, {"extra"}, {"--nope"}} {
+	for _, args := range [][]string{{"--mode", "yolo"}, {"--output", "yaml"}, {"extra"}, {"--nope"},
+		{"--role-arn", "arn:aws:iam::111111111111:role/x", "--org-role-name", "x"},
+		{"--role-arn", "arn:aws:iam::111111111111:user/x"}} {
 		var out, errOut strings.Builder
 		if code := RunCheck(context.Background(), args, &out, &errOut); code != ExitUsage {
 			t.Errorf("check %v = %d, want %d (stderr %q)", args, code, ExitUsage, errOut.String())
@@ -120,5 +124,40 @@ func TestCheckCommand(t *testing.T) {
 	_, errOut := tpRun(t, bin, append(env, "CONCURRENCY=100"), ExitError, "check")
 	if !strings.Contains(errOut, "CONCURRENCY") {
 		t.Errorf("stderr %q does not name CONCURRENCY", errOut)
+	}
+}
+
+// TestCheckCommandRoleARN checks a member account through an assumed role.
+func TestCheckCommandRoleARN(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the CLI and runs moto_server")
+	}
+	ctx := context.Background()
+	m := peertest.Moto(t)
+	const member = "111111111111"
+	roleARN := "arn:aws:iam::" + member + ":role/thumbprint-drift-member"
+	cfg := m.Config()
+	cfg.Credentials = accounts.Credentials(sts.NewFromConfig(m.Config()), roleARN, "")
+	memberIAM := iam.NewFromConfig(cfg)
+	root, _ := testidp.NewRoot("CLI Org Root")
+	leaf, _ := root.Leaf([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	s, err := testidp.Start(testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf, root)}, Path: "/member"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := memberIAM.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + s.URL()), ThumbprintList: []string{strings.Repeat("0e", 20)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(out.OpenIDConnectProviderArn)
+	if !strings.Contains(arn, member) {
+		t.Fatalf("provider %s not in the member account", arn)
+	}
+	plan, _ := tpRun(t, tpBuildCLI(t), append(m.Env(), "PROBE_TIMEOUT=5s"), ExitDrift, "check", "--role-arn", roleARN)
+	for _, want := range []string{"== account " + member + " (" + roleARN + ")", arn, "decision  drift (critical)", "1 accounts; 1 checked in mode report: 1 drift"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("plan lacks %q:\n%s", want, plan)
+		}
 	}
 }
