@@ -9,6 +9,10 @@ import (
 	"testing"
 )
 
+// cfnFiles are the CloudFormation templates at the repository root: the SAM
+// application and the role for member accounts.
+var cfnFiles = []string{"template.yaml", "member-role.yaml"}
+
 const (
 	functionID     = "DriftCheckFunction"
 	oidcProviderID = "arn:${AWS::Partition}:iam::${AWS::AccountId}:oidc-provider/*"
@@ -71,6 +75,11 @@ func TestFunctionEnvironment(t *testing.T) {
 		"CONCURRENCY":      ref("Concurrency"),
 		"PROBE_TIMEOUT":    ref("ProbeTimeout"),
 		"PROBE_HANDSHAKES": ref("ProbeHandshakes"),
+		// Several accounts; an empty value means unset.
+		"ACCOUNT_ROLE_ARNS":       ref("AccountRoleArns"),
+		"ORG_ROLE_NAME":           ref("OrgRoleName"),
+		"ASSUME_ROLE_EXTERNAL_ID": ref("AssumeRoleExternalId"),
+		"ACCOUNT_CONCURRENCY":     ref("AccountConcurrency"),
 	}
 	for name, w := range want {
 		if got := vars[name]; !reflect.DeepEqual(got, w) {
@@ -98,6 +107,10 @@ func TestParameters(t *testing.T) {
 		{name: "ProbeTimeout", typ: "String", def: "10s"},
 		{name: "ProbeHandshakes", typ: "Number", def: 2, min: 1, max: 5},
 		{name: "LogRetentionDays", typ: "Number", def: 30},
+		{name: "AccountRoleArns", typ: "String", def: ""},
+		{name: "OrgRoleName", typ: "String", def: ""},
+		{name: "AssumeRoleExternalId", typ: "String", def: ""},
+		{name: "AccountConcurrency", typ: "Number", def: 4, min: 1, max: 32},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,6 +189,10 @@ type statement struct {
 	actions   []string
 	resources []any
 	raw       map[string]any
+	// condition names the template condition the statement exists under, for a
+	// statement written as !If [condition, statement, !Ref AWS::NoValue]; empty
+	// for a statement that always applies.
+	condition string
 }
 
 func statements(t *testing.T, doc any) []statement {
@@ -186,12 +203,23 @@ func statements(t *testing.T, doc any) []statement {
 		if !ok {
 			t.Fatalf("statement %#v is not a mapping", s)
 		}
+		var condition string
+		if ifArgs, ok := m["Fn::If"]; ok {
+			args := list(ifArgs)
+			name, _ := args[0].(string)
+			then, _ := args[1].(map[string]any)
+			if len(m) != 1 || len(args) != 3 || name == "" || then == nil || !reflect.DeepEqual(args[2], ref("AWS::NoValue")) {
+				t.Fatalf("statement %#v: a conditional statement must be !If [condition, statement, !Ref AWS::NoValue]", s)
+			}
+			m, condition = then, name
+		}
 		out = append(out, statement{
 			sid:       fmt.Sprint(m["Sid"]),
 			effect:    fmt.Sprint(m["Effect"]),
 			actions:   strs(m["Action"]),
 			resources: list(m["Resource"]),
 			raw:       m,
+			condition: condition,
 		})
 	}
 	return out
@@ -232,14 +260,16 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 		"iam:UpdateOpenIDConnectProviderThumbprint",
 		"kms:Decrypt",
 		"kms:GenerateDataKey*",
+		"organizations:ListAccounts", // only with OrgRoleName
 		"sns:Publish",
+		"sts:AssumeRole", // only with AccountRoleArns or OrgRoleName
 	}
 	var gotActions []string
 	for _, s := range stmts {
 		gotActions = append(gotActions, s.actions...)
 	}
 	slices.Sort(gotActions)
-	if !slices.Equal(slices.Compact(gotActions), wantActions) {
+	if gotActions = slices.Compact(gotActions); !slices.Equal(gotActions, wantActions) {
 		t.Errorf("function actions = %v, want %v", gotActions, wantActions)
 	}
 
@@ -260,15 +290,44 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 				if a == "*" || strings.HasSuffix(a, ":*") || strings.EqualFold(a, "iam:*") {
 					t.Errorf("action %q is a wildcard", a)
 				}
+				if strings.Contains(a, "*") && a != "kms:GenerateDataKey*" {
+					t.Errorf("action %q has a wildcard", a)
+				}
 			}
 			for _, r := range s.resources {
-				if r == "*" && !slices.Equal(s.actions, []string{"iam:ListOpenIDConnectProviders"}) {
-					t.Errorf("Resource * with actions %v: only iam:ListOpenIDConnectProviders may use it", s.actions)
+				if r == "*" && !slices.Equal(s.actions, []string{"iam:ListOpenIDConnectProviders"}) &&
+					!slices.Equal(s.actions, []string{"organizations:ListAccounts"}) {
+					t.Errorf("Resource * with actions %v: only iam:ListOpenIDConnectProviders and organizations:ListAccounts may use it", s.actions)
+				}
+			}
+			// The single-account statements always apply; the ones for other
+			// accounts only when their parameter is set.
+			for _, a := range s.actions {
+				switch a {
+				case "sts:AssumeRole", "organizations:ListAccounts":
+				default:
+					if s.condition != "" {
+						t.Errorf("%s exists only under condition %s; it must always apply", a, s.condition)
+					}
 				}
 			}
 			for _, a := range s.actions {
 				var want any
 				switch {
+				case a == "sts:AssumeRole" && s.condition == "HasAccountRoleArns":
+					// Exactly the listed roles.
+					want = map[string]any{"Fn::Split": []any{",", ref("AccountRoleArns")}}
+				case a == "sts:AssumeRole" && s.condition == "HasOrgRoleName":
+					// The member role's name in any account, never any role.
+					want = sub("arn:${AWS::Partition}:iam::*:role/${OrgRoleName}")
+				case a == "sts:AssumeRole":
+					t.Errorf("sts:AssumeRole under condition %q, want HasAccountRoleArns or HasOrgRoleName", s.condition)
+					continue
+				case a == "organizations:ListAccounts":
+					if s.condition != "HasOrgRoleName" {
+						t.Errorf("organizations:ListAccounts under condition %q, want HasOrgRoleName", s.condition)
+					}
+					want = "*"
 				case a == "iam:ListOpenIDConnectProviders":
 					want = "*"
 				case strings.HasPrefix(a, "iam:"):
@@ -540,13 +599,15 @@ func TestOutputs(t *testing.T) {
 	}
 }
 
-// TestNoHardCodedPartition keeps the template deployable in aws-cn and aws-us-gov.
+// TestNoHardCodedPartition keeps the templates deployable in aws-cn and aws-us-gov.
 func TestNoHardCodedPartition(t *testing.T) {
-	tp := loadTemplate(t)
 	re := regexp.MustCompile(`arn:aws(-[a-z]+)*:`)
-	for i, line := range strings.Split(string(tp.raw), "\n") {
-		if re.MatchString(line) {
-			t.Errorf("template.yaml:%d hard-codes a partition: %s (use ${AWS::Partition})", i+1, strings.TrimSpace(line))
+	for _, name := range cfnFiles {
+		tp := loadCFNFile(t, name)
+		for i, line := range strings.Split(string(tp.raw), "\n") {
+			if re.MatchString(line) {
+				t.Errorf("%s:%d hard-codes a partition: %s (use ${AWS::Partition})", name, i+1, strings.TrimSpace(line))
+			}
 		}
 	}
 }

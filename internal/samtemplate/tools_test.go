@@ -52,30 +52,48 @@ func TestCfnLint(t *testing.T) {
 	bin := requireTool(t, "cfn-lint")
 	root := repoRoot(t)
 
-	if code, out := cfnLint(t, bin, root, "template.yaml"); code != 0 {
-		t.Errorf("cfn-lint template.yaml exited %d:\n%s", code, out)
+	for _, name := range cfnFiles {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if code, out := cfnLint(t, bin, root, name); code != 0 {
+				t.Errorf("cfn-lint %s exited %d:\n%s", name, code, out)
+			}
+		})
 	}
 
 	// The same run on a broken copy must fail, so a clean result above means
-	// cfn-lint really linted (and transformed) the template.
-	t.Run("detects a deprecated runtime", func(t *testing.T) {
-		raw, err := os.ReadFile(filepath.Join(root, "template.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		broken := bytes.Replace(raw, []byte("Runtime: provided.al2023"), []byte("Runtime: go1.x"), 1)
-		if bytes.Equal(broken, raw) {
-			t.Fatal("template.yaml has no `Runtime: provided.al2023` to break")
-		}
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "template.yaml"), broken, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		code, out := cfnLint(t, bin, dir, "template.yaml")
-		if code == 0 || !strings.Contains(out, "E2533") {
-			t.Errorf("cfn-lint on a go1.x runtime exited %d without E2533:\n%s", code, out)
-		}
-	})
+	// cfn-lint really linted (and, for template.yaml, transformed) each file.
+	broken := []struct {
+		name, file, old, new, code string
+	}{
+		{"detects a deprecated runtime", "template.yaml", "Runtime: provided.al2023", "Runtime: go1.x", "E2533"},
+		// Inside a conditional statement of the SAM Policies: the transform keeps
+		// the Fn::If, and cfn-lint still resolves the references in it.
+		{"detects a bad reference in a conditional policy statement", "template.yaml",
+			`!Split [",", !Ref AccountRoleArns]`, `!Split [",", !Ref AccountRoleArnz]`, "E1020"},
+		{"detects a bad member role session duration", "member-role.yaml", "MaxSessionDuration: 3600", "MaxSessionDuration: 60", "E3034"},
+	}
+	for _, tc := range broken {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			raw, err := os.ReadFile(filepath.Join(root, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := bytes.Replace(raw, []byte(tc.old), []byte(tc.new), 1)
+			if bytes.Equal(b, raw) {
+				t.Fatalf("%s has no `%s` to break", tc.file, tc.old)
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, tc.file), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out := cfnLint(t, bin, dir, tc.file)
+			if code == 0 || !strings.Contains(out, tc.code) {
+				t.Errorf("cfn-lint on %s with %s exited %d without %s:\n%s", tc.file, tc.new, code, tc.code, out)
+			}
+		})
+	}
 }
 
 // TestBuildDriftCheckFunction runs the target `sam build` calls and checks the

@@ -1,0 +1,235 @@
+package samtemplate
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// pseudoParameters are the values the evaluator gives CloudFormation's pseudo
+// parameters: one account in the aws partition.
+var pseudoParameters = map[string]string{
+	"AWS::Partition": "aws",
+	"AWS::AccountId": "123456789012",
+	"AWS::Region":    "us-east-1",
+}
+
+// evaluator resolves the parts of a template that depend only on parameters,
+// the way CloudFormation would for one set of parameter values: Ref of a
+// parameter or pseudo parameter, Fn::Equals, Fn::Not, Fn::And, Fn::Or, named
+// Conditions, Fn::Split and the string form of Fn::Sub. Anything else (a Ref of
+// a resource, Fn::GetAtt) is an error: the tests use it only where the result
+// must not depend on resources.
+type evaluator struct {
+	tp     *template
+	params map[string]string // values given; other parameters take their Default
+}
+
+func (tp *template) evaluator(params map[string]string) *evaluator {
+	return &evaluator{tp: tp, params: params}
+}
+
+// param returns the value of parameter or pseudo parameter name.
+func (e *evaluator) param(name string) (string, error) {
+	if v, ok := pseudoParameters[name]; ok {
+		return v, nil
+	}
+	p, ok := lookup(e.tp.doc, "Parameters", name).(map[string]any)
+	if !ok {
+		return "", fmt.Errorf("%s is not a parameter", name)
+	}
+	if v, ok := e.params[name]; ok {
+		return v, nil
+	}
+	def, ok := p["Default"]
+	if !ok {
+		return "", fmt.Errorf("parameter %s has no value and no Default", name)
+	}
+	return fmt.Sprint(def), nil
+}
+
+// condition evaluates the template's named condition.
+func (e *evaluator) condition(name string) (bool, error) {
+	expr, ok := lookup(e.tp.doc, "Conditions", name).(map[string]any)
+	if !ok {
+		return false, fmt.Errorf("condition %s is not defined", name)
+	}
+	return e.bool(expr)
+}
+
+func (e *evaluator) bool(expr any) (bool, error) {
+	v, err := e.eval(expr)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("%#v is %T, not a condition", expr, v)
+	}
+	return b, nil
+}
+
+func (e *evaluator) str(expr any) (string, error) {
+	v, err := e.eval(expr)
+	if err != nil {
+		return "", err
+	}
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case int, float64:
+		return fmt.Sprint(x), nil
+	}
+	return "", fmt.Errorf("%#v is %T, not a string", expr, v)
+}
+
+var subVariable = regexp.MustCompile(`\$\{([^}!]+)\}`)
+
+// eval resolves expr; plain scalars stand for themselves.
+func (e *evaluator) eval(expr any) (any, error) {
+	m, ok := expr.(map[string]any)
+	if !ok || len(m) != 1 {
+		return expr, nil
+	}
+	for fn, arg := range m {
+		args := list(arg)
+		switch fn {
+		case "Ref":
+			return e.param(fmt.Sprint(arg))
+		case "Condition":
+			return e.condition(fmt.Sprint(arg))
+		case "Fn::Equals":
+			if len(args) != 2 {
+				return nil, fmt.Errorf("Fn::Equals needs 2 arguments: %#v", arg)
+			}
+			a, err := e.str(args[0])
+			if err != nil {
+				return nil, err
+			}
+			b, err := e.str(args[1])
+			if err != nil {
+				return nil, err
+			}
+			return a == b, nil
+		case "Fn::Not":
+			if len(args) != 1 {
+				return nil, fmt.Errorf("Fn::Not needs 1 argument: %#v", arg)
+			}
+			b, err := e.bool(args[0])
+			return !b, err
+		case "Fn::And", "Fn::Or":
+			if len(args) < 2 || len(args) > 10 {
+				return nil, fmt.Errorf("%s needs 2 to 10 arguments: %#v", fn, arg)
+			}
+			result := fn == "Fn::And"
+			for _, x := range args {
+				b, err := e.bool(x)
+				if err != nil {
+					return nil, err
+				}
+				if fn == "Fn::And" {
+					result = result && b
+				} else {
+					result = result || b
+				}
+			}
+			return result, nil
+		case "Fn::Split":
+			if len(args) != 2 {
+				return nil, fmt.Errorf("Fn::Split needs 2 arguments: %#v", arg)
+			}
+			sep, ok := args[0].(string)
+			if !ok {
+				return nil, fmt.Errorf("Fn::Split delimiter %#v is not a string", args[0])
+			}
+			s, err := e.str(args[1])
+			if err != nil {
+				return nil, err
+			}
+			var out []any
+			for _, part := range strings.Split(s, sep) {
+				out = append(out, part)
+			}
+			return out, nil
+		case "Fn::Sub":
+			s, ok := arg.(string)
+			if !ok {
+				return nil, fmt.Errorf("only the string form of Fn::Sub is evaluated: %#v", arg)
+			}
+			var err error
+			out := subVariable.ReplaceAllStringFunc(s, func(v string) string {
+				val, perr := e.param(subVariable.FindStringSubmatch(v)[1])
+				if perr != nil && err == nil {
+					err = perr
+				}
+				return val
+			})
+			return out, err
+		}
+		return nil, fmt.Errorf("%s is not evaluated by these tests", fn)
+	}
+	panic("unreachable")
+}
+
+func TestEvaluator(t *testing.T) {
+	doc, err := decodeCFN([]byte(`
+Parameters:
+  Names: {Type: String, Default: ""}
+  Role: {Type: String, Default: member}
+  Size: {Type: Number, Default: 4}
+Conditions:
+  HasNames: !Not [!Equals [!Ref Names, ""]]
+  Both: !And [!Condition HasNames, !Equals [!Ref Role, member]]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := &template{doc: doc}
+	tests := []struct {
+		name   string
+		params map[string]string
+		expr   string
+		want   any
+	}{
+		{"default", nil, "!Ref Role", "member"},
+		{"number default", nil, "!Ref Size", "4"},
+		{"given", map[string]string{"Role": "x"}, "!Ref Role", "x"},
+		{"pseudo", nil, "!Ref AWS::Partition", "aws"},
+		{"condition false", nil, "!Condition HasNames", false},
+		{"condition true", map[string]string{"Names": "a"}, "!Condition HasNames", true},
+		{"and", map[string]string{"Names": "a"}, "!Condition Both", true},
+		{"or", nil, "!Or [!Condition HasNames, !Equals [!Ref Size, 4]]", true},
+		{"split", map[string]string{"Names": "a,b"}, `!Split [",", !Ref Names]`, []any{"a", "b"}},
+		{"sub", nil, "!Sub arn:${AWS::Partition}:iam::*:role/${Role}", "arn:aws:iam::*:role/member"},
+		{"sub literal", nil, "!Sub ${!Role}", "${!Role}"},
+		{"scalar", nil, "plain", "plain"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := decodeCFN([]byte("v: " + tc.expr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := tp.evaluator(tc.params).eval(v["v"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("%s = %#v, want %#v", tc.expr, got, tc.want)
+			}
+		})
+	}
+	for _, expr := range []string{"!Ref Missing", "!GetAtt Key.Arn", "!Not [a]", "!Sub [x, {}]", "!Condition Nope", `!Sub "${Nope}"`} {
+		t.Run("refuses "+expr, func(t *testing.T) {
+			v, err := decodeCFN([]byte("v: " + expr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := tp.evaluator(nil).eval(v["v"]); err == nil {
+				t.Errorf("%s = %#v, want an error", expr, got)
+			}
+		})
+	}
+}
