@@ -310,3 +310,29 @@ func TestFunctionPermissionsPerAccountMode(t *testing.T) {
 		})
 	}
 }
+
+// TestParameterGroups keeps the console's parameter form complete: every
+// parameter of each template in exactly one group, and no group naming a
+// parameter that does not exist.
+func TestParameterGroups(t *testing.T) {
+	for _, name := range cfnFiles {
+		t.Run(name, func(t *testing.T) {
+			tp := loadCFNFile(t, name)
+			params, _ := tp.doc["Parameters"].(map[string]any)
+			seen := map[string]int{}
+			for _, g := range list(lookup(tp.doc, "Metadata", "AWS::CloudFormation::Interface", "ParameterGroups")) {
+				for _, p := range strs(lookup(g, "Parameters")) {
+					if _, ok := params[p]; !ok {
+						t.Errorf("group %v names %s, which is not a parameter", lookup(g, "Label", "default"), p)
+					}
+					seen[p]++
+				}
+			}
+			for p := range params {
+				if seen[p] != 1 {
+					t.Errorf("parameter %s is in %d parameter groups, want 1", p, seen[p])
+				}
+			}
+		})
+	}
+}
