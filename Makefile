@@ -34,13 +34,13 @@ lint:
 	$(GO) mod tidy
 	@if ! diff -q go.mod /tmp/go.mod.lint >/dev/null || ! diff -q go.sum /tmp/go.sum.lint >/dev/null; then \
 		cp /tmp/go.mod.lint go.mod; cp /tmp/go.sum.lint go.sum; echo "go.mod/go.sum not tidy: run go mod tidy"; exit 1; fi
-	cfn-lint template.yaml
+	cfn-lint template.yaml member-role.yaml
 
 demo:
 	$(GO) run ./cmd/demo
 
 bench:
-	@echo "bench: not implemented yet (see the benchmark issue)"
+	$(GO) run ./cmd/bench
 
 deploy:
 	sam build && sam deploy
