@@ -35,11 +35,25 @@ type functionResult struct {
 	HostBinary     string // GOOS/GOARCH of the binary timed
 	ColdStarts     []time.Duration
 	SpawnFloor     time.Duration // median start of a trivial static binary, for scale
-	RSSKiB         int64         // peak RSS of one invocation
-	RSSLoad        string
-	RSSTook        time.Duration
-	RSSCounts      map[drift.Outcome]int
+	RSS            []rssSample   // one per invocation
 	Problems       []string
+}
+
+// rssSample is one invocation of the function in its own process.
+type rssSample struct {
+	Load   string
+	KiB    int64 // rusage maxrss of the process
+	Took   time.Duration
+	Counts map[drift.Outcome]int
+}
+
+// MaxRSSKiB is the largest peak RSS over the invocations, 0 for none.
+func (f functionResult) MaxRSSKiB() int64 {
+	var m int64
+	for _, s := range f.RSS {
+		m = max(m, s.KiB)
+	}
+	return m
 }
 
 // moduleRoot is the directory of the repository's go.mod.
@@ -183,7 +197,7 @@ func coldStart(ctx context.Context, bin, dir string, envFor func(runtimeAPI stri
 	case <-rt.FirstPoll():
 		return time.Since(start), nil
 	case <-p.exited:
-		return 0, fmt.Errorf("function exited during start-up (%v): %s", p.err, firstLine(p.out.String()))
+		return 0, fmt.Errorf("function exited during start-up (%v): %s", p.err, lastLine(p.out.String()))
 	case <-time.After(coldStartLimit):
 		return 0, fmt.Errorf("function did not ask for an event within %s", coldStartLimit)
 	case <-ctx.Done():
@@ -212,27 +226,35 @@ func spawnFloor(ctx context.Context, n int) time.Duration {
 	return median(ds)
 }
 
-// invokeOnce starts bin, waits for its first poll, hands it one scheduled
-// event, waits for the report, stops it and returns its peak RSS.
-func invokeOnce(ctx context.Context, bin, dir string, envFor func(runtimeAPI string) ([]string, error)) (*drift.Report, int64, time.Duration, error) {
+// invokeOnce starts bin, hands it one scheduled event through a fresh Runtime
+// API, waits for the report, stops it and returns its peak RSS.
+// It also returns what the function wrote.
+func invokeOnce(ctx context.Context, bin, dir string, envFor func(runtimeAPI string) ([]string, error)) (rep *drift.Report, rssKiB int64, took time.Duration, logs []byte, err error) {
 	rt, err := testpeer.StartRuntime()
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, nil, err
 	}
 	defer rt.Close()
 	env, err := envFor(rt.Addr)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, nil, err
 	}
 	p, err := startProcess(bin, env, dir)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, nil, err
 	}
-	defer p.stop()
+	defer func() { p.stop(); logs = p.out.Bytes() }()
+	rep, rssKiB, took, err = p.invoke(ctx, rt)
+	return rep, rssKiB, took, nil, err
+}
+
+// invoke waits for p's first poll of rt, hands it one scheduled event, waits
+// for the report, stops p and returns its peak RSS.
+func (p *process) invoke(ctx context.Context, rt *testpeer.Runtime) (*drift.Report, int64, time.Duration, error) {
 	select {
 	case <-rt.FirstPoll():
 	case <-p.exited:
-		return nil, 0, 0, fmt.Errorf("function exited during start-up (%v): %s", p.err, firstLine(p.out.String()))
+		return nil, 0, 0, fmt.Errorf("function exited during start-up (%v): %s", p.err, lastLine(p.out.String()))
 	case <-time.After(coldStartLimit):
 		return nil, 0, 0, fmt.Errorf("function did not ask for an event within %s", coldStartLimit)
 	case <-ctx.Done():
@@ -252,7 +274,7 @@ func invokeOnce(ctx context.Context, bin, dir string, envFor func(runtimeAPI str
 	took := time.Since(start)
 	p.stop()
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("invoke: %w: %s", err, firstLine(p.out.String()))
+		return nil, 0, 0, fmt.Errorf("invoke: %w: %s", err, lastLine(p.out.String()))
 	}
 	if res.Error != nil {
 		return nil, 0, 0, fmt.Errorf("function failed (%s): %s", res.Error.ErrorType, res.ErrorMessage())
@@ -275,4 +297,10 @@ func median(ds []time.Duration) time.Duration {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// lastLine is the last non-empty line of a process's output, shortened.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return firstLine(lines[len(lines)-1])
 }

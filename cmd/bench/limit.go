@@ -21,7 +21,7 @@ const (
 )
 
 // limitFormula is printed with the results, so the figure can be checked by hand.
-const limitFormula = "limit = max(D + K*S, ceil((U*D + H*K*S) / min(C, P))) round trips x R"
+const limitFormula = "limit = max(ceil(H/C') * (D + K*S), ceil((U*D + H*K*S) / C')) round trips x R, C' = min(C, P)"
 
 // shape is the probe work of one run: P providers (jobs) over U distinct
 // provider Urls (discovery documents, fetched once per run each) on H distinct
@@ -30,21 +30,28 @@ type shape struct {
 	Providers, URLs, Hosts, Handshakes, Concurrency int
 }
 
-// limitRTT is the fewest round trips a run of s can take. Each provider
-// holds one of the C slots for at least its own discovery (D round trips per
-// distinct Url), and each host's K handshakes (S each) run in some provider's
-// slot, so the slots together are busy for at least U*D + H*K*S round trips;
-// and one provider alone cannot finish before its discovery and its host's
-// handshakes, D + K*S. Waiting for a host another slot is probing, or for
-// IAM, only adds. It is a lower bound, not a schedule: the engine's order can
-// make it unreachable (see simulateRTT).
+// limitRTT is the fewest round trips a run of s can take; both terms are
+// lower bounds, so their maximum is one:
+//
+//   - hosts: each host's K handshakes are made by one provider after its own
+//     discovery, holding its slot for D + K*S without a break; with H such
+//     providers on C' slots, some slot runs ceil(H/C') of them one after
+//     another. With one provider per host this is the issue's
+//     ceil(H/C) x (discovery + K handshakes).
+//   - work: every distinct Url's discovery (D) and every host's handshakes
+//     (K*S) hold a slot, so the slots together are busy for U*D + H*K*S.
+//
+// Waiting for a host another provider is probing, or for IAM, only adds. It is
+// a bound, not a schedule: the engine's order can make it unreachable (see
+// simulateRTT).
 func limitRTT(s shape) int {
-	if s.Providers <= 0 || s.Concurrency <= 0 {
+	if s.Providers <= 0 || s.Concurrency <= 0 || s.Hosts <= 0 {
 		return 0
 	}
 	slots := min(s.Concurrency, s.Providers)
+	perHost := discoveryRTT + s.Handshakes*handshakeRTT
 	work := s.URLs*discoveryRTT + s.Hosts*s.Handshakes*handshakeRTT
-	return max(discoveryRTT+s.Handshakes*handshakeRTT, ceilDiv(work, slots))
+	return max(ceilDiv(s.Hosts, slots)*perHost, ceilDiv(work, slots))
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

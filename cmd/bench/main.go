@@ -36,11 +36,14 @@ type options struct {
 	loads         []load
 	peerProviders int
 	coldSamples   int
+	rssRuns       int
 	noFunction    bool
 	noPeer        bool
 	whatIf        bool
 	timeout       time.Duration
 	cpuProfile    string
+	functionEnv   []string
+	functionLog   string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -48,17 +51,26 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	o := options{}
 	var conc, loads string
-	quick := fs.Bool("quick", false, "smaller run (about 40 s): load 100x20, concurrency 8, the openssl procedure over 20 providers (extrapolated), 5 cold starts")
+	quick := fs.Bool("quick", false, "smaller run (under a minute): load 100x20, concurrency 8, the openssl procedure over 20 providers (extrapolated), 5 cold starts, 1 RSS invocation")
 	fs.DurationVar(&o.rtt, "rtt", 50*time.Millisecond, "round trip time the forwarders add in front of each identity provider")
 	fs.IntVar(&o.handshakes, "handshakes", 2, "TLS handshakes per host (PROBE_HANDSHAKES), 1 to 5")
 	fs.StringVar(&conc, "conc", "1,8,32", "engine concurrencies to run, comma-separated")
 	fs.StringVar(&loads, "loads", "100x20,100x100", "loads as PROVIDERSxHOSTS, comma-separated")
 	fs.IntVar(&o.peerProviders, "peer-providers", 0, "run the openssl procedure over only the first N providers of a load and extrapolate (0: all)")
 	fs.IntVar(&o.coldSamples, "cold-samples", 20, "cold starts to take the median of")
+	fs.IntVar(&o.rssRuns, "rss-runs", 3, "invocations (each in a new process) per load for the peak RSS; the largest is reported")
 	fs.BoolVar(&o.noFunction, "no-function", false, "skip the function binary (build, size, cold start, RSS)")
 	fs.BoolVar(&o.noPeer, "no-peer", false, "skip the openssl procedure")
-	fs.BoolVar(&o.whatIf, "what-if", true, "also run the engine at concurrency 8 with the providers handed over host-interleaved, to show what ordering costs")
+	fs.BoolVar(&o.whatIf, "what-if", true, "where hosts are shared, also run the engine at each concurrency above 1 with the providers handed over host-interleaved, to show what the order costs")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine run at 100x20, concurrency 8 to this file (go tool pprof)")
+	fs.Func("function-env", "KEY=VALUE added to the function's environment (repeatable), e.g. GODEBUG=gctrace=1 or GOMEMLIMIT=20MiB", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return errors.New("want KEY=VALUE")
+		}
+		o.functionEnv = append(o.functionEnv, v)
+		return nil
+	})
+	fs.StringVar(&o.functionLog, "function-log", "", "append the function's stdout and stderr of the RSS invocations to this file")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop everything after this long")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -81,6 +93,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if !set["cold-samples"] {
 			o.coldSamples = 5
 		}
+		if !set["rss-runs"] {
+			o.rssRuns = 1
+		}
 	}
 	var err error
 	if o.conc, err = parseInts(conc, 1, 64); err != nil {
@@ -96,6 +111,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-handshakes: want 1 to 5")
 	case o.coldSamples < 1 || o.coldSamples > 200:
 		return o, errors.New("-cold-samples: want 1 to 200")
+	case o.rssRuns < 0 || o.rssRuns > 20:
+		return o, errors.New("-rss-runs: want 0 to 20")
 	case o.peerProviders < 0:
 		return o, errors.New("-peer-providers: want 0 or more")
 	case o.timeout <= 0:
