@@ -160,7 +160,7 @@ func (p *peer) fetch(ctx context.Context, u string) ([]byte, error) {
 	defer cancel()
 	if p.curl != "" {
 		var out, errb bytes.Buffer
-		cmd := exec.CommandContext(ctx, p.curl, "-sS", "--fail", "--max-time", "10", "--cacert", p.caFile, u)
+		cmd := exec.CommandContext(ctx, p.curl, "-sS", "--fail", "--noproxy", "*", "--max-time", "10", "--cacert", p.caFile, u)
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		if err := cmd.Run(); err != nil {
 			return nil, fmt.Errorf("curl %s: %w: %s", u, err, strings.TrimSpace(errb.String()))

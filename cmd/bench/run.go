@@ -41,8 +41,10 @@ type results struct {
 }
 
 func run(ctx context.Context, o options, c *cleanups, stdout, stderr io.Writer) error {
-	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
 	res := &results{started: time.Now(), opts: o}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "bench: %5.1fs "+format+"\n", append([]any{time.Since(res.started).Seconds()}, args...)...)
+	}
 
 	dir, err := os.MkdirTemp("", "thumbprint-drift-bench-")
 	if err != nil {
