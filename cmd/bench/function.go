@@ -41,17 +41,23 @@ type functionResult struct {
 
 // rssSample is one invocation of the function in its own process.
 type rssSample struct {
-	Load   string
-	KiB    int64 // rusage maxrss of the process
-	Took   time.Duration
-	Counts map[drift.Outcome]int
+	Load string
+	// HWMKiB is VmHWM from /proc/PID/status, read after the invocation: the
+	// peak resident set of the function's own image since its exec.
+	HWMKiB int64
+	// MaxrssKiB is rusage maxrss from wait4 (ProcessState.SysUsage). On Linux
+	// it is never below the spawner's RSS: exec folds the high-water mark of the
+	// image it leaves (the bench's, shared by vfork) into it (golang/go#32054).
+	MaxrssKiB int64
+	Took      time.Duration
+	Counts    map[drift.Outcome]int
 }
 
-// MaxRSSKiB is the largest peak RSS over the invocations, 0 for none.
+// MaxRSSKiB is the largest peak RSS (VmHWM) over the invocations, 0 for none.
 func (f functionResult) MaxRSSKiB() int64 {
 	var m int64
 	for _, s := range f.RSS {
-		m = max(m, s.KiB)
+		m = max(m, s.HWMKiB)
 	}
 	return m
 }
@@ -229,36 +235,37 @@ func spawnFloor(ctx context.Context, n int) time.Duration {
 // invokeOnce starts bin, hands it one scheduled event through a fresh Runtime
 // API, waits for the report, stops it and returns its peak RSS.
 // It also returns what the function wrote.
-func invokeOnce(ctx context.Context, bin, dir string, envFor func(runtimeAPI string) ([]string, error)) (rep *drift.Report, rssKiB int64, took time.Duration, logs []byte, err error) {
+func invokeOnce(ctx context.Context, bin, dir string, envFor func(runtimeAPI string) ([]string, error)) (rep *drift.Report, rss rssSample, logs []byte, err error) {
 	rt, err := testpeer.StartRuntime()
 	if err != nil {
-		return nil, 0, 0, nil, err
+		return nil, rss, nil, err
 	}
 	defer rt.Close()
 	env, err := envFor(rt.Addr)
 	if err != nil {
-		return nil, 0, 0, nil, err
+		return nil, rss, nil, err
 	}
 	p, err := startProcess(bin, env, dir)
 	if err != nil {
-		return nil, 0, 0, nil, err
+		return nil, rss, nil, err
 	}
 	defer func() { p.stop(); logs = p.out.Bytes() }()
-	rep, rssKiB, took, err = p.invoke(ctx, rt)
-	return rep, rssKiB, took, nil, err
+	rep, rss, err = p.invoke(ctx, rt)
+	return rep, rss, nil, err
 }
 
 // invoke waits for p's first poll of rt, hands it one scheduled event, waits
-// for the report, stops p and returns its peak RSS.
-func (p *process) invoke(ctx context.Context, rt *testpeer.Runtime) (*drift.Report, int64, time.Duration, error) {
+// for the report, reads its peak RSS, stops p.
+func (p *process) invoke(ctx context.Context, rt *testpeer.Runtime) (*drift.Report, rssSample, error) {
+	var rss rssSample
 	select {
 	case <-rt.FirstPoll():
 	case <-p.exited:
-		return nil, 0, 0, fmt.Errorf("function exited during start-up (%v): %s", p.err, lastLine(p.out.String()))
+		return nil, rss, fmt.Errorf("function exited during start-up (%v): %s", p.err, lastLine(p.out.String()))
 	case <-time.After(coldStartLimit):
-		return nil, 0, 0, fmt.Errorf("function did not ask for an event within %s", coldStartLimit)
+		return nil, rss, fmt.Errorf("function did not ask for an event within %s", coldStartLimit)
 	case <-ctx.Done():
-		return nil, 0, 0, ctx.Err()
+		return nil, rss, ctx.Err()
 	}
 	ictx, cancel := context.WithTimeout(ctx, invokeLimit+10*time.Second)
 	defer cancel()
@@ -271,19 +278,45 @@ func (p *process) invoke(ctx context.Context, rt *testpeer.Runtime) (*drift.Repo
 	}()
 	start := time.Now()
 	res, err := rt.Invoke(ictx, []byte(scheduledEvent), invokeLimit)
-	took := time.Since(start)
+	rss.Took = time.Since(start)
+	// The function is alive again, waiting for its next event.
+	hwm, hwmErr := vmHWMKiB(p.cmd.Process.Pid)
 	p.stop()
+	rss.HWMKiB, rss.MaxrssKiB = hwm, p.maxRSSKiB()
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("invoke: %w: %s", err, lastLine(p.out.String()))
+		return nil, rss, fmt.Errorf("invoke: %w: %s", err, lastLine(p.out.String()))
 	}
 	if res.Error != nil {
-		return nil, 0, 0, fmt.Errorf("function failed (%s): %s", res.Error.ErrorType, res.ErrorMessage())
+		return nil, rss, fmt.Errorf("function failed (%s): %s", res.Error.ErrorType, res.ErrorMessage())
+	}
+	if hwmErr != nil {
+		return nil, rss, hwmErr
 	}
 	var rep drift.Report
 	if err := json.Unmarshal(res.Response, &rep); err != nil {
-		return nil, 0, 0, fmt.Errorf("function response is not a report: %w", err)
+		return nil, rss, fmt.Errorf("function response is not a report: %w", err)
 	}
-	return &rep, p.maxRSSKiB(), took, nil
+	rss.Counts = rep.Counts
+	return &rep, rss, nil
+}
+
+// vmHWMKiB reads VmHWM (the peak resident set of the process's image, in
+// KiB) from /proc/PID/status.
+func vmHWMKiB(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("peak RSS: %w", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kib); err != nil {
+				return 0, fmt.Errorf("peak RSS: VmHWM %q: %w", v, err)
+			}
+			return kib, nil
+		}
+	}
+	return 0, fmt.Errorf("peak RSS: no VmHWM in /proc/%d/status", pid)
 }
 
 // median of ds; 0 for none.

@@ -202,7 +202,7 @@ func benchLoad(ctx context.Context, logf func(string, ...any), c *cleanups, res 
 			break
 		}
 		logf("load %s: scheduled invocation %d/%d of the function through the Runtime API, for its peak RSS", l.Name(), i+1, res.opts.rssRuns)
-		rep, rss, took, logs, err := invokeOnce(ctx, hostBin, dir, envFor)
+		rep, rss, logs, err := invokeOnce(ctx, hostBin, dir, envFor)
 		if res.opts.functionLog != "" {
 			if err := appendFile(res.opts.functionLog, logs); err != nil {
 				return err
@@ -215,7 +215,8 @@ func benchLoad(ctx context.Context, logf func(string, ...any), c *cleanups, res 
 			res.fn.Problems = append(res.fn.Problems, "invocation over "+l.Name()+": "+err.Error())
 			break
 		}
-		res.fn.RSS = append(res.fn.RSS, rssSample{Load: l.Name(), KiB: rss, Took: took, Counts: rep.Counts})
+		rss.Load = l.Name()
+		res.fn.RSS = append(res.fn.RSS, rss)
 		if p := w.checkReport(rep); p != "" {
 			res.fn.Problems = append(res.fn.Problems, "invocation over "+l.Name()+": "+p)
 		}
