@@ -105,7 +105,7 @@ func printResults(out io.Writer, r *results) {
 	fmt.Fprintf(out, "network: each identity provider behind a loopback forwarder, R = %s per round trip (connect 1 R, then R/2 each way per chunk)\n", rtt)
 	fmt.Fprintf(out, "probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1), K = %d handshakes per host\n", discoveryRTT, handshakeRTT, o.handshakes)
 	fmt.Fprintf(out, "  discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once\n")
-	fmt.Fprintf(out, "  %s; a lower bound (slot time over C slots)\n", limitFormula)
+	fmt.Fprintf(out, "  %s\n  (both terms are lower bounds: a host's handshakes hold one slot after its first provider's discovery; all the work spread over C' slots)\n", limitFormula)
 	fmt.Fprintf(out, "  model = the engine's own schedule (C workers, providers in the order given, host cache) on that network with no other cost\n\n")
 
 	fmt.Fprintln(out, "engine in-process (real IAM client to moto_server, real prober, mode report; one untimed warm-up run per load):")
