@@ -39,6 +39,7 @@ type options struct {
 	rssRuns       int
 	noFunction    bool
 	noPeer        bool
+	noCurl        bool
 	whatIf        bool
 	timeout       time.Duration
 	cpuProfile    string
@@ -60,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.coldSamples, "cold-samples", 20, "cold starts to take the median of")
 	fs.IntVar(&o.rssRuns, "rss-runs", 3, "invocations (each in a new process) per load for the peak RSS; the largest is reported")
 	fs.BoolVar(&o.noFunction, "no-function", false, "skip the function binary (build, size, cold start, RSS)")
+	fs.BoolVar(&o.noCurl, "no-curl", false, "do the openssl procedure's discovery step with Go's HTTP client, as when curl is not installed")
 	fs.BoolVar(&o.noPeer, "no-peer", false, "skip the openssl procedure")
 	fs.BoolVar(&o.whatIf, "what-if", true, "where hosts are shared, also run the engine at each concurrency above 1 with the providers handed over host-interleaved, to show what the order costs")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine run at 100x20, concurrency 8 to this file (go tool pprof)")
@@ -185,6 +187,9 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	// A closed stdout or stderr (bench | head) must fail the write, not kill
+	// the bench before it stops what it started.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	go func() {
 		<-sigs
 		fmt.Fprintln(os.Stderr, "bench: interrupted: stopping everything it started (again to hurry)")
@@ -194,9 +199,12 @@ func main() {
 		os.Exit(130)
 	}()
 
-	err = run(ctx, o, &c, os.Stdout, os.Stderr)
+	res, err := run(ctx, o, &c, os.Stderr)
 	c.run()
 	cancel()
+	if err == nil {
+		printResults(os.Stdout, res)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		if errors.Is(err, context.Canceled) {

@@ -80,7 +80,7 @@ func (p *peer) Discovery() string {
 	if p.curl != "" {
 		return "curl"
 	}
-	return "Go net/http (curl not installed)"
+	return "Go net/http instead of curl"
 }
 
 // run takes the providers one after another and compares each thumbprint

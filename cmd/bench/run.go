@@ -40,7 +40,9 @@ type results struct {
 	notes    []string
 }
 
-func run(ctx context.Context, o options, c *cleanups, stdout, stderr io.Writer) error {
+// run measures everything and returns the results, complete unless the error
+// is non-nil. What it starts is registered in c; the caller stops it.
+func run(ctx context.Context, o options, c *cleanups, stderr io.Writer) (*results, error) {
 	res := &results{started: time.Now(), opts: o}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "bench: %5.1fs "+format+"\n", append([]any{time.Since(res.started).Seconds()}, args...)...)
@@ -48,12 +50,12 @@ func run(ctx context.Context, o options, c *cleanups, stdout, stderr io.Writer) 
 
 	dir, err := os.MkdirTemp("", "thumbprint-drift-bench-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.add(func() { os.RemoveAll(dir) })
 	modRoot, err := moduleRoot(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	// The binaries first, so no build runs while anything is timed.
@@ -69,26 +71,26 @@ func run(ctx context.Context, o options, c *cleanups, stdout, stderr io.Writer) 
 			res.fn.Problems = append(res.fn.Problems, err.Error())
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 
 	ca, err := testidp.NewRoot("Bench Root CA")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	certFile := filepath.Join(dir, "bench-root-ca.pem")
 	if err := os.WriteFile(certFile, ca.PEM(), 0o600); err != nil {
-		return err
+		return nil, err
 	}
 
 	logf("starting moto_server")
 	m, err := testpeer.StartMoto(ctx)
 	if errors.Is(err, testpeer.ErrMissing) {
-		return errors.New("moto_server not found on PATH: install it with pip install 'moto[server]'")
+		return nil, errors.New("moto_server not found on PATH: install it with pip install 'moto[server]'")
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.add(m.Close)
 	iamClient := iam.NewFromConfig(m.Config())
@@ -101,10 +103,14 @@ func run(ctx context.Context, o options, c *cleanups, stdout, stderr io.Writer) 
 		} else {
 			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, DisableKeepAlives: true}
 			if pr, err = newPeer(dir, ca.PEM(), tr); err != nil {
-				return err
+				return nil, err
 			}
-			if pr.curl == "" {
-				res.notes = append(res.notes, "curl not found on PATH: the peer's discovery step used Go's net/http client (a new connection per request, as curl), openssl for the rest")
+			switch {
+			case o.noCurl:
+				pr.curl = ""
+				res.notes = append(res.notes, "-no-curl: the procedure's discovery step used Go's net/http client (a new connection per request, as curl), openssl for the rest")
+			case pr.curl == "":
+				res.notes = append(res.notes, "curl not found on PATH: the procedure's discovery step used Go's net/http client (a new connection per request, as curl), openssl for the rest")
 			}
 		}
 	}
@@ -115,7 +121,7 @@ func run(ctx context.Context, o options, c *cleanups, stdout, stderr io.Writer) 
 
 	for _, l := range o.loads {
 		if err := benchLoad(ctx, logf, c, res, eb, pr, m, iamClient, ca, l, hostBin, dir, envFor); err != nil {
-			return err
+			return nil, err
 		}
 	}
 
@@ -125,7 +131,7 @@ func run(ctx context.Context, o options, c *cleanups, stdout, stderr io.Writer) 
 			d, err := coldStart(ctx, hostBin, dir, envFor)
 			if err != nil {
 				if ctx.Err() != nil {
-					return ctx.Err()
+					return nil, ctx.Err()
 				}
 				res.fn.Problems = append(res.fn.Problems, "cold start: "+err.Error())
 				break
@@ -135,8 +141,7 @@ func run(ctx context.Context, o options, c *cleanups, stdout, stderr io.Writer) 
 		res.fn.SpawnFloor = spawnFloor(ctx, o.coldSamples)
 	}
 	res.finished = time.Now()
-	printResults(stdout, res)
-	return ctx.Err()
+	return res, ctx.Err()
 }
 
 // benchLoad builds one load's world and measures the engine, the peer and
