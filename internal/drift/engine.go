@@ -199,12 +199,38 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 			}
 		}()
 	}
-	for i := range arns {
+	for _, i := range byHost(arns) {
 		jobs <- i
 	}
 	close(jobs)
 	wg.Wait()
 	return results, nil
+}
+
+// byHost orders the indexes of arns round robin over their hosts (the host of
+// the Url in each ARN), keeping each host's providers in their order. Providers
+// of one host share one probe; taken one after another they would hold every
+// worker waiting on that probe while other hosts' probes could run.
+func byHost(arns []string) []int {
+	var hosts []string
+	groups := map[string][]int{}
+	for i, arn := range arns {
+		_, url, _ := strings.Cut(arn, ":oidc-provider/")
+		host, _, _ := strings.Cut(url, "/")
+		if _, ok := groups[host]; !ok {
+			hosts = append(hosts, host)
+		}
+		groups[host] = append(groups[host], i)
+	}
+	order := make([]int, 0, len(arns))
+	for round := 0; len(order) < len(arns); round++ {
+		for _, h := range hosts {
+			if round < len(groups[h]) {
+				order = append(order, groups[h][round])
+			}
+		}
+	}
+	return order
 }
 
 // accounts checks every account of the run, AccountConcurrency at once, each
