@@ -64,15 +64,11 @@ func (f functionResult) MaxRSSKiB() int64 {
 
 // moduleRoot is the directory of the repository's go.mod.
 func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
+	root, err := testpeer.ModuleRoot(ctx)
+	if errors.Is(err, testpeer.ErrNoModule) {
 		return "", errors.New("run the bench inside the repository (make bench)")
 	}
-	return filepath.Dir(mod), nil
+	return root, err
 }
 
 // buildBootstrap runs `make build-DriftCheckFunction ARTIFACTS_DIR=dir`: the
@@ -94,11 +90,8 @@ func buildHost(ctx context.Context, root, dir string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, buildLimit)
 	defer cancel()
 	bin := filepath.Join(dir, "bootstrap-host")
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", bin, "./functions/drift-check")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./functions/drift-check: %w\n%s", err, bytes.TrimSpace(out))
+	if err := testpeer.BuildFunction(ctx, root, bin, "-trimpath", "-ldflags=-s -w"); err != nil {
+		return "", err
 	}
 	return bin, nil
 }

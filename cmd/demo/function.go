@@ -29,18 +29,14 @@ const (
 // moduleRoot is the directory of the repository's go.mod, found by the go
 // command from the working directory.
 func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
-			return "", errors.New("go not found on PATH: the demo builds the function with it")
-		}
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
+	root, err := testpeer.ModuleRoot(ctx)
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return "", errors.New("go not found on PATH: the demo builds the function with it")
+	case errors.Is(err, testpeer.ErrNoModule):
 		return "", errors.New("run the demo inside the repository (make demo)")
 	}
-	return filepath.Dir(mod), nil
+	return root, err
 }
 
 // buildFunction builds ./functions/drift-check for this machine into dir and
@@ -48,11 +44,8 @@ func moduleRoot(ctx context.Context) (string, error) {
 // bootstrap, built for the host so it runs here.
 func buildFunction(ctx context.Context, root, dir string) (string, error) {
 	bin := filepath.Join(dir, "bootstrap")
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-o", bin, "./functions/drift-check")
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("build ./functions/drift-check: %w\n%s", err, bytes.TrimSpace(out))
+	if err := testpeer.BuildFunction(ctx, root, bin); err != nil {
+		return "", err
 	}
 	return bin, nil
 }
