@@ -26,20 +26,13 @@ const probeTimeout = 10 * time.Second
 // engineRunLimit bounds one engine run.
 const engineRunLimit = 3 * time.Minute
 
-// Orders the engine can be given the providers in.
-const (
-	orderEngine     = "engine"      // as the engine lists them (sorted ARNs): what the function does
-	orderInterleave = "host-interl" // round robin over hosts, through Request.Providers: a what-if
-)
-
 // engineResult is one measured run of the engine.
 type engineResult struct {
 	Load       string
 	Conc       int
-	Order      string
 	Shape      shape
 	LimitRTT   int
-	SimRTT     int // the engine's schedule in round trips, from simulateRTT
+	SimRTT     int // the engine's schedule in round trips: simulateRTT over engineOrder
 	Took       time.Duration
 	Handshakes int // TLS handshakes the identity providers saw
 	WantHS     int // discoveries + hosts x K
@@ -67,9 +60,9 @@ type engineBench struct {
 	cpuProfile string
 }
 
-// run checks every provider of w once at concurrency conc. order orderEngine
-// lets the engine list them; orderInterleave hands them over host-interleaved.
-func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, order string, last map[string][]string) (engineResult, error) {
+// run checks every provider of w once at concurrency conc, as the function
+// does: the engine lists them itself.
+func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, last map[string][]string) (engineResult, error) {
 	prober := thumbprint.New(thumbprint.Options{Handshakes: b.handshakes, Timeout: probeTimeout, RootCAs: b.root.Pool()})
 	store := oidcprovider.New(b.iam)
 	timed := &timedStore{Store: store}
@@ -88,18 +81,14 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, order
 		ProbeTimeout: probeTimeout,
 	})
 
-	// The order the engine will work in: its own List (sorted ARNs).
+	// The order the engine will work in: its own List (sorted ARNs), round
+	// robin over their hosts (drift.byHost).
 	arns, err := store.List(ctx)
 	if err != nil {
 		return engineResult{}, err
 	}
-	req := drift.Request{}
-	if order == orderInterleave {
-		arns = interleave(arns, func(arn string) string { return w.byARN(arn).Host.Addr() })
-		req.Providers = arns
-	}
 	jobs := make([]job, 0, len(arns))
-	for _, arn := range arns {
+	for _, arn := range engineOrder(arns) {
 		p := w.byARN(arn)
 		if p == nil {
 			return engineResult{}, fmt.Errorf("IAM lists %s, which the bench did not create", arn)
@@ -111,13 +100,13 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, order
 	rctx, cancel := context.WithTimeout(ctx, engineRunLimit)
 	defer cancel()
 	before := w.Handshakes()
-	stopProfile, err := b.profile(l, conc, order)
+	stopProfile, err := b.profile(l, conc)
 	if err != nil {
 		return engineResult{}, err
 	}
 	cpu := cpuTime()
 	start := time.Now()
-	rep, err := engine.Run(rctx, req)
+	rep, err := engine.Run(rctx, drift.Request{})
 	took := time.Since(start)
 	cpu = cpuTime() - cpu
 	stopProfile()
@@ -125,7 +114,7 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, order
 		return engineResult{}, ctx.Err()
 	}
 	r := engineResult{
-		Load: l.Name(), Conc: conc, Order: order, Shape: s,
+		Load: l.Name(), Conc: conc, Shape: s,
 		LimitRTT: limitRTT(s), SimRTT: simulateRTT(jobs, conc, b.handshakes),
 		Took: took, Handshakes: w.Handshakes() - before, WantHS: s.URLs + s.Hosts*s.Handshakes,
 		IAMGet: timed.gets.mean(), ProbeAvg: probes.mean(), CPU: cpu,
@@ -149,8 +138,8 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, order
 
 // profile starts the CPU profile when this is the headline run and one was
 // asked for; the returned function stops it.
-func (b *engineBench) profile(l load, conc int, order string) (func(), error) {
-	if b.cpuProfile == "" || l.Name() != headlineLoad.Name() || conc != headlineConc || order != orderEngine {
+func (b *engineBench) profile(l load, conc int) (func(), error) {
+	if b.cpuProfile == "" || l.Name() != headlineLoad.Name() || conc != headlineConc {
 		return func() {}, nil
 	}
 	f, err := os.Create(b.cpuProfile)

@@ -3,6 +3,7 @@ package main
 import (
 	"container/heap"
 	"fmt"
+	"strings"
 )
 
 // Round trips one step of the probe costs on a network where a round trip
@@ -43,7 +44,7 @@ type shape struct {
 //
 // Waiting for a host another provider is probing, or for IAM, only adds. It is
 // a bound, not a schedule: the engine's order can make it unreachable (see
-// simulateRTT).
+// simulateRTT and engineOrder).
 func limitRTT(s shape) int {
 	if s.Providers <= 0 || s.Concurrency <= 0 || s.Hosts <= 0 {
 		return 0
@@ -112,25 +113,28 @@ func (h *intHeap) Pop() any {
 	return x
 }
 
-// interleave reorders jobs so that consecutive jobs go to different hosts
-// where possible (round robin over the hosts in order of first appearance),
-// keeping each host's own order. It is the order a host-aware engine would use.
-func interleave[T any](items []T, host func(T) string) []T {
+// engineOrder is the order the engine hands arns (as its List returns them:
+// sorted) to its workers: round robin over their hosts, hosts in order of first
+// appearance, each host's providers in their own order. The host is the Url's
+// host[:port], read from the ARN (arn:...:oidc-provider/<Url>). It reimplements
+// drift.byHost (internal/drift/engine.go), which is unexported; keep the two
+// alike, TestEngineOrder pins the rule on an example.
+func engineOrder(arns []string) []string {
 	var hosts []string
-	byHost := map[string][]T{}
-	for _, it := range items {
-		h := host(it)
-		if _, ok := byHost[h]; !ok {
-			hosts = append(hosts, h)
+	groups := map[string][]string{}
+	for _, arn := range arns {
+		_, url, _ := strings.Cut(arn, ":oidc-provider/")
+		host, _, _ := strings.Cut(url, "/")
+		if _, ok := groups[host]; !ok {
+			hosts = append(hosts, host)
 		}
-		byHost[h] = append(byHost[h], it)
+		groups[host] = append(groups[host], arn)
 	}
-	out := make([]T, 0, len(items))
-	for len(out) < len(items) {
+	out := make([]string, 0, len(arns))
+	for round := 0; len(out) < len(arns); round++ {
 		for _, h := range hosts {
-			if q := byHost[h]; len(q) > 0 {
-				out = append(out, q[0])
-				byHost[h] = q[1:]
+			if round < len(groups[h]) {
+				out = append(out, groups[h][round])
 			}
 		}
 	}

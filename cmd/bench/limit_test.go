@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
-	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,39 +38,51 @@ func TestLimitRTT(t *testing.T) {
 	}
 }
 
-// jobsOn spreads n providers over h hosts in turn (provider i on host i mod h).
-func jobsOn(n, h int) []job {
-	jobs := make([]job, n)
-	for i := range jobs {
-		host := fmt.Sprintf("127.0.0.1:%d", 10000+i%h)
-		jobs[i] = job{URL: fmt.Sprintf("%s/id/%04X", host, i), Host: host}
+// arnsOn is n providers over h hosts in turn (provider i on host i mod h), as
+// the engine's List returns them: ARNs sorted.
+func arnsOn(n, h int) []string {
+	arns := make([]string, n)
+	for i := range arns {
+		arns[i] = fmt.Sprintf("arn:aws:iam::123456789012:oidc-provider/127.0.0.1:%d/id/%04X", 10000+i%h, i)
+	}
+	slices.Sort(arns)
+	return arns
+}
+
+// jobsOf turns ARNs into jobs, in their order.
+func jobsOf(arns []string) []job {
+	jobs := make([]job, len(arns))
+	for i, arn := range arns {
+		_, url, _ := strings.Cut(arn, ":oidc-provider/")
+		host, _, _ := strings.Cut(url, "/")
+		jobs[i] = job{URL: url, Host: host}
 	}
 	return jobs
 }
 
-// sortedByURL is the engine's order: ARNs sorted, so a host's providers are adjacent.
-func sortedByURL(jobs []job) []job {
-	s := slices.Clone(jobs)
-	sort.Slice(s, func(i, j int) bool { return s[i].URL < s[j].URL })
-	return s
-}
+// engineJobs is n providers over h hosts in the engine's order.
+func engineJobs(n, h int) []job { return jobsOf(engineOrder(arnsOn(n, h))) }
+
+// sortedJobs is the same providers in sorted ARN order, a host's providers
+// adjacent: the engine's order before drift.byHost.
+func sortedJobs(n, h int) []job { return jobsOf(arnsOn(n, h)) }
 
 func TestSimulateRTT(t *testing.T) {
 	tests := []struct {
-		name       string
-		jobs       []job
-		conc, k    int
-		want       int
-		wantAtMost int // when the exact figure is not the point
+		name    string
+		jobs    []job
+		conc, k int
+		want    int
 	}{
-		{name: "one provider", jobs: jobsOn(1, 1), conc: 8, k: 2, want: 7},
-		{name: "two providers, one host, in parallel: the second waits for the host", jobs: jobsOn(2, 1), conc: 2, k: 2, want: 7},
-		{name: "two providers, one host, in turn: the second only discovers", jobs: jobsOn(2, 1), conc: 1, k: 2, want: 10},
+		{name: "one provider", jobs: engineJobs(1, 1), conc: 8, k: 2, want: 7},
+		{name: "two providers, one host, in parallel: the second waits for the host", jobs: engineJobs(2, 1), conc: 2, k: 2, want: 7},
+		{name: "two providers, one host, in turn: the second only discovers", jobs: engineJobs(2, 1), conc: 1, k: 2, want: 10},
 		{name: "same Url twice: discovered once", jobs: []job{{"h/a", "h"}, {"h/a", "h"}}, conc: 2, k: 2, want: 7},
-		{name: "serial is the sum", jobs: sortedByURL(jobsOn(100, 20)), conc: 1, k: 2, want: 380},
-		{name: "100p/20h C8 hosts interleaved reaches the limit", jobs: jobsOn(100, 20), conc: 8, k: 2, want: 48},
-		{name: "100p/20h C8 hosts adjacent (engine order)", jobs: sortedByURL(jobsOn(100, 20)), conc: 8, k: 2, want: 73},
-		{name: "100p/100h C8", jobs: sortedByURL(jobsOn(100, 100)), conc: 8, k: 2, want: 91},
+		{name: "serial is the sum", jobs: engineJobs(100, 20), conc: 1, k: 2, want: 380},
+		{name: "100p/20h C8 engine order reaches the limit", jobs: engineJobs(100, 20), conc: 8, k: 2, want: 48},
+		{name: "100p/20h C8 sorted, hosts adjacent: workers queue behind one host", jobs: sortedJobs(100, 20), conc: 8, k: 2, want: 73},
+		{name: "100p/20h C32 engine order: 32 first wait for 20 hosts, then 68 discoveries in 3 rounds", jobs: engineJobs(100, 20), conc: 32, k: 2, want: 16},
+		{name: "100p/100h C8", jobs: engineJobs(100, 100), conc: 8, k: 2, want: 91},
 		{name: "none", jobs: nil, conc: 8, k: 2, want: 0},
 	}
 	for _, tt := range tests {
@@ -86,11 +98,7 @@ func TestSimulateNeverBeatsLimit(t *testing.T) {
 	for _, h := range []int{1, 5, 20, 37, 100} {
 		for _, c := range []int{1, 2, 8, 32, 64} {
 			for _, k := range []int{1, 2, 5} {
-				for _, order := range []string{"interleaved", "sorted"} {
-					jobs := jobsOn(100, h)
-					if order == "sorted" {
-						jobs = sortedByURL(jobs)
-					}
+				for order, jobs := range map[string][]job{"engine": engineJobs(100, h), "sorted": sortedJobs(100, h)} {
 					s := shape{Providers: 100, URLs: 100, Hosts: h, Handshakes: k, Concurrency: c}
 					if sim, lim := simulateRTT(jobs, c, k), limitRTT(s); sim < lim {
 						t.Errorf("%s %+v: schedule %d round trips beats the limit %d", order, s, sim, lim)
@@ -101,15 +109,45 @@ func TestSimulateNeverBeatsLimit(t *testing.T) {
 	}
 }
 
-func TestInterleave(t *testing.T) {
-	in := []string{"a1", "a2", "b1", "c1", "c2", "c3"}
-	got := interleave(in, func(s string) string { return s[:1] })
-	want := []string{"a1", "b1", "c1", "a2", "c2", "c3"}
-	if !slices.Equal(got, want) {
-		t.Errorf("interleave = %v, want %v", got, want)
+// TestEngineOrder pins engineOrder to drift.byHost's rule: round robin over
+// the hosts (host[:port] of the Url in the ARN) in order of first appearance,
+// each host's providers in their own order.
+func TestEngineOrder(t *testing.T) {
+	const p = "arn:aws:iam::111111111111:oidc-provider/"
+	in := []string{
+		p + "gitlab.example.com",
+		p + "oidc.eks.us-east-1.amazonaws.com/id/A",
+		p + "oidc.eks.us-east-1.amazonaws.com/id/B",
+		p + "oidc.eks.us-east-1.amazonaws.com/id/C",
+		p + "token.actions.githubusercontent.com",
+		p + "idp.example.com:8443/tenant-1",
+		p + "idp.example.com:8443/tenant-2",
+		p + "idp.example.com/tenant-3", // another port: another host
 	}
-	if got := interleave([]string(nil), func(s string) string { return s }); len(got) != 0 {
-		t.Errorf("interleave(nil) = %v", got)
+	want := []string{
+		p + "gitlab.example.com",
+		p + "oidc.eks.us-east-1.amazonaws.com/id/A",
+		p + "token.actions.githubusercontent.com",
+		p + "idp.example.com:8443/tenant-1",
+		p + "idp.example.com/tenant-3",
+		p + "oidc.eks.us-east-1.amazonaws.com/id/B",
+		p + "idp.example.com:8443/tenant-2",
+		p + "oidc.eks.us-east-1.amazonaws.com/id/C",
+	}
+	if got := engineOrder(in); !slices.Equal(got, want) {
+		t.Errorf("engineOrder =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := engineOrder(nil); len(got) != 0 {
+		t.Errorf("engineOrder(nil) = %v", got)
+	}
+	// The bench's load: 100 providers on 20 hosts, sorted ARNs in: the first
+	// 20 jobs go to 20 different hosts.
+	first := map[string]bool{}
+	for _, j := range engineJobs(100, 20)[:20] {
+		first[j.Host] = true
+	}
+	if len(first) != 20 {
+		t.Errorf("first 20 jobs of 100p/20h on %d hosts, want 20", len(first))
 	}
 }
 

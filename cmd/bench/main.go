@@ -40,7 +40,6 @@ type options struct {
 	noFunction    bool
 	noPeer        bool
 	noCurl        bool
-	whatIf        bool
 	timeout       time.Duration
 	cpuProfile    string
 	functionEnv   []string
@@ -63,7 +62,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.noFunction, "no-function", false, "skip the function binary (build, size, cold start, RSS)")
 	fs.BoolVar(&o.noCurl, "no-curl", false, "do the openssl procedure's discovery step with Go's HTTP client, as when curl is not installed")
 	fs.BoolVar(&o.noPeer, "no-peer", false, "skip the openssl procedure")
-	fs.BoolVar(&o.whatIf, "what-if", true, "where hosts are shared, also run the engine at each concurrency above 1 with the providers handed over host-interleaved, to show what the order costs")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine run at 100x20, concurrency 8 to this file (go tool pprof)")
 	fs.Func("function-env", "KEY=VALUE added to the function's environment (repeatable), e.g. GODEBUG=gctrace=1 or GOMEMLIMIT=20MiB", func(v string) error {
 		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {

@@ -29,7 +29,7 @@ type figures struct {
 
 func (r *results) figures() figures {
 	f := figures{math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()}
-	head := r.engineAt(headlineLoad.Name(), headlineConc, orderEngine)
+	head := r.engineAt(headlineLoad.Name(), headlineConc)
 	if head != nil && head.Problem == "" {
 		f.LimitRatio = head.Ratio(r.opts.rtt)
 	}
@@ -48,10 +48,10 @@ func (r *results) figures() figures {
 	return f
 }
 
-func (r *results) engineAt(loadName string, conc int, order string) *engineResult {
+func (r *results) engineAt(loadName string, conc int) *engineResult {
 	for i := range r.engine {
 		e := &r.engine[i]
-		if e.Load == loadName && e.Conc == conc && e.Order == order {
+		if e.Load == loadName && e.Conc == conc {
 			return e
 		}
 	}
@@ -106,11 +106,12 @@ func printResults(out io.Writer, r *results) {
 	fmt.Fprintf(out, "probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1), K = %d handshakes per host\n", discoveryRTT, handshakeRTT, o.handshakes)
 	fmt.Fprintf(out, "  discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once\n")
 	fmt.Fprintf(out, "  %s\n  (both terms are lower bounds: a host's handshakes hold one slot after its first provider's discovery; all the work spread over C' slots)\n", limitFormula)
-	fmt.Fprintf(out, "  model = the engine's own schedule (C workers, providers in the order given, host cache) on that network with no other cost\n\n")
+	fmt.Fprintf(out, "  model = the engine's own schedule on that network with no other cost: C workers take the providers in the engine's order\n")
+	fmt.Fprintf(out, "  (its List, sorted by ARN, then round robin over the providers' hosts, as drift.byHost), a host probed once by whichever comes first\n\n")
 
 	fmt.Fprintln(out, "engine in-process (real IAM client to moto_server, real prober, mode report; one untimed warm-up run per load):")
 	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "load\torder\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tIAM get\tprobe mean (ideal)\tCPU\tTLS conns (want)\toutcomes")
+	fmt.Fprintln(tw, "load\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tIAM get\tprobe mean (ideal)\tCPU\tTLS conns (want)\toutcomes")
 	for _, e := range r.engine {
 		lim := time.Duration(e.LimitRTT) * rtt
 		model := time.Duration(e.SimRTT) * rtt
@@ -120,18 +121,16 @@ func printResults(out io.Writer, r *results) {
 		}
 		s := e.Shape
 		ideal := time.Duration(s.URLs*discoveryRTT+s.Hosts*s.Handshakes*handshakeRTT) * rtt / time.Duration(max(s.Providers, 1))
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.2f\t%.1f ms\t%.0f ms (%.0f)\t%.0f%%\t%d (%d)\t%s\n", e.Load, e.Order, e.Conc,
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2f\t%.1f ms\t%.0f ms (%.0f)\t%.0f%%\t%d (%d)\t%s\n", e.Load, e.Conc,
 			secs(lim), secs(model), secs(e.Took), e.Ratio(rtt), ms(e.IAMGet), ms(e.ProbeAvg), ms(ideal),
 			100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, outcome)
 	}
 	for _, l := range futureLoads {
-		fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\tpending: %s\n", l.Name(), l.Pending)
+		fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\tpending: %s\n", l.Name(), l.Pending)
 	}
 	tw.Flush()
-	fmt.Fprintf(out, "  order %q = as the function runs (the engine lists providers sorted by ARN, so a host's providers are adjacent);\n", orderEngine)
-	fmt.Fprintf(out, "  order %q = the same engine handed the ARNs round robin over hosts (Request.Providers), a what-if\n", orderInterleave)
 	fmt.Fprintln(out, "  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider")
-	fmt.Fprintln(out, "  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over both cores")
+	fmt.Fprintf(out, "  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores\n", runtime.NumCPU())
 	fmt.Fprintln(out)
 
 	if len(r.peers) > 0 {
@@ -146,7 +145,7 @@ func printResults(out io.Writer, r *results) {
 			n := time.Duration(max(p.Providers, 1))
 			steps := fmt.Sprintf("%.0f / %.0f / %.0f ms", ms(p.Curl/n), ms(p.SClient/n), ms(p.X509/n))
 			ours, speed := "-", "-"
-			if e := r.engineAt(p.Load, headlineConc, orderEngine); e != nil {
+			if e := r.engineAt(p.Load, headlineConc); e != nil {
 				ours = secs(e.Took)
 				speed = fmt.Sprintf("%.1fx", p.Total().Seconds()/e.Took.Seconds())
 			}

@@ -163,27 +163,16 @@ func benchLoad(ctx context.Context, logf func(string, ...any), c *cleanups, res 
 	// One untimed run first: moto, the TLS stacks and the SDK warm up.
 	warm := slices.Max(res.opts.conc)
 	logf("load %s: warm-up run at concurrency %d", l.Name(), warm)
-	if _, err := eb.run(ctx, w, l, warm, orderEngine, nil); err != nil {
+	if _, err := eb.run(ctx, w, l, warm, nil); err != nil {
 		return err
 	}
 	live := map[string][]string{}
 	for _, conc := range res.opts.conc {
-		r, err := eb.run(ctx, w, l, conc, orderEngine, live)
+		r, err := eb.run(ctx, w, l, conc, live)
 		if err != nil {
 			return err
 		}
 		logf("load %s C%d: %.2fs (limit %.2fs)", l.Name(), conc, r.Took.Seconds(), float64(r.LimitRTT)*res.opts.rtt.Seconds())
-		res.engine = append(res.engine, r)
-	}
-	for _, conc := range res.opts.conc {
-		if !res.opts.whatIf || l.Hosts == l.Providers || conc == 1 {
-			continue // the order changes nothing
-		}
-		r, err := eb.run(ctx, w, l, conc, orderInterleave, nil)
-		if err != nil {
-			return err
-		}
-		logf("load %s C%d host-interleaved: %.2fs", l.Name(), conc, r.Took.Seconds())
 		res.engine = append(res.engine, r)
 	}
 
