@@ -171,7 +171,14 @@ func (w *world) checkReport(rep *drift.Report) string {
 	if rep.Checked != len(w.providers) {
 		return fmt.Sprintf("checked %d of %d providers", rep.Checked, len(w.providers))
 	}
-	for _, res := range rep.Results {
+	return w.checkResults(rep.Results)
+}
+
+// checkResults compares results with the seed by provider Url (in any
+// account): live thumbprint = its host's intermediate, publicly trusted,
+// in-sync or drift as seeded. It returns the first difference, "" when none.
+func (w *world) checkResults(results []drift.Result) string {
+	for _, res := range results {
 		p := w.byURL[res.URL]
 		if p == nil {
 			return fmt.Sprintf("%s: %s (%s)", res.ProviderARN, res.Outcome, firstLine(res.Detail))

@@ -5,8 +5,10 @@
 // loopback forwarder that makes one round trip cost -rtt, creates the IAM OIDC
 // providers with the real SDK, runs the real engine in-process over them at
 // several concurrencies, runs AWS's documented curl + openssl procedure over the
-// same providers, and measures the function binary (size, cold start, peak
-// RSS). It prints a table and, last, one line of figures:
+// same providers, runs organisation mode (many accounts, the same provider Urls
+// in each) through the production wiring with assumed roles, and measures the
+// function binary (size, cold start, peak RSS). It prints tables and, last,
+// one line of figures:
 //
 //	bench: limit_ratio=<x> openssl_speedup=<x> cold_start_ms=<ms> rss_mb=<MiB> bootstrap_mb=<MiB>
 //
@@ -34,6 +36,8 @@ type options struct {
 	handshakes    int
 	conc          []int
 	loads         []load
+	org           load // Accounts 0: none
+	orgSettings   []orgSetting
 	peerProviders int
 	coldSamples   int
 	rssRuns       int
@@ -50,12 +54,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := options{}
-	var conc, loads string
-	quick := fs.Bool("quick", false, "smaller run (under a minute): load 100x20, concurrency 8, the openssl procedure over 20 providers (extrapolated), 5 cold starts, 1 RSS invocation")
+	var conc, loads, org, orgSettings string
+	quick := fs.Bool("quick", false, "smaller run (about a minute): load 100x20, concurrency 8, the organisation load at 4/8 only, the openssl procedure over 20 providers (extrapolated), 5 cold starts, 1 RSS invocation")
 	fs.DurationVar(&o.rtt, "rtt", 50*time.Millisecond, "round trip time the forwarders add in front of each identity provider")
 	fs.IntVar(&o.handshakes, "handshakes", 2, "TLS handshakes per host (PROBE_HANDSHAKES), 1 to 5")
 	fs.StringVar(&conc, "conc", "1,8,32", "engine concurrencies to run, comma-separated")
 	fs.StringVar(&loads, "loads", "100x20,100x100", "loads as PROVIDERSxHOSTS, comma-separated")
+	fs.StringVar(&org, "org", "20x100x20", "organisation load as ACCOUNTSxPROVIDERSxHOSTS (the same provider Urls in every account), run through app.NewEngineFromAWS with ACCOUNT_ROLE_ARNS; none to skip")
+	fs.StringVar(&orgSettings, "org-conc", "4/8,20/8", "organisation runs as ACCOUNT_CONCURRENCY/CONCURRENCY pairs, comma-separated")
 	fs.IntVar(&o.peerProviders, "peer-providers", 0, "run the openssl procedure over only the first N providers of a load and extrapolate (0: all)")
 	fs.IntVar(&o.coldSamples, "cold-samples", 20, "cold starts to take the median of")
 	fs.IntVar(&o.rssRuns, "rss-runs", 3, "invocations (each in a new process) per load for the peak RSS; the largest is reported")
@@ -96,6 +102,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if !set["rss-runs"] {
 			o.rssRuns = 1
 		}
+		if !set["org-conc"] {
+			orgSettings = "4/8"
+		}
 	}
 	var err error
 	if o.conc, err = parseInts(conc, 1, 64); err != nil {
@@ -103,6 +112,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.loads, err = parseLoads(loads); err != nil {
 		return o, fmt.Errorf("-loads: %w", err)
+	}
+	if o.org, err = parseOrgLoad(org); err != nil {
+		return o, fmt.Errorf("-org: %w", err)
+	}
+	if o.orgSettings, err = parseOrgSettings(orgSettings); err != nil {
+		return o, fmt.Errorf("-org-conc: %w", err)
 	}
 	switch {
 	case o.rtt < 0 || o.rtt > 2*time.Second:

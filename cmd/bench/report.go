@@ -125,13 +125,12 @@ func printResults(out io.Writer, r *results) {
 			secs(lim), secs(model), secs(e.Took), e.Ratio(rtt), ms(e.IAMGet), ms(e.ProbeAvg), ms(ideal),
 			100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, outcome)
 	}
-	for _, l := range futureLoads {
-		fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\tpending: %s\n", l.Name(), l.Pending)
-	}
 	tw.Flush()
 	fmt.Fprintln(out, "  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider")
 	fmt.Fprintf(out, "  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores\n", runtime.NumCPU())
 	fmt.Fprintln(out)
+
+	printOrg(out, r)
 
 	if len(r.peers) > 0 {
 		fmt.Fprintf(out, "AWS's documented procedure, one provider after another (discovery: %s; openssl s_client -showcerts; last certificate; openssl x509 -fingerprint -sha1):\n", r.peers[0].Discovery)
@@ -234,4 +233,47 @@ func uniqueLoads(ss []rssSample) []string {
 		}
 	}
 	return out
+}
+
+// printOrg prints the organisation rows, if any ran.
+func printOrg(out io.Writer, r *results) {
+	if len(r.orgs) == 0 {
+		return
+	}
+	rtt := r.opts.rtt
+	first := r.orgs[0]
+	l, sh, lone := r.opts.org, first.Shape, first.Lone
+	fmt.Fprintf(out, "organisation mode through the production wiring (app.NewEngineFromAWS, ACCOUNT_ROLE_ARNS = %d roles assumed through moto's STS, mode report;\n", l.Accounts)
+	fmt.Fprintf(out, "the same %d provider Urls on %d hosts in every account, %d providers created in %s; one untimed warm-up run):\n", l.Providers, l.Hosts, l.Accounts*l.Providers, r.orgCreate.Round(100*time.Millisecond))
+	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "load\tAC/C\tlimit (network, IAM)\tmeasured\tmeasured/limit\tper account: IAM calls, IAM time, wall\tGet mean\tmoto: calls/s, serial, CPU\tCPU\tTLS conns (want)\toutcomes")
+	for _, e := range r.orgs {
+		outcome := counts(e.Counts)
+		if e.Problem != "" {
+			outcome = "INVALID: " + e.Problem
+		}
+		lim := e.Limit(rtt)
+		fmt.Fprintf(tw, "%s\t%s\t%s (%s, %s)\t%s\t%.2f\t%d, %s, %s\t%.1f ms\t%.0f, %s, %s\t%.0f%%\t%d (%d)\t%s\n",
+			e.Load, e.Setting, secs(lim), secs(time.Duration(e.NetRTT)*rtt), secs(e.IAMLimit), secs(e.Took), e.Took.Seconds()/lim.Seconds(),
+			e.PerAcct.Calls, secs(e.PerAcct.Time), secs(e.PerAcct.Wall), ms(e.GetMean), float64(e.Calls)/e.Took.Seconds(), secs(e.MotoSerial), motoShare(e),
+			100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, outcome)
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "  network = the limit above over the probe work all accounts share (one probe run: each Url discovered, each host handshaken once):\n")
+	fmt.Fprintf(out, "    P = %d providers, U = %d Urls, H = %d hosts, C' = AC x C workers; TLS conns want U + H x K, as for one account\n", sh.Providers, sh.URLs, sh.Hosts)
+	fmt.Fprintf(out, "  IAM = ceil(A/AC) x (AssumeRole + List + ceil(P/C) x Get), each call at its lone latency against moto (median of %d with nothing else running:\n", loneSamples)
+	fmt.Fprintf(out, "    AssumeRole %.1f ms, List %.1f ms, Get %.1f ms): IAM calls are per account, A = %d accounts, P = %d providers each\n", ms(lone.AssumeRole), ms(lone.List), ms(lone.Get), l.Accounts, l.Providers)
+	fmt.Fprintln(out, "  per account = its calls (AssumeRole, List, one Get per provider), their summed latency, and its wall time from AssumeRole to its last Get, means over the accounts")
+	fmt.Fprintln(out, "  moto answers every account from one Python process: calls/s = what it sustained over the run; serial = the run's calls at their lone")
+	fmt.Fprintln(out, "  latency one after another; CPU = its CPU time over the run, in cores. Near one core, moto (one interpreter lock) is the bound, not the engine;")
+	fmt.Fprintln(out, "  in AWS each account's IAM is its own (and rate limited per account), which the IAM term assumes. CPU (last) = this process over all cores")
+	fmt.Fprintln(out)
+}
+
+// motoShare is moto's CPU over a run in cores, "?" when unknown.
+func motoShare(e orgResult) string {
+	if e.MotoCPU < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.2f cores", e.MotoCPU.Seconds()/e.Took.Seconds())
 }

@@ -24,11 +24,6 @@ var headlineLoad = load{Accounts: 1, Providers: 100, Hosts: 20}
 
 const headlineConc = 8
 
-// futureLoads are rows the table keeps a place for until the engine can run them.
-var futureLoads = []load{
-	{Accounts: 20, Providers: 100, Hosts: 20, Pending: "not wired yet (organisation mode: drift.Options.Accounts)"},
-}
-
 // results is everything one bench run measured.
 type results struct {
 	started  time.Time
@@ -36,8 +31,11 @@ type results struct {
 	opts     options
 	engine   []engineResult
 	peers    []peerResult
-	fn       functionResult
-	notes    []string
+	orgs     []orgResult
+	// orgCreate is how long creating the organisation load's providers took.
+	orgCreate time.Duration
+	fn        functionResult
+	notes     []string
 }
 
 // run measures everything and returns the results, complete unless the error
@@ -121,6 +119,12 @@ func run(ctx context.Context, o options, c *cleanups, stderr io.Writer) (*result
 
 	for _, l := range o.loads {
 		if err := benchLoad(ctx, logf, c, res, eb, pr, m, iamClient, ca, l, hostBin, dir, envFor); err != nil {
+			return nil, err
+		}
+	}
+
+	if o.org.Accounts > 0 {
+		if err := benchOrg(ctx, logf, c, res, m, ca, certFile); err != nil {
 			return nil, err
 		}
 	}

@@ -21,12 +21,9 @@ import (
 // load is one row group of the benchmark: how many accounts, providers per
 // account and distinct identity provider hosts.
 type load struct {
-	Accounts  int // 1 today; more needs the engine's organisation mode
+	Accounts  int // more than 1: organisation mode, the same provider Urls in every account
 	Providers int // per account
 	Hosts     int
-	// Pending, when set, says why the load cannot run yet; the row is printed
-	// with the reason.
-	Pending string
 }
 
 // Name is the load as the table shows it.
@@ -139,11 +136,11 @@ func (w *world) Handshakes() int {
 // Close stops the identity providers and forwarders.
 func (w *world) Close() { closeHosts(w.hosts) }
 
-// buildWorld starts l.Hosts identity providers and creates l.Providers IAM
-// providers spread over them in turn (provider i on host i mod H), every
-// fifth one seeded drifted (a stale thumbprint), the others in sync. IAM must
-// be empty of providers.
-func buildWorld(ctx context.Context, client *iam.Client, root *testidp.CA, l load, rtt time.Duration) (*world, error) {
+// newWorld starts l.Hosts identity providers serving l.Providers provider Urls
+// spread over them in turn (provider i on host i mod H), every fifth one to be
+// seeded drifted (a stale thumbprint), the others in sync. Nothing is created
+// in IAM.
+func newWorld(root *testidp.CA, l load, rtt time.Duration) (*world, error) {
 	paths := make([]map[string]bool, l.Hosts)
 	for i := range paths {
 		paths[i] = map[string]bool{}
@@ -163,48 +160,68 @@ func buildWorld(ctx context.Context, client *iam.Client, root *testidp.CA, l loa
 		w.providers = append(w.providers, p)
 		w.byURL[p.URL] = p
 	}
-	if err := createProviders(ctx, client, w.providers); err != nil {
+	return w, nil
+}
+
+// buildWorld is newWorld with the providers created in IAM through client,
+// which must be empty of providers.
+func buildWorld(ctx context.Context, client *iam.Client, root *testidp.CA, l load, rtt time.Duration) (*world, error) {
+	w, err := newWorld(root, l, rtt)
+	if err != nil {
+		return nil, err
+	}
+	arns, err := createProviders(ctx, []*iam.Client{client}, w.providers, 4)
+	if err != nil {
 		w.Close()
 		return nil, err
+	}
+	for i, p := range w.providers {
+		p.ARN = arns[0][i]
 	}
 	return w, nil
 }
 
-// createProviders creates the providers in IAM with the real SDK, four at a time.
-func createProviders(ctx context.Context, client *iam.Client, ps []*provider) error {
+// createProviders creates the providers in IAM through each client (one per
+// account) with the real SDK, parallel calls at a time, and returns their
+// ARNs, arns[client][provider].
+func createProviders(ctx context.Context, clients []*iam.Client, ps []*provider, parallel int) ([][]string, error) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
-		sem   = make(chan struct{}, 4)
+		sem   = make(chan struct{}, parallel)
+		arns  = make([][]string, len(clients))
 	)
-	for _, p := range ps {
-		stored := []string{p.Host.thumbprint}
-		if p.Drifted {
-			stored = []string{randomThumbprint()}
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			out, err := client.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
-				Url:            aws.String("https://" + p.URL),
-				ClientIDList:   []string{"sts.amazonaws.com"},
-				ThumbprintList: stored,
-			})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if first == nil {
-					first = fmt.Errorf("create provider %s: %w", p.URL, err)
-				}
-				return
+	for c, client := range clients {
+		arns[c] = make([]string, len(ps))
+		for i, p := range ps {
+			stored := []string{p.Host.thumbprint}
+			if p.Drifted {
+				stored = []string{randomThumbprint()}
 			}
-			p.ARN = aws.ToString(out.OpenIDConnectProviderArn)
-		}()
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				out, err := client.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+					Url:            aws.String("https://" + p.URL),
+					ClientIDList:   []string{"sts.amazonaws.com"},
+					ThumbprintList: stored,
+				})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					if first == nil {
+						first = fmt.Errorf("create provider %s: %w", p.URL, err)
+					}
+					return
+				}
+				arns[c][i] = aws.ToString(out.OpenIDConnectProviderArn)
+			}()
+		}
 	}
 	wg.Wait()
-	return first
+	return arns, first
 }
 
 func randomThumbprint() string {
