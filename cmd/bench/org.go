@@ -41,7 +41,7 @@ const orgCreateLimit = 3 * time.Minute
 const orgCreateParallel = 8
 
 // loneSamples is how many calls of each kind are timed one at a time, with
-// nothing else running, for the IAM term of the limit.
+// nothing else running, for the IAM term of the limit (the fastest counts).
 const loneSamples = 15
 
 // orgSetting is one (ACCOUNT_CONCURRENCY, CONCURRENCY) pair.
@@ -106,27 +106,24 @@ type iamCost struct {
 	Wall  time.Duration // first AssumeRole start to last Get end
 }
 
-// loneLatency is the median latency of each call kind against moto with
-// nothing else running.
+// loneLatency is the fastest latency of each call kind against moto with
+// nothing else running: under load a call only gets slower.
 type loneLatency struct {
 	AssumeRole, List, Get time.Duration
 }
 
 // orgResult is one measured organisation run.
 type orgResult struct {
-	Load     string
-	Accounts int
-	Setting  orgSetting
-	Shape    shape // the shared probe work: all accounts' providers, the distinct Urls and hosts, AC x C workers
-	NetRTT   int   // limitRTT(Shape)
-	IAMLimit time.Duration
-	Lone     loneLatency
-	Took     time.Duration
-	PerAcct  iamCost // means over the accounts
-	Calls    int     // IAM and STS calls of the run, all accounts
-	// MotoSerial is the run's calls, each at its lone latency, one after
-	// another: about what moto needs when it serves one call at a time.
-	MotoSerial         time.Duration
+	Load               string
+	Accounts           int
+	Setting            orgSetting
+	Shape              shape // the shared probe work: all accounts' providers, the distinct Urls and hosts, AC x C workers
+	NetRTT             int   // limitRTT(Shape)
+	IAMLimit           time.Duration
+	Lone               loneLatency
+	Took               time.Duration
+	PerAcct            iamCost // means over the accounts
+	Calls              int     // IAM and STS calls of the run, all accounts
 	GetMean            time.Duration
 	CPU                time.Duration
 	MotoCPU            time.Duration // moto_server's CPU time over the run; -1 when unknown
@@ -144,7 +141,7 @@ func (r orgResult) Limit(rtt time.Duration) time.Duration {
 // assumes its role, then lists, then its C workers make its P Gets (each
 // worker at least ceil(P/C) one after another). IAM is per account, so only
 // AccountConc makes accounts wait for each other. Calls are taken at their
-// lone latency: under load they only get slower.
+// fastest lone latency: under load they only get slower.
 func orgIAMLimit(accounts, providers int, s orgSetting, lone loneLatency) time.Duration {
 	perAccount := lone.AssumeRole + lone.List + time.Duration(ceilDiv(providers, min(s.Conc, providers)))*lone.Get
 	return time.Duration(ceilDiv(accounts, min(s.AccountConc, accounts))) * perAccount
@@ -214,13 +211,6 @@ func (m *iamMeter) record(kind, account string, start, end time.Time, err error)
 	if end.After(m.last[account]) {
 		m.last[account] = end
 	}
-}
-
-// serial is the meter's calls, each at its lone latency, one after another.
-func (m *iamMeter) serial(lone loneLatency) time.Duration {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return time.Duration(m.calls["AssumeRole"])*lone.AssumeRole + time.Duration(m.calls["List"])*lone.List + time.Duration(m.calls["Get"])*lone.Get
 }
 
 // summary is the run's calls and per-account means over n accounts.
@@ -348,7 +338,7 @@ func (ow *orgWorld) lone(ctx context.Context, base aws.Config) (loneLatency, err
 			}
 			ds = append(ds, time.Since(start))
 		}
-		*dst = median(ds)
+		*dst = slices.Min(ds)
 		return nil
 	}
 	err := errors.Join(
@@ -436,7 +426,6 @@ func (ow *orgWorld) run(ctx context.Context, m *testpeer.Moto, meter *iamMeter, 
 	r.Handshakes = ow.Handshakes() - before
 	var errs int
 	r.PerAcct, r.Calls, r.GetMean, errs = meter.summary(l.Accounts)
-	r.MotoSerial = meter.serial(lone)
 	if err != nil {
 		r.Problem = "run error: " + firstLine(err.Error())
 	}

@@ -128,10 +128,6 @@ func TestIAMMeter(t *testing.T) {
 	if per.Wall < 450*time.Millisecond || per.Wall > time.Second {
 		t.Errorf("per-account wall %v, want about 500ms", per.Wall)
 	}
-	lone := loneLatency{AssumeRole: 3 * time.Millisecond, List: 5 * time.Millisecond, Get: 2 * time.Millisecond}
-	if got := m.serial(lone); got != 3*time.Millisecond+5*time.Millisecond+3*2*time.Millisecond {
-		t.Errorf("serial = %v", got)
-	}
 	m.reset()
 	if _, calls, _, _ := m.summary(2); calls != 0 {
 		t.Errorf("after reset: %d calls", calls)

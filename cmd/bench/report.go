@@ -246,27 +246,27 @@ func printOrg(out io.Writer, r *results) {
 	fmt.Fprintf(out, "organisation mode through the production wiring (app.NewEngineFromAWS, ACCOUNT_ROLE_ARNS = %d roles assumed through moto's STS, mode report;\n", l.Accounts)
 	fmt.Fprintf(out, "the same %d provider Urls on %d hosts in every account, %d providers created in %s; one untimed warm-up run):\n", l.Providers, l.Hosts, l.Accounts*l.Providers, r.orgCreate.Round(100*time.Millisecond))
 	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "load\tAC/C\tlimit (network, IAM)\tmeasured\tmeasured/limit\tper account: IAM calls, IAM time, wall\tGet mean\tmoto: calls/s, serial, CPU\tCPU\tTLS conns (want)\toutcomes")
+	fmt.Fprintln(tw, "load\tAC/C\tlimit (network, IAM)\tmeasured\tmeasured/limit\tper account: IAM calls, IAM time, wall\tGet mean\tmoto: calls/s, CPU\tCPU\tTLS conns (want)\toutcomes")
 	for _, e := range r.orgs {
 		outcome := counts(e.Counts)
 		if e.Problem != "" {
 			outcome = "INVALID: " + e.Problem
 		}
 		lim := e.Limit(rtt)
-		fmt.Fprintf(tw, "%s\t%s\t%s (%s, %s)\t%s\t%.2f\t%d, %s, %s\t%.1f ms\t%.0f, %s, %s\t%.0f%%\t%d (%d)\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s (%s, %s)\t%s\t%.2f\t%d, %s, %s\t%.1f ms\t%.0f, %s\t%.0f%%\t%d (%d)\t%s\n",
 			e.Load, e.Setting, secs(lim), secs(time.Duration(e.NetRTT)*rtt), secs(e.IAMLimit), secs(e.Took), e.Took.Seconds()/lim.Seconds(),
-			e.PerAcct.Calls, secs(e.PerAcct.Time), secs(e.PerAcct.Wall), ms(e.GetMean), float64(e.Calls)/e.Took.Seconds(), secs(e.MotoSerial), motoShare(e),
+			e.PerAcct.Calls, secs(e.PerAcct.Time), secs(e.PerAcct.Wall), ms(e.GetMean), float64(e.Calls)/e.Took.Seconds(), motoShare(e),
 			100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, outcome)
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "  network = the limit above over the probe work all accounts share (one probe run: each Url discovered, each host handshaken once):\n")
 	fmt.Fprintf(out, "    P = %d providers, U = %d Urls, H = %d hosts, C' = AC x C workers; TLS conns want U + H x K, as for one account\n", sh.Providers, sh.URLs, sh.Hosts)
-	fmt.Fprintf(out, "  IAM = ceil(A/AC) x (AssumeRole + List + ceil(P/C) x Get), each call at its lone latency against moto (median of %d with nothing else running:\n", loneSamples)
+	fmt.Fprintf(out, "  IAM = ceil(A/AC) x (AssumeRole + List + ceil(P/C) x Get), each call at its lone latency against moto (fastest of %d with nothing else running:\n", loneSamples)
 	fmt.Fprintf(out, "    AssumeRole %.1f ms, List %.1f ms, Get %.1f ms): IAM calls are per account, A = %d accounts, P = %d providers each\n", ms(lone.AssumeRole), ms(lone.List), ms(lone.Get), l.Accounts, l.Providers)
 	fmt.Fprintln(out, "  per account = its calls (AssumeRole, List, one Get per provider), their summed latency, and its wall time from AssumeRole to its last Get, means over the accounts")
-	fmt.Fprintln(out, "  moto answers every account from one Python process: calls/s = what it sustained over the run; serial = the run's calls at their lone")
-	fmt.Fprintln(out, "  latency one after another; CPU = its CPU time over the run, in cores. Near one core, moto (one interpreter lock) is the bound, not the engine;")
-	fmt.Fprintln(out, "  in AWS each account's IAM is its own (and rate limited per account), which the IAM term assumes. CPU (last) = this process over all cores")
+	fmt.Fprintln(out, "  moto answers every account from one Python process: calls/s = what it sustained over the run (IAM and STS, all accounts), CPU = its CPU")
+	fmt.Fprintln(out, "  time over the run in cores: near one core (one interpreter lock), moto is the bound, not the engine. In AWS each account's IAM is its")
+	fmt.Fprintln(out, "  own (and rate limited per account), which the IAM term assumes. CPU (last column) = this process over all cores")
 	fmt.Fprintln(out)
 }
 
