@@ -82,10 +82,10 @@ func TestDeadlineReportsEveryProvider(t *testing.T) {
 
 func TestDeadlineReserve(t *testing.T) {
 	for _, tt := range []struct{ remaining, want time.Duration }{
-		{2 * time.Second, time.Second},
-		{30 * time.Second, 6 * time.Second},
-		{300 * time.Second, 10 * time.Second},
-		{900 * time.Second, 10 * time.Second},
+		{2 * time.Second, 1500 * time.Millisecond},
+		{30 * time.Second, 7500 * time.Millisecond},
+		{300 * time.Second, 15 * time.Second},
+		{900 * time.Second, 15 * time.Second},
 	} {
 		if got := drift.DeadlineReserve(tt.remaining); got != tt.want {
 			t.Errorf("DeadlineReserve(%s) = %s, want %s", tt.remaining, got, tt.want)

@@ -119,9 +119,10 @@ var (
 )
 
 // DeadlineReserve is the time kept back from the context's deadline so the
-// run can still report and alert: a fifth of what is left, from 1s to 10s.
+// run can still publish its alerts and return its report: a quarter of what
+// is left, from 1.5s to 15s.
 func DeadlineReserve(remaining time.Duration) time.Duration {
-	return min(max(remaining/5, time.Second), 10*time.Second)
+	return min(max(remaining/4, 1500*time.Millisecond), 15*time.Second)
 }
 
 // publishConcurrency bounds the SNS publishes in flight; they are cheap, so it
