@@ -82,7 +82,7 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, last 
 	})
 
 	// The order the engine will work in: its own List (sorted ARNs), round
-	// robin over their hosts (drift.byHost).
+	// robin over their hosts (drift.WorkOrder).
 	arns, err := store.List(ctx)
 	if err != nil {
 		return engineResult{}, err

@@ -3,7 +3,8 @@ package main
 import (
 	"container/heap"
 	"fmt"
-	"strings"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 )
 
 // Round trips one step of the probe costs on a network where a round trip
@@ -114,29 +115,11 @@ func (h *intHeap) Pop() any {
 }
 
 // engineOrder is the order the engine hands arns (as its List returns them:
-// sorted) to its workers: round robin over their hosts, hosts in order of first
-// appearance, each host's providers in their own order. The host is the Url's
-// host[:port], read from the ARN (arn:...:oidc-provider/<Url>). It reimplements
-// drift.byHost (internal/drift/engine.go), which is unexported; keep the two
-// alike, TestEngineOrder pins the rule on an example.
+// sorted) to its workers: drift.WorkOrder, the engine's own rule.
 func engineOrder(arns []string) []string {
-	var hosts []string
-	groups := map[string][]string{}
-	for _, arn := range arns {
-		_, url, _ := strings.Cut(arn, ":oidc-provider/")
-		host, _, _ := strings.Cut(url, "/")
-		if _, ok := groups[host]; !ok {
-			hosts = append(hosts, host)
-		}
-		groups[host] = append(groups[host], arn)
-	}
 	out := make([]string, 0, len(arns))
-	for round := 0; len(out) < len(arns); round++ {
-		for _, h := range hosts {
-			if round < len(groups[h]) {
-				out = append(out, groups[h][round])
-			}
-		}
+	for _, i := range drift.WorkOrder(arns) {
+		out = append(out, arns[i])
 	}
 	return out
 }

@@ -64,7 +64,7 @@ func jobsOf(arns []string) []job {
 func engineJobs(n, h int) []job { return jobsOf(engineOrder(arnsOn(n, h))) }
 
 // sortedJobs is the same providers in sorted ARN order, a host's providers
-// adjacent: the engine's order before drift.byHost.
+// adjacent: the engine's order before drift.WorkOrder.
 func sortedJobs(n, h int) []job { return jobsOf(arnsOn(n, h)) }
 
 func TestSimulateRTT(t *testing.T) {
@@ -109,7 +109,7 @@ func TestSimulateNeverBeatsLimit(t *testing.T) {
 	}
 }
 
-// TestEngineOrder pins engineOrder to drift.byHost's rule: round robin over
+// TestEngineOrder pins engineOrder (drift.WorkOrder)'s rule: round robin over
 // the hosts (host[:port] of the Url in the ARN) in order of first appearance,
 // each host's providers in their own order.
 func TestEngineOrder(t *testing.T) {

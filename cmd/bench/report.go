@@ -107,7 +107,7 @@ func printResults(out io.Writer, r *results) {
 	fmt.Fprintf(out, "  discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once\n")
 	fmt.Fprintf(out, "  %s\n  (both terms are lower bounds: a host's handshakes hold one slot after its first provider's discovery; all the work spread over C' slots)\n", limitFormula)
 	fmt.Fprintf(out, "  model = the engine's own schedule on that network with no other cost: C workers take the providers in the engine's order\n")
-	fmt.Fprintf(out, "  (its List, sorted by ARN, then round robin over the providers' hosts, as drift.byHost), a host probed once by whichever comes first\n\n")
+	fmt.Fprintf(out, "  (its List, sorted by ARN, then round robin over the providers' hosts, as drift.WorkOrder), a host probed once by whichever comes first\n\n")
 
 	fmt.Fprintln(out, "engine in-process (real IAM client to moto_server, real prober, mode report; one untimed warm-up run per load):")
 	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)

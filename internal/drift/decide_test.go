@@ -211,15 +211,15 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-func TestByHost(t *testing.T) {
+func TestWorkOrder(t *testing.T) {
 	p := func(url string) string { return "arn:aws:iam::123456789012:oidc-provider/" + url }
 	arns := []string{p("a.example/1"), p("a.example/2"), p("a.example/3"), p("b.example"), p("c.example:8443/x"), p("c.example:8443/y"), p("odd")}
-	got := byHost(arns)
+	got := WorkOrder(arns)
 	want := []int{0, 3, 4, 6, 1, 5, 2}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("byHost = %v, want %v", got, want)
+		t.Fatalf("WorkOrder = %v, want %v", got, want)
 	}
-	if len(byHost(nil)) != 0 {
-		t.Fatal("byHost(nil) not empty")
+	if len(WorkOrder(nil)) != 0 {
+		t.Fatal("WorkOrder(nil) not empty")
 	}
 }

@@ -200,7 +200,7 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 			}
 		}()
 	}
-	for _, i := range byHost(arns) {
+	for _, i := range WorkOrder(arns) {
 		jobs <- i
 	}
 	close(jobs)
@@ -208,11 +208,13 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 	return results, nil
 }
 
-// byHost orders the indexes of arns round robin over their hosts (the host of
-// the Url in each ARN), keeping each host's providers in their order. Providers
-// of one host share one probe; taken one after another they would hold every
-// worker waiting on that probe while other hosts' probes could run.
-func byHost(arns []string) []int {
+// WorkOrder is the order in which a run hands providers to its workers: the
+// indexes of arns round robin over their hosts (the host of the Url in each
+// ARN), hosts in order of first appearance, each host's providers in their
+// order. Providers of one host share one probe; taken one after another they
+// would hold every worker waiting on that probe while other hosts' probes
+// could run.
+func WorkOrder(arns []string) []int {
 	var hosts []string
 	groups := map[string][]int{}
 	for i, arn := range arns {
