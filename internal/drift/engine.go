@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
@@ -281,7 +282,7 @@ func (r *run) oneAccount(a Account) []Result {
 	var requested []string
 	if len(r.req.Providers) > 0 {
 		for _, arn := range r.req.Providers {
-			if accountOf(arn) == a.ID {
+			if accounts.AccountOf(arn) == a.ID {
 				requested = append(requested, arn)
 			}
 		}
@@ -515,11 +516,3 @@ func dedupe(arns []string) []string {
 
 func join(notes []string) string { return strings.Join(notes, "; ") }
 
-// accountOf returns the account field of an ARN.
-func accountOf(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 {
-		return ""
-	}
-	return parts[4]
-}

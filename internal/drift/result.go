@@ -3,6 +3,7 @@
 package drift
 
 import (
+	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
@@ -75,7 +76,7 @@ func (r Result) accountID() string {
 	if r.AccountID != "" {
 		return r.AccountID
 	}
-	return accountOf(r.ProviderARN)
+	return accounts.AccountOf(r.ProviderARN)
 }
 
 // Report is what a run returns. In organisation mode Accounts has one
