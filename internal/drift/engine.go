@@ -515,4 +515,3 @@ func dedupe(arns []string) []string {
 }
 
 func join(notes []string) string { return strings.Join(notes, "; ") }
-
