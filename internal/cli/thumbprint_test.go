@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
@@ -119,7 +120,7 @@ func TestThumbprintCommand(t *testing.T) {
 
 	// The openssl procedure, and the SHA-1 of the intermediate's DER.
 	want := testidp.Thumbprint(inter.DER)
-	tpRequireOpenSSL(t)
+	peertest.Tool(t, "openssl")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	oracle, err := testidp.OpenSSLThumbprint(ctx, srv.Host(), "")
@@ -273,16 +274,4 @@ func tpRunJSON(t *testing.T, bin string, env []string, args ...string) *thumbpri
 		t.Fatalf("no chains in %s", stdout)
 	}
 	return &res
-}
-
-// tpRequireOpenSSL skips without openssl, unless CI is set: then it fails.
-func tpRequireOpenSSL(t *testing.T) {
-	t.Helper()
-	if testidp.HaveOpenSSL() {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("openssl is required under CI")
-	}
-	t.Skip("openssl not installed")
 }

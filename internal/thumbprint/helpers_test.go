@@ -8,12 +8,12 @@ import (
 	"errors"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
@@ -82,22 +82,10 @@ func startPeer(t *testing.T, serve func(net.Conn)) *testidp.Peer {
 	return p
 }
 
-// requireOpenSSL skips without openssl, unless CI is set: then it fails.
-func requireOpenSSL(t *testing.T) {
-	t.Helper()
-	if testidp.HaveOpenSSL() {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("openssl is required under CI")
-	}
-	t.Skip("openssl not installed")
-}
-
 // opensslThumbprint runs AWS's documented openssl procedure against addr.
 func opensslThumbprint(t *testing.T, addr, serverName string) string {
 	t.Helper()
-	requireOpenSSL(t)
+	peertest.Tool(t, "openssl")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	tp, err := testidp.OpenSSLThumbprint(ctx, addr, serverName)
