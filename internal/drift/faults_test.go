@@ -389,6 +389,7 @@ func TestRepeatedInvocationsReleaseResources(t *testing.T) {
 	}
 	w.messages()
 	g, f := settle(t, baseG, baseF)
+	t.Logf("goroutines %d (baseline %d), open files %d (baseline %d)", g, baseG, f, baseF)
 	if g > baseG+2 || f > baseF+2 {
 		t.Fatalf("after 50 invocations: %d goroutines (baseline %d), %d open files (baseline %d)", g, baseG, f, baseF)
 	}
