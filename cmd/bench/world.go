@@ -5,10 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -55,36 +52,9 @@ type world struct {
 	byURL     map[string]*provider
 }
 
-// discoveryHandler serves the discovery document of every path in paths, with
-// the issuer taken from the request's Host (the forwarder's address), and an
-// empty JWKS at /keys.
-func discoveryHandler(paths map[string]bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && r.URL.Path == "/keys" {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"keys":[]}`))
-			return
-		}
-		path, ok := strings.CutSuffix(r.URL.Path, testidp.DiscoveryPath)
-		if r.Method != http.MethodGet || !ok || !paths[path] {
-			http.NotFound(w, r)
-			return
-		}
-		issuer := "https://" + r.Host + path
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"issuer":                                issuer,
-			"jwks_uri":                              "https://" + r.Host + "/keys",
-			"response_types_supported":              []string{"id_token"},
-			"subject_types_supported":               []string{"public"},
-			"id_token_signing_alg_values_supported": []string{"ES256"},
-		})
-	})
-}
-
 // startHosts starts n identity providers under root, each serving paths[i],
 // behind forwarders adding rtt. On error what was started is closed.
-func startHosts(root *testidp.CA, paths []map[string]bool, rtt time.Duration) ([]*host, error) {
+func startHosts(root *testidp.CA, paths [][]string, rtt time.Duration) ([]*host, error) {
 	var hosts []*host
 	fail := func(err error) ([]*host, error) {
 		closeHosts(hosts)
@@ -100,8 +70,8 @@ func startHosts(root *testidp.CA, paths []map[string]bool, rtt time.Duration) ([
 			return fail(err)
 		}
 		idp, err := testidp.Start(testidp.ServerOptions{
-			Chains:  []tls.Certificate{testidp.Chain(leaf, ca)},
-			Handler: discoveryHandler(p),
+			Chains: []tls.Certificate{testidp.Chain(leaf, ca)},
+			Paths:  p, // issuer from the request's Host: the forwarder's address
 		})
 		if err != nil {
 			return fail(err)
@@ -141,13 +111,10 @@ func (w *world) Close() { closeHosts(w.hosts) }
 // seeded drifted (a stale thumbprint), the others in sync. Nothing is created
 // in IAM.
 func newWorld(root *testidp.CA, l load, rtt time.Duration) (*world, error) {
-	paths := make([]map[string]bool, l.Hosts)
-	for i := range paths {
-		paths[i] = map[string]bool{}
-	}
+	paths := make([][]string, l.Hosts)
 	pathOf := func(i int) string { return fmt.Sprintf("/id/%04X", i) }
 	for i := range l.Providers {
-		paths[i%l.Hosts][pathOf(i)] = true
+		paths[i%l.Hosts] = append(paths[i%l.Hosts], pathOf(i))
 	}
 	hosts, err := startHosts(root, paths, rtt)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -53,17 +52,6 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
-
-// multiIssuer answers discovery under any path with that path's issuer.
-var multiIssuer = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-	path, ok := strings.CutSuffix(r.URL.Path, "/.well-known/openid-configuration")
-	if !ok {
-		rw.Write([]byte(`{"keys":[]}`))
-		return
-	}
-	rw.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(rw, `{"issuer":%q,"jwks_uri":%q}`, "https://"+r.Host+path, "https://"+r.Host+"/keys")
-})
 
 // org is an organisation in moto: the management account (moto's default)
 // and members, one of them suspended.
@@ -153,7 +141,7 @@ func TestOrganisationMode(t *testing.T) {
 	o := newOrg(t, 3)
 	inter, _ := publicRoot.Intermediate("Org Test Intermediate")
 	leaf, _ := inter.Leaf([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	shared, err := testidp.Start(testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf, inter)}, Handler: multiIssuer})
+	shared, err := testidp.Start(testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf, inter)}, Path: "/gh"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +158,7 @@ func TestOrganisationMode(t *testing.T) {
 
 	// The same issuer (like GitHub Actions) in every account: drifted in the
 	// management account and two members, in sync in the third.
-	ghURL := shared.Host() + "/gh"
+	ghURL := shared.URL()
 	gh := map[string]string{}
 	for i, acct := range append([]string{o.management}, o.members...) {
 		tps := []string{old}

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -237,23 +236,10 @@ func TestModesAndTags(t *testing.T) {
 	})
 }
 
-// multiIssuer answers discovery under any path with that path's issuer, so
-// several providers (host:port/id/X) share one host.
-var multiIssuer = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-	path, ok := strings.CutSuffix(r.URL.Path, "/.well-known/openid-configuration")
-	if !ok {
-		rw.Write([]byte(`{"keys":[]}`))
-		return
-	}
-	issuer := "https://" + r.Host + path
-	rw.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(rw, `{"issuer":%q,"jwks_uri":%q}`, issuer, "https://"+r.Host+"/keys")
-})
-
 func TestSharedHostProbedOnce(t *testing.T) {
 	w := newWorld(t)
 	c, tp := w.publicChain()
-	s, err := testidp.Start(testidp.ServerOptions{Chains: []tls.Certificate{c}, Handler: multiIssuer})
+	s, err := testidp.Start(testidp.ServerOptions{Chains: []tls.Certificate{c}, Paths: []string{"/id/A", "/id/B"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,9 @@ type ServerOptions struct {
 	// Path is the issuer path, such as "/id/ABC"; the discovery document is at
 	// Path + DiscoveryPath.
 	Path string
+	// Paths are further issuer paths served the same way as Path, so that
+	// several providers (host:port/id/A, host:port/id/B) share one host.
+	Paths []string
 	// IssuerHost fixes the host[:port] of the default issuer. When empty, the
 	// default issuer is "https://" + the request's Host + Path, so one server
 	// answers correctly under every name mapped to it ("idp.example.test"
@@ -134,23 +137,28 @@ func (s *Server) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 
 func (s *Server) defaultHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+strings.TrimSuffix(s.opts.Path, "/")+DiscoveryPath, func(w http.ResponseWriter, r *http.Request) {
-		issuer := s.issuer
-		if s.opts.Issuer == "" && s.opts.IssuerHost == "" {
-			issuer = "https://" + r.Host + s.opts.Path
-		}
-		jwks := s.opts.JWKSURI
-		if jwks == "" {
-			jwks = strings.TrimSuffix(issuer, "/") + "/keys"
-		}
-		writeJSON(w, map[string]any{
-			"issuer":                                issuer,
-			"jwks_uri":                              jwks,
-			"response_types_supported":              []string{"id_token"},
-			"subject_types_supported":               []string{"public"},
-			"id_token_signing_alg_values_supported": []string{"ES256"},
+	for _, path := range append([]string{s.opts.Path}, s.opts.Paths...) {
+		mux.HandleFunc("GET "+strings.TrimSuffix(path, "/")+DiscoveryPath, func(w http.ResponseWriter, r *http.Request) {
+			issuer := "https://" + r.Host + path
+			switch {
+			case s.opts.Issuer != "" && path == s.opts.Path:
+				issuer = s.opts.Issuer
+			case s.opts.IssuerHost != "":
+				issuer = "https://" + s.opts.IssuerHost + path
+			}
+			jwks := s.opts.JWKSURI
+			if jwks == "" {
+				jwks = strings.TrimSuffix(issuer, "/") + "/keys"
+			}
+			writeJSON(w, map[string]any{
+				"issuer":                                issuer,
+				"jwks_uri":                              jwks,
+				"response_types_supported":              []string{"id_token"},
+				"subject_types_supported":               []string{"public"},
+				"id_token_signing_alg_values_supported": []string{"ES256"},
+			})
 		})
-	})
+	}
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"keys": []any{}})
 	})

@@ -7,8 +7,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"testing"
@@ -187,5 +189,40 @@ func TestPeerCloseEndsConnections(t *testing.T) {
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := conn.Read(make([]byte, 1)); n != 0 || err == nil || os.IsTimeout(err) {
 		t.Errorf("read after Close: %d bytes, %v; want the connection closed", n, err)
+	}
+}
+
+// TestServerPaths: one server answers discovery under each of its paths, each
+// with that path's issuer, and under no other path.
+func TestServerPaths(t *testing.T) {
+	root, err := NewRoot("Paths Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := root.Leaf([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(ServerOptions{Chains: []tls.Certificate{Chain(leaf, root)}, Path: "/id/A", Paths: []string{"/id/B"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: root.Pool()}}}
+	defer client.CloseIdleConnections()
+	for path, wantStatus := range map[string]int{"/id/A": 200, "/id/B": 200, "/id/C": 404} {
+		resp, err := client.Get("https://" + s.Host() + path + DiscoveryPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct{ Issuer string }
+		_ = json.NewDecoder(resp.Body).Decode(&doc)
+		resp.Body.Close()
+		if resp.StatusCode != wantStatus {
+			t.Errorf("%s: status %d, want %d", path, resp.StatusCode, wantStatus)
+		}
+		if wantStatus == 200 && doc.Issuer != "https://"+s.Host()+path {
+			t.Errorf("%s: issuer %q", path, doc.Issuer)
+		}
 	}
 }
