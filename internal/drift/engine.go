@@ -349,8 +349,8 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 	}
 	r.URL, r.StoredThumbprints = p.URL, p.Thumbprints
 	pol := ParsePolicy(p.Tags)
-	var notes []string
-	notes = append(notes, pol.Warnings...)
+	r.tagWarning = len(pol.Warnings) > 0
+	notes := append([]string(nil), pol.Warnings...)
 	if pol.Ignore {
 		r.Outcome = Skipped
 		r.Detail = join(append(notes, fmt.Sprintf("tagged %s=ignore", TagMode)))
@@ -479,7 +479,7 @@ func (e *Engine) log(ctx context.Context, r Result) {
 	case SeverityCritical:
 		level = slog.LevelError
 	}
-	if level == slog.LevelInfo && strings.Contains(r.Detail, "tag thumbprint-drift:") {
+	if level == slog.LevelInfo && r.tagWarning {
 		level = slog.LevelWarn
 	}
 	msg := "provider checked"

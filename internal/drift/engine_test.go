@@ -1,10 +1,13 @@
 package drift_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -520,5 +523,34 @@ func TestNarrowedRequest(t *testing.T) {
 	}
 	if got := list(w.stored(b)...); got != list(tp, old2) {
 		t.Fatalf("requested provider: %s", got)
+	}
+}
+
+func TestBadTagOnInSyncProviderLoggedAsWarning(t *testing.T) {
+	w := newWorld(t)
+	c, tp := w.publicChain()
+	bad := w.provider(w.idp("/bad", c).URL(), []string{tp}, map[string]string{drift.TagAllowUnverified: "yes"})
+	good := w.provider(w.idp("/good", c).URL(), []string{tp}, nil)
+	var logs bytes.Buffer
+	rep, err := w.engine(func(o *drift.Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) }).Run(context.Background(), drift.Request{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if r := resultFor(t, rep, bad); r.Outcome != drift.InSync || r.Severity != drift.SeverityNone || !strings.Contains(r.Detail, "is not true or false") {
+		t.Fatalf("result %+v", r)
+	}
+	levels := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var v struct {
+			Level       string `json:"level"`
+			ProviderARN string `json:"provider_arn"`
+		}
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		levels[v.ProviderARN] = v.Level
+	}
+	if levels[bad] != "WARN" || levels[good] != "INFO" {
+		t.Fatalf("log levels %v, want WARN for the bad tag, INFO otherwise", levels)
 	}
 }

@@ -59,6 +59,9 @@ type Result struct {
 	Mode config.Mode `json:"-"`
 	// Probe is what the probe found, when it ran.
 	Probe *thumbprint.Result `json:"-"`
+	// tagWarning: a thumbprint-drift tag was not understood (named in Detail),
+	// so the decision is logged as a warning even when its severity is none.
+	tagWarning bool
 }
 
 // Alerted reports whether r is published to SNS: every outcome but in-sync and
