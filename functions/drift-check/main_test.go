@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,11 +48,7 @@ func buildBootstrap(t *testing.T) string {
 		if buildDir, buildErr = os.MkdirTemp("", "drift-check-test"); buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(buildDir, "bootstrap"), ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build bootstrap: %v\n%s", err, out)
-		}
+		buildErr = testpeer.BuildFunction(context.Background(), filepath.Join("..", ".."), filepath.Join(buildDir, "bootstrap"))
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
