@@ -44,6 +44,23 @@ const (
 
 	MinAccountConcurrency = 1
 	MaxAccountConcurrency = 32
+
+	MinProbeConcurrency = 1
+	MaxProbeConcurrency = 256
+
+	MinProbeFailuresToAlert = 1
+	MaxProbeFailuresToAlert = 100
+)
+
+// AlertFormat is the shape of the JSON alert document (ALERT_FORMAT).
+type AlertFormat string
+
+// The alert formats.
+const (
+	// FormatJSON is DESIGN.md's message document.
+	FormatJSON AlertFormat = "json"
+	// FormatChatbot is an AWS Chatbot custom notification carrying that document.
+	FormatChatbot AlertFormat = "chatbot"
 )
 
 // Config is the validated configuration of a run.
@@ -69,6 +86,30 @@ type Config struct {
 	ExternalID string
 	// AccountConcurrency is how many accounts are checked at once (ACCOUNT_CONCURRENCY).
 	AccountConcurrency int
+	// OrgIncludeManagementAccount checks the organisation's management account
+	// even when the function runs in another account, a delegated administrator
+	// (ORG_INCLUDE_MANAGEMENT_ACCOUNT).
+	OrgIncludeManagementAccount bool
+
+	// ProbeConcurrency is how many distinct hosts are probed at once (PROBE_CONCURRENCY).
+	ProbeConcurrency int
+
+	// StateTable is the DynamoDB table of alert state (STATE_TABLE); empty: stateless.
+	StateTable string
+	// RealertInterval is how long after the last alert a problem still there is
+	// alerted again as a reminder (REALERT_INTERVAL); 0 never reminds.
+	RealertInterval time.Duration
+	// ProbeFailuresToAlert is how many consecutive runs must fail to probe a
+	// provider before probe-failed is alerted (PROBE_FAILURES_TO_ALERT).
+	ProbeFailuresToAlert int
+	// ExpiryWarning is the expiring horizon (EXPIRY_WARNING); 0 turns it off.
+	ExpiryWarning time.Duration
+	// AlertFormat is the JSON alert document's shape (ALERT_FORMAT).
+	AlertFormat AlertFormat
+	// EventBusName is the EventBridge bus alert events go to (EVENT_BUS_NAME); empty: none.
+	EventBusName string
+	// SecurityHub imports findings into AWS Security Hub (SECURITY_HUB); needs StateTable.
+	SecurityHub bool
 }
 
 // MultiAccount reports whether the configuration names member accounts.
@@ -82,6 +123,12 @@ func Default() Config {
 		ProbeTimeout:       10 * time.Second,
 		ProbeHandshakes:    2,
 		AccountConcurrency: 4,
+
+		ProbeConcurrency:     64,
+		RealertInterval:      24 * time.Hour,
+		ProbeFailuresToAlert: 2,
+		ExpiryWarning:        720 * time.Hour,
+		AlertFormat:          FormatJSON,
 	}
 }
 
@@ -138,13 +185,84 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.ExternalID = v
 	}
+	if c.OrgIncludeManagementAccount, err = boolVar(getenv, "ORG_INCLUDE_MANAGEMENT_ACCOUNT", false); err != nil {
+		return Config{}, err
+	}
+	if c.ProbeConcurrency, err = intVar(getenv, "PROBE_CONCURRENCY", c.ProbeConcurrency, MinProbeConcurrency, MaxProbeConcurrency); err != nil {
+		return Config{}, err
+	}
+	if v := strings.TrimSpace(getenv("STATE_TABLE")); v != "" {
+		if !tableName.MatchString(v) {
+			return Config{}, fmt.Errorf("STATE_TABLE %q: want a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _.-)", v)
+		}
+		c.StateTable = v
+	}
+	if c.RealertInterval, err = durationVar(getenv, "REALERT_INTERVAL", c.RealertInterval, "24h"); err != nil {
+		return Config{}, err
+	}
+	if c.ProbeFailuresToAlert, err = intVar(getenv, "PROBE_FAILURES_TO_ALERT", c.ProbeFailuresToAlert, MinProbeFailuresToAlert, MaxProbeFailuresToAlert); err != nil {
+		return Config{}, err
+	}
+	if c.ExpiryWarning, err = durationVar(getenv, "EXPIRY_WARNING", c.ExpiryWarning, "720h"); err != nil {
+		return Config{}, err
+	}
+	if v := strings.ToLower(strings.TrimSpace(getenv("ALERT_FORMAT"))); v != "" {
+		switch f := AlertFormat(v); f {
+		case FormatJSON, FormatChatbot:
+			c.AlertFormat = f
+		default:
+			return Config{}, fmt.Errorf("ALERT_FORMAT %q: want json or chatbot", v)
+		}
+	}
+	if v := strings.TrimSpace(getenv("EVENT_BUS_NAME")); v != "" {
+		if !eventBus.MatchString(v) {
+			return Config{}, fmt.Errorf("EVENT_BUS_NAME %q: want an EventBridge bus name or ARN (1 to 256 of A-Z a-z 0-9 ._-/, or arn:...:event-bus/name)", v)
+		}
+		c.EventBusName = v
+	}
+	if c.SecurityHub, err = boolVar(getenv, "SECURITY_HUB", false); err != nil {
+		return Config{}, err
+	}
+	if c.SecurityHub && c.StateTable == "" {
+		return Config{}, fmt.Errorf("SECURITY_HUB=true needs STATE_TABLE: findings are created, updated and closed from the alert state")
+	}
 	return c, nil
+}
+
+// boolVar reads true or false (case-insensitive); unset or empty is def.
+func boolVar(getenv func(string) string, name string, def bool) (bool, error) {
+	switch v := strings.ToLower(strings.TrimSpace(getenv(name))); v {
+	case "":
+		return def, nil
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	default:
+		return false, fmt.Errorf("%s %q: want true or false", name, v)
+	}
+}
+
+// durationVar reads a non-negative Go duration ("0" turns the feature off);
+// unset or empty is def.
+func durationVar(getenv func(string) string, name string, def time.Duration, example string) (time.Duration, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s %q: want a Go duration like %s, or 0 for off", name, v, example)
+	}
+	return d, nil
 }
 
 var (
 	roleARN    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)
 	roleName   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	externalID = regexp.MustCompile(`^[\w+=,.@:/-]{2,}$`)
+	tableName  = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+	eventBus   = regexp.MustCompile(`^([A-Za-z0-9._/-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]{1,256})$`)
 )
 
 // ParseRoleARNs splits a comma-separated list of IAM role ARNs, checking each

@@ -35,7 +35,9 @@ func TestLoad(t *testing.T) {
 				"PROBE_TIMEOUT":    "2500ms",
 				"PROBE_HANDSHAKES": "5",
 			},
-			want: Config{TopicARN: "arn:aws:sns:eu-west-1:123456789012:drift", Mode: ModeAlert, Concurrency: 64, ProbeTimeout: 2500 * time.Millisecond, ProbeHandshakes: 5, AccountConcurrency: 4},
+			want: with(func(c *Config) {
+				c.TopicARN, c.Mode, c.Concurrency, c.ProbeTimeout, c.ProbeHandshakes = "arn:aws:sns:eu-west-1:123456789012:drift", ModeAlert, 64, 2500*time.Millisecond, 5
+			}),
 		},
 		{name: "gov partition topic", env: map[string]string{"SNS_TOPIC_ARN": "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t"},
 			want: func() Config {
@@ -44,7 +46,32 @@ func TestLoad(t *testing.T) {
 				return c
 			}()},
 		{name: "minimums", env: map[string]string{"CONCURRENCY": "1", "PROBE_HANDSHAKES": "1", "PROBE_TIMEOUT": "100ms", "DRIFT_MODE": "report"},
-			want: Config{Mode: ModeReport, Concurrency: 1, ProbeTimeout: 100 * time.Millisecond, ProbeHandshakes: 1, AccountConcurrency: 4}},
+			want: with(func(c *Config) {
+				c.Mode, c.Concurrency, c.ProbeTimeout, c.ProbeHandshakes = ModeReport, 1, 100*time.Millisecond, 1
+			})},
+		{name: "lifecycle and integrations", env: map[string]string{
+			"STATE_TABLE": "thumbprint-drift-state", "REALERT_INTERVAL": "90s", "PROBE_FAILURES_TO_ALERT": "1",
+			"EXPIRY_WARNING": "0", "ALERT_FORMAT": "Chatbot", "EVENT_BUS_NAME": "default", "SECURITY_HUB": "TRUE",
+			"PROBE_CONCURRENCY": "256", "ORG_INCLUDE_MANAGEMENT_ACCOUNT": "true",
+		}, want: with(func(c *Config) {
+			c.StateTable, c.RealertInterval, c.ProbeFailuresToAlert = "thumbprint-drift-state", 90*time.Second, 1
+			c.ExpiryWarning, c.AlertFormat, c.EventBusName, c.SecurityHub = 0, FormatChatbot, "default", true
+			c.ProbeConcurrency, c.OrgIncludeManagementAccount = 256, true
+		})},
+		{name: "realert zero never reminds", env: map[string]string{"REALERT_INTERVAL": "0"}, want: with(func(c *Config) { c.RealertInterval = 0 })},
+		{name: "event bus arn", env: map[string]string{"EVENT_BUS_NAME": "arn:aws:events:us-east-1:123456789012:event-bus/security"},
+			want: with(func(c *Config) { c.EventBusName = "arn:aws:events:us-east-1:123456789012:event-bus/security" })},
+		{name: "realert negative", env: map[string]string{"REALERT_INTERVAL": "-1h"}, wantErr: "REALERT_INTERVAL"},
+		{name: "realert without unit", env: map[string]string{"REALERT_INTERVAL": "24"}, wantErr: "REALERT_INTERVAL"},
+		{name: "expiry warning days", env: map[string]string{"EXPIRY_WARNING": "30d"}, wantErr: "EXPIRY_WARNING"},
+		{name: "probe failures zero", env: map[string]string{"PROBE_FAILURES_TO_ALERT": "0"}, wantErr: "PROBE_FAILURES_TO_ALERT"},
+		{name: "probe concurrency too high", env: map[string]string{"PROBE_CONCURRENCY": "257"}, wantErr: "PROBE_CONCURRENCY"},
+		{name: "alert format", env: map[string]string{"ALERT_FORMAT": "slack"}, wantErr: "ALERT_FORMAT"},
+		{name: "state table too short", env: map[string]string{"STATE_TABLE": "ab"}, wantErr: "STATE_TABLE"},
+		{name: "security hub not a bool", env: map[string]string{"SECURITY_HUB": "yes", "STATE_TABLE": "state"}, wantErr: "SECURITY_HUB"},
+		{name: "security hub without state", env: map[string]string{"SECURITY_HUB": "true"}, wantErr: "needs STATE_TABLE"},
+		{name: "management account flag", env: map[string]string{"ORG_INCLUDE_MANAGEMENT_ACCOUNT": "1"}, wantErr: "ORG_INCLUDE_MANAGEMENT_ACCOUNT"},
+		{name: "event bus with a space", env: map[string]string{"EVENT_BUS_NAME": "my bus"}, wantErr: "EVENT_BUS_NAME"},
 		{name: "bad mode", env: map[string]string{"DRIFT_MODE": "fix"}, wantErr: "DRIFT_MODE"},
 		{name: "ignore is a tag value, not a default mode", env: map[string]string{"DRIFT_MODE": "ignore"}, wantErr: "DRIFT_MODE"},
 		{name: "concurrency zero", env: map[string]string{"CONCURRENCY": "0"}, wantErr: "CONCURRENCY"},
