@@ -13,7 +13,10 @@ type Outcome string
 
 // The outcomes of DESIGN.md's decision table.
 const (
-	InSync       Outcome = "in-sync"
+	InSync Outcome = "in-sync"
+	// Expiring: in sync, thumbprint enforced, and a served certificate
+	// expires within EXPIRY_WARNING.
+	Expiring     Outcome = "expiring"
 	Updated      Outcome = "updated"
 	Drift        Outcome = "drift"
 	ProbeFailed  Outcome = "probe-failed"
@@ -25,7 +28,32 @@ const (
 )
 
 // Outcomes lists every provider outcome in the order reports show them.
-var Outcomes = []Outcome{InSync, Updated, Drift, ProbeFailed, UpdateFailed, Skipped}
+var Outcomes = []Outcome{InSync, Expiring, Updated, Drift, ProbeFailed, UpdateFailed, Skipped}
+
+// Problem reports whether o is a problem the alert lifecycle tracks
+// (DESIGN.md "Alert lifecycle"): drift, probe-failed, update-failed, expiring
+// and account-failed.
+func (o Outcome) Problem() bool {
+	switch o {
+	case Drift, ProbeFailed, UpdateFailed, Expiring, AccountFailed:
+		return true
+	}
+	return false
+}
+
+// Transition is what the alert lifecycle sends for a result; empty when
+// nothing is sent.
+type Transition string
+
+// The transitions of DESIGN.md's lifecycle table.
+const (
+	TransitionNone     Transition = ""
+	TransitionNew      Transition = "new"
+	TransitionChanged  Transition = "changed"
+	TransitionReminder Transition = "reminder"
+	TransitionResolved Transition = "resolved"
+	TransitionApplied  Transition = "applied"
+)
 
 // Severity grades an outcome for alert routing.
 type Severity string
@@ -48,12 +76,24 @@ type Result struct {
 	LiveThumbprints   []string `json:"live_thumbprints"`
 	StoredThumbprints []string `json:"stored_thumbprints"`
 	// NewThumbprints is the list written (updated) or that would be written (drift).
-	NewThumbprints   []string `json:"new_thumbprints"`
-	PubliclyTrusted  bool     `json:"publicly_trusted"`
-	BreaksAssumeRole bool     `json:"breaks_assume_role"`
-	Detail           string   `json:"detail"`
+	NewThumbprints  []string `json:"new_thumbprints"`
+	PubliclyTrusted bool     `json:"publicly_trusted"`
+	// ThumbprintEnforced: AWS checks the thumbprint for this provider (the
+	// chain is not publicly trusted, or a host requires TLS 1.3).
+	ThumbprintEnforced bool `json:"thumbprint_enforced"`
+	// BreaksAssumeRole: drift left in place and the thumbprint enforced.
+	BreaksAssumeRole bool `json:"breaks_assume_role"`
+	// Transition is the lifecycle transition sent for this result; empty: none.
+	Transition Transition `json:"transition"`
+	// FirstSeen is when the current problem was first seen (RFC 3339), for problems.
+	FirstSeen string `json:"first_seen,omitempty"`
+	Detail    string `json:"detail"`
 	// AccountID is set in organisation mode.
 	AccountID string `json:"account_id,omitempty"`
+
+	// Host groups alerts: the jwks_uri host, or the issuer host when discovery
+	// failed, with :port when not 443.
+	Host string `json:"-"`
 
 	// Mode is the mode that applied to this provider (default, request and tag).
 	Mode config.Mode `json:"-"`
@@ -85,11 +125,14 @@ func (r Result) accountID() string {
 // Report is what a run returns. In organisation mode Accounts has one
 // section per account and Counts, Checked and Results are the totals.
 type Report struct {
-	Mode     config.Mode      `json:"mode"`
-	Checked  int              `json:"checked"`
-	Counts   map[Outcome]int  `json:"counts"`
-	Results  []Result         `json:"results"`
-	Accounts []AccountSummary `json:"accounts,omitempty"`
+	Mode    config.Mode     `json:"mode"`
+	Checked int             `json:"checked"`
+	Counts  map[Outcome]int `json:"counts"`
+	Results []Result        `json:"results"`
+	// ResultsOmitted counts in-sync results left out of Results to keep the
+	// response under Lambda's 6 MB (Counts still has them).
+	ResultsOmitted int              `json:"results_omitted,omitempty"`
+	Accounts       []AccountSummary `json:"accounts,omitempty"`
 }
 
 // AccountSummary is one account's section of an organisation report.
@@ -131,7 +174,7 @@ func severity(o Outcome, breaks bool) Severity {
 			return SeverityCritical
 		}
 		return SeverityWarning
-	case ProbeFailed:
+	case ProbeFailed, Expiring:
 		return SeverityWarning
 	default:
 		return SeverityNone
