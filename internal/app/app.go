@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -19,6 +20,7 @@ import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/state"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
@@ -34,10 +36,13 @@ func NewEngine(ctx context.Context, cfg config.Config, logger *slog.Logger) (*dr
 
 // NewEngineFromAWS builds the engine for cfg with clients from awsCfg.
 func NewEngineFromAWS(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger) *drift.Engine {
-	var notifier drift.Notifier
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var publishers []drift.Publisher
 	if cfg.TopicARN != "" {
-		notifier = alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN)
-	} else if logger != nil {
+		publishers = append(publishers, alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN, alert.WithFormat(cfg.AlertFormat), alert.WithLogger(logger)))
+	} else {
 		logger.WarnContext(ctx, "SNS_TOPIC_ARN is empty: alerts are logged only, not published")
 	}
 	prober := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: cfg.ProbeTimeout})
@@ -45,7 +50,8 @@ func NewEngineFromAWS(ctx context.Context, awsCfg aws.Config, cfg config.Config,
 	opts := drift.Options{
 		Providers:          own,
 		NewProbe:           func() drift.ProbeFunc { return prober.NewRun().Probe },
-		Notifier:           notifier,
+		Publishers:         publishers,
+		Lifecycle:          NewLifecycle(ctx, awsCfg, cfg, logger),
 		Mode:               cfg.Mode,
 		Concurrency:        cfg.Concurrency,
 		ProbeTimeout:       cfg.ProbeTimeout,
@@ -56,6 +62,24 @@ func NewEngineFromAWS(ctx context.Context, awsCfg aws.Config, cfg config.Config,
 		opts.Accounts = accountLister(awsCfg, cfg, own)
 	}
 	return drift.New(opts)
+}
+
+// NewLifecycle is the alert lifecycle over cfg's state table, or nil
+// without one (stateless, and the log says so).
+func NewLifecycle(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger) drift.Lifecycle {
+	if cfg.StateTable == "" {
+		logger.WarnContext(ctx, "STATE_TABLE is empty: no alert state, so every run alerts every problem as new (probe-failed included, from its first failure) and every update as applied; set STATE_TABLE for new, changed, reminder and resolved")
+		return nil
+	}
+	logger.InfoContext(ctx, "alert state in DynamoDB table "+cfg.StateTable, "state_table", cfg.StateTable,
+		"realert_interval", cfg.RealertInterval.String(), "probe_failures_to_alert", cfg.ProbeFailuresToAlert)
+	return alert.NewLifecycle(NewStateStore(awsCfg, cfg.StateTable),
+		alert.Policy{RealertInterval: cfg.RealertInterval, ProbeFailuresToAlert: cfg.ProbeFailuresToAlert}, logger)
+}
+
+// NewStateStore is the state table's store with a client from awsCfg.
+func NewStateStore(awsCfg aws.Config, table string) *state.Store {
+	return state.New(dynamodb.NewFromConfig(awsCfg), table)
 }
 
 // accountLister finds the run's accounts: the configured role ARNs, or every

@@ -461,7 +461,7 @@ func TestSNSDownEveryProviderProcessedThenError(t *testing.T) {
 	b := w.provider(w.idp("/b", c).URL(), []string{old2}, nil)
 	// A topic that does not exist: every publish fails.
 	e := w.engine(func(o *drift.Options) {
-		o.Notifier = alert.NewPublisher(w.sns, w.topicARN+"-deleted")
+		o.Publishers = []drift.Publisher{perResult{alert.NewPublisher(w.sns, w.topicARN+"-deleted")}}
 	})
 	rep, err := e.Run(context.Background(), drift.Request{})
 	if err == nil || !strings.Contains(err.Error(), "publish") {

@@ -50,7 +50,7 @@ func (w *world) via(iamURL, snsURL string, maxBackoff time.Duration) engineOpt {
 	cfg := prodConfig(maxBackoff)
 	return func(o *drift.Options) {
 		o.Providers = oidcprovider.New(iam.NewFromConfig(cfg, func(io *iam.Options) { io.BaseEndpoint = aws.String(iamURL) }))
-		o.Notifier = alert.NewPublisher(sns.NewFromConfig(cfg, func(so *sns.Options) { so.BaseEndpoint = aws.String(snsURL) }), w.topicARN)
+		o.Publishers = []drift.Publisher{perResult{alert.NewPublisher(sns.NewFromConfig(cfg, func(so *sns.Options) { so.BaseEndpoint = aws.String(snsURL) }), w.topicARN)}}
 	}
 }
 

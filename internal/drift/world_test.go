@@ -153,7 +153,7 @@ func (w *world) engine(opts ...engineOpt) *drift.Engine {
 	o := drift.Options{
 		Providers:    oidcprovider.New(w.api),
 		NewProbe:     func() drift.ProbeFunc { return prober.NewRun().Probe },
-		Notifier:     alert.NewPublisher(w.sns, w.topicARN),
+		Publishers:   []drift.Publisher{perResult{alert.NewPublisher(w.sns, w.topicARN)}},
 		Mode:         config.ModeRemediate,
 		Concurrency:  4,
 		ProbeTimeout: 5 * time.Second,
@@ -228,3 +228,16 @@ func resultFor(t *testing.T, rep *drift.Report, arn string) drift.Result {
 }
 
 func list(s ...string) string { return strings.Join(s, ",") }
+
+// perResult publishes each result of a message as its own SNS message
+// (alert.Publisher.Notify), as before messages were grouped.
+type perResult struct{ p *alert.Publisher }
+
+func (a perResult) Publish(ctx context.Context, m drift.Message) error {
+	for _, r := range m.Results {
+		if err := a.p.Notify(ctx, drift.Alert{Result: r, CheckedAt: m.CheckedAt}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
