@@ -26,9 +26,10 @@ const (
 
 // exitCodes is the exit code section of every --help.
 const exitCodes = `exit codes:
-  0  nothing to do: every provider in sync, updated or skipped (thumbprint: printed)
+  0  nothing to do: every provider in sync, updated or skipped
+     (thumbprint: printed; stage: staged or already there)
   1  could not run: a bad setting, no credentials, providers or accounts not listed,
-     an alert not delivered (thumbprint: the probe failed)
+     an alert not delivered (thumbprint, stage: the probe or AWS failed)
   2  usage error: bad flags or arguments, or --mode alert|remediate with no SNS topic;
      nothing was called
   3  problems found (check): drift left in place, expiring, probe-failed,
