@@ -92,6 +92,16 @@ func NewStateStore(awsCfg aws.Config, table string) *state.Store {
 	return state.New(dynamodb.NewFromConfig(awsCfg), table)
 }
 
+// OpenStateStore is the state table's store with a client from the SDK's
+// standard chain (the CLI's stage records staged thumbprints in it).
+func OpenStateStore(ctx context.Context, table string) (*state.Store, error) {
+	awsCfg, err := awsclient.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return NewStateStore(awsCfg, table), nil
+}
+
 // accountLister finds the run's accounts: the configured role ARNs (each
 // always checked), or every active account of the organisation (its own
 // account with own credentials; the management account skipped from a
