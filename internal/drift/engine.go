@@ -379,6 +379,9 @@ func (r *run) finish(results []Result, summaries []AccountSummary) (*Report, err
 		if res.Severity == "" {
 			res.Severity = severity(res.Outcome, res.BreaksAssumeRole)
 		}
+		if res.Host == "" {
+			res.Host = issuerHost(res)
+		}
 		normalise(res)
 		switch res.Outcome {
 		case UpdateFailed:
@@ -509,6 +512,17 @@ func deadlineDetail(work context.Context, detail string) string {
 		return "deadline: " + detail
 	}
 	return detail
+}
+
+// issuerHost is the grouping host of a result the probe did not set one
+// for: the issuer's host (from the Url, else the ARN), with :port when not 443.
+func issuerHost(r *Result) string {
+	url := r.URL
+	if url == "" {
+		_, url, _ = strings.Cut(r.ProviderARN, ":oidc-provider/")
+	}
+	host, _, _ := strings.Cut(url, "/")
+	return strings.TrimSuffix(strings.ToLower(host), ":443")
 }
 
 // normalise gives every list a non-nil value so the JSON shows [] not null.

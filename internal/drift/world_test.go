@@ -153,7 +153,7 @@ func (w *world) engine(opts ...engineOpt) *drift.Engine {
 	o := drift.Options{
 		Providers:    oidcprovider.New(w.api),
 		NewProbe:     func() drift.ProbeFunc { return prober.NewRun().Probe },
-		Publishers:   []drift.Publisher{perResult{alert.NewPublisher(w.sns, w.topicARN)}},
+		Publishers:   []drift.Publisher{alert.NewPublisher(w.sns, w.topicARN)},
 		Mode:         config.ModeRemediate,
 		Concurrency:  4,
 		ProbeTimeout: 5 * time.Second,
@@ -229,15 +229,35 @@ func resultFor(t *testing.T, rep *drift.Report, arn string) drift.Result {
 
 func list(s ...string) string { return strings.Join(s, ",") }
 
-// perResult publishes each result of a message as its own SNS message
-// (alert.Publisher.Notify), as before messages were grouped.
-type perResult struct{ p *alert.Publisher }
+// sent is one result of a delivered (grouped) message.
+type sent struct {
+	Transition, Outcome string
+	// Result is the result's object in the message's results list.
+	Result map[string]any
+	// Message is the message that listed it.
+	Message testpeer.Delivered
+}
 
-func (a perResult) Publish(ctx context.Context, m drift.Message) error {
-	for _, r := range m.Results {
-		if err := a.p.Notify(ctx, drift.Alert{Result: r, CheckedAt: m.CheckedAt}); err != nil {
-			return err
+// sentResults drains the alert queue and flattens its grouped messages
+// into their results, in delivery order.
+func (w *world) sentResults() []sent {
+	w.t.Helper()
+	var out []sent
+	for _, m := range w.messages() {
+		for _, r := range m.Results() {
+			out = append(out, sent{Transition: m.Attr("transition"), Outcome: m.Attr("outcome"), Result: r, Message: m})
 		}
 	}
-	return nil
+	return out
+}
+
+// sentByProvider is sentResults by provider ARN.
+func (w *world) sentByProvider() map[string][]sent {
+	w.t.Helper()
+	out := map[string][]sent{}
+	for _, s := range w.sentResults() {
+		arn, _ := s.Result["provider_arn"].(string)
+		out[arn] = append(out[arn], s)
+	}
+	return out
 }
