@@ -61,6 +61,11 @@ type Step struct {
 	Full state.Item
 	// Write says Quiet differs from the item read.
 	Write bool
+	// Owed, when set, is an update an earlier run applied whose applied was
+	// not delivered (stored list ">" new list); this step's applied
+	// delivers it, and OwedAt is when it was applied.
+	Owed   string
+	OwedAt time.Time
 }
 
 // Next decides the transition of result r given prev, the key's item as
@@ -76,6 +81,11 @@ type Step struct {
 //   - in-sync: resolved when a problem is open;
 //   - updated: applied, which also closes an open problem, except when
 //     the identical update was applied within AppliedWindow.
+//
+// An applied whose delivery failed is owed: the claim stores it (the record
+// clears it), so that a retry, which finds the provider in sync, still sends
+// applied (in place of resolved). A problem seen again drops it: its own
+// transitions tell the state that matters now.
 //
 // first_seen is kept while the problem's outcome persists: a changed live
 // thumbprint (the identity provider rotated again while the provider still
@@ -115,6 +125,10 @@ func Next(prev state.Item, r drift.Result, now time.Time, p Policy) Step {
 		problem, since = drift.ProbeFailed, q.FailingSince
 	case r.Outcome.Problem():
 		problem, since = r.Outcome, now
+		if q.Owed != "" {
+			q.Owed, q.OwedAt = "", time.Time{}
+			dirty = true
+		}
 	}
 	if r.Outcome != drift.ProbeFailed && (q.ProbeFailures != 0 || !q.FailingSince.IsZero()) {
 		q.ProbeFailures, q.FailingSince = 0, time.Time{}
@@ -134,8 +148,10 @@ func Next(prev state.Item, r drift.Result, now time.Time, p Policy) Step {
 			break // another invocation sent this very update
 		}
 		step.Transition = drift.TransitionApplied
+		step.Quiet.Owed, step.Quiet.OwedAt = id, now
 		full.Outcome, full.Live, full.AlertedAt = "", nil, time.Time{}
 		full.Applied, full.AppliedAt = id, now
+		full.Owed, full.OwedAt = "", time.Time{}
 	case problem != "":
 		switch {
 		case prev.Outcome == "":
@@ -148,6 +164,11 @@ func Next(prev state.Item, r drift.Result, now time.Time, p Policy) Step {
 		if step.Transition != drift.TransitionNone {
 			full.Outcome, full.Live, full.AlertedAt = string(problem), live, now
 		}
+	case q.Owed != "":
+		step.Transition, step.Owed, step.OwedAt = drift.TransitionApplied, q.Owed, q.OwedAt
+		full.Outcome, full.Live, full.AlertedAt = "", nil, time.Time{}
+		full.Applied, full.AppliedAt = q.Owed, q.OwedAt
+		full.Owed, full.OwedAt = "", time.Time{}
 	default:
 		if prev.Outcome != "" {
 			step.Transition = drift.TransitionResolved
@@ -309,6 +330,9 @@ func (l *Lifecycle) Begin(ctx context.Context, results []drift.Result, now time.
 				mu.Unlock()
 			default:
 				r.Transition = st.Transition
+				if st.Owed != "" {
+					owedResult(r, st.Owed, st.OwedAt)
+				}
 				p.mu.Lock()
 				p.held[r.Key()] = claim{version: prev.Version + 1, full: st.Full}
 				p.mu.Unlock()
@@ -317,6 +341,22 @@ func (l *Lifecycle) Begin(ctx context.Context, results []drift.Result, now time.
 	}
 	wg.Wait()
 	return p, errors.Join(errs...)
+}
+
+// owedResult restates r, for its message, as the update an earlier run
+// applied (id: stored list ">" new list, lowercase) whose applied was not
+// delivered. The report keeps what this run saw.
+func owedResult(r *drift.Result, id string, at time.Time) {
+	split := func(s string) []string {
+		if s == "" {
+			return []string{}
+		}
+		return strings.Split(s, ",")
+	}
+	stored, written, _ := strings.Cut(id, ">")
+	r.Outcome, r.Severity, r.BreaksAssumeRole = drift.Updated, drift.SeverityInfo, false
+	r.StoredThumbprints, r.NewThumbprints = split(stored), split(written)
+	r.Detail = "thumbprint list replaced at " + at.UTC().Format(time.RFC3339) + " by a run whose alert was not delivered; sent now"
 }
 
 func (l *Lifecycle) lost(ctx context.Context, r drift.Result, t drift.Transition, why string) {

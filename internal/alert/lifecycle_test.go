@@ -134,3 +134,38 @@ func TestNextForgetsOldSightings(t *testing.T) {
 		t.Error("Next changed the item it was given")
 	}
 }
+
+// An applied whose message was not delivered is owed: the retry finds the
+// provider in sync, and sends applied for the earlier update, not resolved.
+func TestNextOwedApplied(t *testing.T) {
+	const arn = "arn:aws:iam::123456789012:oidc-provider/idp.example"
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	a, b := strings.Repeat("aa", 20), strings.Repeat("bb", 20)
+	pol := alert.Policy{RealertInterval: time.Hour, ProbeFailuresToAlert: 2}
+	open := state.Item{Key: arn, Version: 4, Problem: "drift", FirstSeen: now.Add(-time.Hour), Outcome: "drift", Live: []string{a}, AlertedAt: now.Add(-time.Hour)}
+
+	upd := alert.Next(open, drift.Result{ProviderARN: arn, Outcome: drift.Updated, LiveThumbprints: []string{a}, StoredThumbprints: []string{b}, NewThumbprints: []string{a, b}}, now, pol)
+	id := b + ">" + a + "," + b
+	if upd.Transition != drift.TransitionApplied || upd.Quiet.Owed != id || upd.Full.Owed != "" || upd.Full.Applied != id {
+		t.Fatalf("update: %s, claim owes %q, record owes %q applied %q", upd.Transition, upd.Quiet.Owed, upd.Full.Owed, upd.Full.Applied)
+	}
+
+	// The delivery failed: the item holds the claim's quiet fields.
+	released := upd.Quiet
+	released.Version = 5
+	retry := alert.Next(released, drift.Result{ProviderARN: arn, Outcome: drift.InSync, LiveThumbprints: []string{a}}, now.Add(time.Minute), pol)
+	if retry.Transition != drift.TransitionApplied || retry.Owed != id || !retry.OwedAt.Equal(now) {
+		t.Fatalf("retry: %s owed %q at %v, want applied of %q", retry.Transition, retry.Owed, retry.OwedAt, id)
+	}
+	if retry.Full.Outcome != "" || retry.Full.Owed != "" || retry.Full.Applied != id || !retry.Full.AppliedAt.Equal(now) {
+		t.Fatalf("retry records %+v", retry.Full)
+	}
+
+	// One failed probe keeps it owed; a problem seen again drops it.
+	if s := alert.Next(released, drift.Result{ProviderARN: arn, Outcome: drift.ProbeFailed}, now.Add(time.Minute), pol); s.Transition != drift.TransitionNone || s.Quiet.Owed != id {
+		t.Fatalf("one probe failure: %s, owed %q", s.Transition, s.Quiet.Owed)
+	}
+	if s := alert.Next(released, drift.Result{ProviderARN: arn, Outcome: drift.Drift, LiveThumbprints: []string{b}}, now.Add(time.Minute), pol); s.Transition != drift.TransitionChanged || s.Quiet.Owed != "" || !s.Write {
+		t.Fatalf("drift again: %s, owed %q, write %v", s.Transition, s.Quiet.Owed, s.Write)
+	}
+}

@@ -17,7 +17,8 @@ type Lifecycle interface {
 	LastSeen(ctx context.Context, providerARN string, now time.Time) (LastSeen, error)
 	// Begin reads the state of the results' keys (a provider's ARN, an
 	// account's key for account-failed) and sets each result's Transition and
-	// FirstSeen. It claims each transition so that no other invocation sends
+	// FirstSeen; it may restate a result for its message (the update an
+	// earlier run applied, whose applied it sends now). It claims each transition so that no other invocation sends
 	// it until this one records or releases it, or until hold has passed; a
 	// transition another invocation holds or has already recorded is cleared
 	// (the race is lost, which is no error). The error reports state that

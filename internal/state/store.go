@@ -89,6 +89,11 @@ type Item struct {
 	FailingSince  time.Time
 	// Seen is when each thumbprint (lowercase hex) was last seen live.
 	Seen map[string]time.Time
+	// Owed identifies an update this function applied whose alert has not
+	// been delivered yet (written by the claim, cleared by the record), and
+	// OwedAt when it was applied: a later run sends it.
+	Owed   string
+	OwedAt time.Time
 
 	// Alert fields: what was delivered, written only by Record.
 
@@ -370,6 +375,8 @@ func (u *update) quiet(it Item, now time.Time) {
 		u.remove("probe_failures")
 	}
 	u.set("failing_since", timeOrNil(it.FailingSince))
+	u.set("owed_applied", strOrNil(it.Owed))
+	u.set("owed_at", timeOrNil(it.OwedAt))
 	if len(it.Seen) > 0 {
 		m := make(map[string]types.AttributeValue, len(it.Seen))
 		for tp, at := range it.Seen {
@@ -469,6 +476,8 @@ func decode(av map[string]types.AttributeValue) (Item, error) {
 	it.FirstSeen = getT("first_seen")
 	it.ProbeFailures = int(getN("probe_failures"))
 	it.FailingSince = getT("failing_since")
+	it.Owed = getS("owed_applied")
+	it.OwedAt = getT("owed_at")
 	if m, ok := av["seen"].(*types.AttributeValueMemberM); ok {
 		it.Seen = make(map[string]time.Time, len(m.Value))
 		for tp, v := range m.Value {

@@ -78,7 +78,7 @@ func TestItemRoundTrip(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
 	const key = "arn:aws:iam::123456789012:oidc-provider/example.com"
-	quiet := Item{Key: key, Problem: "drift", FirstSeen: t0, ProbeFailures: 1, FailingSince: t0.Add(time.Minute),
+	quiet := Item{Key: key, Problem: "drift", FirstSeen: t0, ProbeFailures: 1, FailingSince: t0.Add(time.Minute), Owed: "a>b", OwedAt: t0,
 		Seen: map[string]time.Time{"aa": t0, "bb": t0.Add(-time.Hour)}}
 	if err := s.Claim(ctx, Item{Key: key}, quiet, "run-1", t0.Add(time.Minute), t0); err != nil {
 		t.Fatalf("Claim: %v", err)
