@@ -12,7 +12,7 @@
 // Claim protocol (what makes each transition go out once):
 //
 //  1. Claim: UpdateItem conditioned on the version read and on no live claim
-//     (claim_until absent or in the past); it stores claim_id and
+//     (claim_until absent or not after now); it stores claim_id and
 //     claim_until with the quiet fields (probe failures, seen times).
 //  2. The caller publishes.
 //  3. Record (conditioned on claim_id) stores what was sent and removes the
@@ -217,7 +217,7 @@ func (s *Store) write(ctx context.Context, prev, next Item, claim string, until,
 		u.remove("claim_id", "claim_until")
 	}
 	u.vals[":now"] = num(now.UnixMilli())
-	cond := "(attribute_not_exists(#claim_until) OR #claim_until < :now)"
+	cond := "(attribute_not_exists(#claim_until) OR #claim_until <= :now)"
 	if prev.Version == 0 {
 		cond = "attribute_not_exists(#" + KeyAttribute + ") AND " + cond
 		u.name(KeyAttribute)
