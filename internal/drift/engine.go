@@ -599,7 +599,7 @@ func (r *run) alert(results []Result) (map[Transition]int, []error) {
 			m := msgs[i]
 			if err := r.publish(pctx, m); err != nil {
 				r.e.opts.Logger.ErrorContext(r.ctx, "alert not delivered: its transitions are not recorded, a retry sends them", messageAttrs(m, slog.String("error", err.Error()))...)
-				fail(fmt.Errorf("%w: %s %s %s (%d results): %w", ErrNotDelivered, m.Transition, m.Outcome, m.Host, len(m.Results), err))
+				fail(fmt.Errorf("%w: %s %s %s for %s: %w", ErrNotDelivered, m.Transition, m.Outcome, m.Host, keysOf(m.Results), err))
 				if err := pending.Undelivered(r.ctx, m.Results); err != nil {
 					fail(fmt.Errorf("%w: %w", ErrState, err))
 				}
@@ -682,6 +682,20 @@ func (r *run) publish(ctx context.Context, m Message) error {
 	}
 	r.e.opts.Logger.InfoContext(ctx, "alert sent", messageAttrs(m)...)
 	return nil
+}
+
+// keysOf names the results of a message for an error: the first three
+// keys, and how many more.
+func keysOf(results []Result) string {
+	var keys []string
+	for i, res := range results {
+		if i == 3 {
+			keys = append(keys, fmt.Sprintf("and %d more", len(results)-3))
+			break
+		}
+		keys = append(keys, res.Key())
+	}
+	return strings.Join(keys, ", ")
 }
 
 func messageAttrs(m Message, extra ...any) []any {
