@@ -230,6 +230,8 @@ func TestFunctionPermissionsPerAccountMode(t *testing.T) {
 	tp := loadTemplate(t)
 	stmts := functionStatements(t, tp)
 	singleAccount := []string{
+		"dynamodb:BatchGetItem",
+		"dynamodb:UpdateItem",
 		"iam:GetOpenIDConnectProvider",
 		"iam:ListOpenIDConnectProviderTags",
 		"iam:ListOpenIDConnectProviders",

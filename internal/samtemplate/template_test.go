@@ -82,6 +82,7 @@ func TestFunctionEnvironment(t *testing.T) {
 		"ORG_ROLE_NAME":           ref("OrgRoleName"),
 		"ASSUME_ROLE_EXTERNAL_ID": ref("AssumeRoleExternalId"),
 		"ACCOUNT_CONCURRENCY":     ref("AccountConcurrency"),
+		"STATE_TABLE":             ref(stateTable(t, tp)),
 	}
 	for name, w := range want {
 		if got := vars[name]; !reflect.DeepEqual(got, w) {
@@ -256,6 +257,8 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 	// deliberate change of this test, of the README's permissions section and
 	// of the IAM review it implies.
 	wantActions := []string{
+		"dynamodb:BatchGetItem",
+		"dynamodb:UpdateItem",
 		"iam:GetOpenIDConnectProvider",
 		"iam:ListOpenIDConnectProviderTags",
 		"iam:ListOpenIDConnectProviders",
@@ -338,6 +341,8 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 					want = ref(topic)
 				case strings.HasPrefix(a, "kms:"):
 					want = getAtt(key, "Arn")
+				case strings.HasPrefix(a, "dynamodb:"):
+					want = getAtt(stateTable(t, tp), "Arn")
 				default:
 					t.Errorf("action %s has no expected resource in this test", a)
 					continue
