@@ -83,6 +83,15 @@ func TestFunctionEnvironment(t *testing.T) {
 		"ASSUME_ROLE_EXTERNAL_ID": ref("AssumeRoleExternalId"),
 		"ACCOUNT_CONCURRENCY":     ref("AccountConcurrency"),
 		"STATE_TABLE":             ref(stateTable(t, tp)),
+		// Alert lifecycle and integrations.
+		"ORG_INCLUDE_MANAGEMENT_ACCOUNT": ref("OrgIncludeManagementAccount"),
+		"PROBE_CONCURRENCY":              ref("ProbeConcurrency"),
+		"REALERT_INTERVAL":               ref("RealertInterval"),
+		"PROBE_FAILURES_TO_ALERT":        ref("ProbeFailuresToAlert"),
+		"EXPIRY_WARNING":                 ref("ExpiryWarning"),
+		"ALERT_FORMAT":                   ref("AlertFormat"),
+		"EVENT_BUS_NAME":                 ref("EventBusName"),
+		"SECURITY_HUB":                   ref("SecurityHub"),
 	}
 	for name, w := range want {
 		if got := vars[name]; !reflect.DeepEqual(got, w) {
@@ -98,22 +107,35 @@ func TestFunctionEnvironment(t *testing.T) {
 
 func TestParameters(t *testing.T) {
 	tp := loadTemplate(t)
+	// Ranges and patterns are checked against the function by
+	// TestTemplateFunctionParity; whole numbers are Strings (a Number admits 8.5).
 	tests := []struct {
 		name, typ string
 		def       any
-		min, max  any
 	}{
 		{name: "ScheduleExpression", typ: "String", def: "rate(1 hour)"},
 		{name: "DriftMode", typ: "String", def: "remediate"},
 		{name: "AlertEmail", typ: "String", def: ""},
-		{name: "Concurrency", typ: "Number", def: 8, min: 1, max: 64},
+		{name: "AlertFormat", typ: "String", def: "json"},
+		{name: "RealertInterval", typ: "String", def: "24h"},
+		{name: "ProbeFailuresToAlert", typ: "String", def: "2"},
+		{name: "ExpiryWarning", typ: "String", def: "720h"},
+		{name: "EventBusName", typ: "String", def: ""},
+		{name: "SecurityHub", typ: "String", def: "false"},
+		{name: "Concurrency", typ: "String", def: "8"},
+		{name: "ProbeConcurrency", typ: "String", def: "64"},
 		{name: "ProbeTimeout", typ: "String", def: "10s"},
-		{name: "ProbeHandshakes", typ: "Number", def: 2, min: 1, max: 5},
+		{name: "ProbeHandshakes", typ: "String", def: "2"},
 		{name: "LogRetentionDays", typ: "Number", def: 30},
 		{name: "AccountRoleArns", typ: "String", def: ""},
 		{name: "OrgRoleName", typ: "String", def: ""},
 		{name: "AssumeRoleExternalId", typ: "String", def: ""},
-		{name: "AccountConcurrency", typ: "Number", def: 4, min: 1, max: 32},
+		{name: "AccountConcurrency", typ: "String", def: "4"},
+		{name: "OrgIncludeManagementAccount", typ: "String", def: "false"},
+	}
+	params, _ := tp.doc["Parameters"].(map[string]any)
+	if len(params) != len(tests) {
+		t.Errorf("template has %d parameters, this test knows %d: add the new ones here", len(params), len(tests))
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,8 +149,11 @@ func TestParameters(t *testing.T) {
 			if !reflect.DeepEqual(p["Default"], tc.def) {
 				t.Errorf("Default = %#v, want %#v", p["Default"], tc.def)
 			}
-			if !reflect.DeepEqual(p["MinValue"], tc.min) || !reflect.DeepEqual(p["MaxValue"], tc.max) {
-				t.Errorf("MinValue, MaxValue = %v, %v, want %v, %v", p["MinValue"], p["MaxValue"], tc.min, tc.max)
+			if d, _ := p["Description"].(string); d == "" {
+				t.Errorf("%s has no Description", tc.name)
+			}
+			if _, hasPattern := p["AllowedPattern"]; hasPattern && p["ConstraintDescription"] == nil {
+				t.Errorf("%s has an AllowedPattern and no ConstraintDescription: the console would show the pattern", tc.name)
 			}
 		})
 	}
