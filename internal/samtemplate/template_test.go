@@ -253,21 +253,36 @@ func statements(t *testing.T, doc any) []statement {
 	return out
 }
 
-// functionStatements returns every statement of the function's Policies. Only
-// inline policy documents are allowed: managed policies and SAM policy templates
+// functionRole returns the logical id and the resource of the function's
+// execution role, failing t unless the function names an AWS::IAM::Role of the
+// template as its Role.
+func functionRole(t *testing.T, tp *template) (string, map[string]any) {
+	t.Helper()
+	props := tp.functionProps(t, functionID)
+	ga := list(lookup(props, "Role", "Fn::GetAtt"))
+	if len(ga) != 2 || ga[1] != "Arn" || !tp.isResource(ga[0], "AWS::IAM::Role") {
+		t.Fatalf("function Role = %#v, want GetAtt Arn of an AWS::IAM::Role in the template", props["Role"])
+	}
+	id := ga[0].(string)
+	return id, tp.resource(t, id, "AWS::IAM::Role")
+}
+
+// functionStatements returns every statement of the inline policies of the
+// function's role. Only inline policy documents are allowed: managed policies
 // cannot be audited here.
 func functionStatements(t *testing.T, tp *template) []statement {
 	t.Helper()
+	_, role := functionRole(t, tp)
 	var out []statement
-	for i, p := range list(tp.functionProps(t, functionID)["Policies"]) {
-		doc, ok := p.(map[string]any)
+	for i, p := range list(lookup(role, "Properties", "Policies")) {
+		doc, ok := lookup(p, "PolicyDocument").(map[string]any)
 		if !ok || doc["Statement"] == nil {
-			t.Fatalf("Policies[%d] = %#v: want an inline policy document with Statement", i, p)
+			t.Fatalf("role Policies[%d] = %#v: want an inline PolicyDocument with Statement", i, p)
 		}
 		out = append(out, statements(t, doc)...)
 	}
 	if len(out) == 0 {
-		t.Fatal("the function has no policy statements")
+		t.Fatal("the function's role has no policy statements")
 	}
 	return out
 }
@@ -276,6 +291,8 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 	tp := loadTemplate(t)
 	topic := alertTopic(t, tp)
 	key := topicKey(t, tp)
+	logGroup := functionLogGroup(t, tp)
+	queue := deadLetterQueue(t, tp)
 	stmts := functionStatements(t, tp)
 
 	// The complete set of actions the function may take. Adding one is a
@@ -290,8 +307,12 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 		"iam:UpdateOpenIDConnectProviderThumbprint",
 		"kms:Decrypt",
 		"kms:GenerateDataKey*",
-		"organizations:ListAccounts", // only with OrgRoleName
+		"logs:CreateLogStream",
+		"logs:PutLogEvents",
+		"organizations:DescribeOrganization", // only with OrgRoleName
+		"organizations:ListAccounts",         // only with OrgRoleName
 		"sns:Publish",
+		"sqs:SendMessage",
 		"sts:AssumeRole", // only with AccountRoleArns or OrgRoleName
 	}
 	var gotActions []string
@@ -326,15 +347,15 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 			}
 			for _, r := range s.resources {
 				if r == "*" && !slices.Equal(s.actions, []string{"iam:ListOpenIDConnectProviders"}) &&
-					!slices.Equal(s.actions, []string{"organizations:ListAccounts"}) {
-					t.Errorf("Resource * with actions %v: only iam:ListOpenIDConnectProviders and organizations:ListAccounts may use it", s.actions)
+					!slices.Equal(s.actions, []string{"organizations:ListAccounts", "organizations:DescribeOrganization"}) {
+					t.Errorf("Resource * with actions %v: only iam:ListOpenIDConnectProviders, organizations:ListAccounts and organizations:DescribeOrganization may use it", s.actions)
 				}
 			}
 			// The single-account statements always apply; the ones for other
 			// accounts only when their parameter is set.
 			for _, a := range s.actions {
 				switch a {
-				case "sts:AssumeRole", "organizations:ListAccounts":
+				case "sts:AssumeRole", "organizations:ListAccounts", "organizations:DescribeOrganization":
 				default:
 					if s.condition != "" {
 						t.Errorf("%s exists only under condition %s; it must always apply", a, s.condition)
@@ -353,11 +374,15 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 				case a == "sts:AssumeRole":
 					t.Errorf("sts:AssumeRole under condition %q, want HasAccountRoleArns or HasOrgRoleName", s.condition)
 					continue
-				case a == "organizations:ListAccounts":
+				case a == "organizations:ListAccounts" || a == "organizations:DescribeOrganization":
 					if s.condition != "HasOrgRoleName" {
-						t.Errorf("organizations:ListAccounts under condition %q, want HasOrgRoleName", s.condition)
+						t.Errorf("%s under condition %q, want HasOrgRoleName", a, s.condition)
 					}
 					want = "*"
+				case strings.HasPrefix(a, "logs:"):
+					want = getAtt(logGroup, "Arn")
+				case a == "sqs:SendMessage":
+					want = getAtt(queue, "Arn")
 				case a == "iam:ListOpenIDConnectProviders":
 					want = "*"
 				case strings.HasPrefix(a, "iam:"):
@@ -438,6 +463,11 @@ func TestAlertTopicKey(t *testing.T) {
 		if slices.Contains(principalServices(s), cloudwatch) &&
 			slices.Contains(s.actions, "kms:Decrypt") && slices.Contains(s.actions, "kms:GenerateDataKey*") {
 			cloudwatchUses = true
+			// Only on behalf of this account's alarms: without it, any account's
+			// CloudWatch could use the key through a topic that names it.
+			if got := lookup(s.raw, "Condition", "StringEquals", "aws:SourceAccount"); !reflect.DeepEqual(got, ref("AWS::AccountId")) {
+				t.Errorf("key policy statement %s for %s: Condition StringEquals aws:SourceAccount = %#v, want Ref AWS::AccountId", s.sid, cloudwatch, got)
+			}
 		}
 	}
 	if !rootAdmin {
