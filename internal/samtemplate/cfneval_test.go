@@ -40,9 +40,13 @@ func (tp *template) evaluator(params map[string]string) *evaluator {
 	return &evaluator{tp: tp, params: params}
 }
 
-// param returns the value of parameter or pseudo parameter name.
+// param returns the value of parameter or pseudo parameter name; params may
+// override a pseudo parameter (another region, say).
 func (e *evaluator) param(name string) (string, error) {
 	if v, ok := pseudoParameters[name]; ok {
+		if given, ok := e.params[name]; ok {
+			return given, nil
+		}
 		return v, nil
 	}
 	p, ok := lookup(e.tp.doc, "Parameters", name).(map[string]any)
@@ -251,6 +255,7 @@ Conditions:
 		{"number default", nil, "!Ref Size", "4"},
 		{"given", map[string]string{"Role": "x"}, "!Ref Role", "x"},
 		{"pseudo", nil, "!Ref AWS::Partition", "aws"},
+		{"pseudo given", map[string]string{"AWS::Region": "eu-west-1"}, "!Ref AWS::Region", "eu-west-1"},
 		{"condition false", nil, "!Condition HasNames", false},
 		{"condition true", map[string]string{"Names": "a"}, "!Condition HasNames", true},
 		{"and", map[string]string{"Names": "a"}, "!Condition Both", true},

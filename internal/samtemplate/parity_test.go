@@ -126,6 +126,9 @@ func (tp *template) admits(params map[string]string) error {
 	e := tp.evaluator(params)
 	declared, _ := tp.doc["Parameters"].(map[string]any)
 	for name := range params {
+		if _, pseudo := pseudoParameters[name]; pseudo {
+			continue
+		}
 		if _, ok := declared[name]; !ok {
 			return fmt.Errorf("%s is not a parameter", name)
 		}
