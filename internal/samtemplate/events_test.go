@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -196,7 +197,8 @@ func TestProviderChangeRule(t *testing.T) {
 }
 
 // TestProviderChangeRuleRegions: the rule exists where IAM's CloudTrail events
-// reach EventBridge, the partition's IAM region, and nowhere else.
+// reach EventBridge, the partition's IAM region, and where the organisation's
+// members forward theirs (OrganizationId set), and nowhere else.
 func TestProviderChangeRuleRegions(t *testing.T) {
 	tp := loadTemplate(t)
 	cond, _ := tp.resource(t, providerChangeRule, "AWS::Events::Rule")["Condition"].(string)
@@ -213,9 +215,12 @@ func TestProviderChangeRuleRegions(t *testing.T) {
 		{map[string]string{"AWS::Region": "us-east-2"}, false},
 		{map[string]string{"AWS::Region": "eu-west-1"}, false},
 		{map[string]string{"AWS::Region": "us-gov-east-1", "AWS::Partition": "aws-us-gov"}, false},
+		// Members forward their changes to the central bus, in any region.
+		{map[string]string{"AWS::Region": "eu-west-1", "OrganizationId": "o-abcdef1234"}, true},
+		{map[string]string{"AWS::Region": "us-east-1", "OrganizationId": "o-abcdef1234"}, true},
 	}
 	for _, tc := range tests {
-		t.Run(tc.params["AWS::Region"], func(t *testing.T) {
+		t.Run(tc.params["AWS::Region"]+" "+tc.params["OrganizationId"], func(t *testing.T) {
 			got, err := tp.evaluator(tc.params).condition(cond)
 			if err != nil {
 				t.Fatal(err)
@@ -225,4 +230,170 @@ func TestProviderChangeRuleRegions(t *testing.T) {
 			}
 		})
 	}
+}
+
+const orgID = "o-abcdef1234"
+
+func TestOrganizationBusPolicy(t *testing.T) {
+	tp := loadTemplate(t)
+	busArn := sub("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default")
+
+	t.Run("OrganizationId pattern", func(t *testing.T) {
+		checkAccepts(t, tp, "OrganizationId", map[string]bool{
+			"":                     true,
+			orgID:                  true,
+			"o-" + repeat("a", 32): true,
+			"o-" + repeat("a", 9):  false,
+			"o-" + repeat("a", 33): false,
+			"o-ABCDEF1234":         false,
+			"abcdef1234":           false,
+			"*":                    false,
+			"o-abcdef1234 ":        false,
+		})
+	})
+	t.Run("condition", func(t *testing.T) {
+		for value, want := range map[string]bool{"": false, orgID: true} {
+			got, err := tp.evaluator(map[string]string{"OrganizationId": value}).condition("HasOrganizationId")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("HasOrganizationId with %q = %v, want %v", value, got, want)
+			}
+		}
+	})
+
+	policies := tp.resourcesOfType("AWS::Events::EventBusPolicy")
+	if len(policies) != 1 {
+		t.Fatalf("event bus policies = %v, want one", policies)
+	}
+	p := tp.resource(t, policies[0], "AWS::Events::EventBusPolicy")
+	if p["Condition"] != "HasOrganizationId" {
+		t.Errorf("%s Condition = %v, want HasOrganizationId: no organisation, no cross-account access", policies[0], p["Condition"])
+	}
+	props, _ := p["Properties"].(map[string]any)
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"EventBusName", props["EventBusName"], "default"},
+		{"Statement", props["Statement"], map[string]any{
+			"Effect":    "Allow",
+			"Principal": "*",
+			"Action":    "events:PutEvents",
+			"Resource":  busArn,
+			// The organisation's principals only.
+			"Condition": map[string]any{"StringEquals": map[string]any{"aws:PrincipalOrgID": ref("OrganizationId")}},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !reflect.DeepEqual(tc.got, tc.want) {
+				t.Errorf("%s = %#v, want %#v", tc.name, tc.got, tc.want)
+			}
+		})
+	}
+	t.Run("StatementId unique per stack and within 64 characters", func(t *testing.T) {
+		id, _ := lookup(props, "StatementId", "Fn::Sub").(string)
+		if !strings.Contains(id, "${AWS::StackName}") {
+			t.Fatalf("StatementId = %#v, want one naming the stack", props["StatementId"])
+		}
+		// FunctionName <stack>-drift-check limits the stack name to 52 characters.
+		if n := len(strings.ReplaceAll(id, "${AWS::StackName}", repeat("s", 52))); n > 64 {
+			t.Errorf("StatementId %q is %d characters with a 52-character stack name, want at most 64", id, n)
+		}
+	})
+	t.Run("output for member-role.yaml", func(t *testing.T) {
+		out, _ := lookup(tp.doc, "Outputs", "ProviderChangeBusArn").(map[string]any)
+		if !reflect.DeepEqual(out["Value"], busArn) || out["Condition"] != "HasOrganizationId" {
+			t.Errorf("output ProviderChangeBusArn = %#v, want the default bus ARN under HasOrganizationId", out)
+		}
+		arn, err := tp.evaluator(nil).str(busArn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		member, _ := loadMemberRole(t)
+		checkAccepts(t, member, "CentralEventBusArn", map[string]bool{arn: true})
+	})
+}
+
+func repeat(s string, n int) string { return strings.Repeat(s, n) }
+
+// TestMemberForwardsProviderChanges checks the optional forwarding in
+// member-role.yaml: where it exists, that it forwards exactly what the central
+// rule checks, and that its role may only put events on the central bus.
+func TestMemberForwardsProviderChanges(t *testing.T) {
+	central := loadTemplate(t)
+	tp, _ := loadMemberRole(t)
+	const bus = "arn:aws:events:us-east-1:999999999999:event-bus/default"
+
+	t.Run("CentralEventBusArn pattern", func(t *testing.T) {
+		checkAccepts(t, tp, "CentralEventBusArn", map[string]bool{
+			"":  true,
+			bus: true,
+			"arn:aws-cn:events:cn-north-1:999999999999:event-bus/central": true,
+			"default": false,
+			"arn:aws:events:us-east-1:999999999999:rule/x":      false,
+			"arn:aws:events:us-east-1:99999999999:event-bus/x":  false,
+			"arn:aws:events:us-east-1:999999999999:event-bus/":  false,
+			"arn:aws:events:us-east-1:999999999999:event-bus/*": false,
+		})
+	})
+	t.Run("condition", func(t *testing.T) {
+		tests := []struct {
+			params map[string]string
+			want   bool
+		}{
+			{map[string]string{}, false},
+			{map[string]string{"CentralEventBusArn": bus}, true},
+			{map[string]string{"CentralEventBusArn": bus, "AWS::Region": "eu-west-1"}, false},
+			{map[string]string{"CentralEventBusArn": bus, "AWS::Region": "us-gov-west-1", "AWS::Partition": "aws-us-gov"}, true},
+		}
+		for _, tc := range tests {
+			got, err := tp.evaluator(tc.params).condition("ForwardsProviderChanges")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("ForwardsProviderChanges with %v = %v, want %v", tc.params, got, tc.want)
+			}
+		}
+	})
+
+	rule := tp.resource(t, "ProviderChangeForwardRule", "AWS::Events::Rule")
+	t.Run("same pattern as the central rule", func(t *testing.T) {
+		want := lookup(central.resource(t, providerChangeRule, "AWS::Events::Rule"), "Properties", "EventPattern")
+		if got := lookup(rule, "Properties", "EventPattern"); !reflect.DeepEqual(got, want) {
+			t.Errorf("forwarding EventPattern = %#v, want the central rule's %#v", got, want)
+		}
+	})
+	t.Run("target", func(t *testing.T) {
+		targets := list(lookup(rule, "Properties", "Targets"))
+		if len(targets) != 1 {
+			t.Fatalf("Targets = %#v, want one: the central bus", targets)
+		}
+		if got := lookup(targets[0], "Arn"); !reflect.DeepEqual(got, ref("CentralEventBusArn")) {
+			t.Errorf("target Arn = %#v, want Ref CentralEventBusArn", got)
+		}
+		if got := lookup(targets[0], "RoleArn"); !reflect.DeepEqual(got, getAtt("ProviderChangeForwardRole", "Arn")) {
+			t.Errorf("target RoleArn = %#v, want GetAtt ProviderChangeForwardRole.Arn", got)
+		}
+	})
+	t.Run("role", func(t *testing.T) {
+		role := tp.resource(t, "ProviderChangeForwardRole", "AWS::IAM::Role")
+		trust := statements(t, lookup(role, "Properties", "AssumeRolePolicyDocument"))
+		if len(trust) != 1 || !reflect.DeepEqual(principalServices(trust[0]), []string{"events.amazonaws.com"}) || !slices.Equal(trust[0].actions, []string{"sts:AssumeRole"}) {
+			t.Errorf("trust = %#v, want events.amazonaws.com sts:AssumeRole only", trust)
+		}
+		if lookup(role, "Properties", "ManagedPolicyArns") != nil || lookup(role, "Properties", "RoleName") != nil {
+			t.Error("the forwarding role has managed policies or a fixed name")
+		}
+		var got []statement
+		for _, p := range list(lookup(role, "Properties", "Policies")) {
+			got = append(got, statements(t, lookup(p, "PolicyDocument"))...)
+		}
+		if len(got) != 1 || !slices.Equal(got[0].actions, []string{"events:PutEvents"}) || !reflect.DeepEqual(got[0].resources, []any{ref("CentralEventBusArn")}) || got[0].effect != "Allow" {
+			t.Errorf("forwarding role statements = %#v, want only events:PutEvents on Ref CentralEventBusArn", got)
+		}
+	})
 }

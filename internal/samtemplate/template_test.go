@@ -132,6 +132,7 @@ func TestParameters(t *testing.T) {
 		{name: "AssumeRoleExternalId", typ: "String", def: ""},
 		{name: "AccountConcurrency", typ: "String", def: "4"},
 		{name: "OrgIncludeManagementAccount", typ: "String", def: "false"},
+		{name: "OrganizationId", typ: "String", def: ""},
 	}
 	params, _ := tp.doc["Parameters"].(map[string]any)
 	if len(params) != len(tests) {
