@@ -302,6 +302,7 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 	wantActions := []string{
 		"dynamodb:BatchGetItem",
 		"dynamodb:UpdateItem",
+		"events:PutEvents", // only with EventBusName
 		"iam:GetOpenIDConnectProvider",
 		"iam:ListOpenIDConnectProviderTags",
 		"iam:ListOpenIDConnectProviders",
@@ -357,6 +358,10 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 			for _, a := range s.actions {
 				switch a {
 				case "sts:AssumeRole", "organizations:ListAccounts", "organizations:DescribeOrganization":
+				case "events:PutEvents":
+					if s.condition != "HasEventBus" {
+						t.Errorf("%s under condition %q, want HasEventBus", a, s.condition)
+					}
 				default:
 					if s.condition != "" {
 						t.Errorf("%s exists only under condition %s; it must always apply", a, s.condition)
@@ -380,6 +385,11 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 						t.Errorf("%s under condition %q, want HasOrgRoleName", a, s.condition)
 					}
 					want = "*"
+				case a == "events:PutEvents":
+					// The bus by ARN, or by name in this account and region
+					// (TestAlertEventsPermission evaluates it).
+					want = map[string]any{"Fn::If": []any{"EventBusIsArn", ref("EventBusName"),
+						sub("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}")}}
 				case strings.HasPrefix(a, "logs:"):
 					want = getAtt(logGroup, "Arn")
 				case a == "sqs:SendMessage":
