@@ -313,6 +313,7 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 		"logs:PutLogEvents",
 		"organizations:DescribeOrganization", // only with OrgRoleName
 		"organizations:ListAccounts",         // only with OrgRoleName
+		"securityhub:BatchImportFindings",    // only with SecurityHub=true
 		"sns:Publish",
 		"sqs:SendMessage",
 		"sts:AssumeRole", // only with AccountRoleArns or OrgRoleName
@@ -362,6 +363,10 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 					if s.condition != "HasEventBus" {
 						t.Errorf("%s under condition %q, want HasEventBus", a, s.condition)
 					}
+				case "securityhub:BatchImportFindings":
+					if s.condition != "UsesSecurityHub" {
+						t.Errorf("%s under condition %q, want UsesSecurityHub", a, s.condition)
+					}
 				default:
 					if s.condition != "" {
 						t.Errorf("%s exists only under condition %s; it must always apply", a, s.condition)
@@ -390,6 +395,8 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 					// (TestAlertEventsPermission evaluates it).
 					want = map[string]any{"Fn::If": []any{"EventBusIsArn", ref("EventBusName"),
 						sub("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}")}}
+				case a == "securityhub:BatchImportFindings":
+					want = sub("arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default")
 				case strings.HasPrefix(a, "logs:"):
 					want = getAtt(logGroup, "Arn")
 				case a == "sqs:SendMessage":
