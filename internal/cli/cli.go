@@ -20,6 +20,7 @@ const usage = `usage: thumbprint-drift <command> [flags]
 commands:
   thumbprint URL   compute the live thumbprint of an OIDC issuer (URL with or without https://)
   check            compare every IAM OIDC provider's thumbprints with the live ones
+  stage            add the next certificate's thumbprint to a provider ahead of a rotation
 
 run 'thumbprint-drift <command> -h' for a command's flags
 `
@@ -35,6 +36,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return RunThumbprint(ctx, args[1:], stdout, stderr)
 	case "check":
 		return RunCheck(ctx, args[1:], stdout, stderr)
+	case "stage":
+		return RunStage(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return ExitOK

@@ -51,7 +51,7 @@ func TestParseEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := handler.ParseEvent(tt.payload)
+			got, err := handler.ParseEvent(tt.payload, "drift-fn")
 			if tt.wantErr {
 				if !errors.Is(err, handler.ErrBadEvent) {
 					t.Fatalf("ParseEvent = %+v, %v; want ErrBadEvent", got, err)
@@ -61,8 +61,11 @@ func TestParseEvent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("ParseEvent = %+v, want %+v", got, tt.want)
+			if got.Ignore != "" || got.Call != nil {
+				t.Fatalf("ParseEvent = %+v, want a run", got)
+			}
+			if !reflect.DeepEqual(got.Request, tt.want) {
+				t.Fatalf("ParseEvent = %+v, want %+v", got.Request, tt.want)
 			}
 		})
 	}
@@ -90,7 +93,7 @@ func TestInvoke(t *testing.T) {
 
 	t.Run("bad payload touches nothing", func(t *testing.T) {
 		r := &fakeRunner{report: rep}
-		if _, err := handler.New(r, nil, nil, "f").Invoke(context.Background(), []byte(`{"mode":"yes"}`)); !errors.Is(err, handler.ErrBadEvent) {
+		if _, err := handler.New(r, nil, nil, "f", "").Invoke(context.Background(), []byte(`{"mode":"yes"}`)); !errors.Is(err, handler.ErrBadEvent) {
 			t.Fatalf("err = %v", err)
 		}
 		if r.got != nil {
@@ -102,7 +105,7 @@ func TestInvoke(t *testing.T) {
 		var metrics bytes.Buffer
 		runErr := errors.New("update failed")
 		r := &fakeRunner{report: rep, err: runErr}
-		got, err := handler.New(r, nil, &metrics, "drift-fn").Invoke(context.Background(), readEvent(t, "scheduled.json"))
+		got, err := handler.New(r, nil, &metrics, "drift-fn", "").Invoke(context.Background(), readEvent(t, "scheduled.json"))
 		if !errors.Is(err, runErr) || got != rep {
 			t.Fatalf("Invoke = %v, %v", got, err)
 		}
@@ -178,7 +181,7 @@ func TestInvokeBoundsTheResponse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rep := bigReport(t, inSync, tt.size)
-			got, err := handler.New(&fakeRunner{report: rep}, nil, nil, "f").Invoke(context.Background(), nil)
+			got, err := handler.New(&fakeRunner{report: rep}, nil, nil, "f", "").Invoke(context.Background(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
