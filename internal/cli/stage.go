@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -33,8 +32,6 @@ type SeenRecorder interface {
 // NewSeenRecorder opens the state table for stage; set by the state store's
 // wiring (nil: stage cannot record, and says so when --state-table is given).
 var NewSeenRecorder func(ctx context.Context, table string) (SeenRecorder, error)
-
-var providerARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/[^\s]+$`)
 
 // ErrStageFull: the live thumbprints already fill the list, so the next one
 // cannot be added without dropping a live one.
@@ -142,7 +139,7 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	case *arn == "":
 		return usageErr("--provider is required")
-	case !providerARNPattern.MatchString(*arn):
+	case !providerARN.MatchString(*arn):
 		return usageErr("--provider %q is not an IAM OIDC provider ARN (arn:aws:iam::123456789012:oidc-provider/host/path)", *arn)
 	case (*hexFlag == "") == (*pemFile == ""):
 		return usageErr("give exactly one of --thumbprint and --pem")

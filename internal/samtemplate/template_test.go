@@ -260,7 +260,8 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 		"iam:UpdateOpenIDConnectProviderThumbprint",
 		"kms:Decrypt",
 		"kms:GenerateDataKey*",
-		"organizations:ListAccounts", // only with OrgRoleName
+		"organizations:DescribeOrganization", // only with OrgRoleName
+		"organizations:ListAccounts",         // only with OrgRoleName
 		"sns:Publish",
 		"sts:AssumeRole", // only with AccountRoleArns or OrgRoleName
 	}
@@ -296,15 +297,15 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 			}
 			for _, r := range s.resources {
 				if r == "*" && !slices.Equal(s.actions, []string{"iam:ListOpenIDConnectProviders"}) &&
-					!slices.Equal(s.actions, []string{"organizations:ListAccounts"}) {
-					t.Errorf("Resource * with actions %v: only iam:ListOpenIDConnectProviders and organizations:ListAccounts may use it", s.actions)
+					!slices.Equal(s.actions, []string{"organizations:ListAccounts", "organizations:DescribeOrganization"}) {
+					t.Errorf("Resource * with actions %v: only iam:ListOpenIDConnectProviders and organizations:ListAccounts and DescribeOrganization may use it", s.actions)
 				}
 			}
 			// The single-account statements always apply; the ones for other
 			// accounts only when their parameter is set.
 			for _, a := range s.actions {
 				switch a {
-				case "sts:AssumeRole", "organizations:ListAccounts":
+				case "sts:AssumeRole", "organizations:ListAccounts", "organizations:DescribeOrganization":
 				default:
 					if s.condition != "" {
 						t.Errorf("%s exists only under condition %s; it must always apply", a, s.condition)
@@ -323,9 +324,9 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 				case a == "sts:AssumeRole":
 					t.Errorf("sts:AssumeRole under condition %q, want HasAccountRoleArns or HasOrgRoleName", s.condition)
 					continue
-				case a == "organizations:ListAccounts":
+				case a == "organizations:ListAccounts" || a == "organizations:DescribeOrganization":
 					if s.condition != "HasOrgRoleName" {
-						t.Errorf("organizations:ListAccounts under condition %q, want HasOrgRoleName", s.condition)
+						t.Errorf("%s under condition %q, want HasOrgRoleName", a, s.condition)
 					}
 					want = "*"
 				case a == "iam:ListOpenIDConnectProviders":
