@@ -96,7 +96,7 @@ func headline(d Document) string {
 	where := hostOr(d)
 	switch d.Transition {
 	case drift.TransitionResolved:
-		return fmt.Sprintf("Resolved: the %s problem alerted for %s is gone (%s).", problemName(d), where, count(d))
+		return fmt.Sprintf("Resolved: the problem alerted for %s is gone (%s).", where, count(d))
 	case drift.TransitionApplied:
 		return fmt.Sprintf("Applied: thumbprint-drift replaced the thumbprint list for %s (%s).", where, count(d))
 	case drift.TransitionChanged:
@@ -106,14 +106,6 @@ func headline(d Document) string {
 	default:
 		return fmt.Sprintf("New: %s for %s (%s, severity %s).", d.Outcome, where, count(d), d.Severity)
 	}
-}
-
-// problemName is what resolved: the outcome when it is a problem, else a drift.
-func problemName(d Document) string {
-	if d.Outcome.Problem() {
-		return string(d.Outcome)
-	}
-	return "thumbprint"
 }
 
 func count(d Document) string {
@@ -144,7 +136,7 @@ func happened(d Document) string {
 	n := count(d)
 	switch d.Outcome {
 	case drift.InSync:
-		return fmt.Sprintf("The %s IAM OIDC %s now store every live thumbprint of %s. Nothing to do.", n, verb(d.Count, "provider", "providers"), d.Host)
+		return fmt.Sprintf("The %s now store every live thumbprint of %s. Nothing to do.", n, d.Host)
 	case drift.Updated:
 		return fmt.Sprintf("%s served a certificate chain whose thumbprint the %s did not store. "+
 			"thumbprint-drift wrote the new list (the live thumbprints first, then the stored ones, at most 5). "+
@@ -167,16 +159,9 @@ func happened(d Document) string {
 		return fmt.Sprintf("A certificate that %s serves expires soon, and AWS checks the thumbprint of the %s. "+
 			"The next chain may carry a new thumbprint; each detail says which certificate and when.", d.Host, n)
 	case drift.AccountFailed:
-		return fmt.Sprintf("thumbprint-drift could not check the %s: the role was not assumed or the providers were not listed (see each detail).", n)
+		return fmt.Sprintf("thumbprint-drift could not check %s: the role was not assumed or the providers were not listed (see each detail).", n)
 	}
 	return fmt.Sprintf("%s: %s.", d.Outcome, n)
-}
-
-func verb(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 func breaks(d Document) string {

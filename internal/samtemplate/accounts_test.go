@@ -231,13 +231,18 @@ func TestFunctionPermissionsPerAccountMode(t *testing.T) {
 	tp := loadTemplate(t)
 	stmts := functionStatements(t, tp)
 	singleAccount := []string{
+		"dynamodb:BatchGetItem",
+		"dynamodb:UpdateItem",
 		"iam:GetOpenIDConnectProvider",
 		"iam:ListOpenIDConnectProviderTags",
 		"iam:ListOpenIDConnectProviders",
 		"iam:UpdateOpenIDConnectProviderThumbprint",
 		"kms:Decrypt",
 		"kms:GenerateDataKey*",
+		"logs:CreateLogStream",
+		"logs:PutLogEvents",
 		"sns:Publish",
+		"sqs:SendMessage",
 	}
 	tests := []struct {
 		name   string

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -142,4 +144,84 @@ func (a *AlertQueue) decode(m sqstypes.Message) (Delivered, error) {
 		return Delivered{}, fmt.Errorf("message %.200q: %w", d.Message, err)
 	}
 	return d, nil
+}
+
+// EventQueue is an EventBridge rule matching a source on a bus, with an SQS
+// queue as its target, so a test or the demo reads back the events put.
+type EventQueue struct {
+	// Bus is the bus name ("default" or one NewEventQueue created).
+	Bus      string
+	QueueURL string
+	sqs      *sqs.Client
+}
+
+// Event is one EventBridge event as delivered to an SQS target: the full
+// event envelope.
+type Event struct {
+	ID         string   `json:"id"`
+	Source     string   `json:"source"`
+	DetailType string   `json:"detail-type"`
+	Account    string   `json:"account"`
+	Region     string   `json:"region"`
+	Resources  []string `json:"resources"`
+	// Detail is the event's detail, as JSON.
+	Detail json.RawMessage `json:"detail"`
+}
+
+// NewEventQueue creates the bus (unless it is "default"), a queue named
+// name-events and a rule on the bus whose event pattern matches source, with
+// the queue as its target.
+func NewEventQueue(ctx context.Context, cfg aws.Config, bus, name, source string) (*EventQueue, error) {
+	ebc, sqsc := eventbridge.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	if bus != "default" {
+		if _, err := ebc.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)}); err != nil {
+			return nil, fmt.Errorf("create event bus %s: %w", bus, err)
+		}
+	}
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-events")})
+	if err != nil {
+		return nil, fmt.Errorf("create queue %s-events: %w", name, err)
+	}
+	attrs, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return nil, fmt.Errorf("queue ARN: %w", err)
+	}
+	pattern, err := json.Marshal(map[string][]string{"source": {source}})
+	if err != nil {
+		return nil, err
+	}
+	rule := name + "-rule"
+	if _, err := ebc.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventBusName: aws.String(bus), EventPattern: aws.String(string(pattern))}); err != nil {
+		return nil, fmt.Errorf("put rule %s on bus %s: %w", rule, bus, err)
+	}
+	if _, err := ebc.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule), EventBusName: aws.String(bus),
+		Targets: []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(attrs.Attributes["QueueArn"])}}}); err != nil {
+		return nil, fmt.Errorf("put queue target on rule %s: %w", rule, err)
+	}
+	return &EventQueue{Bus: bus, QueueURL: aws.ToString(q.QueueUrl), sqs: sqsc}, nil
+}
+
+// Drain receives and deletes every event in the queue. moto delivers to the
+// target within the PutEvents call.
+func (e *EventQueue) Drain(ctx context.Context) ([]Event, error) {
+	var out []Event
+	for {
+		r, err := e.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.QueueURL), MaxNumberOfMessages: 10})
+		if err != nil {
+			return nil, fmt.Errorf("receive from %s: %w", e.QueueURL, err)
+		}
+		if len(r.Messages) == 0 {
+			return out, nil
+		}
+		for _, m := range r.Messages {
+			var ev Event
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil {
+				return nil, fmt.Errorf("event %.200q: %w", aws.ToString(m.Body), err)
+			}
+			out = append(out, ev)
+			if _, err := e.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(e.QueueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				return nil, fmt.Errorf("delete from %s: %w", e.QueueURL, err)
+			}
+		}
+	}
 }
