@@ -6,11 +6,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -46,11 +49,21 @@ func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	reach := &reach{}
 	var publishers []drift.Publisher
 	if cfg.TopicARN != "" {
 		publishers = append(publishers, alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN, alert.WithFormat(cfg.AlertFormat), alert.WithLogger(logger)))
 	} else {
-		logger.WarnContext(ctx, "SNS_TOPIC_ARN is empty: alerts are logged only, not published")
+		logger.WarnContext(ctx, "SNS_TOPIC_ARN is empty: alerts are not published to SNS")
+	}
+	if cfg.EventBusName != "" {
+		publishers = append(publishers, alert.NewEventBridgePublisher(eventbridge.NewFromConfig(awsCfg), cfg.EventBusName, alert.WithEventLogger(logger)))
+	}
+	if cfg.SecurityHub {
+		publishers = append(publishers, alert.NewSecurityHub(awsCfg.Region, reach.securityHub(awsCfg, cfg)))
+	}
+	if len(publishers) == 0 {
+		logger.WarnContext(ctx, "no SNS topic, event bus or Security Hub: alerts are logged only")
 	}
 	prober := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: cfg.ProbeTimeout})
 	own := oidcprovider.New(iam.NewFromConfig(awsCfg))
@@ -69,7 +82,7 @@ func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger
 		if org == nil {
 			org = organizations.NewFromConfig(awsCfg)
 		}
-		opts.Accounts = accountLister(awsCfg, cfg, own, org)
+		opts.Accounts = accountLister(awsCfg, cfg, own, org, reach)
 	}
 	return drift.New(opts)
 }
@@ -107,7 +120,7 @@ func OpenStateStore(ctx context.Context, table string) (*state.Store, error) {
 // account with own credentials; the management account skipped from a
 // delegated administrator unless cfg.OrgIncludeManagementAccount). Each
 // account's role is assumed when the engine opens it.
-func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, org accounts.OrgAPI) func(context.Context) ([]drift.Account, error) {
+func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, org accounts.OrgAPI, reach *reach) func(context.Context) ([]drift.Account, error) {
 	stsc := sts.NewFromConfig(awsCfg)
 	return func(ctx context.Context) ([]drift.Account, error) {
 		targets := accounts.FromRoles(cfg.AccountRoleARNs)
@@ -121,6 +134,7 @@ func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, or
 				return nil, err
 			}
 		}
+		reach.set(targets)
 		out := make([]drift.Account, 0, len(targets))
 		for _, t := range targets {
 			a := drift.Account{ID: t.AccountID, RoleARN: t.RoleARN, Skip: t.Skip}
@@ -143,5 +157,58 @@ func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, or
 			out = append(out, a)
 		}
 		return out, nil
+	}
+}
+
+// reach remembers how the accounts of the last listing are reached (nil
+// roles: one account, the caller's own), so that Security Hub findings go to
+// each provider's own account.
+type reach struct {
+	mu      sync.Mutex
+	roles   map[string]string // account id to role ARN; "" for own credentials
+	clients map[string]alert.SecurityHubAPI
+}
+
+func (r *reach) set(targets []accounts.Target) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.roles = map[string]string{}
+	for _, t := range targets {
+		if t.Skip == "" {
+			r.roles[t.AccountID] = t.RoleARN
+		}
+	}
+}
+
+// securityHub returns the Security Hub client of an account: the caller's
+// own for its own account (and for every account without organisation
+// mode), else one through the account's member role.
+func (r *reach) securityHub(awsCfg aws.Config, cfg config.Config) func(context.Context, string) (alert.SecurityHubAPI, error) {
+	stsc := sts.NewFromConfig(awsCfg)
+	own := securityhub.NewFromConfig(awsCfg)
+	return func(ctx context.Context, acct string) (alert.SecurityHubAPI, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.roles == nil {
+			return own, nil
+		}
+		role, ok := r.roles[acct]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("account %s is not in this run: no role to import its findings with", acct)
+		case role == "":
+			return own, nil
+		}
+		if c, ok := r.clients[role]; ok {
+			return c, nil
+		}
+		acfg := awsCfg.Copy()
+		acfg.Credentials = accounts.Credentials(stsc, role, cfg.ExternalID)
+		c := securityhub.NewFromConfig(acfg)
+		if r.clients == nil {
+			r.clients = map[string]alert.SecurityHubAPI{}
+		}
+		r.clients[role] = c
+		return c, nil
 	}
 }
