@@ -3,20 +3,25 @@ package thumbprint
 import (
 	"context"
 	"strings"
+	"sync"
 )
 
 // Run probes many providers and fetches each discovery URL, and handshakes
-// with each host:port, once, however many providers share them. It is safe
-// for concurrent use; a caller asking for work in flight waits for it.
+// with each host:port, once, however many providers share them. Its
+// connections are scheduled: at most Options.Concurrency distinct hosts at
+// once, at most MaxConnsPerHost connections to one host, each host's
+// handshakes in parallel. It is safe for concurrent use; a caller asking for
+// work in flight waits for it.
 type Run struct {
 	p     *Prober
+	sched *scheduler
 	docs  group[fetched]
 	hosts group[HostResult]
 }
 
 // NewRun returns a Run: a cache that lives as long as one check of all providers.
 func (p *Prober) NewRun() *Run {
-	return &Run{p: p}
+	return &Run{p: p, sched: newScheduler(p.concurrency, MaxConnsPerHost)}
 }
 
 // Probe is Prober.Probe with the Run's cache. The Result is the caller's own.
@@ -31,7 +36,7 @@ func (r *Run) Probe(ctx context.Context, providerURL string) (*Result, error) {
 		defer cancel()
 	}
 	doc, err := r.docs.do(ctx, t.discoveryURL, func() (fetched, error) {
-		return r.p.fetchDiscovery(ctx, t.discoveryURL)
+		return r.fetchDiscovery(ctx, t)
 	})
 	if err != nil {
 		return nil, newError(ctx, StepDiscovery, t.discoveryURL, err)
@@ -53,16 +58,40 @@ func (r *Run) Probe(ctx context.Context, providerURL string) (*Result, error) {
 	if t.host != doc.jwksHost {
 		hosts = append(hosts, t.host)
 	}
-	seen := make(map[string]bool)
-	for _, host := range hosts {
-		hr, err := r.hosts.do(ctx, host, func() (HostResult, error) {
-			return r.p.probeHost(ctx, host)
-		})
-		if err != nil {
-			return nil, newError(ctx, StepHandshake, "https://"+host, err)
+	// Both hosts at once; the discovery request's handshake is one of the
+	// issuer host's, never another host's.
+	hrs := make([]HostResult, len(hosts))
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, host := range hosts {
+		var seed *served
+		if host == t.host {
+			seed = doc.seed
 		}
-		hr = hr.clone()
+		probe := func() {
+			hrs[i], errs[i] = r.hosts.do(ctx, host, func() (HostResult, error) {
+				return r.probeHost(ctx, host, seed)
+			})
+		}
+		if i == len(hosts)-1 {
+			probe()
+			continue
+		}
+		wg.Go(probe)
+	}
+	wg.Wait()
+	seen := make(map[string]bool)
+	for i, host := range hosts {
+		if errs[i] != nil {
+			e := *newError(ctx, StepHandshake, "https://"+host, errs[i]) // a copy: the cache shares errors
+			e.JWKSHost = doc.jwksHost
+			return nil, &e
+		}
+		hr := hrs[i].clone()
 		res.Hosts = append(res.Hosts, hr)
+		if !hr.AcceptsTLS12 {
+			res.ThumbprintEnforced = true
+		}
 		for _, c := range hr.Chains {
 			if !c.Verified {
 				res.PubliclyTrusted = false
@@ -72,6 +101,9 @@ func (r *Run) Probe(ctx context.Context, providerURL string) (*Result, error) {
 				res.Thumbprints = append(res.Thumbprints, c.Thumbprint)
 			}
 		}
+	}
+	if !res.PubliclyTrusted {
+		res.ThumbprintEnforced = true
 	}
 	return res, nil
 }
