@@ -40,7 +40,7 @@ func NewEngineFromAWS(ctx context.Context, awsCfg aws.Config, cfg config.Config,
 	} else if logger != nil {
 		logger.WarnContext(ctx, "SNS_TOPIC_ARN is empty: alerts are logged only, not published")
 	}
-	prober := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: cfg.ProbeTimeout})
+	prober := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: cfg.ProbeTimeout, Concurrency: cfg.ProbeConcurrency})
 	own := oidcprovider.New(iam.NewFromConfig(awsCfg))
 	opts := drift.Options{
 		Providers:          own,
@@ -51,6 +51,7 @@ func NewEngineFromAWS(ctx context.Context, awsCfg aws.Config, cfg config.Config,
 		ProbeTimeout:       cfg.ProbeTimeout,
 		Logger:             logger,
 		AccountConcurrency: cfg.AccountConcurrency,
+		ExpiryWarning:      cfg.ExpiryWarning,
 	}
 	if cfg.MultiAccount() {
 		opts.Accounts = accountLister(awsCfg, cfg, own)
