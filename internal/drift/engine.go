@@ -47,7 +47,8 @@ type Options struct {
 	Notifier Notifier
 	// Mode is the default mode.
 	Mode config.Mode
-	// Concurrency is how many providers are checked at once.
+	// Concurrency is how many IAM calls are made at once (CONCURRENCY);
+	// providers wait for their probes without holding one.
 	Concurrency int
 	// ProbeTimeout bounds each provider's probe.
 	ProbeTimeout time.Duration
@@ -191,10 +192,11 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 	}
 	stop := r.prefetch(arns)
 	defer stop()
+	providers = limitIAM(providers, r.e.opts.Concurrency)
 	results := make([]Result, len(arns))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
-	for range min(r.e.opts.Concurrency, max(len(arns), 1)) {
+	for range min(maxInFlight, max(len(arns), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -346,6 +348,9 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 	r := Result{ProviderARN: arn, Mode: runMode, Host: alertHost(urlOfARN(arn))}
 	p, err := providers.Get(work, arn)
 	if err != nil {
+		if errors.Is(err, errNoIAMSlot) {
+			return notReached(arn, runMode)
+		}
 		if errors.Is(err, oidcprovider.ErrNotFound) {
 			r.Outcome, r.Detail = Skipped, "provider not found (deleted since it was listed, or not in this account)"
 			return r

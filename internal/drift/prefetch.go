@@ -2,9 +2,12 @@ package drift
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
@@ -60,4 +63,50 @@ func alertHost(urlOrHost string) string {
 		return host
 	}
 	return strings.TrimSuffix(host, ":443")
+}
+
+// maxInFlight bounds the providers of one account being decided at once:
+// most of them wait for their probe, which IAM calls do not wait for.
+const maxInFlight = 512
+
+// errNoIAMSlot: the run's deadline came while a provider waited for its turn
+// to call IAM.
+var errNoIAMSlot = errors.New("no IAM slot before the run's deadline")
+
+// iamSlots makes at most n calls to the Providers at once (CONCURRENCY).
+// The engine decides many providers at once, each waiting for its probe, so
+// a provider holds a slot only while it reads or writes IAM: the IAM reads
+// of all providers go on while their probes are in flight.
+type iamSlots struct {
+	Providers
+	slots chan struct{}
+}
+
+func limitIAM(p Providers, n int) *iamSlots {
+	return &iamSlots{Providers: p, slots: make(chan struct{}, max(n, 1))}
+}
+
+func (l *iamSlots) acquire(ctx context.Context) error {
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", errNoIAMSlot, ctx.Err())
+	}
+}
+
+func (l *iamSlots) Get(ctx context.Context, arn string) (oidcprovider.Provider, error) {
+	if err := l.acquire(ctx); err != nil {
+		return oidcprovider.Provider{}, err
+	}
+	defer func() { <-l.slots }()
+	return l.Providers.Get(ctx, arn)
+}
+
+func (l *iamSlots) Update(ctx context.Context, arn string, list []string) error {
+	if err := l.acquire(ctx); err != nil {
+		return err
+	}
+	defer func() { <-l.slots }()
+	return l.Providers.Update(ctx, arn, list)
 }

@@ -20,55 +20,66 @@ type served struct {
 }
 
 // probeHost makes the configured number of handshakes with hostport, all at
-// once, and learns whether the host accepts TLS 1.2. seed, when not nil, is
-// the discovery request's handshake with this very host: it counts as one of
-// the handshakes, and when it was TLS 1.2 it answers the TLS 1.2 question
-// too. Otherwise one more handshake, capped at TLS 1.2, runs beside the
-// others; its chain is recorded as well (a server may send TLS 1.2 clients
-// another chain, and STS may be one). Distinct chains are kept in the order
-// of the handshakes: the seed, the others, the TLS 1.2 check.
-func (r *Run) probeHost(ctx context.Context, hostport string, seed *served) (HostResult, error) {
+// once, and learns whether the host accepts TLS 1.2 with one more handshake,
+// capped at TLS 1.2, beside them; its chain is recorded as well (a server may
+// send TLS 1.2 clients another chain, and STS may be one).
+//
+// seed, when not nil, waits for the discovery request's handshake with this
+// very host (nil when there was none): it counts as one of the handshakes,
+// so one fewer is made, unless the discovery failed, and then the last one is
+// made after all. The others start at once, beside the discovery request.
+// Distinct chains are kept in the order of the handshakes: the discovery's,
+// the others, the TLS 1.2 check's.
+func (r *Run) probeHost(ctx context.Context, hostport string, seed func() *served) (HostResult, error) {
 	p := r.p
 	hr := HostResult{Host: hostport, ServerName: serverName(hostport)}
-	var got []served
 	own := p.handshakes
 	if seed != nil {
-		got = append(got, *seed)
 		own--
 	}
-	check := seed == nil || seed.version > tls.VersionTLS12
-	n := own
-	if check {
-		n++
-	}
+	n := own + 1 // the TLS 1.2 check last
 	results := make([]served, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		var maxVersion uint16 // the highest crypto/tls supports
-		if check && i == own {
+		if i == own {
 			maxVersion = tls.VersionTLS12
 		}
 		wg.Go(func() { results[i], errs[i] = r.handshake(ctx, hostport, maxVersion) })
 	}
+	var got []served
+	var extra served
+	var extraErr error
+	if seed != nil {
+		if s := seed(); s != nil {
+			got = append(got, *s)
+		} else {
+			extra, extraErr = r.handshake(ctx, hostport, 0)
+		}
+	}
 	wg.Wait()
-	for i := range own {
+	if seed != nil && len(got) == 0 {
+		results, errs = append(results, extra), append(errs, extraErr)
+	}
+	for i := range len(results) {
+		if i == own {
+			continue
+		}
 		if errs[i] != nil {
 			return HostResult{}, errs[i]
 		}
 		got = append(got, results[i])
 	}
 	hr.Handshakes = len(got)
-	if check {
-		switch err := errs[own]; {
-		case err == nil:
-			got = append(got, results[own])
-		case hasKind(err, KindTLS):
-			// The host answered and refused a TLS 1.2 session: it requires TLS 1.3.
-			hr.TLS12Error = err.Error()
-		default:
-			return HostResult{}, fmt.Errorf("TLS 1.2 check: %w", err)
-		}
+	switch err := errs[own]; {
+	case err == nil:
+		got = append(got, results[own])
+	case hasKind(err, KindTLS):
+		// The host answered and refused a TLS 1.2 session: it requires TLS 1.3.
+		hr.TLS12Error = err.Error()
+	default:
+		return HostResult{}, fmt.Errorf("TLS 1.2 check: %w", err)
 	}
 	seen := make(map[string]bool)
 	for _, s := range got {

@@ -3,7 +3,6 @@ package thumbprint
 import (
 	"context"
 	"strings"
-	"sync"
 )
 
 // Run probes many providers and fetches each discovery URL, and handshakes
@@ -35,13 +34,36 @@ func (r *Run) Probe(ctx context.Context, providerURL string) (*Result, error) {
 		ctx, cancel = context.WithTimeout(ctx, r.p.opts.Timeout)
 		defer cancel()
 	}
-	doc, err := r.docs.do(ctx, t.discoveryURL, func() (fetched, error) {
-		return r.fetchDiscovery(ctx, t)
-	})
-	if err != nil {
-		return nil, newError(ctx, StepDiscovery, t.discoveryURL, err)
+	fetch := func() (fetched, error) {
+		return r.docs.do(ctx, t.discoveryURL, func() (fetched, error) { return r.fetchDiscovery(ctx, t) })
 	}
-	if err := checkIssuer(doc.issuer, t.issuer); err != nil {
+	// The issuer host is probed whatever the document says (as the jwks_uri
+	// host or beside it), so its handshakes start now, beside the discovery
+	// request, whose own handshake with that host is one of them.
+	issuerCtx, stopIssuer := context.WithCancel(ctx)
+	defer stopIssuer()
+	var issuer HostResult
+	var issuerErr error
+	issuerDone := make(chan struct{})
+	go func() {
+		defer close(issuerDone)
+		issuer, issuerErr = r.hosts.do(issuerCtx, t.host, func() (HostResult, error) {
+			return r.probeHost(issuerCtx, t.host, func() *served {
+				// The leader's own discovery: joined, not fetched again.
+				if doc, err := fetch(); err == nil {
+					return doc.seed
+				}
+				return nil
+			})
+		})
+	}()
+	doc, err := fetch()
+	if err == nil {
+		err = checkIssuer(doc.issuer, t.issuer)
+	}
+	if err != nil {
+		stopIssuer()
+		<-issuerDone
 		return nil, newError(ctx, StepDiscovery, t.discoveryURL, err)
 	}
 	res := &Result{
@@ -55,31 +77,17 @@ func (r *Run) Probe(ctx context.Context, providerURL string) (*Result, error) {
 		PubliclyTrusted:      true,
 	}
 	hosts := []string{doc.jwksHost}
-	if t.host != doc.jwksHost {
-		hosts = append(hosts, t.host)
+	hrs := []HostResult{{}}
+	errs := []error{nil}
+	if doc.jwksHost != t.host {
+		// Another host: the discovery request did not handshake with it.
+		hrs[0], errs[0] = r.hosts.do(ctx, doc.jwksHost, func() (HostResult, error) {
+			return r.probeHost(ctx, doc.jwksHost, nil)
+		})
+		hosts, hrs, errs = append(hosts, t.host), append(hrs, HostResult{}), append(errs, nil)
 	}
-	// Both hosts at once; the discovery request's handshake is one of the
-	// issuer host's, never another host's.
-	hrs := make([]HostResult, len(hosts))
-	errs := make([]error, len(hosts))
-	var wg sync.WaitGroup
-	for i, host := range hosts {
-		var seed *served
-		if host == t.host {
-			seed = doc.seed
-		}
-		probe := func() {
-			hrs[i], errs[i] = r.hosts.do(ctx, host, func() (HostResult, error) {
-				return r.probeHost(ctx, host, seed)
-			})
-		}
-		if i == len(hosts)-1 {
-			probe()
-			continue
-		}
-		wg.Go(probe)
-	}
-	wg.Wait()
+	<-issuerDone
+	hrs[len(hrs)-1], errs[len(errs)-1] = issuer, issuerErr
 	seen := make(map[string]bool)
 	for i, host := range hosts {
 		if errs[i] != nil {

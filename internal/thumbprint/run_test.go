@@ -173,3 +173,35 @@ func TestProbeThroughProxy(t *testing.T) {
 		t.Errorf("openssl procedure gives %s, want %s", got, want)
 	}
 }
+
+// TestRunDiscoveryFailureLeavesHostToOthers: providers on one host probed at
+// once, one whose discovery fails: it fails alone, and the others still get
+// the host's handshakes (a probe started beside a failed discovery is not
+// kept for them).
+func TestRunDiscoveryFailureLeavesHostToOthers(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, "127.0.0.1"), k.int1)}, Paths: []string{"/id/B", "/id/C"}})
+	run := thumbprint.New(thumbprint.Options{RootCAs: k.root.Pool(), Proxy: direct}).NewRun()
+	urls := []string{srv.Host() + "/id/A", srv.Host() + "/id/B", srv.Host() + "/id/C"}
+	for range 3 {
+		results := make([]*thumbprint.Result, len(urls))
+		errs := make([]error, len(urls))
+		var wg sync.WaitGroup
+		for i, u := range urls {
+			wg.Go(func() { results[i], errs[i] = run.Probe(t.Context(), u) })
+		}
+		wg.Wait()
+		if pe := asError(t, errs[0]); pe.Kind != thumbprint.KindHTTPStatus {
+			t.Errorf("/id/A: %v, want kind %q", errs[0], thumbprint.KindHTTPStatus)
+		}
+		for i := 1; i < len(urls); i++ {
+			if errs[i] != nil {
+				t.Fatalf("%s: %v", urls[i], errs[i])
+			}
+			if h := results[i].Hosts[0]; h.Handshakes != 2 || !slices.Equal(results[i].Thumbprints, []string{sha1Hex(k.int1.DER)}) {
+				t.Errorf("%s: %d handshakes, thumbprints %v; want 2, [%s]", urls[i], h.Handshakes, results[i].Thumbprints, sha1Hex(k.int1.DER))
+			}
+		}
+	}
+}

@@ -202,8 +202,9 @@ func TestProbeConcurrencyBoundsHosts(t *testing.T) {
 	}
 }
 
-// TestProbeHandshakesOfOneHostAtOnce: after discovery, a host's other
-// handshakes and the TLS 1.2 check all run at once: each waits at the gate
+// TestProbeHandshakesOfOneHostAtOnce: a host's handshakes and the TLS 1.2
+// check all run at once, and beside the discovery request of the issuer host
+// (whose own handshake is one of them): each connection waits at the gate
 // until all of them have started.
 func TestProbeHandshakesOfOneHostAtOnce(t *testing.T) {
 	t.Parallel()
@@ -213,22 +214,22 @@ func TestProbeHandshakesOfOneHostAtOnce(t *testing.T) {
 	for _, handshakes := range []int{1, 3, 5} {
 		t.Run(fmt.Sprintf("%d handshakes", handshakes), func(t *testing.T) {
 			d := newRecordingDialer(map[string]string{name + ":443": srv.Host()})
-			after := handshakes // the others and the TLS 1.2 check; the discovery's is one of the handshakes
-			d.gate = func(i int, _ string, started []dialRecord) bool { return i == 0 || len(started) >= 1+after }
+			all := handshakes + 1 // the discovery's is one of the handshakes; then the TLS 1.2 check
+			d.gate = func(_ int, _ string, started []dialRecord) bool { return len(started) >= all }
 			res, err := thumbprint.New(thumbprint.Options{Handshakes: handshakes, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).Probe(t.Context(), name)
 			if err != nil {
 				t.Fatal(err)
 			}
 			d.check(t)
-			if got := len(d.dials); got != 1+after {
-				t.Errorf("%d connections, want %d: discovery, %d more handshakes, the TLS 1.2 check", got, 1+after, handshakes-1)
+			if got := len(d.dials); got != all {
+				t.Errorf("%d connections, want %d: discovery, %d more handshakes, the TLS 1.2 check", got, all, handshakes-1)
 			}
-			if got := d.maxPerHost[name+":443"]; got != after {
-				t.Errorf("%d connections to the host at once, want %d", got, after)
+			if got := d.maxPerHost[name+":443"]; got != all {
+				t.Errorf("%d connections to the host at once, want %d", got, all)
 			}
-			// Every handshake started before any of them ended.
+			// Every connection started before any of them ended.
 			var lastStart, firstEnd time.Time
-			for _, r := range d.dials[1:] {
+			for _, r := range d.dials {
 				if r.start.After(lastStart) {
 					lastStart = r.start
 				}
@@ -237,7 +238,7 @@ func TestProbeHandshakesOfOneHostAtOnce(t *testing.T) {
 				}
 			}
 			if lastStart.After(firstEnd) {
-				t.Errorf("a handshake started at %v, after another ended at %v: not at once", lastStart, firstEnd)
+				t.Errorf("a connection started at %v, after another ended at %v: not at once", lastStart, firstEnd)
 			}
 			if h := res.Hosts[0]; h.Handshakes != handshakes || !h.AcceptsTLS12 {
 				t.Errorf("host %+v, want %d handshakes counted and TLS 1.2 accepted", h, handshakes)
