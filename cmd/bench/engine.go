@@ -28,11 +28,17 @@ const engineRunLimit = 3 * time.Minute
 
 // engineResult is one measured run of the engine.
 type engineResult struct {
-	Load       string
-	Conc       int
-	Shape      shape
-	LimitRTT   int
-	SimRTT     int // the engine's schedule in round trips: simulateRTT over engineOrder
+	Load     string
+	Conc     int
+	Shape    shape
+	LimitRTT int // the probing's limit: limitRTT
+	SimRTT   int // the engine's probe schedule in round trips: simulateRTT
+	// ListLone is the fastest List against moto with nothing else running.
+	ListLone time.Duration
+	// IAMAlone is the IAM reads alone: List, then every Get, C at once, with
+	// nothing else running (moto serves calls about one at a time, so this is
+	// not ceil(P/C) lone Gets): the IAM term of the limit.
+	IAMAlone   time.Duration
 	Took       time.Duration
 	Handshakes int // TLS handshakes the identity providers saw
 	WantHS     int // discoveries + hosts x K
@@ -44,9 +50,14 @@ type engineResult struct {
 	CPU      time.Duration // this process's CPU time over the run (engine, identity providers and forwarders)
 }
 
-// Ratio is measured time over the network limit.
+// Limit is the fastest the run can be: List, then probing and IAM reads side by side.
+func (r engineResult) Limit(rtt time.Duration) time.Duration {
+	return limit(r.Shape, rtt, r.ListLone, r.IAMAlone)
+}
+
+// Ratio is measured time over the limit.
 func (r engineResult) Ratio(rtt time.Duration) float64 {
-	return r.Took.Seconds() / (float64(r.LimitRTT) * rtt.Seconds())
+	return r.Took.Seconds() / r.Limit(rtt).Seconds()
 }
 
 // engineBench runs the real engine in-process: the real IAM client to
@@ -87,8 +98,10 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, last 
 	if err != nil {
 		return engineResult{}, err
 	}
+	// The engine starts every provider's probe at once, in List order; the
+	// probe's scheduler grants hosts in the order they ask.
 	jobs := make([]job, 0, len(arns))
-	for _, arn := range engineOrder(arns) {
+	for _, arn := range arns {
 		p := w.byARN(arn)
 		if p == nil {
 			return engineResult{}, fmt.Errorf("IAM lists %s, which the bench did not create", arn)
@@ -96,6 +109,10 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, last 
 		jobs = append(jobs, job{URL: p.URL, Host: p.Host.Addr()})
 	}
 	s := shape{Providers: len(w.providers), URLs: len(w.providers), Hosts: len(w.hosts), Handshakes: b.handshakes, Concurrency: conc}
+	listLone, iamAlone, err := iamFloor(ctx, store, arns, conc)
+	if err != nil {
+		return engineResult{}, err
+	}
 
 	rctx, cancel := context.WithTimeout(ctx, engineRunLimit)
 	defer cancel()
@@ -115,7 +132,7 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, last 
 	}
 	r := engineResult{
 		Load: l.Name(), Conc: conc, Shape: s,
-		LimitRTT: limitRTT(s), SimRTT: simulateRTT(jobs, conc, b.handshakes),
+		LimitRTT: limitRTT(s), SimRTT: simulateRTT(jobs, probeConcurrency, b.handshakes), ListLone: listLone, IAMAlone: iamAlone,
 		Took: took, Handshakes: w.Handshakes() - before, WantHS: s.URLs + s.Hosts*s.Handshakes,
 		IAMGet: timed.gets.mean(), ProbeAvg: probes.mean(), CPU: cpu,
 	}
@@ -134,6 +151,44 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, last 
 		}
 	}
 	return r, nil
+}
+
+// iamFloor returns the fastest of a few Lists made one at a time, and how
+// long the run's IAM reads take alone: List, then a Get of every provider,
+// conc at once, nothing else running.
+func iamFloor(ctx context.Context, store *oidcprovider.Store, arns []string, conc int) (list, alone time.Duration, err error) {
+	ls := make([]time.Duration, 0, loneSamples)
+	for range loneSamples {
+		start := time.Now()
+		if _, err := store.List(ctx); err != nil {
+			return 0, 0, fmt.Errorf("lone List: %w", err)
+		}
+		ls = append(ls, time.Since(start))
+	}
+	start := time.Now()
+	if _, err := store.List(ctx); err != nil {
+		return 0, 0, fmt.Errorf("List: %w", err)
+	}
+	jobs := make(chan string)
+	errs := make(chan error, conc)
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			for arn := range jobs {
+				if _, err := store.Get(ctx, arn); err != nil {
+					errs <- fmt.Errorf("Get %s: %w", arn, err)
+					return
+				}
+			}
+		})
+	}
+	for _, arn := range arns {
+		jobs <- arn
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	return slices.Min(ls), time.Since(start), <-errs
 }
 
 // profile starts the CPU profile when this is the headline run and one was

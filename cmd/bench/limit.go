@@ -3,8 +3,11 @@ package main
 import (
 	"container/heap"
 	"fmt"
+	"time"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
 // Round trips one step of the probe costs on a network where a round trip
@@ -16,44 +19,59 @@ import (
 //     server's whole flight), GET and response 1 (the request leaves with the
 //     client's Finished) = 3;
 //   - handshake (probeHost): a new connection each: TCP connect 1, TLS 1.3
-//     handshake 1, closed as soon as the client's Finished is sent = 2.
+//     handshake 1, closed as soon as the client's Finished is sent = 2; the
+//     TLS 1.2 check costs the same (TCP 1, then it hangs up as soon as the
+//     server's first flight, with the chain, has arrived).
+//
+// The discovery request's handshake is one of a host's K handshakes, and the
+// issuer host's other K-1 handshakes and its TLS 1.2 check start beside the
+// discovery request, all at once: a host whose jwks_uri is on itself (as
+// here) takes max(D, S) = D, not D + K*S.
 const (
 	discoveryRTT = 3
 	handshakeRTT = 2
 )
 
-// limitFormula is printed with the results, so the figure can be checked by hand.
-const limitFormula = "limit = max(ceil(H/C') * (D + K*S), ceil((U*D + H*K*S) / C')) round trips x R, C' = min(C, P)"
+// probeConcurrency is PROBE_CONCURRENCY's default: hosts probed at once.
+var probeConcurrency = config.Default().ProbeConcurrency
 
-// shape is the probe work of one run: P providers (jobs) over U distinct
-// provider Urls (discovery documents, fetched once per run each) on H distinct
-// hosts (handshaken with K times once per run each), at concurrency C.
+// limitFormula is printed with the results, so the figure can be checked by hand.
+const limitFormula = "limit = max(List + ceil(H/min(Pc,H)) x ceil((ceil(U/H) + K)/M) x max(D, S) x R, IAM alone), IAM alone = List and P Gets, C at once, nothing else running"
+
+// shape is the probe work of one run: P providers over U distinct provider
+// Urls (discovery documents, fetched once per run each) on H distinct hosts
+// (handshaken with K times, plus the TLS 1.2 check, once per run each), IAM
+// calls Concurrency at once (C), hosts probed ProbeConcurrency at once (Pc).
 type shape struct {
 	Providers, URLs, Hosts, Handshakes, Concurrency int
+	// ProbeConcurrency is PROBE_CONCURRENCY; 0 means its default.
+	ProbeConcurrency int
 }
 
-// limitRTT is the fewest round trips a run of s can take; both terms are
-// lower bounds, so their maximum is one:
-//
-//   - hosts: each host's K handshakes are made by one provider after its own
-//     discovery, holding its slot for D + K*S without a break; with H such
-//     providers on C' slots, some slot runs ceil(H/C') of them one after
-//     another. With one provider per host this is the issue's
-//     ceil(H/C) x (discovery + K handshakes).
-//   - work: every distinct Url's discovery (D) and every host's handshakes
-//     (K*S) hold a slot, so the slots together are busy for U*D + H*K*S.
-//
-// Waiting for a host another provider is probing, or for IAM, only adds. It is
-// a bound, not a schedule: the engine's order can make it unreachable (see
-// simulateRTT and engineOrder).
+// limitRTT is the fewest round trips the probing of a run of s can take: the
+// hosts go ProbeConcurrency at once, each taking max(D, S), its connections
+// (its Urls' discoveries, K-1 more handshakes and the TLS 1.2 check) all at
+// once when they fit in thumbprint.MaxConnsPerHost (M), in turns otherwise.
+// IAM calls do not wait for probes: they are the other term of the limit
+// (limit), not part of this one.
 func limitRTT(s shape) int {
-	if s.Providers <= 0 || s.Concurrency <= 0 || s.Hosts <= 0 {
+	if s.Providers <= 0 || s.Hosts <= 0 {
 		return 0
 	}
-	slots := min(s.Concurrency, s.Providers)
-	perHost := discoveryRTT + s.Handshakes*handshakeRTT
-	work := s.URLs*discoveryRTT + s.Hosts*s.Handshakes*handshakeRTT
-	return max(ceilDiv(s.Hosts, slots)*perHost, ceilDiv(work, slots))
+	pc := s.ProbeConcurrency
+	if pc <= 0 {
+		pc = probeConcurrency
+	}
+	perHost := ceilDiv(ceilDiv(s.URLs, s.Hosts)+s.Handshakes, thumbprint.MaxConnsPerHost) * max(discoveryRTT, handshakeRTT)
+	return ceilDiv(s.Hosts, min(pc, s.Hosts)) * perHost
+}
+
+// limit is the fastest a run of s can be: List first (the probes start from
+// the ARNs it returns; list is its lone latency), then the probing
+// (limitRTT x rtt) beside the IAM reads; iamAlone is List and the Gets, C at
+// once, timed with nothing else running.
+func limit(s shape, rtt, list, iamAlone time.Duration) time.Duration {
+	return max(list+time.Duration(limitRTT(s))*rtt, iamAlone)
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -64,36 +82,32 @@ type job struct {
 	URL, Host string
 }
 
-// simulateRTT is the engine's schedule on a network of whole round trips and
-// no other cost: C workers take the providers in the given order, each as soon
-// as one is free; a provider fetches its Url (or waits for a fetch of the same
-// Url in flight), then waits for its host's handshakes, making them itself when
-// no other provider has started them (the probe's per-run cache). It returns the
-// time the last provider is done, in round trips.
-func simulateRTT(jobs []job, conc, handshakes int) int {
-	if len(jobs) == 0 || conc <= 0 {
+// simulateRTT is the engine's probe schedule on a network of whole round
+// trips and no other cost: every provider's probe starts at once (the engine
+// starts them from the ARNs), the scheduler grants hosts a slot in the order
+// their first provider asks, pc at once; a host keeps its slot while its
+// discoveries, handshakes and TLS 1.2 check run, all at once when they fit in
+// thumbprint.MaxConnsPerHost. It returns the time the last host is done, in
+// round trips.
+func simulateRTT(jobs []job, pc, handshakes int) int {
+	if len(jobs) == 0 || pc <= 0 {
 		return 0
 	}
-	free := make(intHeap, min(conc, len(jobs))) // when each worker is free
-	heap.Init(&free)
-	docDone := map[string]int{}  // when each Url's discovery is (or will be) done
-	hostDone := map[string]int{} // when each host's handshakes are (or will be) done
-	end := 0
+	var hosts []string
+	urls := map[string]map[string]bool{}
 	for _, j := range jobs {
+		if urls[j.Host] == nil {
+			hosts = append(hosts, j.Host)
+			urls[j.Host] = map[string]bool{}
+		}
+		urls[j.Host][j.URL] = true
+	}
+	free := make(intHeap, min(pc, len(hosts))) // when each slot is free
+	heap.Init(&free)
+	end := 0
+	for _, h := range hosts {
 		start := heap.Pop(&free).(int)
-		t, ok := docDone[j.URL]
-		if ok {
-			t = max(t, start)
-		} else {
-			t = start + discoveryRTT
-			docDone[j.URL] = t
-		}
-		if h, ok := hostDone[j.Host]; ok {
-			t = max(t, h)
-		} else {
-			t += handshakes * handshakeRTT
-			hostDone[j.Host] = t
-		}
+		t := start + ceilDiv(len(urls[h])+handshakes, thumbprint.MaxConnsPerHost)*max(discoveryRTT, handshakeRTT)
 		end = max(end, t)
 		heap.Push(&free, t)
 	}

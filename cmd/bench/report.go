@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
 // Targets of the benchmark issue.
@@ -103,17 +104,17 @@ func printResults(out io.Writer, r *results) {
 	fmt.Fprintf(out, "thumbprint-drift bench, %s (took %s)\n", r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
 	fmt.Fprintf(out, "machine: %s/%s, %d cores (runtime.NumCPU), %s; IAM: moto_server on loopback\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	fmt.Fprintf(out, "network: each identity provider behind a loopback forwarder, R = %s per round trip (connect 1 R, then R/2 each way per chunk)\n", rtt)
-	fmt.Fprintf(out, "probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1), K = %d handshakes per host\n", discoveryRTT, handshakeRTT, o.handshakes)
-	fmt.Fprintf(out, "  discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once\n")
-	fmt.Fprintf(out, "  %s\n  (both terms are lower bounds: a host's handshakes hold one slot after its first provider's discovery; all the work spread over C' slots)\n", limitFormula)
-	fmt.Fprintf(out, "  model = the engine's own schedule on that network with no other cost: C workers take the providers in the engine's order\n")
-	fmt.Fprintf(out, "  (its List, sorted by ARN, then round robin over the providers' hosts, as drift.WorkOrder), a host probed once by whichever comes first\n\n")
+	fmt.Fprintf(out, "probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1; the TLS 1.2 check too), K = %d handshakes per host, the discovery's one of them\n", discoveryRTT, handshakeRTT, o.handshakes)
+	fmt.Fprintf(out, "  discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once;\n")
+	fmt.Fprintf(out, "  a host's handshakes and TLS 1.2 check run beside its discovery, hosts Pc = %d at once (PROBE_CONCURRENCY), at most M = %d connections per host; IAM reads (C at once) do not wait for probes\n", probeConcurrency, thumbprint.MaxConnsPerHost)
+	fmt.Fprintf(out, "  %s\n  (a lower bound: the probes start from List's ARNs; probing and IAM reads then go side by side; moto serves about one call at a time)\n", limitFormula)
+	fmt.Fprintf(out, "  model = the engine's probe schedule on that network with no other cost: every provider's probe started at once in List order, hosts granted in order\n\n")
 
 	fmt.Fprintln(out, "engine in-process (real IAM client to moto_server, real prober, mode report; one untimed warm-up run per load):")
 	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "load\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tIAM get\tprobe mean (ideal)\tCPU\tTLS conns (want)\toutcomes")
 	for _, e := range r.engine {
-		lim := time.Duration(e.LimitRTT) * rtt
+		lim := e.Limit(rtt)
 		model := time.Duration(e.SimRTT) * rtt
 		outcome := counts(e.Counts)
 		if e.Problem != "" {
@@ -126,6 +127,10 @@ func printResults(out io.Writer, r *results) {
 			100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, outcome)
 	}
 	tw.Flush()
+	for _, e := range r.engine {
+		fmt.Fprintf(out, "  limit of %s C%d: max(List %.1f ms + probing %s, IAM alone %s)\n", e.Load, e.Conc,
+			ms(e.ListLone), secs(time.Duration(e.LimitRTT)*rtt), secs(e.IAMAlone))
+	}
 	fmt.Fprintln(out, "  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider")
 	fmt.Fprintf(out, "  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores\n", runtime.NumCPU())
 	fmt.Fprintln(out)

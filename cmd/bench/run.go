@@ -176,7 +176,7 @@ func benchLoad(ctx context.Context, logf func(string, ...any), c *cleanups, res 
 		if err != nil {
 			return err
 		}
-		logf("load %s C%d: %.2fs (limit %.2fs)", l.Name(), conc, r.Took.Seconds(), float64(r.LimitRTT)*res.opts.rtt.Seconds())
+		logf("load %s C%d: %.2fs (limit %.2fs)", l.Name(), conc, r.Took.Seconds(), r.Limit(res.opts.rtt).Seconds())
 		res.engine = append(res.engine, r)
 	}
 

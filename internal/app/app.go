@@ -65,7 +65,7 @@ func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger
 	if len(publishers) == 0 {
 		logger.WarnContext(ctx, "no SNS topic, event bus or Security Hub: alerts are logged only")
 	}
-	prober := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: cfg.ProbeTimeout})
+	prober := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: cfg.ProbeTimeout, Concurrency: cfg.ProbeConcurrency})
 	own := oidcprovider.New(iam.NewFromConfig(awsCfg))
 	opts := drift.Options{
 		Providers:          own,
@@ -77,6 +77,7 @@ func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger
 		ProbeTimeout:       cfg.ProbeTimeout,
 		Logger:             logger,
 		AccountConcurrency: cfg.AccountConcurrency,
+		ExpiryWarning:      cfg.ExpiryWarning,
 	}
 	if cfg.MultiAccount() {
 		if org == nil {
