@@ -47,11 +47,18 @@ func (c *clock) Advance(d time.Duration) {
 
 // dynamo is the state store's view of DynamoDB: the real client, with its
 // calls counted and record writes failed on demand.
+//
+// It also gives moto the per-item atomicity DynamoDB guarantees: moto checks
+// a ConditionExpression and applies the update without a lock, so two
+// conditional UpdateItem calls on one item at the same instant can both pass
+// (measured: 25 of 200 pairs of identical claims). UpdateItem calls on one
+// key are therefore serialised here; calls on different keys run at once.
 type dynamo struct {
 	*dynamodb.Client
 	mu          sync.Mutex
 	gets, upds  int
 	failRecords int // the next n records fail
+	items       map[string]*sync.Mutex
 }
 
 func (d *dynamo) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
@@ -69,10 +76,21 @@ func (d *dynamo) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o
 	if fail {
 		d.failRecords--
 	}
+	if d.items == nil {
+		d.items = map[string]*sync.Mutex{}
+	}
+	key := fmt.Sprint(in.Key[state.KeyAttribute])
+	item, ok := d.items[key]
+	if !ok {
+		item = &sync.Mutex{}
+		d.items[key] = item
+	}
 	d.mu.Unlock()
 	if fail {
 		return nil, &smithy.GenericAPIError{Code: "InternalServerError", Message: "injected: the state write failed"}
 	}
+	item.Lock()
+	defer item.Unlock()
 	return d.Client.UpdateItem(ctx, in, optFns...)
 }
 
