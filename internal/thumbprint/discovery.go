@@ -42,18 +42,33 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (fetched, error) {
 		verifyErr error
 		seed      *served
 		conns     []net.Conn
+		done      bool           // the request is over: no more connections
+		dialing   sync.WaitGroup // dials in flight
 	)
 	tr := &http.Transport{
 		// The request's dial context drops cancellation; the probe's keeps it.
 		DialTLSContext: func(_ context.Context, _, addr string) (net.Conn, error) {
+			mu.Lock()
+			if done {
+				mu.Unlock()
+				return nil, net.ErrClosed
+			}
+			dialing.Add(1)
+			mu.Unlock()
+			defer dialing.Done()
 			tc, err := p.dialTLS(ctx, addr, probeConfig(addr, 0))
 			if err != nil {
 				return nil, err
 			}
 			cs := tc.ConnectionState()
 			verr := p.verify(cs.PeerCertificates, hostOnly(addr))
+			// The transport closes its connections on its own goroutines
+			// and this request closes them too: each is closed once, and a
+			// Close returns only once it is (see closeOnceConn).
+			c := &closeOnceConn{Conn: tc}
+			c.close = sync.OnceValue(tc.Close)
 			mu.Lock()
-			conns = append(conns, tc)
+			conns = append(conns, c)
 			dialed++
 			if verr != nil && verifyErr == nil {
 				verifyErr = verr
@@ -62,7 +77,7 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (fetched, error) {
 				seed = &served{certs: cs.PeerCertificates, version: cs.Version}
 			}
 			mu.Unlock()
-			return tc, nil
+			return c, nil
 		},
 		DisableKeepAlives:      true,
 		MaxResponseHeaderBytes: 64 << 10,
@@ -75,13 +90,16 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (fetched, error) {
 		return fetched{}, err
 	}
 	defer func() {
-		// Close every connection before giving the host's room back (the
-		// transport would close them a moment later, on its own goroutine).
+		// Close every connection before giving the host's room back: the
+		// transport closes them a moment later on its own goroutines, and
+		// may still be dialing one for a request that ended with ctx.
 		mu.Lock()
+		done = true
+		mu.Unlock()
+		dialing.Wait()
 		for _, c := range conns {
 			c.Close()
 		}
-		mu.Unlock()
 		release()
 	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, discoveryURL, nil)
@@ -137,3 +155,15 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	}
 	return nil
 }
+
+// closeOnceConn is a connection closed by several goroutines (the HTTP
+// transport's and the request's): the first Close closes it, and every Close
+// returns only once it is closed. A *tls.Conn alone does not wait: a Close
+// racing another returns at once while the other may still be sending its
+// close_notify, the connection still open.
+type closeOnceConn struct {
+	net.Conn
+	close func() error
+}
+
+func (c *closeOnceConn) Close() error { return c.close() }
