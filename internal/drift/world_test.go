@@ -146,10 +146,26 @@ type engineOpt func(*drift.Options)
 
 func withMode(m config.Mode) engineOpt { return func(o *drift.Options) { o.Mode = m } }
 
+// withProbeTimeout bounds each probe by d, the engine's ProbeTimeout and the
+// prober's own Timeout alike.
+func (w *world) withProbeTimeout(d time.Duration) engineOpt {
+	return func(o *drift.Options) {
+		prober := w.prober(d)
+		o.NewProbe = func() drift.ProbeFunc { return prober.NewRun().Probe }
+		o.ProbeTimeout = d
+	}
+}
+
+// prober is the world's prober: it trusts the world's roots, resolves no
+// names, and bounds each probe by timeout.
+func (w *world) prober(timeout time.Duration) *thumbprint.Prober {
+	return thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: timeout, RootCAs: w.roots, DialContext: noDNSDial})
+}
+
 // engine builds the engine on the real clients, through the fault-injecting
 // IAM wrapper, with the world's trusted roots.
 func (w *world) engine(opts ...engineOpt) *drift.Engine {
-	prober := thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: 5 * time.Second, RootCAs: w.roots, DialContext: noDNSDial})
+	prober := w.prober(5 * time.Second)
 	o := drift.Options{
 		Providers:    oidcprovider.New(w.api),
 		NewProbe:     func() drift.ProbeFunc { return prober.NewRun().Probe },
