@@ -108,7 +108,8 @@ func run(ctx context.Context, stdout io.Writer, verbose, keep bool) error {
 	if keep {
 		d.line("\n== Still running (-keep): Ctrl-C stops everything. From another shell in the repository:")
 		d.line("    export %s", strings.Join(append(w.moto.Env(), w.trust...), " "))
-		d.line("    make cli && bin/thumbprint-drift check --state-table %s", stateTable)
+		d.line("    make cli && bin/thumbprint-drift thumbprint %s", w.providers[0].url)
+		d.line("    bin/thumbprint-drift check --state-table %s", stateTable)
 		<-ctx.Done()
 	}
 	c.run()
