@@ -27,14 +27,6 @@ var _ Providers = (*oidcprovider.Store)(nil)
 // ProbeFunc computes the live thumbprints of a provider Url.
 type ProbeFunc func(ctx context.Context, providerURL string) (*thumbprint.Result, error)
 
-// Alert is one result to publish on its own.
-//
-// Deprecated: the engine publishes grouped Messages through Publishers.
-type Alert struct {
-	Result    Result
-	CheckedAt time.Time
-}
-
 // Options configure an Engine.
 type Options struct {
 	Providers Providers
