@@ -87,9 +87,8 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, last 
 				return probe(ctx, providerURL)
 			}
 		},
-		Mode:         config.ModeReport,
-		Concurrency:  conc,
-		ProbeTimeout: probeTimeout,
+		Mode:        config.ModeReport,
+		Concurrency: conc,
 	})
 
 	// The order the engine will work in: its own List (sorted ARNs), round

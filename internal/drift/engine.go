@@ -44,8 +44,6 @@ type Options struct {
 	// Concurrency is how many IAM calls are made at once (CONCURRENCY);
 	// providers wait for their probes without holding one.
 	Concurrency int
-	// ProbeTimeout bounds each provider's probe.
-	ProbeTimeout time.Duration
 	// Logger receives one line per provider decision; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -89,9 +87,6 @@ func New(opts Options) *Engine {
 	}
 	if opts.Concurrency < 1 {
 		opts.Concurrency = def.Concurrency
-	}
-	if opts.ProbeTimeout <= 0 {
-		opts.ProbeTimeout = def.ProbeTimeout
 	}
 	if opts.AccountConcurrency < 1 {
 		opts.AccountConcurrency = def.AccountConcurrency
@@ -430,9 +425,9 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 	}
 	r.Mode = EffectiveMode(runMode, explicit, pol.Mode)
 
-	pctx, cancel := context.WithTimeout(work, e.opts.ProbeTimeout)
-	res, err := probe(pctx, p.URL)
-	cancel()
+	// The probe bounds each of its connections (PROBE_TIMEOUT) from the
+	// moment it is its turn; the run's deadline bounds the wait.
+	res, err := probe(work, p.URL)
 	if err != nil {
 		r.Outcome = ProbeFailed
 		r.Detail = join(append(notes, deadlineDetail(work, err.Error())))

@@ -112,6 +112,8 @@ func (r *Run) handshake(ctx context.Context, hostport string, maxVersion uint16)
 		return served{}, err
 	}
 	defer release()
+	ctx, cancel := r.p.bounded(ctx)
+	defer cancel()
 	var got served
 	cfg := probeConfig(hostport, maxVersion)
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {

@@ -2,6 +2,7 @@ package thumbprint
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -41,7 +42,7 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (fetched, error) {
 		dialed    int
 		verifyErr error
 		seed      *served
-		conns     []net.Conn
+		conns     []*tls.Conn
 	)
 	tr := &http.Transport{
 		// The request's dial context drops cancellation; the probe's keeps it.
@@ -74,12 +75,22 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (fetched, error) {
 	if err != nil {
 		return fetched{}, err
 	}
+	// The time limit runs from the grant: waiting for the host's turn (one
+	// EKS host serves hundreds of providers) is bounded by the caller's
+	// context, not by the per-provider timeout.
+	ctx, cancel := r.p.bounded(ctx)
+	defer cancel()
 	defer func() {
 		// Close every connection before giving the host's room back (the
 		// transport would close them a moment later, on its own goroutine).
+		// The transport may be closing one already (the body's Close, with
+		// keep-alives off): tls.Conn.Close then returns at once while the
+		// other close still writes its alert, so close the TCP connection
+		// too, here and now.
 		mu.Lock()
 		for _, c := range conns {
 			c.Close()
+			c.NetConn().Close()
 		}
 		mu.Unlock()
 		release()
