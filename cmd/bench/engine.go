@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
-	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -17,31 +15,37 @@ import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/fleet"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
-// probeTimeout bounds each provider's probe in the engine runs, as PROBE_TIMEOUT.
+// probeTimeout bounds each provider's probe, as PROBE_TIMEOUT.
 const probeTimeout = 10 * time.Second
 
-// engineRunLimit bounds one engine run.
+// engineRunLimit bounds one engine run of a one-account load.
 const engineRunLimit = 3 * time.Minute
 
-// engineResult is one measured run of the engine.
+// headlineLoad is the load and concurrency of the last line's figures.
+var headlineLoad = load{Accounts: 1, Providers: 100, Hosts: 20}
+
+const headlineConc = 8
+
+// engineResult is one measured run of the engine over one account's load.
 type engineResult struct {
 	Load       string
 	Conc       int
-	Shape      shape
+	Shape      fleet.Shape
 	LimitRTT   int
-	SimRTT     int // the engine's schedule in round trips: simulateRTT over engineOrder
+	SimRTT     int // the engine's schedule in round trips: fleet.SimulateRTT over fleet.EngineOrder
 	Took       time.Duration
 	Handshakes int // TLS handshakes the identity providers saw
 	WantHS     int // discoveries + hosts x K
 	Counts     map[drift.Outcome]int
-	Problem    string // a result that was not as seeded; the figure is then not valid
-
-	IAMGet   time.Duration // mean time of one IAM GetOpenIDConnectProvider (moto)
-	ProbeAvg time.Duration // mean time of one provider's probe, waits for a shared host included
-	CPU      time.Duration // this process's CPU time over the run (engine, identity providers and forwarders)
+	Problem    string        // a result that was not as seeded; the figure is then not valid
+	IAMGet     time.Duration // mean GetOpenIDConnectProvider (moto)
+	ProbeAvg   time.Duration // mean provider probe, waits for a shared host included
+	CPU        time.Duration // this process's CPU time over the run (engine, identity providers, forwarders)
 }
 
 // Ratio is measured time over the network limit.
@@ -50,25 +54,25 @@ func (r engineResult) Ratio(rtt time.Duration) float64 {
 }
 
 // engineBench runs the real engine in-process: the real IAM client to
-// moto_server, the real prober trusting the generated root, connecting
-// directly (the forwarders are the hosts), mode report so runs repeat.
+// moto_server, the real prober trusting the bench root, mode report so runs repeat.
 type engineBench struct {
-	iam        *iam.Client
+	moto       *testpeer.Moto
 	root       *testidp.CA
 	handshakes int
-	// cpuProfile, when set, receives a CPU profile of the headline run.
-	cpuProfile string
+	cpuProfile string // a CPU profile of the headline run goes here
 }
 
-// run checks every provider of w once at concurrency conc, as the function
-// does: the engine lists them itself.
-func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, last map[string][]string) (engineResult, error) {
+// run checks every provider of f once at concurrency conc, as the function
+// does: the engine lists them itself. last receives the live thumbprints by Url.
+func (b *engineBench) run(ctx context.Context, f *fleet.Fleet, l load, conc int, last map[string][]string) (engineResult, error) {
 	prober := thumbprint.New(thumbprint.Options{Handshakes: b.handshakes, Timeout: probeTimeout, RootCAs: b.root.Pool()})
-	store := oidcprovider.New(b.iam)
-	timed := &timedStore{Store: store}
+	meter := testpeer.NewCallMeter()
+	cfg := b.moto.Config()
+	cfg.APIOptions = append(cfg.APIOptions, meter.APIOption)
+	store := oidcprovider.New(iam.NewFromConfig(cfg))
 	var probes timing
 	engine := drift.New(drift.Options{
-		Providers: timed,
+		Providers: store,
 		NewProbe: func() drift.ProbeFunc {
 			probe := prober.NewRun().Probe
 			return func(ctx context.Context, providerURL string) (*thumbprint.Result, error) {
@@ -87,19 +91,13 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, last 
 	if err != nil {
 		return engineResult{}, err
 	}
-	jobs := make([]job, 0, len(arns))
-	for _, arn := range engineOrder(arns) {
-		p := w.byARN(arn)
-		if p == nil {
-			return engineResult{}, fmt.Errorf("IAM lists %s, which the bench did not create", arn)
-		}
-		jobs = append(jobs, job{URL: p.URL, Host: p.Host.Addr()})
-	}
-	s := shape{Providers: len(w.providers), URLs: len(w.providers), Hosts: len(w.hosts), Handshakes: b.handshakes, Concurrency: conc}
+	jobs := fleet.JobsOf(fleet.EngineOrder(arns))
+	s := fleet.Shape{Providers: len(f.Providers), URLs: len(f.Providers), Hosts: len(f.Hosts), Handshakes: b.handshakes, Concurrency: conc}
 
 	rctx, cancel := context.WithTimeout(ctx, engineRunLimit)
 	defer cancel()
-	before := w.Handshakes()
+	meter.Reset()
+	before := f.Handshakes()
 	stopProfile, err := b.profile(l, conc)
 	if err != nil {
 		return engineResult{}, err
@@ -114,21 +112,22 @@ func (b *engineBench) run(ctx context.Context, w *world, l load, conc int, last 
 		return engineResult{}, ctx.Err()
 	}
 	r := engineResult{
-		Load: l.Name(), Conc: conc, Shape: s,
-		LimitRTT: limitRTT(s), SimRTT: simulateRTT(jobs, conc, b.handshakes),
-		Took: took, Handshakes: w.Handshakes() - before, WantHS: s.URLs + s.Hosts*s.Handshakes,
-		IAMGet: timed.gets.mean(), ProbeAvg: probes.mean(), CPU: cpu,
+		Load: l.Name(), Conc: conc, Shape: s, LimitRTT: fleet.LimitRTT(s), SimRTT: fleet.SimulateRTT(jobs, conc, b.handshakes),
+		Took: took, Handshakes: f.Handshakes() - before, WantHS: s.URLs + s.Hosts*s.Handshakes, ProbeAvg: probes.mean(), CPU: cpu,
+	}
+	if get := meter.Calls()[testpeer.Op{Service: "IAM", Operation: "GetOpenIDConnectProvider"}]; get.N > 0 {
+		r.IAMGet = get.Time / time.Duration(get.N)
 	}
 	if err != nil {
 		r.Problem = "run error: " + err.Error()
 	}
 	if rep != nil {
 		r.Counts = rep.Counts
-		if p := w.checkReport(rep); p != "" && r.Problem == "" {
+		if p := f.CheckReport(rep, nil); p != "" && r.Problem == "" {
 			r.Problem = p
 		}
-		if last != nil {
-			for _, res := range rep.Results {
+		for _, res := range rep.Results {
+			if last != nil {
 				last[res.URL] = res.LiveThumbprints
 			}
 		}
@@ -152,59 +151,6 @@ func (b *engineBench) profile(l load, conc int) (func(), error) {
 	}
 	b.cpuProfile = "" // once
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
-}
-
-// byARN finds a seeded provider by its ARN.
-func (w *world) byARN(arn string) *provider {
-	for _, p := range w.providers {
-		if p.ARN == arn {
-			return p
-		}
-	}
-	return nil
-}
-
-// checkReport compares a report with the seed: every provider checked, live
-// thumbprint = its host's intermediate, publicly trusted, in-sync or drift as
-// seeded. It returns the first difference, "" when none.
-func (w *world) checkReport(rep *drift.Report) string {
-	if rep.Checked != len(w.providers) {
-		return fmt.Sprintf("checked %d of %d providers", rep.Checked, len(w.providers))
-	}
-	return w.checkResults(rep.Results)
-}
-
-// checkResults compares results with the seed by provider Url (in any
-// account): live thumbprint = its host's intermediate, publicly trusted,
-// in-sync or drift as seeded. It returns the first difference, "" when none.
-func (w *world) checkResults(results []drift.Result) string {
-	for _, res := range results {
-		p := w.byURL[res.URL]
-		if p == nil {
-			return fmt.Sprintf("%s: %s (%s)", res.ProviderARN, res.Outcome, firstLine(res.Detail))
-		}
-		want := drift.InSync
-		if p.Drifted {
-			want = drift.Drift
-		}
-		switch {
-		case res.Outcome != want:
-			return fmt.Sprintf("%s: %s, want %s (%s)", p.URL, res.Outcome, want, firstLine(res.Detail))
-		case !slices.Equal(res.LiveThumbprints, []string{p.Host.thumbprint}):
-			return fmt.Sprintf("%s: live %v, want [%s]", p.URL, res.LiveThumbprints, p.Host.thumbprint)
-		case !res.PubliclyTrusted:
-			return fmt.Sprintf("%s: chain not verified against the bench's root", p.URL)
-		}
-	}
-	return ""
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	if len(s) > 160 {
-		s = s[:160] + "..."
-	}
-	return s
 }
 
 // timing sums durations safely from many goroutines.
@@ -231,17 +177,6 @@ func (t *timing) mean() time.Duration {
 	return t.total / time.Duration(t.n)
 }
 
-// timedStore is the real IAM store, timing its Get calls.
-type timedStore struct {
-	*oidcprovider.Store
-	gets timing
-}
-
-func (s *timedStore) Get(ctx context.Context, arn string) (oidcprovider.Provider, error) {
-	defer s.gets.since(time.Now())
-	return s.Store.Get(ctx, arn)
-}
-
 // cpuTime is the user and system CPU time this process has used.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -249,4 +184,52 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// peerResult is AWS's documented procedure run over a load's providers.
+type peerResult struct {
+	Load          string
+	Providers, Of int // run over, in the load
+	Discovery     string
+	Took          time.Duration // all providers run, one after another
+	Steps         testidp.ProcedureTimes
+	Agree         int    // thumbprints equal to the engine's
+	Problem       string // first failure or disagreement
+}
+
+// PerProvider is the mean time per provider.
+func (p peerResult) PerProvider() time.Duration { return p.Took / time.Duration(max(p.Providers, 1)) }
+
+// Total is the time for the whole load: measured, or the mean per provider
+// times the providers when run over a subset (-peer-providers).
+func (p peerResult) Total() time.Duration {
+	if p.Providers == p.Of {
+		return p.Took
+	}
+	return p.PerProvider() * time.Duration(p.Of)
+}
+
+// runProcedure takes the first n providers of f one after another and
+// compares each thumbprint with live (the engine's, by provider Url).
+func runProcedure(ctx context.Context, proc *testidp.Procedure, l load, f *fleet.Fleet, n int, live map[string][]string) (peerResult, error) {
+	res := peerResult{Load: l.Name(), Of: len(f.Providers), Discovery: proc.Discovery()}
+	start := time.Now()
+	for _, p := range f.Providers[:n] {
+		tp, err := proc.Thumbprint(ctx, p.URL, &res.Steps)
+		res.Providers++
+		switch {
+		case ctx.Err() != nil:
+			return res, ctx.Err()
+		case err != nil:
+			if res.Problem == "" {
+				res.Problem = p.URL + ": " + firstLine(err.Error())
+			}
+		case len(live[p.URL]) > 0 && live[p.URL][0] == tp:
+			res.Agree++
+		case res.Problem == "":
+			res.Problem = fmt.Sprintf("%s: openssl %s, engine %v", p.URL, tp, live[p.URL])
+		}
+	}
+	res.Took = time.Since(start)
+	return res, nil
 }

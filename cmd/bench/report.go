@@ -11,47 +11,71 @@ import (
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/fleet"
 )
 
-// Targets of the benchmark issue.
-const (
-	targetLimitRatio = 1.3
-	targetSpeedup    = 10
-	targetColdMS     = 30
-	targetRSSMB      = 40
-	targetBootMB     = 12
-)
-
-// figures are the last line's numbers; NaN when not measured.
-type figures struct {
-	LimitRatio, Speedup, ColdMS, RSSMB, BootMB float64
+// target is one figure of the last line and what the issues ask of it.
+type target struct {
+	name  string
+	value float64 // NaN when not measured
+	cmp   string  // "<=" or ">="
+	want  float64
+	what  string
 }
 
-func (r *results) figures() figures {
-	f := figures{math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()}
+// targets are the last line's figures, in its order.
+func (r *results) targets() []target {
+	nan := math.NaN()
+	ratio, speedup, cold, rss, boot, perMin, orgRSS := nan, nan, nan, nan, nan, nan, nan
 	head := r.engineAt(headlineLoad.Name(), headlineConc)
 	if head != nil && head.Problem == "" {
-		f.LimitRatio = head.Ratio(r.opts.rtt)
+		ratio = head.Ratio(r.opts.rtt)
 	}
 	if p := r.peerFor(headlineLoad.Name()); p != nil && head != nil && p.Problem == "" && head.Problem == "" {
-		f.Speedup = p.Total().Seconds() / head.Took.Seconds()
+		speedup = p.Total().Seconds() / head.Took.Seconds()
 	}
 	if len(r.fn.ColdStarts) > 0 {
-		f.ColdMS = ms(median(r.fn.ColdStarts))
+		cold = ms(median(r.fn.ColdStarts))
 	}
 	if m := r.fn.MaxRSSKiB(); m > 0 {
-		f.RSSMB = float64(m) / 1024
+		rss = float64(m) / 1024
 	}
 	if r.fn.BootstrapBytes > 0 {
-		f.BootMB = float64(r.fn.BootstrapBytes) / (1 << 20)
+		boot = float64(r.fn.BootstrapBytes) / (1 << 20)
 	}
-	return f
+	if o := r.org; o != nil && len(o.Runs) > 0 {
+		run := &o.Runs[0]
+		if fn := o.run("bootstrap"); fn != nil {
+			run = fn
+			orgRSS = float64(fn.HWMKiB) / 1024
+		}
+		if run.Problem == "" {
+			perMin = float64(o.Load.Accounts) / run.Took.Minutes()
+		}
+	}
+	return []target{
+		{"limit_ratio", ratio, "<=", 1.3, fmt.Sprintf("measured / limit, %s at C%d", headlineLoad.Name(), headlineConc)},
+		{"openssl_speedup", speedup, ">=", 10, fmt.Sprintf("procedure total / ours, %s at C%d", headlineLoad.Name(), headlineConc)},
+		{"cold_start_ms", cold, "<=", 30, "median"},
+		{"rss_mb", rss, "<=", 40, "MiB, VmHWM, largest over the one-account invocations"},
+		{"bootstrap_mb", boot, "<=", 12, "MiB"},
+		{"org_accounts_per_min", perMin, ">=", 1000.0 / 1.5, "member accounts per minute, the bootstrap's run (90 s for 1,000)"},
+		{"org_rss_mb", orgRSS, "<=", 64, "MiB, VmHWM of the bootstrap's organisation run"},
+	}
+}
+
+// lastLine is the one line scripts read.
+func lastLine(ts []target) string {
+	parts := []string{"bench:"}
+	for _, t := range ts {
+		parts = append(parts, t.name+"="+num(t.value))
+	}
+	return strings.Join(parts, " ")
 }
 
 func (r *results) engineAt(loadName string, conc int) *engineResult {
 	for i := range r.engine {
-		e := &r.engine[i]
-		if e.Load == loadName && e.Conc == conc {
+		if e := &r.engine[i]; e.Load == loadName && e.Conc == conc {
 			return e
 		}
 	}
@@ -71,11 +95,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
-// lastLine is the one line scripts read, exactly as the issue asks.
-func (f figures) lastLine() string {
-	return fmt.Sprintf("bench: limit_ratio=%s openssl_speedup=%s cold_start_ms=%s rss_mb=%s bootstrap_mb=%s",
-		num(f.LimitRatio), num(f.Speedup), num(f.ColdMS), num(f.RSSMB), num(f.BootMB))
-}
+func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
 
 func num(x float64) string {
 	if math.IsNaN(x) {
@@ -97,44 +117,55 @@ func counts(c map[drift.Outcome]int) string {
 	return strings.Join(parts, ", ")
 }
 
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 160 {
+		s = s[:160] + "..."
+	}
+	return s
+}
+
+// share is a CPU time over a wall time in cores.
+func share(cpu, wall time.Duration) string {
+	if cpu < 0 || wall <= 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.2f", cpu.Seconds()/wall.Seconds())
+}
+
 func printResults(out io.Writer, r *results) {
-	o := r.opts
-	rtt := o.rtt
+	o, rtt := r.opts, r.opts.rtt
+	cores := float64(runtime.NumCPU())
 	fmt.Fprintf(out, "thumbprint-drift bench, %s (took %s)\n", r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
-	fmt.Fprintf(out, "machine: %s/%s, %d cores (runtime.NumCPU), %s; IAM: moto_server on loopback\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(out, "machine: %s/%s, %d cores (runtime.NumCPU), %s; AWS: moto_server on loopback\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	fmt.Fprintf(out, "network: each identity provider behind a loopback forwarder, R = %s per round trip (connect 1 R, then R/2 each way per chunk)\n", rtt)
-	fmt.Fprintf(out, "probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1), K = %d handshakes per host\n", discoveryRTT, handshakeRTT, o.handshakes)
+	fmt.Fprintf(out, "probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1), K = %d handshakes per host\n", fleet.DiscoveryRTT, fleet.HandshakeRTT, o.handshakes)
 	fmt.Fprintf(out, "  discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once\n")
-	fmt.Fprintf(out, "  %s\n  (both terms are lower bounds: a host's handshakes hold one slot after its first provider's discovery; all the work spread over C' slots)\n", limitFormula)
+	fmt.Fprintf(out, "  %s\n  (both terms are lower bounds: a host's handshakes hold one slot after its first provider's discovery; all the work spread over C' slots)\n", fleet.LimitFormula)
 	fmt.Fprintf(out, "  model = the engine's own schedule on that network with no other cost: C workers take the providers in the engine's order\n")
 	fmt.Fprintf(out, "  (its List, sorted by ARN, then round robin over the providers' hosts, as drift.WorkOrder), a host probed once by whichever comes first\n\n")
 
-	fmt.Fprintln(out, "engine in-process (real IAM client to moto_server, real prober, mode report; one untimed warm-up run per load):")
-	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "load\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tIAM get\tprobe mean (ideal)\tCPU\tTLS conns (want)\toutcomes")
-	for _, e := range r.engine {
-		lim := time.Duration(e.LimitRTT) * rtt
-		model := time.Duration(e.SimRTT) * rtt
-		outcome := counts(e.Counts)
-		if e.Problem != "" {
-			outcome = "INVALID: " + e.Problem
+	if len(r.engine) > 0 {
+		fmt.Fprintln(out, "engine in-process (real IAM client to moto_server, real prober, mode report; one untimed warm-up run per load):")
+		tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "load\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tIAM get\tprobe mean (ideal)\tCPU\tTLS conns (want)\toutcomes")
+		for _, e := range r.engine {
+			s := e.Shape
+			ideal := time.Duration(s.URLs*fleet.DiscoveryRTT+s.Hosts*s.Handshakes*fleet.HandshakeRTT) * rtt / time.Duration(max(s.Providers, 1))
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2f\t%.1f ms\t%.0f ms (%.0f)\t%.0f%%\t%d (%d)\t%s\n", e.Load, e.Conc,
+				secs(time.Duration(e.LimitRTT)*rtt), secs(time.Duration(e.SimRTT)*rtt), secs(e.Took), e.Ratio(rtt), ms(e.IAMGet), ms(e.ProbeAvg), ms(ideal),
+				100*e.CPU.Seconds()/e.Took.Seconds()/cores, e.Handshakes, e.WantHS, outcomes(e.Counts, e.Problem))
 		}
-		s := e.Shape
-		ideal := time.Duration(s.URLs*discoveryRTT+s.Hosts*s.Handshakes*handshakeRTT) * rtt / time.Duration(max(s.Providers, 1))
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2f\t%.1f ms\t%.0f ms (%.0f)\t%.0f%%\t%d (%d)\t%s\n", e.Load, e.Conc,
-			secs(lim), secs(model), secs(e.Took), e.Ratio(rtt), ms(e.IAMGet), ms(e.ProbeAvg), ms(ideal),
-			100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, outcome)
+		tw.Flush()
+		fmt.Fprintln(out, "  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider")
+		fmt.Fprintf(out, "  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores\n\n", runtime.NumCPU())
 	}
-	tw.Flush()
-	fmt.Fprintln(out, "  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider")
-	fmt.Fprintf(out, "  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores\n", runtime.NumCPU())
-	fmt.Fprintln(out)
 
 	printOrg(out, r)
 
 	if len(r.peers) > 0 {
 		fmt.Fprintf(out, "AWS's documented procedure, one provider after another (discovery: %s; openssl s_client -showcerts; last certificate; openssl x509 -fingerprint -sha1):\n", r.peers[0].Discovery)
-		tw = tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
+		tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "load\tproviders\ttotal\tper provider\tcurl / s_client / x509\tours (C8)\tspeed-up\tthumbprints agree")
 		for _, p := range r.peers {
 			total := secs(p.Total())
@@ -142,11 +173,10 @@ func printResults(out io.Writer, r *results) {
 				total += fmt.Sprintf(" (extrapolated from %d)", p.Providers)
 			}
 			n := time.Duration(max(p.Providers, 1))
-			steps := fmt.Sprintf("%.0f / %.0f / %.0f ms", ms(p.Curl/n), ms(p.SClient/n), ms(p.X509/n))
+			steps := fmt.Sprintf("%.0f / %.0f / %.0f ms", ms(p.Steps.Discovery/n), ms(p.Steps.SClient/n), ms(p.Steps.X509/n))
 			ours, speed := "-", "-"
 			if e := r.engineAt(p.Load, headlineConc); e != nil {
-				ours = secs(e.Took)
-				speed = fmt.Sprintf("%.1fx", p.Total().Seconds()/e.Took.Seconds())
+				ours, speed = secs(e.Took), fmt.Sprintf("%.1fx", p.Total().Seconds()/e.Took.Seconds())
 			}
 			agree := fmt.Sprintf("%d/%d", p.Agree, p.Providers)
 			if p.Problem != "" {
@@ -159,24 +189,25 @@ func printResults(out io.Writer, r *results) {
 		fmt.Fprintln(out)
 	}
 
-	fn := r.fn
-	if !o.noFunction {
+	if fn := r.fn; !o.noFunction {
 		fmt.Fprintln(out, "function binary (functions/drift-check):")
 		if fn.BootstrapBytes > 0 {
 			fmt.Fprintf(out, "  bootstrap, linux/arm64 static stripped (make build-DriftCheckFunction): %.2f MiB (%d bytes)\n", float64(fn.BootstrapBytes)/(1<<20), fn.BootstrapBytes)
 		}
 		if len(fn.ColdStarts) > 0 {
-			lo, hi := fn.ColdStarts[0], fn.ColdStarts[0]
-			for _, d := range fn.ColdStarts {
-				lo, hi = min(lo, d), max(hi, d)
-			}
 			fmt.Fprintf(out, "  cold start, process start to first Runtime API next (%s/%s binary, same flags, env against moto): median %.1f ms of %d (min %.1f, max %.1f); starting /usr/bin/true: %.1f ms\n",
-				runtime.GOOS, runtime.GOARCH, ms(median(fn.ColdStarts)), len(fn.ColdStarts), ms(lo), ms(hi), ms(fn.SpawnFloor))
+				runtime.GOOS, runtime.GOARCH, ms(median(fn.ColdStarts)), len(fn.ColdStarts), ms(slices.Min(fn.ColdStarts)), ms(slices.Max(fn.ColdStarts)), ms(fn.SpawnFloor))
 		}
 		if len(fn.RSS) > 0 {
 			fmt.Fprintln(out, "  peak RSS after one scheduled invocation, a new process each, CONCURRENCY=8, DRIFT_MODE=report:")
 			fmt.Fprintln(out, "    VmHWM of the process (/proc/PID/status, its own image since exec) [rusage maxrss from wait4, never below the bench's own RSS on Linux: golang/go#32054]")
-			for _, l := range uniqueLoads(fn.RSS) {
+			var loads []string
+			for _, s := range fn.RSS {
+				if !slices.Contains(loads, s.Load) {
+					loads = append(loads, s.Load)
+				}
+			}
+			for _, l := range loads {
 				var hwm, maxrss, took []string
 				var c map[drift.Outcome]int
 				for _, s := range fn.RSS {
@@ -184,7 +215,7 @@ func printResults(out io.Writer, r *results) {
 						hwm = append(hwm, fmt.Sprintf("%.1f", float64(s.HWMKiB)/1024))
 						maxrss = append(maxrss, fmt.Sprintf("%.1f", float64(s.MaxrssKiB)/1024))
 						took = append(took, fmt.Sprintf("%.2f", s.Took.Seconds()))
-						c = s.Counts
+						c = s.Report.Counts
 					}
 				}
 				fmt.Fprintf(out, "    %s: %s MiB [%s] (invocations %s s; %s)\n", l, strings.Join(hwm, ", "), strings.Join(maxrss, ", "), strings.Join(took, ", "), counts(c))
@@ -199,81 +230,89 @@ func printResults(out io.Writer, r *results) {
 		fmt.Fprintf(out, "note: %s\n", n)
 	}
 
-	f := r.figures()
+	ts := r.targets()
 	fmt.Fprintln(out, "targets:")
-	tw = tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
-	target := func(name string, v float64, cmp string, want float64, what string) {
+	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
+	for _, t := range ts {
 		verdict := "not measured"
-		if !math.IsNaN(v) {
-			ok := v <= want
-			if cmp == ">=" {
-				ok = v >= want
-			}
+		if !math.IsNaN(t.value) {
 			verdict = "met"
-			if !ok {
+			if (t.cmp == "<=" && t.value > t.want) || (t.cmp == ">=" && t.value < t.want) {
 				verdict = "MISSED"
 			}
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s %g\t%s\t%s\n", name, num(v), cmp, want, verdict, what)
+		fmt.Fprintf(tw, "  %s\t%s\t%s %.4g\t%s\t%s\n", t.name, num(t.value), t.cmp, t.want, verdict, t.what)
 	}
-	target("limit_ratio", f.LimitRatio, "<=", targetLimitRatio, fmt.Sprintf("measured / limit, %s at C%d", headlineLoad.Name(), headlineConc))
-	target("openssl_speedup", f.Speedup, ">=", targetSpeedup, fmt.Sprintf("procedure total / ours, %s at C%d", headlineLoad.Name(), headlineConc))
-	target("cold_start_ms", f.ColdMS, "<=", targetColdMS, "median")
-	target("rss_mb", f.RSSMB, "<=", targetRSSMB, "MiB, VmHWM, largest over the invocations")
-	target("bootstrap_mb", f.BootMB, "<=", targetBootMB, "MiB")
 	tw.Flush()
-	fmt.Fprintln(out, f.lastLine())
+	fmt.Fprintln(out, lastLine(ts))
 }
 
-func uniqueLoads(ss []rssSample) []string {
-	var out []string
-	for _, s := range ss {
-		if !slices.Contains(out, s.Load) {
-			out = append(out, s.Load)
-		}
+func outcomes(c map[drift.Outcome]int, problem string) string {
+	if problem != "" {
+		return "INVALID: " + problem
 	}
-	return out
+	return counts(c)
 }
 
-// printOrg prints the organisation rows, if any ran.
+// printOrg prints the organisation scenario and the model built from it.
 func printOrg(out io.Writer, r *results) {
-	if len(r.orgs) == 0 {
+	org := r.org
+	if org == nil {
 		return
 	}
-	rtt := r.opts.rtt
-	first := r.orgs[0]
-	l, sh, lone := r.opts.org, first.Shape, first.Lone
-	fmt.Fprintf(out, "organisation mode through the production wiring (app.NewEngineFromAWS, ACCOUNT_ROLE_ARNS = %d roles assumed through moto's STS, mode report;\n", l.Accounts)
-	fmt.Fprintf(out, "the same %d provider Urls on %d hosts in every account, %d providers created in %s; one untimed warm-up run):\n", l.Providers, l.Hosts, l.Accounts*l.Providers, r.orgCreate.Round(100*time.Millisecond))
+	l, lat := org.Load, r.opts.awsLatency
+	a := float64(l.Accounts)
+	fmt.Fprintf(out, "organisation through the production wiring (app.NewEngineFromAWS; ORG_ROLE_NAME: ListAccounts, each member's role assumed through moto's STS;\n")
+	fmt.Fprintf(out, "DRIFT_MODE=alert; SNS read back through SQS; STATE_TABLE emptied before each run but the repeat): %d member accounts x the same %d provider\n", l.Accounts, l.Providers)
+	fmt.Fprintf(out, "Urls on %d hosts, the last host's drifted everywhere; IAM and STS behind a forwarder adding %s per call (moto closes each connection:\n", l.Hosts, lat)
+	fmt.Fprintf(out, "connect + exchange at %s each); organisation and %d providers created in %s, moto at %s cores\n", lat/2, l.Accounts*l.Providers, org.Create.Round(100*time.Millisecond), share(org.CreateMotoCPU, org.Create))
 	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "load\tAC/C\tlimit (network, IAM)\tmeasured\tmeasured/limit\tper account: IAM calls, IAM time, wall\tGet mean\tmoto: calls/s, CPU\tCPU\tTLS conns (want)\toutcomes")
-	for _, e := range r.orgs {
-		outcome := counts(e.Counts)
-		if e.Problem != "" {
-			outcome = "INVALID: " + e.Problem
+	fmt.Fprintln(tw, "run\tlimit (probe, IAM)\tmeasured\t/limit\tper account: IAM+STS, DynamoDB calls; IAM+STS time; span\tmessages\treport\tmoto: calls/s, cores\tCPU cores\tpeak RSS\tTLS conns (want)\toutcomes")
+	for _, e := range org.Runs {
+		lim := e.Limit.Network(l.Accounts)
+		perAcct, rate, rss := "(not metered)", "-", "-"
+		if e.Calls != nil {
+			aws := e.Calls["IAM"].N + e.Calls["STS"].N
+			perAcct = fmt.Sprintf("%.1f, %.2f; %s; %s", float64(aws)/a, float64(e.Calls["DynamoDB"].N)/a, secs((e.Calls["IAM"].Time+e.Calls["STS"].Time)/time.Duration(l.Accounts)), secs(e.Span))
+			total := 0
+			for _, c := range e.Calls {
+				total += c.N
+			}
+			rate = fmt.Sprintf("%.0f", float64(total)/e.Took.Seconds())
 		}
-		lim := e.Limit(rtt)
-		fmt.Fprintf(tw, "%s\t%s\t%s (%s, %s)\t%s\t%.2f\t%d, %s, %s\t%.1f ms\t%.0f, %s\t%.0f%%\t%d (%d)\t%s\n",
-			e.Load, e.Setting, secs(lim), secs(time.Duration(e.NetRTT)*rtt), secs(e.IAMLimit), secs(e.Took), e.Took.Seconds()/lim.Seconds(),
-			e.PerAcct.Calls, secs(e.PerAcct.Time), secs(e.PerAcct.Wall), ms(e.GetMean), float64(e.Calls)/e.Took.Seconds(), motoShare(e),
-			100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, outcome)
+		if e.HWMKiB > 0 {
+			rss = mib(e.HWMKiB)
+		}
+		fmt.Fprintf(tw, "%s\t%s (%s, %s)\t%s\t%.2f\t%s\t%d\t%.0f KiB\t%s, %s\t%s\t%s\t%d (%d)\t%s\n", e.Name, secs(lim), secs(e.Limit.Probe), secs(e.Limit.IAM(l.Accounts)),
+			secs(e.Took), e.Took.Seconds()/lim.Seconds(), perAcct, len(e.Messages), float64(e.Bytes)/1024, rate, share(e.MotoCPU, e.Took), share(e.CPU, e.Took), rss,
+			e.TLS, l.Providers+l.Hosts*r.opts.handshakes, outcomes(e.Counts, e.Problem))
 	}
 	tw.Flush()
-	fmt.Fprintf(out, "  network = the limit above over the probe work all accounts share (one probe run: each Url discovered, each host handshaken once):\n")
-	fmt.Fprintf(out, "    P = %d providers, U = %d Urls, H = %d hosts, C' = AC x C workers; TLS conns want U + H x K, as for one account\n", sh.Providers, sh.URLs, sh.Hosts)
-	fmt.Fprintf(out, "  IAM = ceil(A/AC) x (AssumeRole + List + ceil(P/C) x Get), each call at its lone latency against moto (fastest of %d with nothing else running:\n", loneSamples)
-	fmt.Fprintf(out, "    AssumeRole %.1f ms, List %.1f ms, Get %.1f ms): IAM calls are per account, A = %d accounts, P = %d providers each\n", ms(lone.AssumeRole), ms(lone.List), ms(lone.Get), l.Accounts, l.Providers)
-	fmt.Fprintln(out, "  per account = its calls (AssumeRole, List, one Get per provider), their summed latency, and its wall time from AssumeRole to its last Get, means over the accounts")
-	fmt.Fprintln(out, "  moto answers every account from one Python process: calls/s = what it sustained over the run (IAM and STS, all accounts), CPU = its CPU")
-	fmt.Fprintln(out, "  time over the run in cores: near one core (one interpreter lock), moto is the bound, not the engine. In AWS each account's IAM is its")
-	fmt.Fprintln(out, "  own (and rate limited per account), which the IAM term assumes. CPU (last column) = this process over all cores")
-	fmt.Fprintln(out)
-}
-
-// motoShare is moto's CPU over a run in cores, "?" when unknown.
-func motoShare(e orgResult) string {
-	if e.MotoCPU < 0 {
-		return "?"
+	for _, e := range org.Runs {
+		if len(e.Messages) > 0 {
+			fmt.Fprintf(out, "  %s: %d messages, first %q\n", e.Name, len(e.Messages), e.Messages[0])
+		}
 	}
-	return fmt.Sprintf("%.2f cores", e.MotoCPU.Seconds()/e.Took.Seconds())
+	for _, p := range org.Problems {
+		fmt.Fprintf(out, "  PROBLEM: %s\n", firstLine(p))
+	}
+	fmt.Fprintf(out, "  limit: probe = the shared hosts' network limit above at AC x C workers; IAM = ceil(A/AC) x (AssumeRole, List, ceil(P/C) Gets) x %s\n", lat)
+	fmt.Fprintln(out, "  per account: calls counted by SDK middleware, their summed latency, the span from its AssumeRole to its last Get (mean); report = JSON bytes;")
+	fmt.Fprintln(out, "  moto: calls answered per second and its CPU (near 1 core: moto, one Python process, is the bound); CPU = the function's own for the")
+	fmt.Fprintln(out, "  bootstrap, this whole process (hosts, forwarders, meter included) in-process")
+
+	if m, ok := r.model(); ok {
+		fmt.Fprintf(out, "  model (README): wall = max(network, CPU); network = probe %s + ceil(A/%d) ListAccounts pages x L + ceil(A/AC) x %d calls x L\n", secs(m.Probe), orgListPage, m.chain())
+		fmt.Fprintf(out, "    + DynamoDB %.2f calls per account x %s in sequence; CPU = %.2f ms per account / (memory / %d MB); RSS = %.1f MiB + %.1f KiB per account\n",
+			m.DDBPerAccount, ddbLatency, ms(m.CPUPerAccount), lambdaMBPerVCPU, m.RSSBaseMiB, m.RSSPerAccountMiB*1024)
+		for _, n := range []int{l.Accounts, 10000} {
+			for _, lat := range []time.Duration{m.Latency, 2 * m.Latency} {
+				mm := m
+				mm.Latency, mm.ListLatency = lat, lat
+				fmt.Fprintf(out, "    %d accounts x %dp at AC/C %s, L = %s: network %s; CPU %s at 128 MB, %s at 256 MB; wall %s / %s; RSS %.0f MiB\n", n, l.Providers, m.Setting, lat,
+					secs(mm.Network(n)), secs(mm.CPU(n, 128)), secs(mm.CPU(n, 256)), secs(mm.Wall(n, 128)), secs(mm.Wall(n, 256)), mm.RSSMiB(n))
+			}
+		}
+	}
+	fmt.Fprintln(out)
 }

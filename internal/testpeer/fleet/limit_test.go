@@ -1,38 +1,37 @@
-package main
+package fleet
 
 import (
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestLimitRTT(t *testing.T) {
 	tests := []struct {
 		name string
-		s    shape
+		s    Shape
 		want int
 	}{
 		// work term: 100 discoveries x 3 + 20 hosts x 2 handshakes x 2 = 380, over 8 slots
-		{"100p/20h C8", shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 8}, 48},
+		{"100p/20h C8", Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 8}, 48},
 		// hosts term: the ceil(H/C) x (discovery + K handshakes) = 13 x 7
-		{"100p/100h C8", shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8}, 91},
-		{"100p/100h C32", shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 32}, 28},
-		{"100p/20h C32", shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 32}, 12},
-		{"serial: every round trip in turn", shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 1}, 380},
-		{"serial, one host each", shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 1}, 700},
-		{"one handshake per host", shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 1, Concurrency: 8}, 43},
-		{"more slots than providers", shape{Providers: 3, URLs: 3, Hosts: 3, Handshakes: 2, Concurrency: 64}, 7},
-		{"one provider", shape{Providers: 1, URLs: 1, Hosts: 1, Handshakes: 5, Concurrency: 8}, 13},
-		// organisation shape: 20 accounts x the same 100 Urls, discovered once per run
-		{"2000 providers, 100 Urls", shape{Providers: 2000, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 32}, 12},
-		{"no providers", shape{Providers: 0, URLs: 0, Hosts: 0, Handshakes: 2, Concurrency: 8}, 0},
+		{"100p/100h C8", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8}, 91},
+		{"100p/100h C32", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 32}, 28},
+		{"100p/20h C32", Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 32}, 12},
+		{"serial: every round trip in turn", Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 1}, 380},
+		{"serial, one host each", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 1}, 700},
+		{"one handshake per host", Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 1, Concurrency: 8}, 43},
+		{"more slots than providers", Shape{Providers: 3, URLs: 3, Hosts: 3, Handshakes: 2, Concurrency: 64}, 7},
+		{"one provider", Shape{Providers: 1, URLs: 1, Hosts: 1, Handshakes: 5, Concurrency: 8}, 13},
+		// organisation Shape: 20 accounts x the same 100 Urls, discovered once per run
+		{"2000 providers, 100 Urls", Shape{Providers: 2000, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 32}, 12},
+		{"no providers", Shape{Providers: 0, URLs: 0, Hosts: 0, Handshakes: 2, Concurrency: 8}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := limitRTT(tt.s); got != tt.want {
-				t.Errorf("limitRTT(%+v) = %d, want %d", tt.s, got, tt.want)
+			if got := LimitRTT(tt.s); got != tt.want {
+				t.Errorf("LimitRTT(%+v) = %d, want %d", tt.s, got, tt.want)
 			}
 		})
 	}
@@ -49,35 +48,24 @@ func arnsOn(n, h int) []string {
 	return arns
 }
 
-// jobsOf turns ARNs into jobs, in their order.
-func jobsOf(arns []string) []job {
-	jobs := make([]job, len(arns))
-	for i, arn := range arns {
-		_, url, _ := strings.Cut(arn, ":oidc-provider/")
-		host, _, _ := strings.Cut(url, "/")
-		jobs[i] = job{URL: url, Host: host}
-	}
-	return jobs
-}
-
 // engineJobs is n providers over h hosts in the engine's order.
-func engineJobs(n, h int) []job { return jobsOf(engineOrder(arnsOn(n, h))) }
+func engineJobs(n, h int) []Job { return JobsOf(EngineOrder(arnsOn(n, h))) }
 
 // sortedJobs is the same providers in sorted ARN order, a host's providers
 // adjacent: the engine's order before drift.WorkOrder.
-func sortedJobs(n, h int) []job { return jobsOf(arnsOn(n, h)) }
+func sortedJobs(n, h int) []Job { return JobsOf(arnsOn(n, h)) }
 
 func TestSimulateRTT(t *testing.T) {
 	tests := []struct {
 		name    string
-		jobs    []job
+		jobs    []Job
 		conc, k int
 		want    int
 	}{
 		{name: "one provider", jobs: engineJobs(1, 1), conc: 8, k: 2, want: 7},
 		{name: "two providers, one host, in parallel: the second waits for the host", jobs: engineJobs(2, 1), conc: 2, k: 2, want: 7},
 		{name: "two providers, one host, in turn: the second only discovers", jobs: engineJobs(2, 1), conc: 1, k: 2, want: 10},
-		{name: "same Url twice: discovered once", jobs: []job{{"h/a", "h"}, {"h/a", "h"}}, conc: 2, k: 2, want: 7},
+		{name: "same Url twice: discovered once", jobs: []Job{{"h/a", "h"}, {"h/a", "h"}}, conc: 2, k: 2, want: 7},
 		{name: "serial is the sum", jobs: engineJobs(100, 20), conc: 1, k: 2, want: 380},
 		{name: "100p/20h C8 engine order reaches the limit", jobs: engineJobs(100, 20), conc: 8, k: 2, want: 48},
 		{name: "100p/20h C8 sorted, hosts adjacent: workers queue behind one host", jobs: sortedJobs(100, 20), conc: 8, k: 2, want: 73},
@@ -87,8 +75,8 @@ func TestSimulateRTT(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := simulateRTT(tt.jobs, tt.conc, tt.k); got != tt.want {
-				t.Errorf("simulateRTT = %d, want %d", got, tt.want)
+			if got := SimulateRTT(tt.jobs, tt.conc, tt.k); got != tt.want {
+				t.Errorf("SimulateRTT = %d, want %d", got, tt.want)
 			}
 		})
 	}
@@ -98,9 +86,9 @@ func TestSimulateNeverBeatsLimit(t *testing.T) {
 	for _, h := range []int{1, 5, 20, 37, 100} {
 		for _, c := range []int{1, 2, 8, 32, 64} {
 			for _, k := range []int{1, 2, 5} {
-				for order, jobs := range map[string][]job{"engine": engineJobs(100, h), "sorted": sortedJobs(100, h)} {
-					s := shape{Providers: 100, URLs: 100, Hosts: h, Handshakes: k, Concurrency: c}
-					if sim, lim := simulateRTT(jobs, c, k), limitRTT(s); sim < lim {
+				for order, jobs := range map[string][]Job{"engine": engineJobs(100, h), "sorted": sortedJobs(100, h)} {
+					s := Shape{Providers: 100, URLs: 100, Hosts: h, Handshakes: k, Concurrency: c}
+					if sim, lim := SimulateRTT(jobs, c, k), LimitRTT(s); sim < lim {
 						t.Errorf("%s %+v: schedule %d round trips beats the limit %d", order, s, sim, lim)
 					}
 				}
@@ -109,7 +97,7 @@ func TestSimulateNeverBeatsLimit(t *testing.T) {
 	}
 }
 
-// TestEngineOrder pins engineOrder (drift.WorkOrder)'s rule: round robin over
+// TestEngineOrder pins EngineOrder (drift.WorkOrder)'s rule: round robin over
 // the hosts (host[:port] of the Url in the ARN) in order of first appearance,
 // each host's providers in their own order.
 func TestEngineOrder(t *testing.T) {
@@ -134,11 +122,11 @@ func TestEngineOrder(t *testing.T) {
 		p + "idp.example.com:8443/tenant-2",
 		p + "oidc.eks.us-east-1.amazonaws.com/id/C",
 	}
-	if got := engineOrder(in); !slices.Equal(got, want) {
-		t.Errorf("engineOrder =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	if got := EngineOrder(in); !slices.Equal(got, want) {
+		t.Errorf("EngineOrder =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if got := engineOrder(nil); len(got) != 0 {
-		t.Errorf("engineOrder(nil) = %v", got)
+	if got := EngineOrder(nil); len(got) != 0 {
+		t.Errorf("EngineOrder(nil) = %v", got)
 	}
 	// The bench's load: 100 providers on 20 hosts, sorted ARNs in: the first
 	// 20 jobs go to 20 different hosts.
@@ -148,17 +136,5 @@ func TestEngineOrder(t *testing.T) {
 	}
 	if len(first) != 20 {
 		t.Errorf("first 20 jobs of 100p/20h on %d hosts, want 20", len(first))
-	}
-}
-
-func TestMedian(t *testing.T) {
-	if got := median(nil); got != 0 {
-		t.Errorf("median(nil) = %v", got)
-	}
-	if got := median([]time.Duration{5, 1, 3}); got != 3 {
-		t.Errorf("median odd = %v", got)
-	}
-	if got := median([]time.Duration{4, 1, 3, 2}); got != 2 {
-		t.Errorf("median even = %v, want 2 (mean of 2 and 3, truncated)", got)
 	}
 }

@@ -1,11 +1,14 @@
-package main
+package fleet
 
 import (
 	"container/heap"
-	"fmt"
+	"strings"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 )
+
+// The network limit of a fleet: the fewest round trips a probe of its hosts
+// can take, and the engine's own schedule on that network.
 
 // Round trips one step of the probe costs on a network where a round trip
 // costs R, counted from what internal/thumbprint does (TLS 1.3 between Go
@@ -18,21 +21,21 @@ import (
 //   - handshake (probeHost): a new connection each: TCP connect 1, TLS 1.3
 //     handshake 1, closed as soon as the client's Finished is sent = 2.
 const (
-	discoveryRTT = 3
-	handshakeRTT = 2
+	DiscoveryRTT = 3
+	HandshakeRTT = 2
 )
 
-// limitFormula is printed with the results, so the figure can be checked by hand.
-const limitFormula = "limit = max(ceil(H/C') * (D + K*S), ceil((U*D + H*K*S) / C')) round trips x R, C' = min(C, P)"
+// LimitFormula is printed with the results, so the figure can be checked by hand.
+const LimitFormula = "limit = max(ceil(H/C') * (D + K*S), ceil((U*D + H*K*S) / C')) round trips x R, C' = min(C, P)"
 
-// shape is the probe work of one run: P providers (jobs) over U distinct
+// Shape is the probe work of one run: P providers (jobs) over U distinct
 // provider Urls (discovery documents, fetched once per run each) on H distinct
 // hosts (handshaken with K times once per run each), at concurrency C.
-type shape struct {
+type Shape struct {
 	Providers, URLs, Hosts, Handshakes, Concurrency int
 }
 
-// limitRTT is the fewest round trips a run of s can take; both terms are
+// LimitRTT is the fewest round trips a run of s can take; both terms are
 // lower bounds, so their maximum is one:
 //
 //   - hosts: each host's K handshakes are made by one provider after its own
@@ -45,32 +48,32 @@ type shape struct {
 //
 // Waiting for a host another provider is probing, or for IAM, only adds. It is
 // a bound, not a schedule: the engine's order can make it unreachable (see
-// simulateRTT and engineOrder).
-func limitRTT(s shape) int {
+// SimulateRTT and EngineOrder).
+func LimitRTT(s Shape) int {
 	if s.Providers <= 0 || s.Concurrency <= 0 || s.Hosts <= 0 {
 		return 0
 	}
 	slots := min(s.Concurrency, s.Providers)
-	perHost := discoveryRTT + s.Handshakes*handshakeRTT
-	work := s.URLs*discoveryRTT + s.Hosts*s.Handshakes*handshakeRTT
-	return max(ceilDiv(s.Hosts, slots)*perHost, ceilDiv(work, slots))
+	perHost := DiscoveryRTT + s.Handshakes*HandshakeRTT
+	work := s.URLs*DiscoveryRTT + s.Hosts*s.Handshakes*HandshakeRTT
+	return max(CeilDiv(s.Hosts, slots)*perHost, CeilDiv(work, slots))
 }
 
-func ceilDiv(a, b int) int { return (a + b - 1) / b }
+func CeilDiv(a, b int) int { return (a + b - 1) / b }
 
-// job is one provider as the engine sees it: its discovery Url and the host its
+// Job is one provider as the engine sees it: its discovery Url and the host its
 // handshakes go to (the jwks_uri host, here the issuer's).
-type job struct {
+type Job struct {
 	URL, Host string
 }
 
-// simulateRTT is the engine's schedule on a network of whole round trips and
+// SimulateRTT is the engine's schedule on a network of whole round trips and
 // no other cost: C workers take the providers in the given order, each as soon
 // as one is free; a provider fetches its Url (or waits for a fetch of the same
 // Url in flight), then waits for its host's handshakes, making them itself when
 // no other provider has started them (the probe's per-run cache). It returns the
 // time the last provider is done, in round trips.
-func simulateRTT(jobs []job, conc, handshakes int) int {
+func SimulateRTT(jobs []Job, conc, handshakes int) int {
 	if len(jobs) == 0 || conc <= 0 {
 		return 0
 	}
@@ -85,13 +88,13 @@ func simulateRTT(jobs []job, conc, handshakes int) int {
 		if ok {
 			t = max(t, start)
 		} else {
-			t = start + discoveryRTT
+			t = start + DiscoveryRTT
 			docDone[j.URL] = t
 		}
 		if h, ok := hostDone[j.Host]; ok {
 			t = max(t, h)
 		} else {
-			t += handshakes * handshakeRTT
+			t += handshakes * HandshakeRTT
 			hostDone[j.Host] = t
 		}
 		end = max(end, t)
@@ -114,9 +117,9 @@ func (h *intHeap) Pop() any {
 	return x
 }
 
-// engineOrder is the order the engine hands arns (as its List returns them:
+// EngineOrder is the order the engine hands arns (as its List returns them:
 // sorted) to its workers: drift.WorkOrder, the engine's own rule.
-func engineOrder(arns []string) []string {
+func EngineOrder(arns []string) []string {
 	out := make([]string, 0, len(arns))
 	for _, i := range drift.WorkOrder(arns) {
 		out = append(out, arns[i])
@@ -124,10 +127,14 @@ func engineOrder(arns []string) []string {
 	return out
 }
 
-// describeShape names a load as the table shows it.
-func describeShape(accounts, providers, hosts int) string {
-	if accounts > 1 {
-		return fmt.Sprintf("%dx%dp/%dh", accounts, providers, hosts)
+// JobsOf turns ARNs into jobs, in their order: the Url in each ARN, and its
+// host[:port].
+func JobsOf(arns []string) []Job {
+	jobs := make([]Job, len(arns))
+	for i, arn := range arns {
+		_, url, _ := strings.Cut(arn, ":oidc-provider/")
+		host, _, _ := strings.Cut(url, "/")
+		jobs[i] = Job{URL: url, Host: host}
 	}
-	return fmt.Sprintf("%dp/%dh", providers, hosts)
+	return jobs
 }
