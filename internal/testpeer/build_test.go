@@ -73,4 +73,3 @@ func TestBuildBootstrap(t *testing.T) {
 		t.Errorf("outside the module: %v", err)
 	}
 }
-
