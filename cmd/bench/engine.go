@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"runtime/pprof"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,19 +51,12 @@ func (r engineResult) Ratio(rtt time.Duration) float64 {
 	return r.Took.Seconds() / (float64(r.LimitRTT) * rtt.Seconds())
 }
 
-// engineBench runs the real engine in-process: the real IAM client to
-// moto_server, the real prober trusting the bench root, mode report so runs repeat.
-type engineBench struct {
-	moto       *testpeer.Moto
-	root       *testidp.CA
-	handshakes int
-	cpuProfile string // a CPU profile of the headline run goes here
-}
-
-// run checks every provider of f once at concurrency conc, as the function
-// does: the engine lists them itself. last receives the live thumbprints by Url.
-func (b *engineBench) run(ctx context.Context, f *fleet.Fleet, l load, conc int, last map[string][]string) (engineResult, error) {
-	prober := thumbprint.New(thumbprint.Options{Handshakes: b.handshakes, Timeout: probeTimeout, RootCAs: b.root.Pool()})
+// engineRun runs the real engine in-process (the real IAM client to moto, the
+// real prober trusting the bench root, mode report so runs repeat) over every
+// provider of f once at concurrency conc, as the function does: the engine
+// lists them itself. last, when not nil, receives the live thumbprints by Url.
+func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc int, last map[string][]string) (engineResult, error) {
+	prober := thumbprint.New(thumbprint.Options{Handshakes: b.o.handshakes, Timeout: probeTimeout, RootCAs: b.root.Pool()})
 	meter := testpeer.NewCallMeter()
 	cfg := b.moto.Config()
 	cfg.APIOptions = append(cfg.APIOptions, meter.APIOption)
@@ -91,28 +82,22 @@ func (b *engineBench) run(ctx context.Context, f *fleet.Fleet, l load, conc int,
 	if err != nil {
 		return engineResult{}, err
 	}
-	jobs := fleet.JobsOf(fleet.EngineOrder(arns))
-	s := fleet.Shape{Providers: len(f.Providers), URLs: len(f.Providers), Hosts: len(f.Hosts), Handshakes: b.handshakes, Concurrency: conc}
+	s := fleet.Shape{Providers: len(f.Providers), URLs: len(f.Providers), Hosts: len(f.Hosts), Handshakes: b.o.handshakes, Concurrency: conc}
 
 	rctx, cancel := context.WithTimeout(ctx, engineRunLimit)
 	defer cancel()
 	meter.Reset()
 	before := f.Handshakes()
-	stopProfile, err := b.profile(l, conc)
-	if err != nil {
-		return engineResult{}, err
-	}
 	cpu := cpuTime()
 	start := time.Now()
 	rep, err := engine.Run(rctx, drift.Request{})
 	took := time.Since(start)
 	cpu = cpuTime() - cpu
-	stopProfile()
 	if ctx.Err() != nil {
 		return engineResult{}, ctx.Err()
 	}
 	r := engineResult{
-		Load: l.Name(), Conc: conc, Shape: s, LimitRTT: fleet.LimitRTT(s), SimRTT: fleet.SimulateRTT(jobs, conc, b.handshakes),
+		Load: l.Name(), Conc: conc, Shape: s, LimitRTT: fleet.LimitRTT(s), SimRTT: fleet.SimulateRTT(fleet.JobsOf(fleet.EngineOrder(arns)), conc, s.Handshakes),
 		Took: took, Handshakes: f.Handshakes() - before, WantHS: s.URLs + s.Hosts*s.Handshakes, ProbeAvg: probes.mean(), CPU: cpu,
 	}
 	if get := meter.Calls()[testpeer.Op{Service: "IAM", Operation: "GetOpenIDConnectProvider"}]; get.N > 0 {
@@ -135,47 +120,12 @@ func (b *engineBench) run(ctx context.Context, f *fleet.Fleet, l load, conc int,
 	return r, nil
 }
 
-// profile starts the CPU profile when this is the headline run and one was
-// asked for; the returned function stops it.
-func (b *engineBench) profile(l load, conc int) (func(), error) {
-	if b.cpuProfile == "" || l.Name() != headlineLoad.Name() || conc != headlineConc {
-		return func() {}, nil
-	}
-	f, err := os.Create(b.cpuProfile)
-	if err != nil {
-		return nil, fmt.Errorf("-cpuprofile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("-cpuprofile: %w", err)
-	}
-	b.cpuProfile = "" // once
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
-}
+// timing sums durations from many goroutines.
+type timing struct{ n, total atomic.Int64 }
 
-// timing sums durations safely from many goroutines.
-type timing struct {
-	mu    sync.Mutex
-	n     int
-	total time.Duration
-}
+func (t *timing) since(start time.Time) { t.n.Add(1); t.total.Add(int64(time.Since(start))) }
 
-func (t *timing) since(start time.Time) {
-	d := time.Since(start)
-	t.mu.Lock()
-	t.n++
-	t.total += d
-	t.mu.Unlock()
-}
-
-func (t *timing) mean() time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.n == 0 {
-		return 0
-	}
-	return t.total / time.Duration(t.n)
-}
+func (t *timing) mean() time.Duration { return time.Duration(t.total.Load() / max(t.n.Load(), 1)) }
 
 // cpuTime is the user and system CPU time this process has used.
 func cpuTime() time.Duration {
@@ -188,48 +138,40 @@ func cpuTime() time.Duration {
 
 // peerResult is AWS's documented procedure run over a load's providers.
 type peerResult struct {
-	Load          string
-	Providers, Of int // run over, in the load
-	Discovery     string
-	Took          time.Duration // all providers run, one after another
-	Steps         testidp.ProcedureTimes
-	Agree         int    // thumbprints equal to the engine's
-	Problem       string // first failure or disagreement
+	testidp.ProcedureRun
+	Load, Discovery string
+	Of, Agree       int    // providers in the load; thumbprints equal to the engine's
+	Problem         string // first failure or disagreement
 }
 
+// Providers is how many providers the procedure was run over.
+func (p peerResult) Providers() int { return len(p.Thumbprints) }
+
 // PerProvider is the mean time per provider.
-func (p peerResult) PerProvider() time.Duration { return p.Took / time.Duration(max(p.Providers, 1)) }
+func (p peerResult) PerProvider() time.Duration { return p.Took / time.Duration(max(p.Providers(), 1)) }
 
 // Total is the time for the whole load: measured, or the mean per provider
 // times the providers when run over a subset (-peer-providers).
-func (p peerResult) Total() time.Duration {
-	if p.Providers == p.Of {
-		return p.Took
-	}
-	return p.PerProvider() * time.Duration(p.Of)
-}
+func (p peerResult) Total() time.Duration { return p.PerProvider() * time.Duration(p.Of) }
 
-// runProcedure takes the first n providers of f one after another and
+// runProcedure runs the procedure over the first n providers of f and
 // compares each thumbprint with live (the engine's, by provider Url).
 func runProcedure(ctx context.Context, proc *testidp.Procedure, l load, f *fleet.Fleet, n int, live map[string][]string) (peerResult, error) {
-	res := peerResult{Load: l.Name(), Of: len(f.Providers), Discovery: proc.Discovery()}
-	start := time.Now()
+	var urls []string
 	for _, p := range f.Providers[:n] {
-		tp, err := proc.Thumbprint(ctx, p.URL, &res.Steps)
-		res.Providers++
+		urls = append(urls, p.URL)
+	}
+	run, err := proc.Run(ctx, urls)
+	res := peerResult{ProcedureRun: run, Load: l.Name(), Discovery: proc.Discovery(), Of: len(f.Providers)}
+	for i, u := range urls {
 		switch {
-		case ctx.Err() != nil:
-			return res, ctx.Err()
-		case err != nil:
-			if res.Problem == "" {
-				res.Problem = p.URL + ": " + firstLine(err.Error())
-			}
-		case len(live[p.URL]) > 0 && live[p.URL][0] == tp:
+		case run.Errors[i] == nil && len(live[u]) > 0 && live[u][0] == run.Thumbprints[i]:
 			res.Agree++
+		case res.Problem == "" && run.Errors[i] != nil:
+			res.Problem = u + ": " + firstLine(run.Errors[i].Error())
 		case res.Problem == "":
-			res.Problem = fmt.Sprintf("%s: openssl %s, engine %v", p.URL, tp, live[p.URL])
+			res.Problem = fmt.Sprintf("%s: openssl %s, engine %v", u, run.Thumbprints[i], live[u])
 		}
 	}
-	res.Took = time.Since(start)
-	return res, nil
+	return res, err
 }

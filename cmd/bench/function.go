@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
@@ -36,13 +34,9 @@ type functionResult struct {
 
 // invocation is one scheduled invocation of the function in its own process.
 type invocation struct {
-	Load      string
-	HWMKiB    int64 // VmHWM, read after the invocation: the peak RSS of the function's own image
-	MaxrssKiB int64 // rusage maxrss from wait4, never below the bench's own RSS (golang/go#32054)
-	CPU       time.Duration
-	Took      time.Duration
-	Bytes     int // of the response
-	Report    *drift.Report
+	testpeer.Measured
+	Load   string
+	Report *drift.Report
 }
 
 // MaxRSSKiB is the largest peak RSS (VmHWM) over the invocations, 0 for none.
@@ -80,43 +74,18 @@ func (b *bench) buildFunction(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// invoke starts the function with env, hands it one scheduled event with
-// timeout as its remaining time, reads its peak RSS and CPU, and stops it.
+// invoke runs the function once in a new process with env, a scheduled
+// event and timeout as its remaining time, and decodes its report.
 func (b *bench) invoke(ctx context.Context, env []string, timeout time.Duration) (invocation, error) {
-	var inv invocation
-	f, err := testpeer.StartFunction(b.hostBin, b.dir, env)
-	if err != nil {
+	m, err := testpeer.InvokeOnce(ctx, b.hostBin, b.dir, env, []byte(scheduledEvent), coldStartLimit, timeout)
+	inv := invocation{Measured: m}
+	switch {
+	case err != nil:
 		return inv, err
+	case m.Error != nil:
+		return inv, fmt.Errorf("function failed (%s): %s", m.Error.ErrorType, m.ErrorMessage())
 	}
-	defer func() {
-		f.Stop()
-		if b.o.functionLog != "" {
-			if err := appendFile(b.o.functionLog, f.Output()); err != nil {
-				b.res.notes = append(b.res.notes, err.Error())
-			}
-		}
-	}()
-	if _, err := f.Ready(ctx, coldStartLimit); err != nil {
-		return inv, err
-	}
-	start := time.Now()
-	res, err := f.Invoke(ctx, []byte(scheduledEvent), timeout)
-	inv.Took = time.Since(start)
-	if err != nil {
-		return inv, err
-	}
-	// The function is alive again, waiting for its next event.
-	inv.CPU, _ = f.CPUTime()
-	hwm, hwmErr := f.PeakRSSKiB()
-	f.Stop()
-	inv.HWMKiB, inv.MaxrssKiB, inv.Bytes = hwm, f.MaxrssKiB(), len(res.Response)
-	if res.Error != nil {
-		return inv, fmt.Errorf("function failed (%s): %s", res.Error.ErrorType, res.ErrorMessage())
-	}
-	if hwmErr != nil {
-		return inv, hwmErr
-	}
-	if err := json.Unmarshal(res.Response, &inv.Report); err != nil || inv.Report == nil {
+	if err := json.Unmarshal(m.Response, &inv.Report); err != nil || inv.Report == nil {
 		return inv, fmt.Errorf("function response is not a report: %v", err)
 	}
 	return inv, nil
@@ -129,52 +98,9 @@ func (b *bench) coldStarts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for range b.o.coldSamples {
-		d, err := testpeer.ColdStart(ctx, b.hostBin, b.dir, env, coldStartLimit)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil {
-			b.res.fn.Problems = append(b.res.fn.Problems, "cold start: "+err.Error())
-			break
-		}
-		b.res.fn.ColdStarts = append(b.res.fn.ColdStarts, d)
+	if b.res.fn.ColdStarts, err = testpeer.ColdStarts(ctx, b.hostBin, b.dir, env, b.o.coldSamples, coldStartLimit); err != nil {
+		b.res.fn.Problems = append(b.res.fn.Problems, "cold start: "+err.Error())
 	}
-	if bin, err := exec.LookPath("true"); err == nil {
-		var ds []time.Duration
-		for range b.o.coldSamples {
-			start := time.Now()
-			if exec.CommandContext(ctx, bin).Run() != nil {
-				return ctx.Err()
-			}
-			ds = append(ds, time.Since(start))
-		}
-		b.res.fn.SpawnFloor = median(ds)
-	}
-	return nil
-}
-
-// median of ds; 0 for none.
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func appendFile(name string, b []byte) error {
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("-function-log: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("-function-log: %w", err)
-	}
-	return f.Close()
+	b.res.fn.SpawnFloor = testpeer.SpawnTime(ctx, b.o.coldSamples)
+	return ctx.Err()
 }

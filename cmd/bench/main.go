@@ -1,22 +1,12 @@
-// Command bench measures thumbprint-drift (make bench) against the network
-// limit, against the openssl procedure a user would otherwise script, and at
-// organisation scale.
-//
-// Its world comes from the test-support packages: moto_server (testpeer),
-// identity providers with generated chains behind loopback forwarders that
-// make one round trip cost -rtt (testpeer/fleet), the Lambda Runtime API
-// driving the real bootstrap (testpeer.Function). The scenarios, in order:
-//
-//  1. each load of one account: the engine in-process at several
-//     concurrencies, AWS's curl + openssl procedure over the same providers,
-//     the function's peak RSS over it;
-//  2. the organisation: -org-accounts member accounts in moto Organizations,
-//     the same providers in each, IAM and STS behind a forwarder adding
-//     -aws-latency per call, through the production wiring (ORG_ROLE_NAME)
-//     in-process (calls metered) and as the real bootstrap (peak RSS);
-//  3. the function binary: size and cold start.
-//
-// It prints tables and, last, one line of figures:
+// Command bench measures thumbprint-drift (make bench), in a world from the
+// test-support packages (moto_server; identity providers with generated chains
+// behind forwarders making a round trip cost -rtt; the Runtime API driving the
+// real bootstrap): one account's loads against the network limit and against
+// AWS's curl + openssl procedure; an organisation of -org-accounts members
+// through the production wiring, with IAM and STS at -aws-latency per call,
+// in-process (calls metered) and as the bootstrap (peak RSS), and a model of
+// 10,000 accounts from it; the bootstrap's size and cold start. It prints
+// tables and, last, one line of figures:
 //
 //	bench: limit_ratio=<x> openssl_speedup=<x> cold_start_ms=<ms> rss_mb=<MiB> bootstrap_mb=<MiB> org_accounts_per_min=<n> org_rss_mb=<MiB>
 //
@@ -33,43 +23,31 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 )
 
 // options are the command-line flags.
 type options struct {
-	rtt, awsLatency         time.Duration
-	handshakes              int
-	conc                    []int
-	loads                   []load
-	org                     load // Accounts 0: none
-	orgSettings             []orgSetting
-	peerProviders           int
-	coldSamples, rssRuns    int
-	noFunction, noPeer      bool
-	noCurl                  bool
-	timeout                 time.Duration
-	cpuProfile, functionLog string
-	functionEnv             []string
+	rtt, awsLatency, timeout                        time.Duration
+	handshakes, peerProviders, coldSamples, rssRuns int
+	conc                                            []int
+	loads                                           []load
+	org                                             load // Accounts 0: none
+	orgSettings                                     []orgSetting
+	noFunction, noPeer                              bool
+	functionEnv                                     []string
 }
 
 // load is one world: accounts (1: the function's own; more: organisation
 // members), providers in each, distinct hosts.
-type load struct {
-	Accounts, Providers, Hosts int
-}
+type load struct{ Accounts, Providers, Hosts int }
 
 // Name is the load as the tables show it.
-func (l load) Name() string {
-	if l.Accounts > 1 {
-		return fmt.Sprintf("%dx%dp/%dh", l.Accounts, l.Providers, l.Hosts)
-	}
-	return fmt.Sprintf("%dp/%dh", l.Providers, l.Hosts)
-}
+func (l load) Name() string { return fmt.Sprintf("%dp/%dh", l.Providers, l.Hosts) }
 
 // orgSetting is one organisation run's ACCOUNT_CONCURRENCY and CONCURRENCY.
 type orgSetting struct{ AccountConc, Conc int }
@@ -95,9 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.coldSamples, "cold-samples", 20, "cold starts to take the median of")
 	fs.IntVar(&o.rssRuns, "rss-runs", 3, "invocations (each in a new process) per one-account load for the peak RSS; the largest is reported")
 	fs.BoolVar(&o.noFunction, "no-function", false, "skip the function binary (build, size, cold start, RSS)")
-	fs.BoolVar(&o.noCurl, "no-curl", false, "do the openssl procedure's discovery step with Go's HTTP client, as when curl is not installed")
 	fs.BoolVar(&o.noPeer, "no-peer", false, "skip the openssl procedure")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine run at 100x20, concurrency 8 to this file (go tool pprof)")
 	fs.Func("function-env", "KEY=VALUE added to the function's environment (repeatable), e.g. GODEBUG=gctrace=1 or GOMEMLIMIT=20MiB", func(v string) error {
 		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
 			return errors.New("want KEY=VALUE")
@@ -105,7 +81,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.functionEnv = append(o.functionEnv, v)
 		return nil
 	})
-	fs.StringVar(&o.functionLog, "function-log", "", "append the function's stdout and stderr of the RSS invocations to this file")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "stop everything after this long")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -116,51 +91,51 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if *quick {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		quickDefault := func(name string, apply func()) {
+		for name, v := range map[string]string{"conc": "8", "loads": "100x20", "org-accounts": "100", "peer-providers": "20", "cold-samples": "5",
+			"rss-runs": "1", "org-conc": fmt.Sprintf("%d/%d", def.AccountConcurrency, def.Concurrency)} {
 			if !set[name] {
-				apply()
+				_ = fs.Set(name, v)
 			}
 		}
-		quickDefault("conc", func() { conc = "8" })
-		quickDefault("loads", func() { loads = "100x20" })
-		quickDefault("org-accounts", func() { o.org.Accounts = 100 })
-		quickDefault("org-conc", func() { orgSettings = fmt.Sprintf("%d/%d", def.AccountConcurrency, def.Concurrency) })
-		quickDefault("peer-providers", func() { o.peerProviders = 20 })
-		quickDefault("cold-samples", func() { o.coldSamples = 5 })
-		quickDefault("rss-runs", func() { o.rssRuns = 1 })
 	}
 	var err error
 	if o.conc, err = parseInts(conc, config.MinConcurrency, config.MaxConcurrency); err != nil {
 		return o, fmt.Errorf("-conc: %w", err)
 	}
-	if o.loads, err = parseLoads(loads); err != nil {
-		return o, fmt.Errorf("-loads: %w", err)
+	pairs, err := parsePairs(loads, "x", [2]int{1, 1}, [2]int{1000, 1000}, true)
+	if err != nil {
+		return o, fmt.Errorf("-loads: PROVIDERSxHOSTS: %w", err)
 	}
-	if o.orgSettings, err = parseOrgSettings(orgSettings); err != nil {
-		return o, fmt.Errorf("-org-conc: %w", err)
+	for _, p := range pairs {
+		o.loads = append(o.loads, load{Accounts: 1, Providers: p[0], Hosts: p[1]})
 	}
-	shape, err := parseLoads(orgShape)
-	if err != nil || len(shape) != 1 {
+	if pairs, err = parsePairs(orgSettings, "/", [2]int{config.MinAccountConcurrency, config.MinConcurrency},
+		[2]int{config.MaxAccountConcurrency, config.MaxConcurrency}, false); err != nil {
+		return o, fmt.Errorf("-org-conc: ACCOUNT_CONCURRENCY/CONCURRENCY: %w", err)
+	}
+	for _, p := range pairs {
+		o.orgSettings = append(o.orgSettings, orgSetting{p[0], p[1]})
+	}
+	if pairs, err = parsePairs(orgShape, "x", [2]int{1, 1}, [2]int{1000, 1000}, true); err != nil || len(pairs) != 1 {
 		return o, fmt.Errorf("-org-shape: want one PROVIDERSxHOSTS: %v", err)
 	}
-	o.org.Providers, o.org.Hosts = shape[0].Providers, shape[0].Hosts
-	switch {
-	case o.rtt < 0 || o.rtt > 2*time.Second:
-		return o, errors.New("-rtt: want 0 to 2s")
-	case o.awsLatency < 0 || o.awsLatency > 2*time.Second:
-		return o, errors.New("-aws-latency: want 0 to 2s")
-	case o.handshakes < config.MinHandshakes || o.handshakes > config.MaxHandshakes:
-		return o, errors.New("-handshakes: want 1 to 5")
-	case o.org.Accounts < 0 || o.org.Accounts > 20000:
-		return o, errors.New("-org-accounts: want 0 to 20000")
-	case o.coldSamples < 1 || o.coldSamples > 200:
-		return o, errors.New("-cold-samples: want 1 to 200")
-	case o.rssRuns < 0 || o.rssRuns > 20:
-		return o, errors.New("-rss-runs: want 0 to 20")
-	case o.peerProviders < 0:
-		return o, errors.New("-peer-providers: want 0 or more")
-	case o.timeout <= 0:
-		return o, errors.New("-timeout: want a positive duration")
+	o.org.Providers, o.org.Hosts = pairs[0][0], pairs[0][1]
+	for _, c := range []struct {
+		bad  bool
+		want string
+	}{
+		{o.rtt < 0 || o.rtt > 2*time.Second, "-rtt: want 0 to 2s"},
+		{o.awsLatency < 0 || o.awsLatency > 2*time.Second, "-aws-latency: want 0 to 2s"},
+		{o.handshakes < config.MinHandshakes || o.handshakes > config.MaxHandshakes, "-handshakes: want 1 to 5"},
+		{o.org.Accounts < 0 || o.org.Accounts > 20000, "-org-accounts: want 0 to 20000"},
+		{o.coldSamples < 1 || o.coldSamples > 200, "-cold-samples: want 1 to 200"},
+		{o.rssRuns < 0 || o.rssRuns > 20, "-rss-runs: want 0 to 20"},
+		{o.peerProviders < 0, "-peer-providers: want 0 or more"},
+		{o.timeout <= 0, "-timeout: want a positive duration"},
+	} {
+		if c.bad {
+			return o, errors.New(c.want)
+		}
 	}
 	return o, nil
 }
@@ -177,59 +152,20 @@ func parseInts(s string, lo, hi int) ([]int, error) {
 	return out, nil
 }
 
-// parseLoads reads "100x20,100x100" (providers x hosts, one account each).
-func parseLoads(s string) ([]load, error) {
-	var out []load
+// parsePairs reads comma-separated pairs "AsepB" with lo[0] <= A <= hi[0],
+// lo[1] <= B <= hi[1] and, when ordered, B <= A.
+func parsePairs(s, sep string, lo, hi [2]int, ordered bool) ([][2]int, error) {
+	var out [][2]int
 	for f := range strings.SplitSeq(s, ",") {
-		ps, hs, ok := strings.Cut(strings.TrimSpace(f), "x")
-		p, err1 := strconv.Atoi(ps)
-		h, err2 := strconv.Atoi(hs)
-		if !ok || err1 != nil || err2 != nil || p < 1 || p > 1000 || h < 1 || h > p {
-			return nil, fmt.Errorf("%q: want PROVIDERSxHOSTS, 1 <= hosts <= providers <= 1000", f)
-		}
-		out = append(out, load{Accounts: 1, Providers: p, Hosts: h})
-	}
-	return out, nil
-}
-
-// parseOrgSettings reads "16/8,4/8": ACCOUNT_CONCURRENCY/CONCURRENCY pairs.
-func parseOrgSettings(s string) ([]orgSetting, error) {
-	var out []orgSetting
-	for f := range strings.SplitSeq(s, ",") {
-		as, cs, ok := strings.Cut(strings.TrimSpace(f), "/")
+		as, bs, ok := strings.Cut(strings.TrimSpace(f), sep)
 		a, err1 := strconv.Atoi(as)
-		c, err2 := strconv.Atoi(cs)
-		if !ok || err1 != nil || err2 != nil || a < config.MinAccountConcurrency || a > config.MaxAccountConcurrency ||
-			c < config.MinConcurrency || c > config.MaxConcurrency {
-			return nil, fmt.Errorf("%q: want ACCOUNT_CONCURRENCY/CONCURRENCY, %d to %d / %d to %d", f,
-				config.MinAccountConcurrency, config.MaxAccountConcurrency, config.MinConcurrency, config.MaxConcurrency)
+		b, err2 := strconv.Atoi(bs)
+		if !ok || err1 != nil || err2 != nil || a < lo[0] || a > hi[0] || b < lo[1] || b > hi[1] || (ordered && b > a) {
+			return nil, fmt.Errorf("%q: want A%sB, %d <= A <= %d, %d <= B <= %d", f, sep, lo[0], hi[0], lo[1], min(hi[1], hi[0]))
 		}
-		out = append(out, orgSetting{a, c})
+		out = append(out, [2]int{a, b})
 	}
 	return out, nil
-}
-
-// cleanups stops what the bench started, last started first, once.
-type cleanups struct {
-	mu  sync.Mutex
-	fns []func()
-}
-
-func (c *cleanups) add(f func()) {
-	c.mu.Lock()
-	c.fns = append(c.fns, f)
-	c.mu.Unlock()
-}
-
-// run holds the lock while it runs, so a second caller returns only once
-// everything is stopped.
-func (c *cleanups) run() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := len(c.fns) - 1; i >= 0; i-- {
-		c.fns[i]()
-	}
-	c.fns = nil
 }
 
 func main() {
@@ -242,7 +178,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	var c cleanups
+	var c testpeer.Cleanups
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -254,12 +190,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: interrupted: stopping everything it started (again to hurry)")
 		cancel()
 		<-sigs
-		c.run()
+		c.Run()
 		os.Exit(130)
 	}()
 
 	res, err := run(ctx, o, &c, os.Stderr)
-	c.run()
+	c.Run()
 	cancel()
 	if err == nil {
 		printResults(os.Stdout, res)

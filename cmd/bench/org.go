@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/app"
@@ -76,7 +75,7 @@ func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.c.add(w.Close)
+	b.c.Add(w.Close)
 	defer w.Close()
 	res.Create = time.Since(start)
 	if cpu1, err := b.moto.CPUTime(); err == nil {
@@ -90,7 +89,7 @@ func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 	}
 	defer restore()
 	for _, s := range b.o.orgSettings {
-		r, err := b.orgInProcess(ctx, w, s, true)
+		r, err := b.orgRun(ctx, w, "in-process "+s.String(), s, true, false)
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +98,9 @@ func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 	if b.hostBin == "" {
 		return res, nil
 	}
-	r, err := b.orgFunction(ctx, w)
+	def := config.Default()
+	s := orgSetting{def.AccountConcurrency, def.Concurrency}
+	r, err := b.orgRun(ctx, w, "bootstrap", s, true, true)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -108,125 +109,77 @@ func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 		return res, nil
 	}
 	res.Runs = append(res.Runs, r)
-	if r, err = b.orgInProcess(ctx, w, r.Setting, false); err != nil {
+	if r, err = b.orgRun(ctx, w, "repeat "+s.String(), s, false, false); err != nil {
 		return nil, err
 	}
 	res.Runs = append(res.Runs, r)
 	return res, nil
 }
 
-// orgInProcess runs app.NewEngineFromAWS over the organisation at setting s,
-// metered, from empty state when fresh, and reads the messages it sent.
-func (b *bench) orgInProcess(ctx context.Context, w *fleet.Org, s orgSetting, fresh bool) (orgRun, error) {
-	r := orgRun{Name: "in-process " + s.String(), Setting: s}
-	if !fresh {
-		r.Name = "repeat " + s.String()
-	}
-	b.logf("organisation: %s", r.Name)
-	if err := b.resetAlerts(ctx, w, fresh); err != nil {
-		return r, err
-	}
-	cfg := config.Default()
-	cfg.Mode, cfg.OrgRoleName, cfg.TopicARN, cfg.StateTable = config.ModeAlert, orgRoleName, w.Alerts.TopicARN, orgStateTable
-	cfg.AccountConcurrency, cfg.Concurrency = s.AccountConc, s.Conc
-	cfg.ProbeHandshakes, cfg.ProbeTimeout = b.o.handshakes, probeTimeout
-	meter := testpeer.NewCallMeter()
-	engine := app.NewEngineFromAWS(ctx, w.AWSConfig(meter.APIOption), cfg, nil)
-
-	rctx, cancel := context.WithTimeout(ctx, orgRunLimit)
-	defer cancel()
-	measure := b.startOrgMeasure(w)
-	cpu := cpuTime()
-	start := time.Now()
-	rep, err := engine.Run(rctx, drift.Request{})
-	r.Took, r.CPU = time.Since(start), cpuTime()-cpu
-	measure(&r)
-	if ctx.Err() != nil {
-		return r, ctx.Err()
-	}
-	r.Calls = map[string]testpeer.CallStats{}
-	for op, st := range meter.Calls() {
-		c := r.Calls[op.Service]
-		c.N, c.Errors, c.Time = c.N+st.N, c.Errors+st.Errors, c.Time+st.Time
-		r.Calls[op.Service] = c
-	}
-	r.Span = meter.AccountSpan()
-	if err != nil {
-		r.Problem = "run error: " + firstLine(err.Error())
-	}
-	if rep != nil {
-		raw, _ := json.Marshal(rep)
-		r.Bytes = len(raw)
-		b.checkOrgRun(ctx, w, &r, rep)
-	}
-	return r, nil
-}
-
-// orgFunction runs the host bootstrap over the organisation through the
-// Runtime API with the function's default settings, from empty state.
-func (b *bench) orgFunction(ctx context.Context, w *fleet.Org) (orgRun, error) {
-	def := config.Default()
-	r := orgRun{Name: "bootstrap", Setting: orgSetting{def.AccountConcurrency, def.Concurrency}}
-	b.logf("organisation: the bootstrap through the Runtime API at the defaults, %s", r.Setting)
-	if err := b.resetAlerts(ctx, w, true); err != nil {
-		return r, err
-	}
-	env, err := testpeer.FunctionEnv(b.moto, b.dir, slices.Concat(w.Env(), []string{
-		"DRIFT_MODE=alert",
-		"ORG_ROLE_NAME=" + orgRoleName,
-		"STATE_TABLE=" + orgStateTable,
-		fmt.Sprintf("PROBE_HANDSHAKES=%d", b.o.handshakes),
-		"SSL_CERT_FILE=" + b.certFile,
-		"SSL_CERT_DIR=" + b.noRoots,
-	}, b.o.functionEnv)...)
-	if err != nil {
-		return r, err
-	}
-	measure := b.startOrgMeasure(w)
-	inv, err := b.invoke(ctx, env, orgRunLimit)
-	measure(&r)
-	r.Took, r.CPU, r.HWMKiB, r.Bytes = inv.Took, inv.CPU, inv.HWMKiB, inv.Bytes
-	if err != nil {
-		return r, err
-	}
-	b.checkOrgRun(ctx, w, &r, inv.Report)
-	return r, nil
-}
-
-// resetAlerts empties the alert queue and, when fresh, the state table.
-func (b *bench) resetAlerts(ctx context.Context, w *fleet.Org, fresh bool) error {
+// orgRun measures one run over the organisation at setting s, from empty
+// state when fresh: the host bootstrap through the Runtime API when
+// bootstrap, else app.NewEngineFromAWS in-process with its calls metered. It
+// checks the report against the seed and reads the messages sent (a first
+// run should send the shared drift as one message, a repeat none).
+func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSetting, fresh, bootstrap bool) (orgRun, error) {
+	r := orgRun{Name: name, Setting: s, MotoCPU: -1}
+	b.logf("organisation: %s", name)
 	if _, err := w.Alerts.Drain(ctx); err != nil {
-		return err
+		return r, err
 	}
 	if fresh {
-		return b.moto.CreateStateTable(ctx, orgStateTable)
+		if err := b.moto.CreateStateTable(ctx, orgStateTable); err != nil {
+			return r, err
+		}
 	}
-	return nil
-}
-
-// startOrgMeasure notes moto's CPU and the hosts' handshakes; the returned
-// function records what the run added, and the model at the run's setting.
-func (b *bench) startOrgMeasure(w *fleet.Org) func(*orgRun) {
 	tls := w.Handshakes()
 	moto, motoErr := b.moto.CPUTime()
-	return func(r *orgRun) {
-		r.TLS, r.MotoCPU = w.Handshakes()-tls, -1
-		if after, err := b.moto.CPUTime(); err == nil && motoErr == nil {
-			r.MotoCPU = after - moto
+	var rep *drift.Report
+	if bootstrap {
+		env, err := b.functionEnv(append(w.Env(), "DRIFT_MODE=alert", "ORG_ROLE_NAME="+orgRoleName, "STATE_TABLE="+orgStateTable)...)
+		if err != nil {
+			return r, err
 		}
-		l := b.o.org
-		probe := fleet.LimitRTT(fleet.Shape{Providers: l.Accounts * l.Providers, URLs: l.Providers, Hosts: l.Hosts,
-			Handshakes: b.o.handshakes, Concurrency: r.Setting.AccountConc * r.Setting.Conc})
-		r.Limit = orgModel{Providers: l.Providers, Setting: r.Setting, Latency: b.o.awsLatency, Probe: time.Duration(probe) * b.o.rtt}
+		inv, err := b.invoke(ctx, env, orgRunLimit)
+		if err != nil {
+			return r, err
+		}
+		r.Took, r.CPU, r.HWMKiB, r.Bytes, rep = inv.Took, inv.CPU, inv.HWMKiB, len(inv.Response), inv.Report
+	} else {
+		cfg := config.Default()
+		cfg.Mode, cfg.OrgRoleName, cfg.TopicARN, cfg.StateTable = config.ModeAlert, orgRoleName, w.Alerts.TopicARN, orgStateTable
+		cfg.AccountConcurrency, cfg.Concurrency = s.AccountConc, s.Conc
+		cfg.ProbeHandshakes, cfg.ProbeTimeout = b.o.handshakes, probeTimeout
+		meter := testpeer.NewCallMeter()
+		engine := app.NewEngineFromAWS(ctx, w.AWSConfig(meter.APIOption), cfg, nil)
+		rctx, cancel := context.WithTimeout(ctx, orgRunLimit)
+		defer cancel()
+		cpu, start := cpuTime(), time.Now()
+		var err error
+		rep, err = engine.Run(rctx, drift.Request{})
+		r.Took, r.CPU = time.Since(start), cpuTime()-cpu
+		if ctx.Err() != nil {
+			return r, ctx.Err()
+		}
+		if err != nil {
+			r.Problem = "run error: " + firstLine(err.Error())
+		}
+		raw, _ := json.Marshal(rep)
+		r.Calls, r.Span, r.Bytes = meter.ByService(), meter.AccountSpan(), len(raw)
 	}
-}
-
-// checkOrgRun compares the report with the seed and reads the messages sent
-// (a first run should send the shared drift as one message, a repeat none).
-func (b *bench) checkOrgRun(ctx context.Context, w *fleet.Org, r *orgRun, rep *drift.Report) {
-	r.Counts = rep.Counts
-	if p := w.CheckReport(rep, w.Members); p != "" && r.Problem == "" {
-		r.Problem = p
+	if after, err := b.moto.CPUTime(); err == nil && motoErr == nil {
+		r.MotoCPU = after - moto
+	}
+	r.TLS = w.Handshakes() - tls
+	l := b.o.org
+	probe := fleet.LimitRTT(fleet.Shape{Providers: l.Accounts * l.Providers, URLs: l.Providers, Hosts: l.Hosts,
+		Handshakes: b.o.handshakes, Concurrency: s.AccountConc * s.Conc})
+	r.Limit = orgModel{Providers: l.Providers, Setting: s, Latency: b.o.awsLatency, Probe: time.Duration(probe) * b.o.rtt}
+	if rep != nil {
+		r.Counts = rep.Counts
+		if p := w.CheckReport(rep, w.Members); p != "" && r.Problem == "" {
+			r.Problem = p
+		}
 	}
 	msgs, err := w.Alerts.Drain(ctx)
 	if err != nil && r.Problem == "" {
@@ -235,5 +188,6 @@ func (b *bench) checkOrgRun(ctx context.Context, w *fleet.Org, r *orgRun, rep *d
 	for _, m := range msgs {
 		r.Messages = append(r.Messages, m.Subject)
 	}
-	b.logf("organisation: %s: %.1fs, %d messages, report %d KiB %s", r.Name, r.Took.Seconds(), len(r.Messages), r.Bytes>>10, r.Problem)
+	b.logf("organisation: %s: %.1fs, %d messages, report %d KiB %s", name, r.Took.Seconds(), len(r.Messages), r.Bytes>>10, r.Problem)
+	return r, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -77,7 +78,7 @@ func TestModelFromResults(t *testing.T) {
 	if _, ok := r.model(); ok {
 		t.Fatal("a model without an organisation run")
 	}
-	r.fn.RSS = []invocation{{HWMKiB: 16 << 10}}
+	r.fn.RSS = []invocation{{Measured: testpeer.Measured{HWMKiB: 16 << 10}}}
 	r.org = &orgResults{Load: load{Accounts: 100, Providers: 5, Hosts: 3}, Runs: []orgRun{
 		{Name: "in-process 16/8", Setting: orgSetting{16, 8}, CPU: 9 * time.Second, Took: 10 * time.Second,
 			Limit: orgModel{Setting: orgSetting{16, 8}, Latency: 40 * time.Millisecond, Probe: 300 * time.Millisecond}},
@@ -98,17 +99,5 @@ func TestModelFromResults(t *testing.T) {
 	r.org.Runs[1].Problem = "checked 4 of 500 providers"
 	if !strings.Contains(lastLine(r.targets()), "org_accounts_per_min=n/a") {
 		t.Error("a run with a problem still gave a rate")
-	}
-}
-
-func TestMedian(t *testing.T) {
-	if got := median(nil); got != 0 {
-		t.Errorf("median(nil) = %v", got)
-	}
-	if got := median([]time.Duration{5, 1, 3}); got != 3 {
-		t.Errorf("median odd = %v", got)
-	}
-	if got := median([]time.Duration{4, 1, 3, 2}); got != 2 {
-		t.Errorf("median even = %v, want 2 (mean of 2 and 3, truncated)", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/fleet"
 )
 
@@ -30,12 +31,12 @@ func (r *results) targets() []target {
 	head := r.engineAt(headlineLoad.Name(), headlineConc)
 	if head != nil && head.Problem == "" {
 		ratio = head.Ratio(r.opts.rtt)
-	}
-	if p := r.peerFor(headlineLoad.Name()); p != nil && head != nil && p.Problem == "" && head.Problem == "" {
-		speedup = p.Total().Seconds() / head.Took.Seconds()
+		if i := slices.IndexFunc(r.peers, func(p peerResult) bool { return p.Load == head.Load }); i >= 0 && r.peers[i].Problem == "" {
+			speedup = r.peers[i].Total().Seconds() / head.Took.Seconds()
+		}
 	}
 	if len(r.fn.ColdStarts) > 0 {
-		cold = ms(median(r.fn.ColdStarts))
+		cold = ms(testpeer.Median(r.fn.ColdStarts))
 	}
 	if m := r.fn.MaxRSSKiB(); m > 0 {
 		rss = float64(m) / 1024
@@ -46,16 +47,16 @@ func (r *results) targets() []target {
 	if o := r.org; o != nil && len(o.Runs) > 0 {
 		run := &o.Runs[0]
 		if fn := o.run("bootstrap"); fn != nil {
-			run = fn
-			orgRSS = float64(fn.HWMKiB) / 1024
+			run, orgRSS = fn, float64(fn.HWMKiB)/1024
 		}
 		if run.Problem == "" {
 			perMin = float64(o.Load.Accounts) / run.Took.Minutes()
 		}
 	}
+	head0 := fmt.Sprintf("%s at C%d", headlineLoad.Name(), headlineConc)
 	return []target{
-		{"limit_ratio", ratio, "<=", 1.3, fmt.Sprintf("measured / limit, %s at C%d", headlineLoad.Name(), headlineConc)},
-		{"openssl_speedup", speedup, ">=", 10, fmt.Sprintf("procedure total / ours, %s at C%d", headlineLoad.Name(), headlineConc)},
+		{"limit_ratio", ratio, "<=", 1.3, "measured / limit, " + head0},
+		{"openssl_speedup", speedup, ">=", 10, "procedure total / ours, " + head0},
 		{"cold_start_ms", cold, "<=", 30, "median"},
 		{"rss_mb", rss, "<=", 40, "MiB, VmHWM, largest over the one-account invocations"},
 		{"bootstrap_mb", boot, "<=", 12, "MiB"},
@@ -66,27 +67,16 @@ func (r *results) targets() []target {
 
 // lastLine is the one line scripts read.
 func lastLine(ts []target) string {
-	parts := []string{"bench:"}
+	line := "bench:"
 	for _, t := range ts {
-		parts = append(parts, t.name+"="+num(t.value))
+		line += " " + t.name + "=" + num(t.value)
 	}
-	return strings.Join(parts, " ")
+	return line
 }
 
 func (r *results) engineAt(loadName string, conc int) *engineResult {
-	for i := range r.engine {
-		if e := &r.engine[i]; e.Load == loadName && e.Conc == conc {
-			return e
-		}
-	}
-	return nil
-}
-
-func (r *results) peerFor(loadName string) *peerResult {
-	for i := range r.peers {
-		if r.peers[i].Load == loadName {
-			return &r.peers[i]
-		}
+	if i := slices.IndexFunc(r.engine, func(e engineResult) bool { return e.Load == loadName && e.Conc == conc }); i >= 0 {
+		return &r.engine[i]
 	}
 	return nil
 }
@@ -95,8 +85,6 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
-func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
-
 func num(x float64) string {
 	if math.IsNaN(x) {
 		return "n/a"
@@ -104,7 +92,11 @@ func num(x float64) string {
 	return fmt.Sprintf("%.2f", x)
 }
 
-func counts(c map[drift.Outcome]int) string {
+// outcomes are the counts, or why the run is not valid.
+func outcomes(c map[drift.Outcome]int, problem string) string {
+	if problem != "" {
+		return "INVALID: " + problem
+	}
 	var parts []string
 	for _, o := range drift.Outcomes {
 		if c[o] > 0 {
@@ -125,7 +117,7 @@ func firstLine(s string) string {
 	return s
 }
 
-// share is a CPU time over a wall time in cores.
+// share is a CPU time over a wall time, in cores.
 func share(cpu, wall time.Duration) string {
 	if cpu < 0 || wall <= 0 {
 		return "?"
@@ -135,18 +127,18 @@ func share(cpu, wall time.Duration) string {
 
 func printResults(out io.Writer, r *results) {
 	o, rtt := r.opts, r.opts.rtt
-	cores := float64(runtime.NumCPU())
-	fmt.Fprintf(out, "thumbprint-drift bench, %s (took %s)\n", r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
-	fmt.Fprintf(out, "machine: %s/%s, %d cores (runtime.NumCPU), %s; AWS: moto_server on loopback\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
-	fmt.Fprintf(out, "network: each identity provider behind a loopback forwarder, R = %s per round trip (connect 1 R, then R/2 each way per chunk)\n", rtt)
-	fmt.Fprintf(out, "probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1), K = %d handshakes per host\n", fleet.DiscoveryRTT, fleet.HandshakeRTT, o.handshakes)
-	fmt.Fprintf(out, "  discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once\n")
-	fmt.Fprintf(out, "  %s\n  (both terms are lower bounds: a host's handshakes hold one slot after its first provider's discovery; all the work spread over C' slots)\n", fleet.LimitFormula)
-	fmt.Fprintf(out, "  model = the engine's own schedule on that network with no other cost: C workers take the providers in the engine's order\n")
-	fmt.Fprintf(out, "  (its List, sorted by ARN, then round robin over the providers' hosts, as drift.WorkOrder), a host probed once by whichever comes first\n\n")
+	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	p("thumbprint-drift bench, %s (took %s)", r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
+	p("machine: %s/%s, %d cores (runtime.NumCPU), %s; AWS: moto_server on loopback", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	p("network: each identity provider behind a loopback forwarder, R = %s per round trip (connect 1 R, then R/2 each way per chunk)", rtt)
+	p("probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1), K = %d handshakes per host", fleet.DiscoveryRTT, fleet.HandshakeRTT, o.handshakes)
+	p("  discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once")
+	p("  %s\n  (both terms are lower bounds: a host's handshakes hold one slot after its first provider's discovery; all the work spread over C' slots)", fleet.LimitFormula)
+	p("  model = the engine's own schedule on that network with no other cost: C workers take the providers in the engine's order")
+	p("  (its List, sorted by ARN, then round robin over the providers' hosts, as drift.WorkOrder), a host probed once by whichever comes first\n")
 
 	if len(r.engine) > 0 {
-		fmt.Fprintln(out, "engine in-process (real IAM client to moto_server, real prober, mode report; one untimed warm-up run per load):")
+		p("engine in-process (real IAM client to moto_server, real prober, mode report; one untimed warm-up run per load):")
 		tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "load\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tIAM get\tprobe mean (ideal)\tCPU\tTLS conns (want)\toutcomes")
 		for _, e := range r.engine {
@@ -154,104 +146,76 @@ func printResults(out io.Writer, r *results) {
 			ideal := time.Duration(s.URLs*fleet.DiscoveryRTT+s.Hosts*s.Handshakes*fleet.HandshakeRTT) * rtt / time.Duration(max(s.Providers, 1))
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2f\t%.1f ms\t%.0f ms (%.0f)\t%.0f%%\t%d (%d)\t%s\n", e.Load, e.Conc,
 				secs(time.Duration(e.LimitRTT)*rtt), secs(time.Duration(e.SimRTT)*rtt), secs(e.Took), e.Ratio(rtt), ms(e.IAMGet), ms(e.ProbeAvg), ms(ideal),
-				100*e.CPU.Seconds()/e.Took.Seconds()/cores, e.Handshakes, e.WantHS, outcomes(e.Counts, e.Problem))
+				100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, outcomes(e.Counts, e.Problem))
 		}
 		tw.Flush()
-		fmt.Fprintln(out, "  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider")
-		fmt.Fprintf(out, "  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores\n\n", runtime.NumCPU())
+		p("  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider")
+		p("  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores\n", runtime.NumCPU())
 	}
 
 	printOrg(out, r)
 
 	if len(r.peers) > 0 {
-		fmt.Fprintf(out, "AWS's documented procedure, one provider after another (discovery: %s; openssl s_client -showcerts; last certificate; openssl x509 -fingerprint -sha1):\n", r.peers[0].Discovery)
+		p("AWS's documented procedure, one provider after another (discovery: %s; openssl s_client -showcerts; last certificate; openssl x509 -fingerprint -sha1):", r.peers[0].Discovery)
 		tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "load\tproviders\ttotal\tper provider\tcurl / s_client / x509\tours (C8)\tspeed-up\tthumbprints agree")
-		for _, p := range r.peers {
-			total := secs(p.Total())
-			if p.Providers != p.Of {
-				total += fmt.Sprintf(" (extrapolated from %d)", p.Providers)
+		for _, pr := range r.peers {
+			n, total, ours, speed := pr.Providers(), secs(pr.Total()), "-", "-"
+			if n != pr.Of {
+				total += fmt.Sprintf(" (extrapolated from %d)", n)
 			}
-			n := time.Duration(max(p.Providers, 1))
-			steps := fmt.Sprintf("%.0f / %.0f / %.0f ms", ms(p.Steps.Discovery/n), ms(p.Steps.SClient/n), ms(p.Steps.X509/n))
-			ours, speed := "-", "-"
-			if e := r.engineAt(p.Load, headlineConc); e != nil {
-				ours, speed = secs(e.Took), fmt.Sprintf("%.1fx", p.Total().Seconds()/e.Took.Seconds())
+			if e := r.engineAt(pr.Load, headlineConc); e != nil {
+				ours, speed = secs(e.Took), fmt.Sprintf("%.1fx", pr.Total().Seconds()/e.Took.Seconds())
 			}
-			agree := fmt.Sprintf("%d/%d", p.Agree, p.Providers)
-			if p.Problem != "" {
-				agree += "; FIRST PROBLEM: " + p.Problem
+			d := time.Duration(max(n, 1))
+			agree := fmt.Sprintf("%d/%d", pr.Agree, n)
+			if pr.Problem != "" {
+				agree += "; FIRST PROBLEM: " + pr.Problem
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f ms\t%s\t%s\t%s\t%s\n", p.Load, p.Of, total, ms(p.PerProvider()), steps, ours, speed, agree)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f ms\t%.0f / %.0f / %.0f ms\t%s\t%s\t%s\n", pr.Load, pr.Of, total, ms(pr.PerProvider()),
+				ms(pr.Steps.Discovery/d), ms(pr.Steps.SClient/d), ms(pr.Steps.X509/d), ours, speed, agree)
 		}
 		tw.Flush()
-		fmt.Fprintln(out, "  the procedure is given each provider's Url (no aws iam calls), makes one handshake per provider; ours also verifies, makes K per host")
-		fmt.Fprintln(out)
+		p("  the procedure is given each provider's Url (no aws iam calls), makes one handshake per provider; ours also verifies, makes K per host\n")
 	}
 
 	if fn := r.fn; !o.noFunction {
-		fmt.Fprintln(out, "function binary (functions/drift-check):")
+		p("function binary (functions/drift-check):")
 		if fn.BootstrapBytes > 0 {
-			fmt.Fprintf(out, "  bootstrap, linux/arm64 static stripped (make build-DriftCheckFunction): %.2f MiB (%d bytes)\n", float64(fn.BootstrapBytes)/(1<<20), fn.BootstrapBytes)
+			p("  bootstrap, linux/arm64 static stripped (make build-DriftCheckFunction): %.2f MiB (%d bytes)", float64(fn.BootstrapBytes)/(1<<20), fn.BootstrapBytes)
 		}
 		if len(fn.ColdStarts) > 0 {
-			fmt.Fprintf(out, "  cold start, process start to first Runtime API next (%s/%s binary, same flags, env against moto): median %.1f ms of %d (min %.1f, max %.1f); starting /usr/bin/true: %.1f ms\n",
-				runtime.GOOS, runtime.GOARCH, ms(median(fn.ColdStarts)), len(fn.ColdStarts), ms(slices.Min(fn.ColdStarts)), ms(slices.Max(fn.ColdStarts)), ms(fn.SpawnFloor))
+			p("  cold start, process start to first Runtime API next (%s/%s binary, same flags, env against moto): median %.1f ms of %d (min %.1f, max %.1f); starting /usr/bin/true: %.1f ms",
+				runtime.GOOS, runtime.GOARCH, ms(testpeer.Median(fn.ColdStarts)), len(fn.ColdStarts), ms(slices.Min(fn.ColdStarts)), ms(slices.Max(fn.ColdStarts)), ms(fn.SpawnFloor))
 		}
 		if len(fn.RSS) > 0 {
-			fmt.Fprintln(out, "  peak RSS after one scheduled invocation, a new process each, CONCURRENCY=8, DRIFT_MODE=report:")
-			fmt.Fprintln(out, "    VmHWM of the process (/proc/PID/status, its own image since exec) [rusage maxrss from wait4, never below the bench's own RSS on Linux: golang/go#32054]")
-			var loads []string
-			for _, s := range fn.RSS {
-				if !slices.Contains(loads, s.Load) {
-					loads = append(loads, s.Load)
-				}
-			}
-			for _, l := range loads {
-				var hwm, maxrss, took []string
-				var c map[drift.Outcome]int
-				for _, s := range fn.RSS {
-					if s.Load == l {
-						hwm = append(hwm, fmt.Sprintf("%.1f", float64(s.HWMKiB)/1024))
-						maxrss = append(maxrss, fmt.Sprintf("%.1f", float64(s.MaxrssKiB)/1024))
-						took = append(took, fmt.Sprintf("%.2f", s.Took.Seconds()))
-						c = s.Report.Counts
-					}
-				}
-				fmt.Fprintf(out, "    %s: %s MiB [%s] (invocations %s s; %s)\n", l, strings.Join(hwm, ", "), strings.Join(maxrss, ", "), strings.Join(took, ", "), counts(c))
-			}
+			p("  peak RSS after one scheduled invocation, a new process each, CONCURRENCY=8, DRIFT_MODE=report:")
+			p("    VmHWM of the process (/proc/PID/status, its own image since exec) [rusage maxrss from wait4, never below the bench's own RSS on Linux: golang/go#32054]")
 		}
-		for _, p := range fn.Problems {
-			fmt.Fprintf(out, "  PROBLEM: %s\n", firstLine(p))
+		for _, s := range fn.RSS {
+			p("    %s: %.1f MiB [%.1f] (invocation %.2f s; %s)", s.Load, float64(s.HWMKiB)/1024, float64(s.MaxrssKiB)/1024, s.Took.Seconds(), outcomes(s.Report.Counts, ""))
 		}
-		fmt.Fprintln(out)
+		for _, pr := range fn.Problems {
+			p("  PROBLEM: %s", firstLine(pr))
+		}
+		p("")
 	}
 	for _, n := range r.notes {
-		fmt.Fprintf(out, "note: %s\n", n)
+		p("note: %s", n)
 	}
 
 	ts := r.targets()
-	fmt.Fprintln(out, "targets:")
+	p("targets:")
 	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
 	for _, t := range ts {
 		verdict := "not measured"
 		if !math.IsNaN(t.value) {
-			verdict = "met"
-			if (t.cmp == "<=" && t.value > t.want) || (t.cmp == ">=" && t.value < t.want) {
-				verdict = "MISSED"
-			}
+			verdict = map[bool]string{true: "met", false: "MISSED"}[t.cmp == "<=" && t.value <= t.want || t.cmp == ">=" && t.value >= t.want]
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s %.4g\t%s\t%s\n", t.name, num(t.value), t.cmp, t.want, verdict, t.what)
 	}
 	tw.Flush()
-	fmt.Fprintln(out, lastLine(ts))
-}
-
-func outcomes(c map[drift.Outcome]int, problem string) string {
-	if problem != "" {
-		return "INVALID: " + problem
-	}
-	return counts(c)
+	p("%s", lastLine(ts))
 }
 
 // printOrg prints the organisation scenario and the model built from it.
@@ -260,28 +224,27 @@ func printOrg(out io.Writer, r *results) {
 	if org == nil {
 		return
 	}
+	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	l, lat := org.Load, r.opts.awsLatency
-	a := float64(l.Accounts)
-	fmt.Fprintf(out, "organisation through the production wiring (app.NewEngineFromAWS; ORG_ROLE_NAME: ListAccounts, each member's role assumed through moto's STS;\n")
-	fmt.Fprintf(out, "DRIFT_MODE=alert; SNS read back through SQS; STATE_TABLE emptied before each run but the repeat): %d member accounts x the same %d provider\n", l.Accounts, l.Providers)
-	fmt.Fprintf(out, "Urls on %d hosts, the last host's drifted everywhere; IAM and STS behind a forwarder adding %s per call (moto closes each connection:\n", l.Hosts, lat)
-	fmt.Fprintf(out, "connect + exchange at %s each); organisation and %d providers created in %s, moto at %s cores\n", lat/2, l.Accounts*l.Providers, org.Create.Round(100*time.Millisecond), share(org.CreateMotoCPU, org.Create))
+	p("organisation through the production wiring (app.NewEngineFromAWS; ORG_ROLE_NAME: ListAccounts, each member's role assumed through moto's STS;")
+	p("DRIFT_MODE=alert; SNS read back through SQS; STATE_TABLE emptied before each run but the repeat): %d member accounts x the same %d provider", l.Accounts, l.Providers)
+	p("Urls on %d hosts, the last host's drifted everywhere; IAM and STS behind a forwarder adding %s per call (moto closes each connection:", l.Hosts, lat)
+	p("connect + exchange at %s each); organisation and %d providers created in %s, moto at %s cores", lat/2, l.Accounts*l.Providers, org.Create.Round(100*time.Millisecond), share(org.CreateMotoCPU, org.Create))
 	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "run\tlimit (probe, IAM)\tmeasured\t/limit\tper account: IAM+STS, DynamoDB calls; IAM+STS time; span\tmessages\treport\tmoto: calls/s, cores\tCPU cores\tpeak RSS\tTLS conns (want)\toutcomes")
 	for _, e := range org.Runs {
-		lim := e.Limit.Network(l.Accounts)
+		lim, a := e.Limit.Network(l.Accounts), float64(l.Accounts)
 		perAcct, rate, rss := "(not metered)", "-", "-"
 		if e.Calls != nil {
-			aws := e.Calls["IAM"].N + e.Calls["STS"].N
-			perAcct = fmt.Sprintf("%.1f, %.2f; %s; %s", float64(aws)/a, float64(e.Calls["DynamoDB"].N)/a, secs((e.Calls["IAM"].Time+e.Calls["STS"].Time)/time.Duration(l.Accounts)), secs(e.Span))
-			total := 0
+			iam, total := e.Calls["IAM"].Add(e.Calls["STS"]), testpeer.CallStats{}
 			for _, c := range e.Calls {
-				total += c.N
+				total = total.Add(c)
 			}
-			rate = fmt.Sprintf("%.0f", float64(total)/e.Took.Seconds())
+			perAcct = fmt.Sprintf("%.1f, %.2f; %s; %s", float64(iam.N)/a, float64(e.Calls["DynamoDB"].N)/a, secs(iam.Time/time.Duration(l.Accounts)), secs(e.Span))
+			rate = fmt.Sprintf("%.0f", float64(total.N)/e.Took.Seconds())
 		}
 		if e.HWMKiB > 0 {
-			rss = mib(e.HWMKiB)
+			rss = fmt.Sprintf("%.1f MiB", float64(e.HWMKiB)/1024)
 		}
 		fmt.Fprintf(tw, "%s\t%s (%s, %s)\t%s\t%.2f\t%s\t%d\t%.0f KiB\t%s, %s\t%s\t%s\t%d (%d)\t%s\n", e.Name, secs(lim), secs(e.Limit.Probe), secs(e.Limit.IAM(l.Accounts)),
 			secs(e.Took), e.Took.Seconds()/lim.Seconds(), perAcct, len(e.Messages), float64(e.Bytes)/1024, rate, share(e.MotoCPU, e.Took), share(e.CPU, e.Took), rss,
@@ -290,29 +253,28 @@ func printOrg(out io.Writer, r *results) {
 	tw.Flush()
 	for _, e := range org.Runs {
 		if len(e.Messages) > 0 {
-			fmt.Fprintf(out, "  %s: %d messages, first %q\n", e.Name, len(e.Messages), e.Messages[0])
+			p("  %s: %d messages, first %q", e.Name, len(e.Messages), e.Messages[0])
 		}
 	}
-	for _, p := range org.Problems {
-		fmt.Fprintf(out, "  PROBLEM: %s\n", firstLine(p))
+	for _, pr := range org.Problems {
+		p("  PROBLEM: %s", firstLine(pr))
 	}
-	fmt.Fprintf(out, "  limit: probe = the shared hosts' network limit above at AC x C workers; IAM = ceil(A/AC) x (AssumeRole, List, ceil(P/C) Gets) x %s\n", lat)
-	fmt.Fprintln(out, "  per account: calls counted by SDK middleware, their summed latency, the span from its AssumeRole to its last Get (mean); report = JSON bytes;")
-	fmt.Fprintln(out, "  moto: calls answered per second and its CPU (near 1 core: moto, one Python process, is the bound); CPU = the function's own for the")
-	fmt.Fprintln(out, "  bootstrap, this whole process (hosts, forwarders, meter included) in-process")
-
+	p("  limit: probe = the shared hosts' network limit above at AC x C workers; IAM = ceil(A/AC) x (AssumeRole, List, ceil(P/C) Gets) x %s", lat)
+	p("  per account: calls counted by SDK middleware, their summed latency, the span from its AssumeRole to its last Get (mean); report = JSON bytes;")
+	p("  moto: calls answered per second and its CPU (near 1 core: moto, one Python process, is the bound); CPU = the function's own for the")
+	p("  bootstrap, this whole process (hosts, forwarders, meter included) in-process")
 	if m, ok := r.model(); ok {
-		fmt.Fprintf(out, "  model (README): wall = max(network, CPU); network = probe %s + ceil(A/%d) ListAccounts pages x L + ceil(A/AC) x %d calls x L\n", secs(m.Probe), orgListPage, m.chain())
-		fmt.Fprintf(out, "    + DynamoDB %.2f calls per account x %s in sequence; CPU = %.2f ms per account / (memory / %d MB); RSS = %.1f MiB + %.1f KiB per account\n",
+		p("  model (README): wall = max(network, CPU); network = probe %s + ceil(A/%d) ListAccounts pages x L + ceil(A/AC) x %d calls x L", secs(m.Probe), orgListPage, m.chain())
+		p("    + DynamoDB %.2f calls per account x %s in sequence; CPU = %.2f ms per account / (memory / %d MB); RSS = %.1f MiB + %.1f KiB per account",
 			m.DDBPerAccount, ddbLatency, ms(m.CPUPerAccount), lambdaMBPerVCPU, m.RSSBaseMiB, m.RSSPerAccountMiB*1024)
 		for _, n := range []int{l.Accounts, 10000} {
 			for _, lat := range []time.Duration{m.Latency, 2 * m.Latency} {
 				mm := m
 				mm.Latency, mm.ListLatency = lat, lat
-				fmt.Fprintf(out, "    %d accounts x %dp at AC/C %s, L = %s: network %s; CPU %s at 128 MB, %s at 256 MB; wall %s / %s; RSS %.0f MiB\n", n, l.Providers, m.Setting, lat,
+				p("    %d accounts x %dp at AC/C %s, L = %s: network %s; CPU %s at 128 MB, %s at 256 MB; wall %s / %s; RSS %.0f MiB", n, l.Providers, m.Setting, lat,
 					secs(mm.Network(n)), secs(mm.CPU(n, 128)), secs(mm.CPU(n, 256)), secs(mm.Wall(n, 128)), secs(mm.Wall(n, 256)), mm.RSSMiB(n))
 			}
 		}
 	}
-	fmt.Fprintln(out)
+	p("")
 }

@@ -29,7 +29,7 @@ type results struct {
 // bench is one run's peers and files, started once and shared by the scenarios.
 type bench struct {
 	o        options
-	c        *cleanups
+	c        *testpeer.Cleanups
 	res      *results
 	logf     func(format string, args ...any)
 	dir      string
@@ -43,7 +43,7 @@ type bench struct {
 
 // run measures every scenario and returns the results, complete unless the
 // error is non-nil. What it starts is registered in c; the caller stops it.
-func run(ctx context.Context, o options, c *cleanups, stderr io.Writer) (*results, error) {
+func run(ctx context.Context, o options, c *testpeer.Cleanups, stderr io.Writer) (*results, error) {
 	res := &results{started: time.Now(), opts: o}
 	b := &bench{o: o, c: c, res: res, logf: func(format string, args ...any) {
 		fmt.Fprintf(stderr, "bench: %5.1fs "+format+"\n", append([]any{time.Since(res.started).Seconds()}, args...)...)
@@ -52,7 +52,7 @@ func run(ctx context.Context, o options, c *cleanups, stderr io.Writer) (*result
 	if b.dir, err = os.MkdirTemp("", "thumbprint-drift-bench-"); err != nil {
 		return nil, err
 	}
-	c.add(func() { os.RemoveAll(b.dir) })
+	c.Add(func() { os.RemoveAll(b.dir) })
 
 	// The binaries first, so no build runs while anything is timed.
 	if !o.noFunction {
@@ -81,11 +81,16 @@ func run(ctx context.Context, o options, c *cleanups, stderr io.Writer) (*result
 	if err != nil {
 		return nil, err
 	}
-	c.add(b.moto.Close)
+	c.Add(b.moto.Close)
 
-	if !o.noPeer {
-		if err := b.startProcedure(); err != nil {
+	if !o.noPeer && !testidp.HaveOpenSSL() {
+		res.notes = append(res.notes, "openssl not found on PATH: the peer procedure was not run")
+	} else if !o.noPeer {
+		if b.proc, err = testidp.NewProcedure(b.dir, b.root); err != nil {
 			return nil, err
+		}
+		if b.proc.Curl == "" {
+			res.notes = append(res.notes, "curl not found on PATH: the procedure's discovery step used Go's net/http client (a new connection per request, as curl), openssl for the rest")
 		}
 	}
 	for _, l := range o.loads {
@@ -108,26 +113,6 @@ func run(ctx context.Context, o options, c *cleanups, stderr io.Writer) (*result
 	return res, ctx.Err()
 }
 
-// startProcedure prepares AWS's curl + openssl procedure, or notes why not.
-func (b *bench) startProcedure() error {
-	if !testidp.HaveOpenSSL() {
-		b.res.notes = append(b.res.notes, "openssl not found on PATH: the peer procedure was not run")
-		return nil
-	}
-	var err error
-	if b.proc, err = testidp.NewProcedure(b.dir, b.root); err != nil {
-		return err
-	}
-	why := "curl not found on PATH"
-	if b.o.noCurl {
-		b.proc.Curl, why = "", "-no-curl"
-	}
-	if b.proc.Curl == "" {
-		b.res.notes = append(b.res.notes, why+": the procedure's discovery step used Go's net/http client (a new connection per request, as curl), openssl for the rest")
-	}
-	return nil
-}
-
 // benchLoad builds one account's load and measures the engine, the
 // procedure and the function over it, then tears it down.
 func (b *bench) benchLoad(ctx context.Context, l load) error {
@@ -139,7 +124,7 @@ func (b *bench) benchLoad(ctx context.Context, l load) error {
 	if err != nil {
 		return err
 	}
-	b.c.add(f.Close)
+	b.c.Add(f.Close)
 	defer f.Close()
 	if _, err := f.Seed(ctx, b.moto, []string{testpeer.AccountID}, 4); err != nil {
 		return err
@@ -148,20 +133,18 @@ func (b *bench) benchLoad(ctx context.Context, l load) error {
 	// One untimed run first: moto, the TLS stacks and the SDK warm up.
 	warm := slices.Max(b.o.conc)
 	b.logf("load %s: warm-up run at concurrency %d", l.Name(), warm)
-	eb := &engineBench{moto: b.moto, root: b.root, handshakes: b.o.handshakes, cpuProfile: b.o.cpuProfile}
-	if _, err := eb.run(ctx, f, l, warm, nil); err != nil {
+	if _, err := b.engineRun(ctx, f, l, warm, nil); err != nil {
 		return err
 	}
 	live := map[string][]string{}
 	for _, conc := range b.o.conc {
-		r, err := eb.run(ctx, f, l, conc, live)
+		r, err := b.engineRun(ctx, f, l, conc, live)
 		if err != nil {
 			return err
 		}
 		b.logf("load %s C%d: %.2fs (limit %.2fs)", l.Name(), conc, r.Took.Seconds(), float64(r.LimitRTT)*b.o.rtt.Seconds())
 		b.res.engine = append(b.res.engine, r)
 	}
-	b.o.cpuProfile = "" // once
 
 	if b.proc != nil {
 		n := len(f.Providers)
@@ -202,8 +185,9 @@ func (b *bench) benchLoad(ctx context.Context, l load) error {
 	return nil
 }
 
-// functionEnv is the function's environment for the one-account loads
-// (mode report, so invocations repeat), then vars, then -function-env.
+// functionEnv is the function's environment: the one-account loads' (mode
+// report, so invocations repeat), then vars, then -function-env; later
+// entries win.
 func (b *bench) functionEnv(vars ...string) ([]string, error) {
 	base := []string{
 		"AWS_LAMBDA_FUNCTION_NAME=drift-check-bench",

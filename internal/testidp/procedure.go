@@ -99,6 +99,31 @@ func (p *Procedure) Thumbprint(ctx context.Context, providerURL string, t *Proce
 	return tp, err
 }
 
+// ProcedureRun is the procedure run over providers one after another.
+type ProcedureRun struct {
+	// Thumbprints and Errors are per provider Url, in order.
+	Thumbprints []string
+	Errors      []error
+	Took        time.Duration
+	Steps       ProcedureTimes
+}
+
+// Run runs the procedure for each provider Url in turn, as a script would.
+// Its error is ctx's, when it ended the run.
+func (p *Procedure) Run(ctx context.Context, providerURLs []string) (ProcedureRun, error) {
+	var r ProcedureRun
+	start := time.Now()
+	for _, u := range providerURLs {
+		tp, err := p.Thumbprint(ctx, u, &r.Steps)
+		if ctx.Err() != nil {
+			return r, ctx.Err()
+		}
+		r.Thumbprints, r.Errors = append(r.Thumbprints, tp), append(r.Errors, err)
+	}
+	r.Took = time.Since(start)
+	return r, nil
+}
+
 // fetch GETs u with curl (or Go's client).
 func (p *Procedure) fetch(ctx context.Context, u string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, procedureStepLimit)

@@ -49,6 +49,10 @@ func TestProcedure(t *testing.T) {
 			if _, err := p.Thumbprint(context.Background(), s.Host()+"/nowhere", &times); err == nil {
 				t.Error("a Url without a discovery document gave a thumbprint")
 			}
+			run, err := p.Run(context.Background(), []string{s.URL(), s.Host() + "/nowhere", s.URL()})
+			if err != nil || len(run.Thumbprints) != 3 || run.Thumbprints[2] != tp || run.Errors[0] != nil || run.Errors[1] == nil || run.Took <= 0 || run.Steps.SClient <= 0 {
+				t.Errorf("Run = %+v, %v", run, err)
+			}
 		})
 	}
 }

@@ -173,7 +173,7 @@ func TestMeterAndServiceEndpoints(t *testing.T) {
 	if got := calls[testpeer.Op{Service: "IAM", Operation: "GetOpenIDConnectProvider"}]; got.N != 1 || got.Errors != 1 {
 		t.Errorf("IAM Get: %+v, want 1 failed call", got)
 	}
-	if got := meter.Service("STS"); got.N != 2 || got.Errors != 0 {
+	if got := meter.ByService()["STS"]; got.N != 2 || got.Errors != 0 {
 		t.Errorf("STS: %+v, want 2 calls straight to moto", got)
 	}
 	if got := meter.Total(); got.N != 6 {

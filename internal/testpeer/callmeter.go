@@ -110,26 +110,25 @@ func (m *CallMeter) Calls() map[Op]CallStats {
 	return maps.Clone(m.calls)
 }
 
-// Service sums the operations of one service.
-func (m *CallMeter) Service(service string) CallStats {
-	var sum CallStats
+// Add is the sum of two stats.
+func (s CallStats) Add(o CallStats) CallStats {
+	return CallStats{N: s.N + o.N, Errors: s.Errors + o.Errors, Time: s.Time + o.Time}
+}
+
+// ByService sums the operations of each service.
+func (m *CallMeter) ByService() map[string]CallStats {
+	out := map[string]CallStats{}
 	for c, s := range m.Calls() {
-		if c.Service == service {
-			sum.N += s.N
-			sum.Errors += s.Errors
-			sum.Time += s.Time
-		}
+		out[c.Service] = out[c.Service].Add(s)
 	}
-	return sum
+	return out
 }
 
 // Total sums every operation.
 func (m *CallMeter) Total() CallStats {
 	var sum CallStats
 	for _, s := range m.Calls() {
-		sum.N += s.N
-		sum.Errors += s.Errors
-		sum.Time += s.Time
+		sum = sum.Add(s)
 	}
 	return sum
 }

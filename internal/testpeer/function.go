@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -180,6 +181,93 @@ func ColdStart(ctx context.Context, bin, dir string, env []string, limit time.Du
 	}
 	defer f.Stop()
 	return f.Ready(ctx, limit)
+}
+
+// ColdStarts takes n cold starts of bin (ColdStart), stopping at the first
+// that fails.
+func ColdStarts(ctx context.Context, bin, dir string, env []string, n int, limit time.Duration) ([]time.Duration, error) {
+	var ds []time.Duration
+	for range n {
+		d, err := ColdStart(ctx, bin, dir, env, limit)
+		if err != nil {
+			return ds, err
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
+// SpawnTime is the median time to start and reap /usr/bin/true (or the true
+// on PATH) n times: what the operating system alone costs a process start,
+// for scale next to a cold start. 0 when it cannot be measured.
+func SpawnTime(ctx context.Context, n int) time.Duration {
+	bin, err := exec.LookPath("true")
+	if err != nil {
+		return 0
+	}
+	var ds []time.Duration
+	for range n {
+		start := time.Now()
+		if exec.CommandContext(ctx, bin).Run() != nil {
+			return 0
+		}
+		ds = append(ds, time.Since(start))
+	}
+	return Median(ds)
+}
+
+// Measured is one invocation of a function in its own process.
+type Measured struct {
+	Invocation
+	// Took is from handing the event over to the answer.
+	Took time.Duration
+	// HWMKiB is VmHWM read after the answer: the peak RSS of the function's
+	// own image; MaxrssKiB is wait4's, never below the parent's (see MaxrssKiB).
+	HWMKiB, MaxrssKiB int64
+	// CPU is the process's CPU time, start-up included.
+	CPU time.Duration
+	// Output is what the function wrote.
+	Output []byte
+}
+
+// InvokeOnce starts bin, waits for it to be ready (within readyLimit), hands
+// it payload with timeout as its remaining time, measures it and stops it. An
+// invocation answered with a function error is returned with a nil error:
+// res.Error tells.
+func InvokeOnce(ctx context.Context, bin, dir string, env []string, payload []byte, readyLimit, timeout time.Duration) (m Measured, err error) {
+	f, err := StartFunction(bin, dir, env)
+	if err != nil {
+		return m, err
+	}
+	defer func() { f.Stop(); m.Output = f.Output() }()
+	if _, err = f.Ready(ctx, readyLimit); err != nil {
+		return m, err
+	}
+	start := time.Now()
+	m.Invocation, err = f.Invoke(ctx, payload, timeout)
+	m.Took = time.Since(start)
+	if err != nil {
+		return m, err
+	}
+	// The function is alive again, waiting for its next event.
+	m.CPU, _ = f.CPUTime()
+	m.HWMKiB, err = f.PeakRSSKiB()
+	f.Stop()
+	m.MaxrssKiB = f.MaxrssKiB()
+	return m, err
+}
+
+// Median of ds; 0 for none.
+func Median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // procStatusKiB reads a "Name:   N kB" field of /proc/PID/status.

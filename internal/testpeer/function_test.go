@@ -112,6 +112,41 @@ func TestColdStart(t *testing.T) {
 	if err != nil || d <= 0 {
 		t.Errorf("ColdStart = %v, %v", d, err)
 	}
+	ds, err := ColdStarts(context.Background(), bin, t.TempDir(), []string{"TESTPEER_FAKE_FUNCTION=1"}, 3, 10*time.Second)
+	if err != nil || len(ds) != 3 {
+		t.Errorf("ColdStarts = %v, %v", ds, err)
+	}
+	ds, err = ColdStarts(context.Background(), "/bin/true", t.TempDir(), nil, 3, 10*time.Second)
+	if err == nil || len(ds) != 0 {
+		t.Errorf("ColdStarts of a process that exits = %v, %v", ds, err)
+	}
+}
+
+func TestInvokeOnce(t *testing.T) {
+	bin, _ := os.Executable()
+	m, err := InvokeOnce(context.Background(), bin, t.TempDir(), []string{"TESTPEER_FAKE_FUNCTION=1"}, []byte(`{"n":2}`), 10*time.Second, time.Minute)
+	if err != nil || string(m.Response) != `{"n":2}` || m.HWMKiB < 8<<10 || m.MaxrssKiB <= 0 || m.Took <= 0 || !strings.Contains(string(m.Output), `event {"n":2}`) {
+		t.Errorf("InvokeOnce = %+v, %v", m, err)
+	}
+	m, err = InvokeOnce(context.Background(), bin, t.TempDir(), []string{"TESTPEER_FAKE_FUNCTION=1"}, []byte(`"fail"`), 10*time.Second, time.Minute)
+	if err != nil || m.ErrorMessage() != "asked to fail" {
+		t.Errorf("failing InvokeOnce = %+v, %v", m, err)
+	}
+	if d := SpawnTime(context.Background(), 3); d <= 0 {
+		t.Errorf("SpawnTime = %v", d)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	if got := Median(nil); got != 0 {
+		t.Errorf("Median(nil) = %v", got)
+	}
+	if got := Median([]time.Duration{5, 1, 3}); got != 3 {
+		t.Errorf("Median odd = %v", got)
+	}
+	if got := Median([]time.Duration{4, 1, 3, 2}); got != 2 {
+		t.Errorf("Median even = %v, want 2 (mean of 2 and 3, truncated)", got)
+	}
 }
 
 func TestParseStatusKiB(t *testing.T) {
