@@ -5,7 +5,17 @@ GO            ?= go
 ARTIFACTS_DIR ?= $(CURDIR)/.aws-sam/build/DriftCheckFunction
 GOFLAGS_BUILD := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: all build build-DriftCheckFunction cli test test-short lint demo bench deploy clean
+# The deployed stack, for validate/invoke/logs/delete. template.yaml names the
+# function <stack>-drift-check and its log group /aws/lambda/<function>.
+STACK_NAME    ?= thumbprint-drift
+FUNCTION_NAME ?= $(STACK_NAME)-drift-check
+LOG_GROUP     ?= /aws/lambda/$(FUNCTION_NAME)
+EVENT         ?= events/manual-report.json
+RESPONSE      ?= .aws-sam/invoke-response.json
+SAM           := $(shell command -v sam 2>/dev/null)
+AWS           := $(shell command -v aws 2>/dev/null)
+
+.PHONY: all build build-DriftCheckFunction cli test test-short lint demo bench deploy clean validate invoke logs delete
 
 all: lint test
 
@@ -44,6 +54,56 @@ bench:
 
 deploy:
 	sam build && sam deploy
+
+# cfn-lint on both templates (it applies the SAM transform itself); SAM's own
+# validation too when the SAM CLI is installed.
+validate:
+	cfn-lint template.yaml member-role.yaml
+ifneq ($(SAM),)
+	sam validate --lint
+endif
+
+# Runs the deployed function once with $(EVENT) (default: a report-mode run that
+# writes and alerts nothing) and prints its report. The AWS CLI's 60 s read timeout
+# is lifted: a run may take the function's whole 300 s, and the CLI would otherwise
+# invoke it again on timeout.
+invoke:
+ifneq ($(AWS),)
+	@mkdir -p $(dir $(RESPONSE))
+	aws lambda invoke --function-name $(FUNCTION_NAME) --payload fileb://$(EVENT) --cli-read-timeout 0 $(RESPONSE) >&2
+	@cat $(RESPONSE); echo
+else ifneq ($(SAM),)
+	sam remote invoke DriftCheckFunction --stack-name $(STACK_NAME) --event-file $(EVENT)
+else
+	@echo "invoke needs the AWS CLI or the SAM CLI" >&2; exit 1
+endif
+
+# Follows the function's JSON log lines.
+logs:
+ifneq ($(SAM),)
+	sam logs --stack-name $(STACK_NAME) --name DriftCheckFunction --tail
+else ifneq ($(AWS),)
+	aws logs tail $(LOG_GROUP) --follow --format short
+else
+	@echo "logs needs the SAM CLI or the AWS CLI v2" >&2; exit 1
+endif
+
+# Deletes the stack after asking. The alert state table is retained
+# (DeletionPolicy: Retain): its name is printed first, to delete it by hand.
+delete:
+ifneq ($(AWS),)
+	@echo "The alert state table is retained; to delete it afterwards: aws dynamodb delete-table --table-name" \
+		"$$(aws cloudformation describe-stacks --stack-name $(STACK_NAME) --query "Stacks[0].Outputs[?OutputKey=='StateTableName'].OutputValue" --output text)"
+endif
+ifneq ($(SAM),)
+	sam delete --stack-name $(STACK_NAME)
+else ifneq ($(AWS),)
+	@printf 'Delete stack %s? [y/N] ' $(STACK_NAME); read answer; [ "$$answer" = y ]
+	aws cloudformation delete-stack --stack-name $(STACK_NAME)
+	aws cloudformation wait stack-delete-complete --stack-name $(STACK_NAME)
+else
+	@echo "delete needs the SAM CLI or the AWS CLI" >&2; exit 1
+endif
 
 clean:
 	rm -rf bin .aws-sam

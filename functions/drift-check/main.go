@@ -26,5 +26,5 @@ func main() {
 		logger.ErrorContext(ctx, "start-up failed: nothing checked", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(handler.New(engine, logger, os.Stdout, os.Getenv("AWS_LAMBDA_FUNCTION_NAME")).Invoke)
+	lambda.Start(handler.New(engine, logger, os.Stdout, os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), cfg.Mode).Invoke)
 }

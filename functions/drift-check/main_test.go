@@ -91,7 +91,8 @@ func startFunction(t *testing.T, bin string, env []string) *function {
 	t.Cleanup(rt.Close)
 	f := &function{rt: rt, out: &syncBuffer{}, done: make(chan error, 1)}
 	f.cmd = exec.Command(bin)
-	f.cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+rt.Addr, "AWS_LAMBDA_FUNCTION_NAME=drift-check", "HOME="+t.TempDir())
+	// env may name the function; the last of duplicate keys wins.
+	f.cmd.Env = append(append([]string{"AWS_LAMBDA_FUNCTION_NAME=drift-check"}, env...), "AWS_LAMBDA_RUNTIME_API="+rt.Addr, "HOME="+t.TempDir())
 	f.cmd.Stdout, f.cmd.Stderr = f.out, f.out
 	if err := f.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -370,5 +371,183 @@ func golden(t *testing.T, name string, v any) {
 	_ = json.Unmarshal(got, &gotV)
 	if !reflect.DeepEqual(gotV, want) {
 		t.Fatalf("%s differs:\ngot  %s\nwant %s", path, got, wantRaw)
+	}
+}
+
+// withProvider returns the sample event name naming arn: wherever the
+// CloudTrail record carries openIDConnectProviderArn (the request's, or a
+// create's response).
+func withProvider(t *testing.T, name, arn string) []byte {
+	t.Helper()
+	var ev map[string]any
+	if err := json.Unmarshal(event(t, name), &ev); err != nil {
+		t.Fatal(err)
+	}
+	detail := ev["detail"].(map[string]any)
+	n := 0
+	for _, k := range []string{"requestParameters", "responseElements"} {
+		if m, ok := detail[k].(map[string]any); ok {
+			if _, ok := m["openIDConnectProviderArn"]; ok {
+				m["openIDConnectProviderArn"] = arn
+				n++
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%s: %d provider ARNs replaced, want 1", name, n)
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// ownFunction is the function name whose execution role session made the
+// update in events/cloudtrail-own-update.json.
+const ownFunction = "thumbprint-drift-DriftCheckFunction-Ab3dEf6hIj9k"
+
+// TestBootstrapCloudTrailEvents invokes the real function with each sample
+// CloudTrail event, pointed at one of several drifted providers: only that
+// provider is read, probed, written and alerted. The function's own update
+// touches nothing: no AWS call, no handshake, no message.
+func TestBootstrapCloudTrailEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the function binary")
+	}
+	ctx := context.Background()
+	m := peertest.Moto(t)
+	q, err := testpeer.NewAlertQueue(ctx, m.Config(), "drift-events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every AWS call of the function passes this proxy, which counts them.
+	proxy, err := testpeer.StartFaultProxy(m.Endpoint, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	iamc := iam.NewFromConfig(m.Config())
+
+	root, _ := testidp.NewRoot("Events Public Root")
+	inter, _ := root.Intermediate("Events Public Intermediate")
+	certFile := filepath.Join(t.TempDir(), "roots.pem")
+	if err := os.WriteFile(certFile, root.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := inter.Leaf([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := []string{"cloudtrail-create.json", "cloudtrail-update-thumbprint.json", "cloudtrail-tag.json", "cloudtrail-untag.json", "cloudtrail-own-update.json"}
+	paths := []string{"/create", "/update", "/tag", "/untag", "/own", "/bystander"}
+	idp, err := testidp.Start(testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf, inter)}, Path: paths[0], Paths: paths[1:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idp.Close() })
+	live := testidp.Thumbprint(inter.DER)
+
+	// Every provider has drifted on a publicly trusted chain: any run that
+	// reached one would replace its list.
+	old := strings.Repeat("0a", 20)
+	arns := make([]string, len(paths))
+	for i, p := range paths {
+		out, err := iamc.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+			Url: aws.String("https://" + idp.Host() + p), ThumbprintList: []string{old}, ClientIDList: []string{"sts.amazonaws.com"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		arns[i] = aws.ToString(out.OpenIDConnectProviderArn)
+	}
+	stored := func(arn string) string {
+		out, err := iamc.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(out.ThumbprintList, ",")
+	}
+	lists := func() map[string]string {
+		got := map[string]string{}
+		for _, arn := range arns {
+			got[arn] = stored(arn)
+		}
+		return got
+	}
+
+	env := append(os.Environ(), m.Env()...)
+	env = append(env, "AWS_ENDPOINT_URL="+proxy.URL, "SSL_CERT_FILE="+certFile, "SNS_TOPIC_ARN="+q.TopicARN,
+		"PROBE_TIMEOUT=5s", "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_FUNCTION_NAME="+ownFunction)
+	fn := startFunction(t, buildBootstrap(t), env)
+
+	for i, name := range events[:4] {
+		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
+			before := lists()
+			res := fn.invoke(t, withProvider(t, name, arns[i]))
+			if res.Error != nil {
+				t.Fatalf("invocation failed: %+v\n%s", res.Error, fn.out.String())
+			}
+			var rep report
+			if err := json.Unmarshal(res.Response, &rep); err != nil {
+				t.Fatalf("report %s: %v", res.Response, err)
+			}
+			if rep.Mode != "remediate" || rep.Checked != 1 || len(rep.Results) != 1 || rep.Results[0].ProviderARN != arns[i] || rep.Results[0].Outcome != "updated" {
+				t.Fatalf("report %s, want only %s updated", res.Response, arns[i])
+			}
+			want := before
+			want[arns[i]] = live + "," + old
+			if got := lists(); !reflect.DeepEqual(got, want) {
+				t.Errorf("stored lists %v, want %v", got, want)
+			}
+			msgs, err := q.Drain(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) != 1 || msgs[0].Attr("provider_arn") != arns[i] {
+				t.Errorf("%d messages %+v, want one for %s", len(msgs), msgs, arns[i])
+			}
+		})
+	}
+	if n := proxy.Seen("ListOpenIDConnectProviders"); n != 0 {
+		t.Errorf("a narrowed run listed the providers (%d calls)", n)
+	}
+
+	t.Run("own update", func(t *testing.T) {
+		before, calls, handshakes := lists(), proxy.Injected(testpeer.Pass), idp.Handshakes()
+		res := fn.invoke(t, withProvider(t, "cloudtrail-own-update.json", arns[4]))
+		if res.Error != nil {
+			t.Fatalf("invocation failed: %+v\n%s", res.Error, fn.out.String())
+		}
+		var got, want any
+		_ = json.Unmarshal(res.Response, &got)
+		_ = json.Unmarshal([]byte(`{"mode":"remediate","checked":0,"results":[],
+			"counts":{"in-sync":0,"expiring":0,"updated":0,"drift":0,"probe-failed":0,"update-failed":0,"skipped":0}}`), &want)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("report %s, want an empty report", res.Response)
+		}
+		if n := proxy.Injected(testpeer.Pass) - calls; n != 0 {
+			t.Errorf("%d AWS calls for the function's own update, want none", n)
+		}
+		if n := idp.Handshakes() - handshakes; n != 0 {
+			t.Errorf("%d handshakes for the function's own update, want none", n)
+		}
+		if after := lists(); !reflect.DeepEqual(after, before) {
+			t.Errorf("stored lists changed: %v, want %v", after, before)
+		}
+		if msgs, _ := q.Drain(ctx); len(msgs) != 0 {
+			t.Errorf("%d messages for the function's own update", len(msgs))
+		}
+		var ignored int
+		for _, line := range strings.Split(fn.out.String(), "\n") {
+			if strings.Contains(line, `"event not checked"`) && strings.Contains(line, `"own-update"`) && strings.Contains(line, arns[4]) {
+				ignored++
+			}
+		}
+		if ignored != 1 {
+			t.Errorf("%d log lines saying the own update was not checked, want 1\n%s", ignored, fn.out.String())
+		}
+	})
+	if got := stored(arns[5]); got != old {
+		t.Errorf("the bystander provider, named by no event, was written: %s", got)
 	}
 }

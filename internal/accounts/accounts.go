@@ -28,6 +28,7 @@ type STSAPI interface {
 // OrgAPI is the part of the Organizations client this package calls.
 type OrgAPI interface {
 	organizations.ListAccountsAPIClient
+	DescribeOrganization(ctx context.Context, in *organizations.DescribeOrganizationInput, optFns ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error)
 }
 
 var (
@@ -39,8 +40,11 @@ var (
 type Target struct {
 	AccountID string
 	// RoleARN is assumed to reach the account; empty means the caller's own
-	// credentials (the function's own account).
+	// credentials (the function's own account), or nothing when Skip is set.
 	RoleARN string
+	// Skip, when not empty, says why the account is listed but not checked:
+	// nothing is assumed there.
+	Skip string
 }
 
 // FromRoles turns role ARNs into targets, in the order given.
@@ -72,11 +76,35 @@ func WhoAmI(ctx context.Context, api STSAPI) (Caller, error) {
 	return Caller{AccountID: aws.ToString(out.Account), Partition: partition}, nil
 }
 
+// OrgOptions say how FromOrganization reaches the accounts.
+type OrgOptions struct {
+	// RoleName is the role assumed in every account but the caller's own.
+	RoleName string
+	// IncludeManagement checks the management account through RoleName when
+	// the caller is not the management account (a delegated administrator).
+	// Off, the management account is listed with Skip set, because
+	// service-managed StackSets never deploy the member role there.
+	IncludeManagement bool
+}
+
 // FromOrganization lists the organisation's accounts and returns a target for
-// each ACTIVE one: roleName assumed in members, the caller's own credentials
-// in its own account (StackSets do not deploy to the management account).
-// Suspended or closing accounts are left out. Sorted by account id.
-func FromOrganization(ctx context.Context, api OrgAPI, caller Caller, roleName string) ([]Target, error) {
+// each ACTIVE one: the role assumed in members, the caller's own credentials
+// in its own account. Run from a delegated administrator, the management
+// account (learnt from DescribeOrganization) is a target with Skip set,
+// unless opts.IncludeManagement. Suspended or closing accounts are left out.
+// Sorted by account id.
+func FromOrganization(ctx context.Context, api OrgAPI, caller Caller, opts OrgOptions) ([]Target, error) {
+	org, err := api.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if err != nil {
+		return nil, fmt.Errorf("describe organization (to learn its management account): %w", err)
+	}
+	var management string
+	if org.Organization != nil {
+		management = aws.ToString(org.Organization.MasterAccountId)
+	}
+	if management == "" {
+		return nil, fmt.Errorf("describe organization: no management account id in the answer")
+	}
 	var out []Target
 	p := organizations.NewListAccountsPaginator(api, &organizations.ListAccountsInput{})
 	for p.HasMorePages() {
@@ -90,14 +118,27 @@ func FromOrganization(ctx context.Context, api OrgAPI, caller Caller, roleName s
 			}
 			id := aws.ToString(a.Id)
 			t := Target{AccountID: id}
-			if id != caller.AccountID {
-				t.RoleARN = fmt.Sprintf("arn:%s:iam::%s:role/%s", caller.Partition, id, roleName)
+			switch {
+			case id == caller.AccountID:
+				// own credentials
+			case id == management && !opts.IncludeManagement:
+				t.Skip = managementSkipReason(id, caller.AccountID, opts.RoleName)
+			default:
+				t.RoleARN = fmt.Sprintf("arn:%s:iam::%s:role/%s", caller.Partition, id, opts.RoleName)
 			}
 			out = append(out, t)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].AccountID < out[j].AccountID })
 	return out, nil
+}
+
+// managementSkipReason is why the management account is not checked from a
+// delegated administrator, and how to check it anyway.
+func managementSkipReason(management, caller, roleName string) string {
+	return fmt.Sprintf("management account of the organisation, not checked from delegated administrator %s "+
+		"(service-managed StackSets never deploy the member role there); to check it, create role %s in account %s "+
+		"and set ORG_INCLUDE_MANAGEMENT_ACCOUNT=true", caller, roleName, management)
 }
 
 func active(a orgtypes.Account) bool {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 )
 
@@ -125,13 +127,21 @@ func shellQuote(s string) string {
 
 // Publisher publishes alerts to one SNS topic.
 type Publisher struct {
-	api   API
-	topic string
+	api    API
+	topic  string
+	format config.AlertFormat
+	logger *slog.Logger
 }
 
+var _ drift.Publisher = (*Publisher)(nil)
+
 // NewPublisher returns a Publisher to topicARN through api (an *sns.Client).
-func NewPublisher(api API, topicARN string) *Publisher {
-	return &Publisher{api: api, topic: topicARN}
+func NewPublisher(api API, topicARN string, opts ...PublisherOption) *Publisher {
+	p := &Publisher{api: api, topic: topicARN, format: config.FormatJSON, logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
 }
 
 // Notify publishes one alert.

@@ -34,6 +34,13 @@ func NewEngine(ctx context.Context, cfg config.Config, logger *slog.Logger) (*dr
 
 // NewEngineFromAWS builds the engine for cfg with clients from awsCfg.
 func NewEngineFromAWS(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger) *drift.Engine {
+	return newEngine(ctx, awsCfg, cfg, logger, nil)
+}
+
+// newEngine is NewEngineFromAWS with org as the Organizations client (nil:
+// one from awsCfg). Tests pass a fake where moto cannot play the part: a
+// delegated administrator's ListAccounts.
+func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger, org accounts.OrgAPI) *drift.Engine {
 	var notifier drift.Notifier
 	if cfg.TopicARN != "" {
 		notifier = alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN)
@@ -53,15 +60,20 @@ func NewEngineFromAWS(ctx context.Context, awsCfg aws.Config, cfg config.Config,
 		AccountConcurrency: cfg.AccountConcurrency,
 	}
 	if cfg.MultiAccount() {
-		opts.Accounts = accountLister(awsCfg, cfg, own)
+		if org == nil {
+			org = organizations.NewFromConfig(awsCfg)
+		}
+		opts.Accounts = accountLister(awsCfg, cfg, own, org)
 	}
 	return drift.New(opts)
 }
 
-// accountLister finds the run's accounts: the configured role ARNs, or every
-// active account of the organisation (its own account with own credentials).
-// Each account's role is assumed when the engine opens it.
-func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers) func(context.Context) ([]drift.Account, error) {
+// accountLister finds the run's accounts: the configured role ARNs (each
+// always checked), or every active account of the organisation (its own
+// account with own credentials; the management account skipped from a
+// delegated administrator unless cfg.OrgIncludeManagementAccount). Each
+// account's role is assumed when the engine opens it.
+func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, org accounts.OrgAPI) func(context.Context) ([]drift.Account, error) {
 	stsc := sts.NewFromConfig(awsCfg)
 	return func(ctx context.Context) ([]drift.Account, error) {
 		targets := accounts.FromRoles(cfg.AccountRoleARNs)
@@ -70,16 +82,20 @@ func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers) fu
 			if err != nil {
 				return nil, err
 			}
-			if targets, err = accounts.FromOrganization(ctx, organizations.NewFromConfig(awsCfg), caller, cfg.OrgRoleName); err != nil {
+			opts := accounts.OrgOptions{RoleName: cfg.OrgRoleName, IncludeManagement: cfg.OrgIncludeManagementAccount}
+			if targets, err = accounts.FromOrganization(ctx, org, caller, opts); err != nil {
 				return nil, err
 			}
 		}
 		out := make([]drift.Account, 0, len(targets))
 		for _, t := range targets {
-			a := drift.Account{ID: t.AccountID, RoleARN: t.RoleARN}
-			if t.RoleARN == "" {
+			a := drift.Account{ID: t.AccountID, RoleARN: t.RoleARN, Skip: t.Skip}
+			switch {
+			case t.Skip != "":
+				// nothing is assumed or called there
+			case t.RoleARN == "":
 				a.Open = func(context.Context) (drift.Providers, error) { return own, nil }
-			} else {
+			default:
 				a.Open = func(ctx context.Context) (drift.Providers, error) {
 					creds := accounts.Credentials(stsc, t.RoleARN, cfg.ExternalID)
 					if _, err := creds.Retrieve(ctx); err != nil {

@@ -1,13 +1,19 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -312,5 +318,195 @@ func TestAccountRoleARNs(t *testing.T) {
 		if got := o.stored(acct, arn); got != old {
 			t.Errorf("alert mode wrote %s in %s: %s", arn, acct, got)
 		}
+	}
+}
+
+// delegatedAdmin is the Organizations API as a delegated administrator sees
+// it: DescribeOrganization is moto's answer to the administrator's own
+// credentials (it names the real management account), while ListAccounts,
+// which moto answers with an empty list for any account but the management
+// account, is the management account's answer.
+type delegatedAdmin struct {
+	self, management *organizations.Client
+}
+
+func (d delegatedAdmin) DescribeOrganization(ctx context.Context, in *organizations.DescribeOrganizationInput, opts ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error) {
+	return d.self.DescribeOrganization(ctx, in, opts...)
+}
+
+func (d delegatedAdmin) ListAccounts(ctx context.Context, in *organizations.ListAccountsInput, opts ...func(*organizations.Options)) (*organizations.ListAccountsOutput, error) {
+	return d.management.ListAccounts(ctx, in, opts...)
+}
+
+var _ accounts.OrgAPI = delegatedAdmin{}
+
+// TestDelegatedAdministrator runs organisation mode from a member account
+// (the delegated administrator): the management account, where
+// service-managed StackSets never deploy the member role, is skipped with its
+// reason, nothing is assumed there and the run succeeds; with
+// ORG_INCLUDE_MANAGEMENT_ACCOUNT it is checked through the role. Requested
+// providers that no account of the run holds are skipped results saying why.
+func TestDelegatedAdministrator(t *testing.T) {
+	o := newOrg(t, 2)
+	admin, member := o.members[0], o.members[1]
+	root, _ := testidp.NewRoot("Delegated Admin Private Root")
+	leaf, _ := root.Leaf([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	s, err := testidp.Start(testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf, root)}, Path: "/da"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	old := strings.Repeat("0f", 20)
+	arns := map[string]string{}
+	for _, acct := range []string{o.management, admin, member} {
+		arns[acct] = o.provider(acct, s.URL(), old)
+	}
+	outside := "arn:aws:iam::999999999999:oidc-provider/" + s.URL()
+
+	// Every AssumeRole the function makes passes this proxy.
+	var (
+		mu      sync.Mutex
+		assumed []string
+	)
+	proxy, err := testpeer.StartFaultProxy(o.moto.Endpoint, func(c testpeer.Call) testpeer.Fault {
+		if c.Action == "AssumeRole" {
+			mu.Lock()
+			assumed = append(assumed, c.Form.Get("RoleArn"))
+			mu.Unlock()
+		}
+		return testpeer.Pass
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+
+	// The function's own credentials are the administrator account's.
+	awsCfg := aws.Config{
+		Region:       testpeer.Region,
+		Credentials:  accounts.Credentials(sts.NewFromConfig(o.base), fmt.Sprintf("arn:aws:iam::%s:role/delegated-admin-function", admin), ""),
+		BaseEndpoint: aws.String(proxy.URL),
+		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
+	}
+	orgAPI := delegatedAdmin{self: organizations.NewFromConfig(awsCfg), management: organizations.NewFromConfig(o.base)}
+	roleIn := func(acct string) string { return fmt.Sprintf("arn:aws:iam::%s:role/%s", acct, roleName) }
+
+	tests := []struct {
+		name    string
+		include bool
+		request []string
+		// outcome per provider ARN ("" for the account's own result)
+		want    map[string]drift.Outcome
+		detail  map[string]string
+		assumed []string
+		skipped bool // the management account's section says why it was skipped
+	}{
+		{
+			name:    "management account skipped",
+			want:    map[string]drift.Outcome{"": drift.Skipped, arns[admin]: drift.Drift, arns[member]: drift.Drift},
+			detail:  map[string]string{"": "management account of the organisation, not checked from delegated administrator " + admin},
+			assumed: []string{roleIn(member)},
+			skipped: true,
+		},
+		{
+			name:    "management account opted in",
+			include: true,
+			want:    map[string]drift.Outcome{arns[o.management]: drift.Drift, arns[admin]: drift.Drift, arns[member]: drift.Drift},
+			assumed: []string{roleIn(o.management), roleIn(member)},
+		},
+		{
+			name:    "requested providers outside the run",
+			request: []string{arns[member], arns[o.management], outside},
+			want:    map[string]drift.Outcome{arns[member]: drift.Drift, arns[o.management]: drift.Skipped, outside: drift.Skipped},
+			detail: map[string]string{
+				arns[o.management]: "account " + o.management + " is not in this run: management account of the organisation",
+				outside:            "account 999999999999 is not in this run",
+			},
+			assumed: []string{roleIn(member)},
+			skipped: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mu.Lock()
+			assumed = nil
+			mu.Unlock()
+			cfg := config.Default()
+			cfg.OrgRoleName = roleName
+			cfg.OrgIncludeManagementAccount = tt.include
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewJSONHandler(&logs, nil))
+			e := app.NewEngineWithOrg(context.Background(), awsCfg, cfg, logger, orgAPI)
+			rep, err := e.Run(context.Background(), drift.Request{Mode: config.ModeReport, Providers: tt.request})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+
+			got := map[string]drift.Outcome{}
+			for _, r := range rep.Results {
+				got[r.ProviderARN] = r.Outcome
+				if want := tt.detail[r.ProviderARN]; !strings.Contains(r.Detail, want) {
+					t.Errorf("%q detail %q, want %q", r.ProviderARN, r.Detail, want)
+				}
+				if r.ProviderARN == "" && r.AccountID != o.management {
+					t.Errorf("account result for %s, want the management account %s", r.AccountID, o.management)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("outcomes %v\nwant %v", got, tt.want)
+			}
+
+			mu.Lock()
+			sort.Strings(assumed)
+			if !slices.Equal(assumed, tt.assumed) {
+				t.Errorf("AssumeRole calls %v, want %v", assumed, tt.assumed)
+			}
+			mu.Unlock()
+
+			if len(rep.Accounts) != 3 {
+				t.Fatalf("account sections %+v, want the management, administrator and member accounts", rep.Accounts)
+			}
+			for _, a := range rep.Accounts {
+				switch {
+				case a.AccountID == o.management && tt.skipped:
+					if a.RoleARN != "" || a.Error != "" || a.Counts[drift.Skipped] != a.Checked || !strings.Contains(a.Skipped, "ORG_INCLUDE_MANAGEMENT_ACCOUNT=true") {
+						t.Errorf("skipped management section %+v", a)
+					}
+				case a.AccountID == admin:
+					if a.RoleARN != "" || a.Skipped != "" {
+						t.Errorf("administrator's own section %+v, want own credentials", a)
+					}
+				default:
+					if a.RoleARN != roleIn(a.AccountID) || a.Skipped != "" || a.Error != "" {
+						t.Errorf("section %+v", a)
+					}
+				}
+			}
+
+			// One log line says the management account was skipped.
+			var skipLines int
+			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				var entry map[string]any
+				if err := json.Unmarshal([]byte(line), &entry); err != nil {
+					t.Fatalf("log line %q: %v", line, err)
+				}
+				if entry["msg"] == "account skipped" {
+					skipLines++
+					if entry["account_id"] != o.management || !strings.Contains(fmt.Sprint(entry["detail"]), "delegated administrator") {
+						t.Errorf("skip log line %s", line)
+					}
+				}
+			}
+			if want := map[bool]int{true: 1}[tt.skipped && tt.request == nil]; skipLines != want {
+				t.Errorf("%d account skipped log lines, want %d:\n%s", skipLines, want, logs.String())
+			}
+
+			// Nothing was written anywhere (report mode).
+			for acct, arn := range arns {
+				if got := o.stored(acct, arn); got != old {
+					t.Errorf("report mode wrote %s: %s", arn, got)
+				}
+			}
+		})
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/app"
@@ -22,25 +24,36 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+// providerARN is an IAM OIDC provider ARN: partition, 12-digit account, and
+// the provider Url as IAM stores it (host[:port][/path], no scheme).
+var providerARN = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:oidc-provider/[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?$`)
+
+// topicARN is an SNS topic ARN.
+var topicARN = regexp.MustCompile(`^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
+
 // RunCheck implements `thumbprint-drift check`: the Lambda's engine from a
 // terminal. The default mode is report (nothing written, nothing published).
-// Exit codes: 0 nothing drifts, 3 drift remains, 1 on errors (including a
-// provider that could not be probed), 2 on bad usage.
+// Exit codes: ExitOK nothing to do, ExitProblems a result is a problem,
+// ExitError the run could not complete, ExitUsage bad usage.
 func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	mode := fs.String("mode", "report", "report (no writes, no SNS), alert (SNS only) or remediate (writes where safe)")
-	output := fs.String("output", "table", "table or json")
+	mode := fs.String("mode", "report", "report (no writes, no alerts), alert (alerts only) or remediate (writes where safe, alerts)")
+	output := fs.String("output", "table", "table or json (the function's report)")
 	verbose := fs.Bool("v", false, "log each decision as JSON to stderr")
+	topic := fs.String("topic-arn", "", "SNS topic alerts go to in modes alert and remediate; overrides SNS_TOPIC_ARN")
 	var providers, roleARNs stringList
-	fs.Var(&providers, "provider", "provider ARN to check (repeatable); default every provider")
+	fs.Var(&providers, "provider", "OIDC provider ARN to check (repeatable), arn:<partition>:iam::<account>:oidc-provider/<url>; default every provider")
 	fs.Var(&roleARNs, "role-arn", "role ARN to assume in a member account (repeatable); overrides ACCOUNT_ROLE_ARNS")
 	orgRole := fs.String("org-role-name", "", "role name to assume in every active account of the organisation; overrides ORG_ROLE_NAME")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: thumbprint-drift check [--mode report|alert|remediate] [--provider ARN]... [--output table|json]\n"+
-			"                             [--role-arn ARN]... | [--org-role-name NAME]\n\n"+
-			"Settings come from the environment as for the function: SNS_TOPIC_ARN, CONCURRENCY,\nPROBE_TIMEOUT, PROBE_HANDSHAKES, ACCOUNT_ROLE_ARNS, ORG_ROLE_NAME,\nASSUME_ROLE_EXTERNAL_ID, ACCOUNT_CONCURRENCY, and the AWS SDK's standard chain.\n\n")
+		fmt.Fprint(stderr, "usage: thumbprint-drift check [--mode report|alert|remediate] [--topic-arn ARN] [--provider ARN]...\n"+
+			"                             [--output table|json] [--role-arn ARN]... | [--org-role-name NAME]\n\n"+
+			"Like terraform plan: prints, per provider, the stored and live thumbprints and the decision.\n"+
+			"Settings come from the environment as for the function: SNS_TOPIC_ARN, CONCURRENCY,\nPROBE_TIMEOUT, PROBE_HANDSHAKES, ACCOUNT_ROLE_ARNS, ORG_ROLE_NAME,\n"+
+			"ORG_INCLUDE_MANAGEMENT_ACCOUNT, ASSUME_ROLE_EXTERNAL_ID, ACCOUNT_CONCURRENCY, and the AWS SDK's\nstandard chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).\n\n")
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, "\n"+exitCodes)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -59,6 +72,17 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if *output != "table" && *output != "json" {
 		fmt.Fprintf(stderr, "check: --output %q: want table or json\n", *output)
+		return ExitUsage
+	}
+	for _, arn := range providers {
+		if !providerARN.MatchString(arn) {
+			fmt.Fprintf(stderr, "check: --provider %q: not an IAM OIDC provider ARN; want arn:<partition>:iam::<12-digit account>:oidc-provider/<url>, "+
+				"like arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com\n", arn)
+			return ExitUsage
+		}
+	}
+	if *topic != "" && !topicARN.MatchString(*topic) {
+		fmt.Fprintf(stderr, "check: --topic-arn %q: not an SNS topic ARN; want one like arn:aws:sns:us-east-1:123456789012:name\n", *topic)
 		return ExitUsage
 	}
 	if len(roleARNs) > 0 && *orgRole != "" {
@@ -80,6 +104,14 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *orgRole != "" {
 		cfg.OrgRoleName, cfg.AccountRoleARNs = *orgRole, nil
 	}
+	if *topic != "" {
+		cfg.TopicARN = *topic
+	}
+	if m != config.ModeReport && cfg.TopicARN == "" && cfg.EventBusName == "" && !cfg.SecurityHub {
+		fmt.Fprintf(stderr, "check: --mode %s publishes alerts, but no SNS topic is set: give one with --topic-arn ARN or "+
+			"SNS_TOPIC_ARN=ARN (the stack's AlertTopicArn output), or use --mode report to see the plan without publishing\n", m)
+		return ExitUsage
+	}
 	logger := slog.New(slog.DiscardHandler)
 	if *verbose {
 		logger = slog.New(slog.NewJSONHandler(stderr, nil))
@@ -90,6 +122,14 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return ExitError
 	}
 	rep, runErr := engine.Run(ctx, drift.Request{Mode: m, Providers: providers})
+	if errors.Is(runErr, drift.ErrListFailed) {
+		what := "providers"
+		if cfg.MultiAccount() {
+			what = "the accounts"
+		}
+		fmt.Fprintf(stderr, "check: could not list %s, nothing checked: %v\n", what, listCause(runErr))
+		return ExitError
+	}
 	if rep != nil {
 		if *output == "json" {
 			enc := json.NewEncoder(stdout)
@@ -104,34 +144,87 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if runErr != nil {
 		fmt.Fprintf(stderr, "check: %v\n", runErr)
+	}
+	if rep == nil {
 		return ExitError
 	}
-	return ExitCode(rep)
+	return ExitCode(rep, runErr)
 }
 
-// ExitCode is the check command's exit code for a report: 1 when a provider
-// could not be probed or updated or an account failed, 3 when drift remains,
-// else 0.
-func ExitCode(rep *drift.Report) int {
-	if rep.Counts[drift.ProbeFailed] > 0 || rep.Counts[drift.UpdateFailed] > 0 || rep.Counts[drift.AccountFailed] > 0 {
+// listCause is the listing failure inside a run's error, without the
+// drift.ErrListFailed label; err itself when it is not found.
+func listCause(err error) error {
+	var walk func(error) error
+	walk = func(e error) error {
+		multi, ok := e.(interface{ Unwrap() []error })
+		if !ok {
+			return nil
+		}
+		errs := multi.Unwrap()
+		if len(errs) == 2 && errs[0] == drift.ErrListFailed {
+			return errs[1]
+		}
+		for _, c := range errs {
+			if found := walk(c); found != nil {
+				return found
+			}
+		}
+		return nil
+	}
+	if cause := walk(err); cause != nil {
+		return cause
+	}
+	return err
+}
+
+// ExitCode is the check command's exit code for a run's report and error:
+// ExitError when the run could not complete (listing failed, an alert was not
+// delivered: any error that is not a result's own), else ExitProblems when a
+// result is a problem (drift, expiring, probe-failed, update-failed,
+// account-failed), else ExitOK.
+func ExitCode(rep *drift.Report, runErr error) int {
+	if couldNotRun(runErr) {
 		return ExitError
 	}
-	if rep.Counts[drift.Drift] > 0 {
-		return ExitDrift
+	for o, n := range rep.Counts {
+		if n > 0 && o.Problem() {
+			return ExitProblems
+		}
 	}
 	return ExitOK
 }
 
+// couldNotRun reports whether err holds an error other than a result's own
+// (update-failed, account-failed), which the report already shows.
+func couldNotRun(err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, drift.ErrListFailed):
+		return true
+	}
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		return slices.ContainsFunc(multi.Unwrap(), couldNotRun)
+	}
+	return !errors.Is(err, drift.ErrUpdateFailed) && !errors.Is(err, drift.ErrAccountFailed)
+}
+
 // WritePlan prints the report like a plan: per provider its stored list, live
 // list, decision and the list written or that would be written; in
-// organisation mode grouped by account.
+// organisation mode grouped by account, skipped and failed accounts with their
+// reason, then requested providers no account of the run holds.
 func WritePlan(w io.Writer, rep *drift.Report) {
 	if len(rep.Accounts) == 0 {
 		writeResults(w, rep.Results)
 	}
+	sections := map[string]bool{}
 	for _, a := range rep.Accounts {
+		sections[a.AccountID] = true
 		via := "own credentials"
-		if a.RoleARN != "" {
+		switch {
+		case a.Skipped != "":
+			via = "skipped"
+		case a.RoleARN != "":
 			via = a.RoleARN
 		}
 		fmt.Fprintf(w, "== account %s (%s)\n", a.AccountID, via)
@@ -139,18 +232,31 @@ func WritePlan(w io.Writer, rep *drift.Report) {
 			fmt.Fprintf(w, "  account-failed (critical): %s\n\n", a.Error)
 			continue
 		}
+		if a.Skipped != "" {
+			fmt.Fprintf(w, "  skipped: %s\n\n", a.Skipped)
+		}
 		var mine []drift.Result
 		for _, r := range rep.Results {
-			if r.AccountID == a.AccountID {
+			if r.AccountID == a.AccountID && r.ProviderARN != "" {
 				mine = append(mine, r)
 			}
 		}
-		if len(mine) == 0 {
+		if len(mine) == 0 && a.Skipped == "" {
 			fmt.Fprintf(w, "  no providers\n\n")
 		}
 		writeResults(w, mine)
 	}
 	if len(rep.Accounts) > 0 {
+		var elsewhere []drift.Result
+		for _, r := range rep.Results {
+			if !sections[r.AccountID] && r.ProviderARN != "" {
+				elsewhere = append(elsewhere, r)
+			}
+		}
+		if len(elsewhere) > 0 {
+			fmt.Fprintf(w, "== requested providers in no account of this run\n")
+			writeResults(w, elsewhere)
+		}
 		fmt.Fprintf(w, "%d accounts; ", len(rep.Accounts))
 	}
 	writeSummary(w, rep)
@@ -158,8 +264,8 @@ func WritePlan(w io.Writer, rep *drift.Report) {
 
 func writeResults(w io.Writer, results []drift.Result) {
 	for _, r := range results {
-		if r.Outcome == drift.AccountFailed {
-			continue // shown in its account's heading
+		if r.ProviderARN == "" {
+			continue // an account's own result (failed or skipped): shown in its heading
 		}
 		fmt.Fprintf(w, "%s\n", r.ProviderARN)
 		if r.URL != "" {

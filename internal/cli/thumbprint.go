@@ -24,7 +24,7 @@ const (
 // computes the live thumbprint of an OIDC issuer as AWS does, and prints each
 // host's chains, the live thumbprints and whether the chains are publicly
 // trusted. URL may carry https:// or not; flags may come before or after it.
-// Exit codes: 0 done, 1 the probe failed, 2 bad usage.
+// Exit codes: ExitOK printed, ExitError the probe failed, ExitUsage bad usage.
 func RunThumbprint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("thumbprint", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -34,8 +34,10 @@ func RunThumbprint(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: thumbprint-drift thumbprint [--output table|json] [--handshakes N] [--timeout D] URL\n\n"+
 			"URL is the provider Url as IAM stores it (host[:port][/path]), with or without https://.\n"+
-			"HTTPS_PROXY/NO_PROXY are honoured; SSL_CERT_FILE/SSL_CERT_DIR set the trusted roots.\n\n")
+			"HTTPS_PROXY/NO_PROXY are honoured; SSL_CERT_FILE/SSL_CERT_DIR set the trusted roots.\n"+
+			"--output json uses the check report's field names (url, live_thumbprints, publicly_trusted).\n\n")
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, "\n"+exitCodes)
 	}
 	urls, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -98,10 +100,22 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// ProbeOutput is the thumbprint command's JSON: the probe's result with the
+// field names of the check report's results (live_thumbprints, url,
+// publicly_trusted), so one jq filter reads both.
+type ProbeOutput struct {
+	*thumbprint.Result
+	// LiveThumbprints is Result.Thumbprints under the report's name.
+	LiveThumbprints []string `json:"live_thumbprints"`
+	// Thumbprints is always nil: at the outer level it hides the embedded
+	// Result's "thumbprints" key, and omitempty leaves it out.
+	Thumbprints []string `json:"thumbprints,omitempty"`
+}
+
 func writeResultJSON(w io.Writer, res *thumbprint.Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(res)
+	return enc.Encode(ProbeOutput{Result: res, LiveThumbprints: res.Thumbprints})
 }
 
 // writeResultTable prints each host's chains, certificate by certificate,

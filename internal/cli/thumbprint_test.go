@@ -17,7 +17,6 @@ import (
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
-	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
 // TestThumbprintUsage: flags and arguments, checked before any network use.
@@ -133,14 +132,14 @@ func TestThumbprintCommand(t *testing.T) {
 
 	t.Run("json, trusted through SSL_CERT_FILE", func(t *testing.T) {
 		res := tpRunJSON(t, bin, trusted, "thumbprint", "--output", "json", srv.URL())
-		if !slices.Equal(res.Thumbprints, []string{oracle}) || !res.PubliclyTrusted || !res.DiscoveryVerified {
-			t.Errorf("thumbprints %v trusted %v discovery verified %v; want [%s], true, true", res.Thumbprints, res.PubliclyTrusted, res.DiscoveryVerified, oracle)
+		if !slices.Equal(res.LiveThumbprints, []string{oracle}) || !res.PubliclyTrusted || !res.DiscoveryVerified {
+			t.Errorf("thumbprints %v trusted %v discovery verified %v; want [%s], true, true", res.LiveThumbprints, res.PubliclyTrusted, res.DiscoveryVerified, oracle)
 		}
 	})
 	t.Run("json, not trusted without it", func(t *testing.T) {
 		res := tpRunJSON(t, bin, []string{"SSL_CERT_DIR=" + emptyDir}, "thumbprint", "--output=json", "https://"+srv.URL())
-		if !slices.Equal(res.Thumbprints, []string{oracle}) || res.PubliclyTrusted {
-			t.Errorf("thumbprints %v trusted %v; want [%s], false", res.Thumbprints, res.PubliclyTrusted, oracle)
+		if !slices.Equal(res.LiveThumbprints, []string{oracle}) || res.PubliclyTrusted {
+			t.Errorf("thumbprints %v trusted %v; want [%s], false", res.LiveThumbprints, res.PubliclyTrusted, oracle)
 		}
 		if c := res.Hosts[0].Chains[0]; c.Verified || !strings.Contains(c.VerifyError, "unknown authority") {
 			t.Errorf("chain verified %v (%q), want an unknown authority", c.Verified, c.VerifyError)
@@ -148,8 +147,8 @@ func TestThumbprintCommand(t *testing.T) {
 	})
 	t.Run("json, flags after the URL", func(t *testing.T) {
 		res := tpRunJSON(t, bin, trusted, "thumbprint", srv.URL(), "--handshakes", "1", "--output", "json")
-		if res.Hosts[0].Handshakes != 1 || !slices.Equal(res.Thumbprints, []string{oracle}) {
-			t.Errorf("handshakes %d thumbprints %v; want 1, [%s]", res.Hosts[0].Handshakes, res.Thumbprints, oracle)
+		if res.Hosts[0].Handshakes != 1 || !slices.Equal(res.LiveThumbprints, []string{oracle}) {
+			t.Errorf("handshakes %d thumbprints %v; want 1, [%s]", res.Hosts[0].Handshakes, res.LiveThumbprints, oracle)
 		}
 	})
 	t.Run("table", func(t *testing.T) {
@@ -183,8 +182,8 @@ func TestThumbprintCommand(t *testing.T) {
 		t.Cleanup(func() { px.Close() })
 		env := append([]string{"HTTPS_PROXY=" + px.URL().String()}, trusted...)
 		res := tpRunJSON(t, bin, env, "thumbprint", "--output", "json", name)
-		if !slices.Equal(res.Thumbprints, []string{oracle}) || !res.PubliclyTrusted {
-			t.Errorf("thumbprints %v trusted %v; want [%s], true", res.Thumbprints, res.PubliclyTrusted, oracle)
+		if !slices.Equal(res.LiveThumbprints, []string{oracle}) || !res.PubliclyTrusted {
+			t.Errorf("thumbprints %v trusted %v; want [%s], true", res.LiveThumbprints, res.PubliclyTrusted, oracle)
 		}
 		if got := px.Connects(); len(got) != 3 {
 			t.Errorf("CONNECTs %v, want 3 (discovery and 2 handshakes)", got)
@@ -263,15 +262,29 @@ func tpRun(t *testing.T, bin string, env []string, code int, args ...string) (st
 	return stdout.String(), stderr.String()
 }
 
-func tpRunJSON(t *testing.T, bin string, env []string, args ...string) *thumbprint.Result {
+// tpRunJSON runs the thumbprint command with --output json: the probe's
+// result under the report's field names (live_thumbprints, not thumbprints).
+func tpRunJSON(t *testing.T, bin string, env []string, args ...string) *ProbeOutput {
 	t.Helper()
 	stdout, _ := tpRun(t, bin, env, ExitOK, args...)
-	var res thumbprint.Result
+	var res ProbeOutput
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
-		t.Fatalf("output is not a Result: %v\n%s", err, stdout)
+		t.Fatalf("output is not a ProbeOutput: %v\n%s", err, stdout)
 	}
-	if len(res.Hosts) == 0 || len(res.Hosts[0].Chains) == 0 {
+	if res.Result == nil || len(res.Hosts) == 0 || len(res.Hosts[0].Chains) == 0 {
 		t.Fatalf("no chains in %s", stdout)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(stdout), &keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"url", "live_thumbprints", "publicly_trusted"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("JSON lacks the report's %q:\n%s", k, stdout)
+		}
+	}
+	if _, ok := keys["thumbprints"]; ok {
+		t.Errorf("JSON has \"thumbprints\", want only the report's \"live_thumbprints\":\n%s", stdout)
 	}
 	return &res
 }

@@ -265,8 +265,10 @@ var (
 	eventBus   = regexp.MustCompile(`^([A-Za-z0-9._/-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]{1,256})$`)
 )
 
-// ParseRoleARNs splits a comma-separated list of IAM role ARNs, checking each
-// and refusing duplicates.
+// ParseRoleARNs splits a comma-separated list of IAM role ARNs, checking each.
+// A repeated ARN is kept once: the template's AccountRoleArns pattern cannot
+// refuse repeats (a regular expression has no memory of earlier items), and a
+// value the template admits must never stop the function from starting.
 func ParseRoleARNs(s string) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
@@ -279,7 +281,7 @@ func ParseRoleARNs(s string) ([]string, error) {
 			return nil, fmt.Errorf("%q is not an IAM role ARN (arn:aws:iam::123456789012:role/name)", arn)
 		}
 		if seen[arn] {
-			return nil, fmt.Errorf("%q is listed twice", arn)
+			continue
 		}
 		seen[arn] = true
 		out = append(out, arn)

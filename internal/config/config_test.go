@@ -91,7 +91,11 @@ func TestLoad(t *testing.T) {
 		{name: "org role", env: map[string]string{"ORG_ROLE_NAME": "thumbprint-drift-member"}, want: with(func(c *Config) { c.OrgRoleName = "thumbprint-drift-member" })},
 		{name: "account role not a role ARN", env: map[string]string{"ACCOUNT_ROLE_ARNS": "arn:aws:iam::111111111111:user/bob"}, wantErr: "ACCOUNT_ROLE_ARNS"},
 		{name: "account role short account", env: map[string]string{"ACCOUNT_ROLE_ARNS": "arn:aws:iam::1111:role/x"}, wantErr: "ACCOUNT_ROLE_ARNS"},
-		{name: "account role twice", env: map[string]string{"ACCOUNT_ROLE_ARNS": "arn:aws:iam::111111111111:role/x,arn:aws:iam::111111111111:role/x"}, wantErr: "listed twice"},
+		// The template cannot refuse a repeat, so the function must accept it.
+		{name: "account role twice is kept once", env: map[string]string{"ACCOUNT_ROLE_ARNS": "arn:aws:iam::111111111111:role/x,arn:aws:iam::222222222222:role/y,arn:aws:iam::111111111111:role/x"},
+			want: with(func(c *Config) {
+				c.AccountRoleARNs = []string{"arn:aws:iam::111111111111:role/x", "arn:aws:iam::222222222222:role/y"}
+			})},
 		{name: "only commas", env: map[string]string{"ACCOUNT_ROLE_ARNS": ",,"}, wantErr: "ACCOUNT_ROLE_ARNS"},
 		{name: "both ways of naming accounts", env: map[string]string{"ACCOUNT_ROLE_ARNS": "arn:aws:iam::111111111111:role/x", "ORG_ROLE_NAME": "x"}, wantErr: "both set"},
 		{name: "org role name with a slash", env: map[string]string{"ORG_ROLE_NAME": "path/x"}, wantErr: "ORG_ROLE_NAME"},

@@ -71,6 +71,10 @@ type Account struct {
 	// Open returns the account's providers, assuming the role first; an error
 	// makes the account account-failed.
 	Open func(ctx context.Context) (Providers, error)
+	// Skip, when not empty, says why the account is listed but not checked
+	// (the management account seen from a delegated administrator): Open is
+	// never called, and the account is one skipped result with this reason.
+	Skip string
 }
 
 // Engine runs drift checks.
@@ -117,6 +121,10 @@ var (
 	ErrUpdateFailed = errors.New("thumbprint update failed")
 	// ErrAccountFailed: an account's role could not be assumed or its providers listed.
 	ErrAccountFailed = errors.New("account failed")
+	// ErrListFailed: the run could not list what to check (the providers of
+	// the single account, or the accounts of organisation mode); the report
+	// then holds no provider results.
+	ErrListFailed = errors.New("listing failed")
 )
 
 // DeadlineReserve is the time kept back from the context's deadline so the
@@ -141,7 +149,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Report, error) {
 		results, err := r.account(e.opts.Providers, req.Providers)
 		if err != nil {
 			e.opts.Logger.ErrorContext(ctx, "listing providers failed", "error", err.Error())
-			return newReport(r.mode, nil, nil), err
+			return newReport(r.mode, nil, nil), fmt.Errorf("%w: %w", ErrListFailed, err)
 		}
 		return r.finish(results, nil)
 	}
@@ -238,11 +246,12 @@ func WorkOrder(arns []string) []int {
 }
 
 // accounts checks every account of the run, AccountConcurrency at once, each
-// with its own provider concurrency, all sharing one probe run.
+// with its own provider concurrency, all sharing one probe run. Requested
+// provider ARNs that no account of the run holds are skipped results saying so.
 func (r *run) accounts() (*Report, error) {
 	accts, err := r.e.opts.Accounts(r.work)
 	if err != nil {
-		r.listErrors = append(r.listErrors, err)
+		r.listErrors = append(r.listErrors, fmt.Errorf("%w: %w", ErrListFailed, err))
 		return r.finish([]Result{accountFailed(Account{}, r.mode, err.Error())}, []AccountSummary{{Error: err.Error()}})
 	}
 	perAccount := make([][]Result, len(accts))
@@ -260,11 +269,15 @@ func (r *run) accounts() (*Report, error) {
 
 	var results []Result
 	summaries := make([]AccountSummary, len(accts))
+	inRun := make(map[string]bool, len(accts))
 	for i, a := range accts {
-		s := AccountSummary{AccountID: a.ID, RoleARN: a.RoleARN, Counts: map[Outcome]int{}}
+		inRun[a.ID] = true
+		s := AccountSummary{AccountID: a.ID, RoleARN: a.RoleARN, Counts: map[Outcome]int{}, Skipped: a.Skip}
 		for _, res := range perAccount[i] {
-			if res.Outcome == AccountFailed {
-				s.Error = res.Detail
+			if res.ProviderARN == "" { // the account's own result: failed or skipped
+				if res.Outcome == AccountFailed {
+					s.Error = res.Detail
+				}
 				continue
 			}
 			s.Checked++
@@ -273,15 +286,32 @@ func (r *run) accounts() (*Report, error) {
 		summaries[i] = s
 		results = append(results, perAccount[i]...)
 	}
+	for _, arn := range dedupe(r.req.Providers) {
+		if acct := accounts.AccountOf(arn); !inRun[acct] {
+			results = append(results, notInRun(arn, acct, r.mode))
+		}
+	}
 	return r.finish(results, summaries)
 }
 
+// notInRun is the result of a requested provider ARN that no account of the
+// run holds: it is reported, never silently dropped.
+func notInRun(arn, acct string, mode config.Mode) Result {
+	detail := fmt.Sprintf("account %s is not in this run (not an active account of the organisation, or not among the listed role ARNs); nothing checked", acct)
+	if acct == "" {
+		detail = "not an IAM OIDC provider ARN: no account of this run holds it; nothing checked"
+	}
+	return Result{AccountID: acct, ProviderARN: arn, Outcome: Skipped, Mode: mode, Detail: detail}
+}
+
 // oneAccount opens an account (assuming its role) and checks it; an account
-// that cannot be opened or listed is one account-failed result.
+// that cannot be opened or listed is one account-failed result. A skipped
+// account is never opened: it is one skipped result with its reason, or, when
+// the request names providers in it, one skipped result per provider.
 func (r *run) oneAccount(a Account) []Result {
 	var requested []string
 	if len(r.req.Providers) > 0 {
-		for _, arn := range r.req.Providers {
+		for _, arn := range dedupe(r.req.Providers) {
 			if accounts.AccountOf(arn) == a.ID {
 				requested = append(requested, arn)
 			}
@@ -289,6 +319,17 @@ func (r *run) oneAccount(a Account) []Result {
 		if len(requested) == 0 {
 			return nil // the request names nothing in this account
 		}
+	}
+	if a.Skip != "" {
+		if len(requested) == 0 {
+			return []Result{{AccountID: a.ID, Outcome: Skipped, Mode: r.mode, Detail: a.Skip}}
+		}
+		out := make([]Result, 0, len(requested))
+		for _, arn := range requested {
+			out = append(out, Result{AccountID: a.ID, ProviderARN: arn, Outcome: Skipped, Mode: r.mode,
+				Detail: fmt.Sprintf("account %s is not in this run: %s; nothing checked", a.ID, a.Skip)})
+		}
+		return out
 	}
 	if r.work.Err() != nil {
 		return []Result{accountFailed(a, r.mode, "deadline: account not reached before the run's deadline; nothing written")}
@@ -483,8 +524,11 @@ func (e *Engine) log(ctx context.Context, r Result) {
 		level = slog.LevelWarn
 	}
 	msg := "provider checked"
-	if r.Outcome == AccountFailed {
+	switch {
+	case r.Outcome == AccountFailed:
 		msg = "account failed"
+	case r.Outcome == Skipped && r.ProviderARN == "":
+		msg = "account skipped"
 	}
 	e.opts.Logger.LogAttrs(ctx, level, msg,
 		slog.String("account_id", r.accountID()),

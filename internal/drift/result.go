@@ -143,6 +143,9 @@ type AccountSummary struct {
 	Counts    map[Outcome]int `json:"counts"`
 	// Error says why the account failed, when it did.
 	Error string `json:"error,omitempty"`
+	// Skipped says why the account was not checked, when it was not (the
+	// management account seen from a delegated administrator).
+	Skipped string `json:"skipped,omitempty"`
 }
 
 func newReport(mode config.Mode, results []Result, accounts []AccountSummary) *Report {

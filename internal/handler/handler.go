@@ -3,14 +3,12 @@
 package handler
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
@@ -27,91 +25,102 @@ type Handler struct {
 	logger       *slog.Logger
 	metrics      io.Writer
 	functionName string
+	mode         config.Mode
 }
 
 // New returns a Handler. Metrics (CloudWatch Embedded Metric Format lines) go
-// to metrics, labelled with functionName.
-func New(runner Runner, logger *slog.Logger, metrics io.Writer, functionName string) *Handler {
+// to metrics, labelled with functionName, the function's name
+// (AWS_LAMBDA_FUNCTION_NAME), which also recognises the function's own
+// thumbprint updates in CloudTrail events. mode is the default mode, which
+// the empty report of an event that checks nothing shows (empty: the
+// config default).
+func New(runner Runner, logger *slog.Logger, metrics io.Writer, functionName string, mode config.Mode) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if metrics == nil {
 		metrics = io.Discard
 	}
-	return &Handler{runner: runner, logger: logger, metrics: metrics, functionName: functionName}
+	if mode == "" {
+		mode = config.Default().Mode
+	}
+	return &Handler{runner: runner, logger: logger, metrics: metrics, functionName: functionName, mode: mode}
 }
 
 // ErrBadEvent is returned (wrapped) for a payload that is neither an
-// EventBridge event nor a valid manual payload; nothing is touched.
+// EventBridge event nor a valid manual payload, or a CloudTrail event whose
+// detail cannot be read; nothing is touched.
 var ErrBadEvent = errors.New("bad invocation payload")
 
-// manual is the manual payload: {"mode": "report", "providers": ["arn:..."]}.
-type manual struct {
-	Mode      string   `json:"mode"`
-	Providers []string `json:"providers"`
-}
-
-// ParseEvent turns an invocation payload into a request. Any EventBridge event
-// (it carries "source" and "detail-type") checks every provider in the default
-// mode. Anything else must be a manual payload with only "mode" and
-// "providers"; an unknown key is refused rather than guessed at, since a typo in
-// "mode" would otherwise run the default mode, which may write.
-func ParseEvent(payload []byte) (drift.Request, error) {
-	trimmed := bytes.TrimSpace(payload)
-	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
-		return drift.Request{}, nil
-	}
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &probe); err != nil {
-		return drift.Request{}, fmt.Errorf("%w: want a JSON object: %v", ErrBadEvent, err)
-	}
-	if _, ok := probe["detail-type"]; ok {
-		if _, ok := probe["source"]; ok {
-			return drift.Request{}, nil
-		}
-	}
-	var m manual
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return drift.Request{}, fmt.Errorf(`%w: want an EventBridge event or {"mode": "report|alert|remediate", "providers": ["arn:..."]}: %v`, ErrBadEvent, err)
-	}
-	var req drift.Request
-	if m.Mode != "" {
-		mode, err := config.ParseMode(m.Mode)
-		if err != nil {
-			return drift.Request{}, fmt.Errorf("%w: %v", ErrBadEvent, err)
-		}
-		req.Mode = mode
-	}
-	for _, arn := range m.Providers {
-		if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":oidc-provider/") {
-			return drift.Request{}, fmt.Errorf("%w: providers: %q is not an OIDC provider ARN", ErrBadEvent, arn)
-		}
-		req.Providers = append(req.Providers, arn)
-	}
-	return req, nil
-}
+// MaxResponseBytes bounds the report an invocation returns: Lambda refuses a
+// response payload over 6,291,556 bytes; this leaves room for the runtime's
+// encoding.
+const MaxResponseBytes = 6_000_000
 
 // Invoke handles one invocation and returns the report. It returns an error
 // (after every provider was processed) when listing failed, a publish failed or
 // an update failed, so Lambda retries and its failure destination fires.
+//
+// An event that checks nothing (Event.Ignore) logs one line saying why and
+// returns an empty report: nothing is listed, probed, written or published.
 func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (*drift.Report, error) {
-	req, err := ParseEvent(payload)
+	ev, err := ParseEvent(payload, h.functionName)
 	if err != nil {
 		h.logger.ErrorContext(ctx, "invocation refused", "error", err.Error())
 		return nil, err
 	}
-	rep, err := h.runner.Run(ctx, req)
+	if ev.Ignore != "" {
+		level := slog.LevelInfo
+		if ev.Ignore != IgnoreOwnUpdate && ev.Ignore != IgnoreCallFailed {
+			// The rule or the event is not what the template sets up.
+			level = slog.LevelWarn
+		}
+		h.logger.LogAttrs(ctx, level, "event not checked", append([]slog.Attr{
+			slog.String("reason", string(ev.Ignore)), slog.String("detail", ev.Detail)}, ev.Call.attrs()...)...)
+		return EmptyReport(h.mode), nil
+	}
+	if ev.Call != nil {
+		h.logger.LogAttrs(ctx, slog.LevelInfo, "checking the provider of a CloudTrail event", ev.Call.attrs()...)
+	}
+	rep, err := h.runner.Run(ctx, ev.Request)
 	if rep != nil {
 		if werr := WriteMetrics(h.metrics, h.functionName, rep); werr != nil {
 			h.logger.WarnContext(ctx, "metrics not written", "error", werr.Error())
 		}
 		h.logger.InfoContext(ctx, "run finished", "mode", string(rep.Mode), "checked", rep.Checked, "counts", rep.Counts)
+		rep.Bound(MaxResponseBytes)
+		if rep.ResultsOmitted > 0 {
+			h.logger.WarnContext(ctx, "in-sync results left out of the response to stay under Lambda's 6 MB (counts has them)",
+				"results_omitted", rep.ResultsOmitted, "max_response_bytes", MaxResponseBytes)
+		}
 	}
 	if err != nil {
 		h.logger.ErrorContext(ctx, "run failed", "error", err.Error())
 		return rep, fmt.Errorf("drift check: %w", err)
 	}
 	return rep, nil
+}
+
+// EmptyReport is the report of a run that checked nothing: every count zero.
+func EmptyReport(mode config.Mode) *drift.Report {
+	counts := make(map[drift.Outcome]int, len(drift.Outcomes))
+	for _, o := range drift.Outcomes {
+		counts[o] = 0
+	}
+	return &drift.Report{Mode: mode, Counts: counts, Results: []drift.Result{}}
+}
+
+// attrs are the log fields of a CloudTrail call; none for nil.
+func (c *Call) attrs() []slog.Attr {
+	if c == nil {
+		return nil
+	}
+	return []slog.Attr{
+		slog.String("event_name", c.EventName),
+		slog.String("event_id", c.EventID),
+		slog.String("account_id", c.Account),
+		slog.String("provider_arn", c.ProviderARN),
+		slog.String("principal", c.Principal),
+		slog.String("session", c.Session),
+	}
 }

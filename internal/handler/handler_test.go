@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
@@ -49,7 +51,7 @@ func TestParseEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := handler.ParseEvent(tt.payload)
+			got, err := handler.ParseEvent(tt.payload, "drift-fn")
 			if tt.wantErr {
 				if !errors.Is(err, handler.ErrBadEvent) {
 					t.Fatalf("ParseEvent = %+v, %v; want ErrBadEvent", got, err)
@@ -59,8 +61,11 @@ func TestParseEvent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("ParseEvent = %+v, want %+v", got, tt.want)
+			if got.Ignore != "" || got.Call != nil {
+				t.Fatalf("ParseEvent = %+v, want a run", got)
+			}
+			if !reflect.DeepEqual(got.Request, tt.want) {
+				t.Fatalf("ParseEvent = %+v, want %+v", got.Request, tt.want)
 			}
 		})
 	}
@@ -88,7 +93,7 @@ func TestInvoke(t *testing.T) {
 
 	t.Run("bad payload touches nothing", func(t *testing.T) {
 		r := &fakeRunner{report: rep}
-		if _, err := handler.New(r, nil, nil, "f").Invoke(context.Background(), []byte(`{"mode":"yes"}`)); !errors.Is(err, handler.ErrBadEvent) {
+		if _, err := handler.New(r, nil, nil, "f", "").Invoke(context.Background(), []byte(`{"mode":"yes"}`)); !errors.Is(err, handler.ErrBadEvent) {
 			t.Fatalf("err = %v", err)
 		}
 		if r.got != nil {
@@ -100,7 +105,7 @@ func TestInvoke(t *testing.T) {
 		var metrics bytes.Buffer
 		runErr := errors.New("update failed")
 		r := &fakeRunner{report: rep, err: runErr}
-		got, err := handler.New(r, nil, &metrics, "drift-fn").Invoke(context.Background(), readEvent(t, "scheduled.json"))
+		got, err := handler.New(r, nil, &metrics, "drift-fn", "").Invoke(context.Background(), readEvent(t, "scheduled.json"))
 		if !errors.Is(err, runErr) || got != rep {
 			t.Fatalf("Invoke = %v, %v", got, err)
 		}
@@ -123,4 +128,74 @@ func TestInvoke(t *testing.T) {
 			t.Errorf("EMF metadata %v", cw)
 		}
 	})
+}
+
+// bigReport is a report of inSync in-sync results and one drift whose detail
+// pads the report's JSON to exactly size bytes.
+func bigReport(t *testing.T, inSync, size int) *drift.Report {
+	t.Helper()
+	rep := &drift.Report{Mode: config.ModeRemediate, Checked: inSync + 1, Counts: map[drift.Outcome]int{drift.InSync: inSync, drift.Drift: 1}}
+	tp := "abababababababababababababababababababab"
+	for i := range inSync {
+		rep.Results = append(rep.Results, drift.Result{
+			ProviderARN: fmt.Sprintf("arn:aws:iam::%012d:oidc-provider/token.actions.githubusercontent.com", i),
+			URL:         "token.actions.githubusercontent.com", Outcome: drift.InSync, Severity: drift.SeverityNone,
+			LiveThumbprints: []string{tp}, StoredThumbprints: []string{tp}, NewThumbprints: []string{}, PubliclyTrusted: true,
+		})
+	}
+	rep.Results = append(rep.Results, drift.Result{ProviderARN: "arn:aws:iam::123456789012:oidc-provider/idp.example", Outcome: drift.Drift,
+		Severity: drift.SeverityCritical, BreaksAssumeRole: true})
+	js, _ := json.Marshal(rep)
+	if len(js) > size {
+		t.Fatalf("report of %d in-sync results is %d bytes, over %d", inSync, len(js), size)
+	}
+	rep.Results[inSync].Detail = strings.Repeat("x", size-len(js))
+	return rep
+}
+
+// The response stays under Lambda's 6 MB: a report at the bound is returned
+// whole; one byte over, in-sync results leave it and results_omitted counts them.
+func TestInvokeBoundsTheResponse(t *testing.T) {
+	const inSync = 13700 // about 5.96 MB of in-sync results
+	tests := []struct {
+		name string
+		size int
+		want func(*testing.T, *drift.Report)
+	}{
+		{"at the bound", handler.MaxResponseBytes, func(t *testing.T, r *drift.Report) {
+			if r.ResultsOmitted != 0 || len(r.Results) != inSync+1 {
+				t.Errorf("results_omitted %d, %d results", r.ResultsOmitted, len(r.Results))
+			}
+		}},
+		{"one byte over", handler.MaxResponseBytes + 1, func(t *testing.T, r *drift.Report) {
+			if r.ResultsOmitted < 1 || len(r.Results)+r.ResultsOmitted != inSync+1 {
+				t.Errorf("results_omitted %d, %d results", r.ResultsOmitted, len(r.Results))
+			}
+		}},
+		{"Lambda's limit", 6_291_556, func(t *testing.T, r *drift.Report) {
+			if r.ResultsOmitted < (6_291_556-handler.MaxResponseBytes)/500 {
+				t.Errorf("results_omitted %d", r.ResultsOmitted)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := bigReport(t, inSync, tt.size)
+			got, err := handler.New(&fakeRunner{report: rep}, nil, nil, "f", "").Invoke(context.Background(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			js, err := json.Marshal(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(js) > handler.MaxResponseBytes {
+				t.Fatalf("response of %d bytes, over %d", len(js), handler.MaxResponseBytes)
+			}
+			if last := got.Results[len(got.Results)-1]; last.Outcome != drift.Drift || got.Counts[drift.InSync] != inSync {
+				t.Errorf("the drift result left, or counts changed: %v", got.Counts)
+			}
+			tt.want(t, got)
+		})
+	}
 }

@@ -225,18 +225,24 @@ func TestAccountRules(t *testing.T) {
 // TestFunctionPermissionsPerAccountMode resolves the function's policy the way
 // CloudFormation would for each way of choosing accounts and checks the
 // permissions for other accounts: none by default, sts:AssumeRole on exactly the
-// listed roles, or on the organisation role name plus organizations:ListAccounts.
+// listed roles, or on the organisation role name plus organizations:ListAccounts
+// and organizations:DescribeOrganization.
 func TestFunctionPermissionsPerAccountMode(t *testing.T) {
 	tp := loadTemplate(t)
 	stmts := functionStatements(t, tp)
 	singleAccount := []string{
+		"dynamodb:BatchGetItem",
+		"dynamodb:UpdateItem",
 		"iam:GetOpenIDConnectProvider",
 		"iam:ListOpenIDConnectProviderTags",
 		"iam:ListOpenIDConnectProviders",
 		"iam:UpdateOpenIDConnectProviderThumbprint",
 		"kms:Decrypt",
 		"kms:GenerateDataKey*",
+		"logs:CreateLogStream",
+		"logs:PutLogEvents",
 		"sns:Publish",
+		"sqs:SendMessage",
 	}
 	tests := []struct {
 		name   string
@@ -259,8 +265,9 @@ func TestFunctionPermissionsPerAccountMode(t *testing.T) {
 			name:   "organisation",
 			params: map[string]string{"OrgRoleName": "thumbprint-drift-member"},
 			want: map[string][]any{
-				"sts:AssumeRole":             {"arn:aws:iam::*:role/thumbprint-drift-member"},
-				"organizations:ListAccounts": {"*"},
+				"sts:AssumeRole":                     {"arn:aws:iam::*:role/thumbprint-drift-member"},
+				"organizations:ListAccounts":         {"*"},
+				"organizations:DescribeOrganization": {"*"},
 			},
 		},
 		{

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -14,31 +15,46 @@ var pseudoParameters = map[string]string{
 	"AWS::Partition": "aws",
 	"AWS::AccountId": "123456789012",
 	"AWS::Region":    "us-east-1",
+	"AWS::StackName": "thumbprint-drift",
 }
+
+// noValue is what Ref AWS::NoValue evaluates to: the property or list item that
+// holds it is dropped.
+type noValue struct{}
 
 // evaluator resolves the parts of a template that depend only on parameters,
 // the way CloudFormation would for one set of parameter values: Ref of a
-// parameter or pseudo parameter, Fn::Equals, Fn::Not, Fn::And, Fn::Or, named
-// Conditions, Fn::Split and the string form of Fn::Sub. Anything else (a Ref of
-// a resource, Fn::GetAtt) is an error: the tests use it only where the result
-// must not depend on resources.
+// parameter or pseudo parameter, Fn::Equals, Fn::Not, Fn::And, Fn::Or, Fn::If,
+// named Conditions, Fn::Select, Fn::Split and the string form of Fn::Sub. A Ref
+// or Fn::GetAtt of a resource is an error unless resources gives it a value:
+// the tests use them only where they say what the resource would be.
 type evaluator struct {
 	tp     *template
 	params map[string]string // values given; other parameters take their Default
+	// resources holds the physical values of resources: "Id" for Ref Id,
+	// "Id.Attr" for Fn::GetAtt [Id, Attr] and ${Id.Attr}.
+	resources map[string]string
 }
 
 func (tp *template) evaluator(params map[string]string) *evaluator {
 	return &evaluator{tp: tp, params: params}
 }
 
-// param returns the value of parameter or pseudo parameter name.
+// param returns the value of parameter or pseudo parameter name; params may
+// override a pseudo parameter (another region, say).
 func (e *evaluator) param(name string) (string, error) {
 	if v, ok := pseudoParameters[name]; ok {
+		if given, ok := e.params[name]; ok {
+			return given, nil
+		}
 		return v, nil
 	}
 	p, ok := lookup(e.tp.doc, "Parameters", name).(map[string]any)
 	if !ok {
-		return "", fmt.Errorf("%s is not a parameter", name)
+		if v, ok := e.resources[name]; ok {
+			return v, nil
+		}
+		return "", fmt.Errorf("%s is not a parameter, and the test gave it no value", name)
 	}
 	if v, ok := e.params[name]; ok {
 		return v, nil
@@ -97,7 +113,49 @@ func (e *evaluator) eval(expr any) (any, error) {
 		args := list(arg)
 		switch fn {
 		case "Ref":
+			if arg == "AWS::NoValue" {
+				return noValue{}, nil
+			}
 			return e.param(fmt.Sprint(arg))
+		case "Fn::GetAtt":
+			if len(args) != 2 {
+				return nil, fmt.Errorf("Fn::GetAtt needs 2 arguments: %#v", arg)
+			}
+			name := fmt.Sprint(args[0]) + "." + fmt.Sprint(args[1])
+			if v, ok := e.resources[name]; ok {
+				return v, nil
+			}
+			return nil, fmt.Errorf("Fn::GetAtt %s: the test gave it no value", name)
+		case "Fn::If":
+			if len(args) != 3 {
+				return nil, fmt.Errorf("Fn::If needs 3 arguments: %#v", arg)
+			}
+			on, err := e.condition(fmt.Sprint(args[0]))
+			if err != nil {
+				return nil, err
+			}
+			if on {
+				return e.eval(args[1])
+			}
+			return e.eval(args[2])
+		case "Fn::Select":
+			if len(args) != 2 {
+				return nil, fmt.Errorf("Fn::Select needs 2 arguments: %#v", arg)
+			}
+			i, err := e.str(args[0])
+			if err != nil {
+				return nil, err
+			}
+			items, err := e.eval(args[1])
+			if err != nil {
+				return nil, err
+			}
+			l, ok := items.([]any)
+			n, convErr := strconv.Atoi(i)
+			if !ok || convErr != nil || n < 0 || n >= len(l) {
+				return nil, fmt.Errorf("Fn::Select %s of %#v: out of range", i, items)
+			}
+			return e.eval(l[n])
 		case "Condition":
 			return e.condition(fmt.Sprint(arg))
 		case "Fn::Equals":
@@ -197,6 +255,7 @@ Conditions:
 		{"number default", nil, "!Ref Size", "4"},
 		{"given", map[string]string{"Role": "x"}, "!Ref Role", "x"},
 		{"pseudo", nil, "!Ref AWS::Partition", "aws"},
+		{"pseudo given", map[string]string{"AWS::Region": "eu-west-1"}, "!Ref AWS::Region", "eu-west-1"},
 		{"condition false", nil, "!Condition HasNames", false},
 		{"condition true", map[string]string{"Names": "a"}, "!Condition HasNames", true},
 		{"and", map[string]string{"Names": "a"}, "!Condition Both", true},
@@ -205,6 +264,12 @@ Conditions:
 		{"sub", nil, "!Sub arn:${AWS::Partition}:iam::*:role/${Role}", "arn:aws:iam::*:role/member"},
 		{"sub literal", nil, "!Sub ${!Role}", "${!Role}"},
 		{"scalar", nil, "plain", "plain"},
+		{"if true", map[string]string{"Names": "a"}, "!If [HasNames, !Ref Names, none]", "a"},
+		{"if false", nil, "!If [HasNames, !Ref Names, !Ref AWS::NoValue]", noValue{}},
+		{"select", map[string]string{"Names": "arn:aws:x"}, `!Select [0, !Split [":", !Ref Names]]`, "arn"},
+		{"resource ref", nil, "!Ref Table", "table-1"},
+		{"resource getatt", nil, "!GetAtt Table.Arn", "arn:aws:dynamodb:us-east-1:123456789012:table/table-1"},
+		{"resource in sub", nil, "!Sub ${Table}/${Table.Arn}", "table-1/arn:aws:dynamodb:us-east-1:123456789012:table/table-1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -212,7 +277,9 @@ Conditions:
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := tp.evaluator(tc.params).eval(v["v"])
+			e := tp.evaluator(tc.params)
+			e.resources = map[string]string{"Table": "table-1", "Table.Arn": "arn:aws:dynamodb:us-east-1:123456789012:table/table-1"}
+			got, err := e.eval(v["v"])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +288,7 @@ Conditions:
 			}
 		})
 	}
-	for _, expr := range []string{"!Ref Missing", "!GetAtt Key.Arn", "!Not [a]", "!Sub [x, {}]", "!Condition Nope", `!Sub "${Nope}"`} {
+	for _, expr := range []string{"!Ref Missing", "!GetAtt Key.Arn", "!Not [a]", "!Sub [x, {}]", "!Condition Nope", `!Sub "${Nope}"`, "!Select [2, [a, b]]", "!If [Nope, a, b]"} {
 		t.Run("refuses "+expr, func(t *testing.T) {
 			v, err := decodeCFN([]byte("v: " + expr))
 			if err != nil {

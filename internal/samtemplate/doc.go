@@ -1,8 +1,11 @@
 // Package samtemplate holds the tests of the SAM application at the repository
-// root: template.yaml (least-privilege policies, encryption, alarms, schedule,
-// failure handling, partition-neutral ARNs, the optional permissions for other
-// accounts, cfn-lint), member-role.yaml (the role in member accounts: trust, exact
-// permissions, StackSet readiness, cfn-lint), samconfig.toml, the sample
-// invoke payloads in events/, and the build-DriftCheckFunction target that
-// `sam build` calls. It has no code outside its tests.
+// root: template.yaml (the function's own role and least-privilege policies, the
+// alert state table, encryption, transport and deletion policies, alarms,
+// schedule, failure handling, partition-neutral ARNs, the optional permissions
+// for other accounts, parity of every parameter with the function's
+// configuration loader, Serverless Application Repository metadata, cfn-lint),
+// member-role.yaml (the role in member accounts: trust, exact permissions,
+// StackSet readiness, cfn-lint), samconfig.toml, LICENSE, the sample invoke
+// payloads in events/, and the Makefile targets `sam build` calls and a SAM user
+// runs. It has no code outside its tests.
 package samtemplate

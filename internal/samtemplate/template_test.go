@@ -45,7 +45,9 @@ func TestFunctionProperties(t *testing.T) {
 		{"CodeUri", props["CodeUri"], "."},
 		{"Metadata.BuildMethod", lookup(fn, "Metadata", "BuildMethod"), "makefile"},
 		{"MemorySize", props["MemorySize"], 128},
-		{"ReservedConcurrentExecutions", props["ReservedConcurrentExecutions"], 1},
+		// A reservation fails the first deploy in a new account (quota 10): Lambda
+		// refuses one that takes unreserved concurrency below its minimum.
+		{"ReservedConcurrentExecutions", props["ReservedConcurrentExecutions"], nil},
 		{"LoggingConfig.LogFormat", lookup(props, "LoggingConfig", "LogFormat"), "JSON"},
 		{"FunctionName", props["FunctionName"], sub("${AWS::StackName}-drift-check")},
 	}
@@ -80,6 +82,16 @@ func TestFunctionEnvironment(t *testing.T) {
 		"ORG_ROLE_NAME":           ref("OrgRoleName"),
 		"ASSUME_ROLE_EXTERNAL_ID": ref("AssumeRoleExternalId"),
 		"ACCOUNT_CONCURRENCY":     ref("AccountConcurrency"),
+		"STATE_TABLE":             ref(stateTable(t, tp)),
+		// Alert lifecycle and integrations.
+		"ORG_INCLUDE_MANAGEMENT_ACCOUNT": ref("OrgIncludeManagementAccount"),
+		"PROBE_CONCURRENCY":              ref("ProbeConcurrency"),
+		"REALERT_INTERVAL":               ref("RealertInterval"),
+		"PROBE_FAILURES_TO_ALERT":        ref("ProbeFailuresToAlert"),
+		"EXPIRY_WARNING":                 ref("ExpiryWarning"),
+		"ALERT_FORMAT":                   ref("AlertFormat"),
+		"EVENT_BUS_NAME":                 ref("EventBusName"),
+		"SECURITY_HUB":                   ref("SecurityHub"),
 	}
 	for name, w := range want {
 		if got := vars[name]; !reflect.DeepEqual(got, w) {
@@ -95,22 +107,36 @@ func TestFunctionEnvironment(t *testing.T) {
 
 func TestParameters(t *testing.T) {
 	tp := loadTemplate(t)
+	// Ranges and patterns are checked against the function by
+	// TestTemplateFunctionParity; whole numbers are Strings (a Number admits 8.5).
 	tests := []struct {
 		name, typ string
 		def       any
-		min, max  any
 	}{
 		{name: "ScheduleExpression", typ: "String", def: "rate(1 hour)"},
 		{name: "DriftMode", typ: "String", def: "remediate"},
 		{name: "AlertEmail", typ: "String", def: ""},
-		{name: "Concurrency", typ: "Number", def: 8, min: 1, max: 64},
+		{name: "AlertFormat", typ: "String", def: "json"},
+		{name: "RealertInterval", typ: "String", def: "24h"},
+		{name: "ProbeFailuresToAlert", typ: "String", def: "2"},
+		{name: "ExpiryWarning", typ: "String", def: "720h"},
+		{name: "EventBusName", typ: "String", def: ""},
+		{name: "SecurityHub", typ: "String", def: "false"},
+		{name: "Concurrency", typ: "String", def: "8"},
+		{name: "ProbeConcurrency", typ: "String", def: "64"},
 		{name: "ProbeTimeout", typ: "String", def: "10s"},
-		{name: "ProbeHandshakes", typ: "Number", def: 2, min: 1, max: 5},
+		{name: "ProbeHandshakes", typ: "String", def: "2"},
 		{name: "LogRetentionDays", typ: "Number", def: 30},
 		{name: "AccountRoleArns", typ: "String", def: ""},
 		{name: "OrgRoleName", typ: "String", def: ""},
 		{name: "AssumeRoleExternalId", typ: "String", def: ""},
-		{name: "AccountConcurrency", typ: "Number", def: 4, min: 1, max: 32},
+		{name: "AccountConcurrency", typ: "String", def: "4"},
+		{name: "OrgIncludeManagementAccount", typ: "String", def: "false"},
+		{name: "OrganizationId", typ: "String", def: ""},
+	}
+	params, _ := tp.doc["Parameters"].(map[string]any)
+	if len(params) != len(tests) {
+		t.Errorf("template has %d parameters, this test knows %d: add the new ones here", len(params), len(tests))
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,8 +150,11 @@ func TestParameters(t *testing.T) {
 			if !reflect.DeepEqual(p["Default"], tc.def) {
 				t.Errorf("Default = %#v, want %#v", p["Default"], tc.def)
 			}
-			if !reflect.DeepEqual(p["MinValue"], tc.min) || !reflect.DeepEqual(p["MaxValue"], tc.max) {
-				t.Errorf("MinValue, MaxValue = %v, %v, want %v, %v", p["MinValue"], p["MaxValue"], tc.min, tc.max)
+			if d, _ := p["Description"].(string); d == "" {
+				t.Errorf("%s has no Description", tc.name)
+			}
+			if _, hasPattern := p["AllowedPattern"]; hasPattern && p["ConstraintDescription"] == nil {
+				t.Errorf("%s has an AllowedPattern and no ConstraintDescription: the console would show the pattern", tc.name)
 			}
 		})
 	}
@@ -225,21 +254,36 @@ func statements(t *testing.T, doc any) []statement {
 	return out
 }
 
-// functionStatements returns every statement of the function's Policies. Only
-// inline policy documents are allowed: managed policies and SAM policy templates
+// functionRole returns the logical id and the resource of the function's
+// execution role, failing t unless the function names an AWS::IAM::Role of the
+// template as its Role.
+func functionRole(t *testing.T, tp *template) (string, map[string]any) {
+	t.Helper()
+	props := tp.functionProps(t, functionID)
+	ga := list(lookup(props, "Role", "Fn::GetAtt"))
+	if len(ga) != 2 || ga[1] != "Arn" || !tp.isResource(ga[0], "AWS::IAM::Role") {
+		t.Fatalf("function Role = %#v, want GetAtt Arn of an AWS::IAM::Role in the template", props["Role"])
+	}
+	id := ga[0].(string)
+	return id, tp.resource(t, id, "AWS::IAM::Role")
+}
+
+// functionStatements returns every statement of the inline policies of the
+// function's role. Only inline policy documents are allowed: managed policies
 // cannot be audited here.
 func functionStatements(t *testing.T, tp *template) []statement {
 	t.Helper()
+	_, role := functionRole(t, tp)
 	var out []statement
-	for i, p := range list(tp.functionProps(t, functionID)["Policies"]) {
-		doc, ok := p.(map[string]any)
+	for i, p := range list(lookup(role, "Properties", "Policies")) {
+		doc, ok := lookup(p, "PolicyDocument").(map[string]any)
 		if !ok || doc["Statement"] == nil {
-			t.Fatalf("Policies[%d] = %#v: want an inline policy document with Statement", i, p)
+			t.Fatalf("role Policies[%d] = %#v: want an inline PolicyDocument with Statement", i, p)
 		}
 		out = append(out, statements(t, doc)...)
 	}
 	if len(out) == 0 {
-		t.Fatal("the function has no policy statements")
+		t.Fatal("the function's role has no policy statements")
 	}
 	return out
 }
@@ -248,20 +292,30 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 	tp := loadTemplate(t)
 	topic := alertTopic(t, tp)
 	key := topicKey(t, tp)
+	logGroup := functionLogGroup(t, tp)
+	queue := deadLetterQueue(t, tp)
 	stmts := functionStatements(t, tp)
 
 	// The complete set of actions the function may take. Adding one is a
 	// deliberate change of this test, of the README's permissions section and
 	// of the IAM review it implies.
 	wantActions := []string{
+		"dynamodb:BatchGetItem",
+		"dynamodb:UpdateItem",
+		"events:PutEvents", // only with EventBusName
 		"iam:GetOpenIDConnectProvider",
 		"iam:ListOpenIDConnectProviderTags",
 		"iam:ListOpenIDConnectProviders",
 		"iam:UpdateOpenIDConnectProviderThumbprint",
 		"kms:Decrypt",
 		"kms:GenerateDataKey*",
-		"organizations:ListAccounts", // only with OrgRoleName
+		"logs:CreateLogStream",
+		"logs:PutLogEvents",
+		"organizations:DescribeOrganization", // only with OrgRoleName
+		"organizations:ListAccounts",         // only with OrgRoleName
+		"securityhub:BatchImportFindings",    // only with SecurityHub=true
 		"sns:Publish",
+		"sqs:SendMessage",
 		"sts:AssumeRole", // only with AccountRoleArns or OrgRoleName
 	}
 	var gotActions []string
@@ -296,15 +350,23 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 			}
 			for _, r := range s.resources {
 				if r == "*" && !slices.Equal(s.actions, []string{"iam:ListOpenIDConnectProviders"}) &&
-					!slices.Equal(s.actions, []string{"organizations:ListAccounts"}) {
-					t.Errorf("Resource * with actions %v: only iam:ListOpenIDConnectProviders and organizations:ListAccounts may use it", s.actions)
+					!slices.Equal(s.actions, []string{"organizations:ListAccounts", "organizations:DescribeOrganization"}) {
+					t.Errorf("Resource * with actions %v: only iam:ListOpenIDConnectProviders, organizations:ListAccounts and organizations:DescribeOrganization may use it", s.actions)
 				}
 			}
 			// The single-account statements always apply; the ones for other
 			// accounts only when their parameter is set.
 			for _, a := range s.actions {
 				switch a {
-				case "sts:AssumeRole", "organizations:ListAccounts":
+				case "sts:AssumeRole", "organizations:ListAccounts", "organizations:DescribeOrganization":
+				case "events:PutEvents":
+					if s.condition != "HasEventBus" {
+						t.Errorf("%s under condition %q, want HasEventBus", a, s.condition)
+					}
+				case "securityhub:BatchImportFindings":
+					if s.condition != "UsesSecurityHub" {
+						t.Errorf("%s under condition %q, want UsesSecurityHub", a, s.condition)
+					}
 				default:
 					if s.condition != "" {
 						t.Errorf("%s exists only under condition %s; it must always apply", a, s.condition)
@@ -323,11 +385,22 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 				case a == "sts:AssumeRole":
 					t.Errorf("sts:AssumeRole under condition %q, want HasAccountRoleArns or HasOrgRoleName", s.condition)
 					continue
-				case a == "organizations:ListAccounts":
+				case a == "organizations:ListAccounts" || a == "organizations:DescribeOrganization":
 					if s.condition != "HasOrgRoleName" {
-						t.Errorf("organizations:ListAccounts under condition %q, want HasOrgRoleName", s.condition)
+						t.Errorf("%s under condition %q, want HasOrgRoleName", a, s.condition)
 					}
 					want = "*"
+				case a == "events:PutEvents":
+					// The bus by ARN, or by name in this account and region
+					// (TestAlertEventsPermission evaluates it).
+					want = map[string]any{"Fn::If": []any{"EventBusIsArn", ref("EventBusName"),
+						sub("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}")}}
+				case a == "securityhub:BatchImportFindings":
+					want = sub("arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default")
+				case strings.HasPrefix(a, "logs:"):
+					want = getAtt(logGroup, "Arn")
+				case a == "sqs:SendMessage":
+					want = getAtt(queue, "Arn")
 				case a == "iam:ListOpenIDConnectProviders":
 					want = "*"
 				case strings.HasPrefix(a, "iam:"):
@@ -336,6 +409,8 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 					want = ref(topic)
 				case strings.HasPrefix(a, "kms:"):
 					want = getAtt(key, "Arn")
+				case strings.HasPrefix(a, "dynamodb:"):
+					want = getAtt(stateTable(t, tp), "Arn")
 				default:
 					t.Errorf("action %s has no expected resource in this test", a)
 					continue
@@ -406,6 +481,11 @@ func TestAlertTopicKey(t *testing.T) {
 		if slices.Contains(principalServices(s), cloudwatch) &&
 			slices.Contains(s.actions, "kms:Decrypt") && slices.Contains(s.actions, "kms:GenerateDataKey*") {
 			cloudwatchUses = true
+			// Only on behalf of this account's alarms: without it, any account's
+			// CloudWatch could use the key through a topic that names it.
+			if got := lookup(s.raw, "Condition", "StringEquals", "aws:SourceAccount"); !reflect.DeepEqual(got, ref("AWS::AccountId")) {
+				t.Errorf("key policy statement %s for %s: Condition StringEquals aws:SourceAccount = %#v, want Ref AWS::AccountId", s.sid, cloudwatch, got)
+			}
 		}
 	}
 	if !rootAdmin {

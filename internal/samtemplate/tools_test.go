@@ -67,8 +67,8 @@ func TestCfnLint(t *testing.T) {
 		name, file, old, new, code string
 	}{
 		{"detects a deprecated runtime", "template.yaml", "Runtime: provided.al2023", "Runtime: go1.x", "E2533"},
-		// Inside a conditional statement of the SAM Policies: the transform keeps
-		// the Fn::If, and cfn-lint still resolves the references in it.
+		// Inside a conditional statement of the function role's policy: cfn-lint
+		// still resolves the references in an Fn::If.
 		{"detects a bad reference in a conditional policy statement", "template.yaml",
 			`!Split [",", !Ref AccountRoleArns]`, `!Split [",", !Ref AccountRoleArnz]`, "E1020"},
 		{"detects a bad member role session duration", "member-role.yaml", "MaxSessionDuration: 3600", "MaxSessionDuration: 60", "E3034"},

@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
+)
+
+func tps(s ...string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = strings.Repeat(x, 20)
+	}
+	return out
+}
+
+func TestPlanStage(t *testing.T) {
+	tests := []struct {
+		name        string
+		live        []string
+		stored      []string
+		next        string
+		want        []string
+		wantChanged bool
+		wantErr     error
+	}{
+		{name: "next after live, stored after", live: tps("aa"), stored: tps("aa", "01"), next: strings.Repeat("bb", 20), want: tps("aa", "bb", "01"), wantChanged: true},
+		{name: "live not yet stored is kept first", live: tps("aa"), stored: tps("01"), next: strings.Repeat("bb", 20), want: tps("aa", "bb", "01"), wantChanged: true},
+		{name: "already staged", live: tps("aa"), stored: tps("aa", "bb"), next: strings.Repeat("BB", 20), want: tps("aa", "bb"), wantChanged: false},
+		{name: "cut to 5 drops the oldest stored", live: tps("aa"), stored: tps("aa", "01", "02", "03", "04"), next: strings.Repeat("bb", 20), want: tps("aa", "bb", "01", "02", "03"), wantChanged: true},
+		{name: "four live plus next fill the list", live: tps("a1", "a2", "a3", "a4"), stored: tps("01"), next: strings.Repeat("bb", 20), want: tps("a1", "a2", "a3", "a4", "bb"), wantChanged: true},
+		{name: "five live leave no room", live: tps("a1", "a2", "a3", "a4", "a5"), stored: nil, next: strings.Repeat("bb", 20), wantErr: ErrStageFull},
+		{name: "next is one of five live", live: tps("a1", "a2", "a3", "a4", "a5"), stored: tps("a1", "a2", "a3", "a4", "a5"), next: strings.Repeat("a3", 20), want: tps("a1", "a2", "a3", "a4", "a5")},
+		{name: "malformed stored entries are dropped", live: tps("aa"), stored: []string{"zz", strings.Repeat("01", 20)}, next: strings.Repeat("bb", 20), want: tps("aa", "bb", "01"), wantChanged: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, changed, err := PlanStage(tt.live, tt.stored, tt.next)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if !reflect.DeepEqual(got, tt.want) || changed != tt.wantChanged {
+				t.Fatalf("PlanStage = %v changed %v, want %v changed %v", got, changed, tt.want, tt.wantChanged)
+			}
+			for _, l := range tt.live {
+				if tt.wantErr == nil && !strings.Contains(strings.Join(got, " "), strings.ToLower(l)) {
+					t.Fatalf("live %s dropped from %v", l, got)
+				}
+			}
+		})
+	}
+}
+
+func TestPEMThumbprintIsTheLastCertificateAsOpenSSLSeesIt(t *testing.T) {
+	root, _ := testidp.NewRoot("Stage Next Root")
+	inter, _ := root.Intermediate("Stage Next Intermediate")
+	leaf, _ := inter.Leaf([]string{"idp.example"}, time.Now(), time.Now().Add(time.Hour))
+	chainPEM := append(append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.DER}), inter.PEM()...), root.PEM()...)
+	got, err := PEMThumbprint(chainPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := testidp.Thumbprint(root.DER); got != want {
+		t.Fatalf("PEMThumbprint = %s, want the last certificate's %s", got, want)
+	}
+	if testidp.HaveOpenSSL() {
+		oracle, err := testidp.OpenSSLFingerprint(context.Background(), root.PEM())
+		if err != nil || oracle != got {
+			t.Fatalf("openssl says %s (%v), PEMThumbprint %s", oracle, err, got)
+		}
+	}
+	for name, data := range map[string][]byte{
+		"empty":          nil,
+		"not PEM":        []byte("hello"),
+		"a key, no cert": []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+		"bad DER":        []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+	} {
+		if _, err := PEMThumbprint(data); err == nil {
+			t.Errorf("%s: PEMThumbprint accepted it", name)
+		}
+	}
+}
+
+func TestStageUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	arn := "arn:aws:iam::123456789012:oidc-provider/idp.example"
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--thumbprint", strings.Repeat("aa", 20)}, "--provider is required"},
+		{[]string{"--provider", "arn:aws:iam::123456789012:role/x", "--thumbprint", strings.Repeat("aa", 20)}, `"arn:aws:iam::123456789012:role/x" is not an IAM OIDC provider ARN`},
+		{[]string{"--provider", arn}, "exactly one of --thumbprint and --pem"},
+		{[]string{"--provider", arn, "--thumbprint", strings.Repeat("aa", 20), "--pem", garbage}, "exactly one of --thumbprint and --pem"},
+		{[]string{"--provider", arn, "--thumbprint", "abc"}, `--thumbprint "abc": want 40 hex`},
+		{[]string{"--provider", arn, "--thumbprint", strings.Repeat("zz", 20)}, "want 40 hex"},
+		{[]string{"--provider", arn, "--pem", filepath.Join(dir, "missing.pem")}, "missing.pem"},
+		{[]string{"--provider", arn, "--pem", garbage}, "garbage.pem: no PEM CERTIFICATE block"},
+		{[]string{"--provider", arn, "--thumbprint", strings.Repeat("aa", 20), "extra"}, `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut strings.Builder
+			if code := RunStage(context.Background(), tt.args, &out, &errOut); code != ExitUsage {
+				t.Fatalf("exit %d, want %d; stderr %q", code, ExitUsage, errOut.String())
+			}
+			if !strings.Contains(errOut.String(), tt.want) {
+				t.Fatalf("stderr %q lacks %q", errOut.String(), tt.want)
+			}
+			if out.Len() != 0 {
+				t.Fatalf("stdout %q, want nothing", out.String())
+			}
+		})
+	}
+}
+
+// TestStageCommand runs the built CLI against moto_server and a local
+// identity provider: dry run writes nothing, --thumbprint and --pem stage the
+// next thumbprint behind the live one, an unknown provider is a usage error.
+func TestStageCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the CLI and runs moto_server")
+	}
+	ctx := context.Background()
+	m := peertest.Moto(t)
+	iamc := iam.NewFromConfig(m.Config())
+	root, _ := testidp.NewRoot("Stage Root")
+	inter, _ := root.Intermediate("Stage Intermediate")
+	leaf, _ := inter.Leaf([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	s, err := testidp.Start(testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf, inter)}, Path: "/stage"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	live := testidp.Thumbprint(inter.DER)
+	certFile := filepath.Join(t.TempDir(), "roots.pem")
+	if err := os.WriteFile(certFile, root.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := strings.Repeat("0b", 20)
+	out, err := iamc.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + s.URL()), ThumbprintList: []string{live, old}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(out.OpenIDConnectProviderArn)
+	stored := func() string {
+		o, err := iamc.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(o.ThumbprintList, " ")
+	}
+	bin := tpBuildCLI(t)
+	env := append(m.Env(), "SSL_CERT_FILE="+certFile, "STATE_TABLE=")
+
+	next := strings.Repeat("ce", 20)
+	dry, _ := tpRun(t, bin, env, ExitOK, "stage", "--provider", arn, "--thumbprint", strings.ToUpper(next), "--dry-run")
+	if !strings.Contains(dry, "new list  "+live+" "+next+" "+old) || !strings.Contains(dry, "dry run: nothing written") {
+		t.Fatalf("dry run output:\n%s", dry)
+	}
+	if got := stored(); got != live+" "+old {
+		t.Fatalf("dry run wrote: %s", got)
+	}
+	tpRun(t, bin, env, ExitOK, "stage", "--provider", arn, "--thumbprint", next)
+	if got := stored(); got != live+" "+next+" "+old {
+		t.Fatalf("stored after stage = %s, want live, staged, old", got)
+	}
+	again, _ := tpRun(t, bin, env, ExitOK, "stage", "--provider", arn, "--thumbprint", next)
+	if !strings.Contains(again, "already staged") {
+		t.Fatalf("second stage:\n%s", again)
+	}
+
+	nextRoot, _ := testidp.NewRoot("Stage Next Root")
+	pemFile := filepath.Join(t.TempDir(), "next.pem")
+	if err := os.WriteFile(pemFile, nextRoot.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tpRun(t, bin, env, ExitOK, "stage", "--provider", arn, "--pem", pemFile)
+	pemTP := testidp.Thumbprint(nextRoot.DER)
+	if got := stored(); got != live+" "+pemTP+" "+next+" "+old {
+		t.Fatalf("stored after --pem = %s", got)
+	}
+
+	missing := strings.Replace(arn, "/stage", "/nowhere", 1)
+	_, errOut := tpRun(t, bin, env, ExitUsage, "stage", "--provider", missing, "--thumbprint", next)
+	if !strings.Contains(errOut, missing) || !strings.Contains(errOut, "no such OIDC provider") {
+		t.Fatalf("unknown provider stderr: %q", errOut)
+	}
+}
