@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -18,16 +17,13 @@ import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
-// probeTimeout bounds each provider's probe, as PROBE_TIMEOUT.
-const probeTimeout = 10 * time.Second
+const (
+	probeTimeout   = 10 * time.Second // each provider's probe, as PROBE_TIMEOUT
+	engineRunLimit = 3 * time.Minute  // one engine run of a one-account load
+	headlineConc   = 8                // the concurrency of the last line's figures, over headlineLoad
+)
 
-// engineRunLimit bounds one engine run of a one-account load.
-const engineRunLimit = 3 * time.Minute
-
-// headlineLoad is the load and concurrency of the last line's figures.
 var headlineLoad = load{Accounts: 1, Providers: 100, Hosts: 20}
-
-const headlineConc = 8
 
 // engineResult is one measured run of the engine over one account's load.
 type engineResult struct {
@@ -88,11 +84,11 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc int,
 	defer cancel()
 	meter.Reset()
 	before := f.Handshakes()
-	cpu := cpuTime()
+	cpu := testpeer.SelfCPUTime()
 	start := time.Now()
 	rep, err := engine.Run(rctx, drift.Request{})
 	took := time.Since(start)
-	cpu = cpuTime() - cpu
+	cpu = testpeer.SelfCPUTime() - cpu
 	if ctx.Err() != nil {
 		return engineResult{}, ctx.Err()
 	}
@@ -127,15 +123,6 @@ func (t *timing) since(start time.Time) { t.n.Add(1); t.total.Add(int64(time.Sin
 
 func (t *timing) mean() time.Duration { return time.Duration(t.total.Load() / max(t.n.Load(), 1)) }
 
-// cpuTime is the user and system CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // peerResult is AWS's documented procedure run over a load's providers.
 type peerResult struct {
 	testidp.ProcedureRun
@@ -157,10 +144,7 @@ func (p peerResult) Total() time.Duration { return p.PerProvider() * time.Durati
 // runProcedure runs the procedure over the first n providers of f and
 // compares each thumbprint with live (the engine's, by provider Url).
 func runProcedure(ctx context.Context, proc *testidp.Procedure, l load, f *fleet.Fleet, n int, live map[string][]string) (peerResult, error) {
-	var urls []string
-	for _, p := range f.Providers[:n] {
-		urls = append(urls, p.URL)
-	}
+	urls := f.URLs()[:n]
 	run, err := proc.Run(ctx, urls)
 	res := peerResult{ProcedureRun: run, Load: l.Name(), Discovery: proc.Discovery(), Of: len(f.Providers)}
 	for i, u := range urls {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/app"
@@ -83,7 +84,8 @@ func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 	}
 	b.logf("organisation: created in %.1fs", res.Create.Seconds())
 
-	restore, err := fleet.TrustInSystemPool(b.root, b.certFile)
+	certFile, _ := strings.CutPrefix(b.trust[0], "SSL_CERT_FILE=")
+	restore, err := fleet.TrustInSystemPool(b.root, certFile)
 	if err != nil {
 		return nil, fmt.Errorf("organisation: %w", err)
 	}
@@ -154,10 +156,10 @@ func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSett
 		engine := app.NewEngineFromAWS(ctx, w.AWSConfig(meter.APIOption), cfg, nil)
 		rctx, cancel := context.WithTimeout(ctx, orgRunLimit)
 		defer cancel()
-		cpu, start := cpuTime(), time.Now()
+		cpu, start := testpeer.SelfCPUTime(), time.Now()
 		var err error
 		rep, err = engine.Run(rctx, drift.Request{})
-		r.Took, r.CPU = time.Since(start), cpuTime()-cpu
+		r.Took, r.CPU = time.Since(start), testpeer.SelfCPUTime()-cpu
 		if ctx.Err() != nil {
 			return r, ctx.Err()
 		}

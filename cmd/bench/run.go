@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -28,17 +27,16 @@ type results struct {
 
 // bench is one run's peers and files, started once and shared by the scenarios.
 type bench struct {
-	o        options
-	c        *testpeer.Cleanups
-	res      *results
-	logf     func(format string, args ...any)
-	dir      string
-	moto     *testpeer.Moto
-	root     *testidp.CA // signs every host's intermediate: the trust store
-	certFile string      // root as SSL_CERT_FILE
-	noRoots  string      // an empty SSL_CERT_DIR
-	hostBin  string      // the function for this machine; "" when not built
-	proc     *testidp.Procedure
+	o       options
+	c       *testpeer.Cleanups
+	res     *results
+	logf    func(format string, args ...any)
+	dir     string
+	moto    *testpeer.Moto
+	root    *testidp.CA // signs every host's intermediate: the trust store
+	trust   []string    // SSL_CERT_FILE (root) and SSL_CERT_DIR (empty) of a function
+	hostBin string      // the function for this machine; "" when not built
+	proc    *testidp.Procedure
 }
 
 // run measures every scenario and returns the results, complete unless the
@@ -65,11 +63,7 @@ func run(ctx context.Context, o options, c *testpeer.Cleanups, stderr io.Writer)
 	if b.root, err = testidp.NewRoot("Bench Root CA"); err != nil {
 		return nil, err
 	}
-	b.certFile, b.noRoots = filepath.Join(b.dir, "bench-root-ca.pem"), filepath.Join(b.dir, "no-system-roots")
-	if err := os.WriteFile(b.certFile, b.root.PEM(), 0o600); err != nil {
-		return nil, err
-	}
-	if err := os.Mkdir(b.noRoots, 0o700); err != nil {
+	if b.trust, err = testpeer.TrustStore(b.dir, b.root.PEM()); err != nil {
 		return nil, err
 	}
 
@@ -195,8 +189,6 @@ func (b *bench) functionEnv(vars ...string) ([]string, error) {
 		"CONCURRENCY=8",
 		fmt.Sprintf("PROBE_HANDSHAKES=%d", b.o.handshakes),
 		"PROBE_TIMEOUT=" + probeTimeout.String(),
-		"SSL_CERT_FILE=" + b.certFile,
-		"SSL_CERT_DIR=" + b.noRoots,
 	}
-	return testpeer.FunctionEnv(b.moto, b.dir, slices.Concat(base, vars, b.o.functionEnv)...)
+	return testpeer.FunctionEnv(b.moto, b.dir, slices.Concat(base, b.trust, vars, b.o.functionEnv)...)
 }

@@ -40,6 +40,20 @@ func FunctionEnv(m *Moto, dir string, vars ...string) ([]string, error) {
 	return append(env, vars...), nil
 }
 
+// TrustStore writes rootPEM into dir as the only trusted root of a function
+// process and returns its variables: SSL_CERT_FILE the root, SSL_CERT_DIR an
+// empty directory, so the machine's roots play no part.
+func TrustStore(dir string, rootPEM []byte) ([]string, error) {
+	file, empty := filepath.Join(dir, "trusted-root.pem"), filepath.Join(dir, "no-system-roots")
+	if err := os.WriteFile(file, rootPEM, 0o600); err != nil {
+		return nil, fmt.Errorf("write trust store: %w", err)
+	}
+	if err := os.MkdirAll(empty, 0o700); err != nil {
+		return nil, fmt.Errorf("create empty certificate directory: %w", err)
+	}
+	return []string{"SSL_CERT_FILE=" + file, "SSL_CERT_DIR=" + empty}, nil
+}
+
 // Function is a function binary running as Lambda runs it: its own process
 // (group), polling its own local Runtime API.
 type Function struct {

@@ -149,6 +149,22 @@ func TestMedian(t *testing.T) {
 	}
 }
 
+func TestTrustStore(t *testing.T) {
+	dir := t.TempDir()
+	env, err := TrustStore(dir, []byte("PEM"))
+	if err != nil || len(env) != 2 {
+		t.Fatalf("TrustStore = %v, %v", env, err)
+	}
+	file, _ := strings.CutPrefix(env[0], "SSL_CERT_FILE=")
+	if b, err := os.ReadFile(file); err != nil || string(b) != "PEM" {
+		t.Errorf("%s holds %q, %v", file, b, err)
+	}
+	empty, _ := strings.CutPrefix(env[1], "SSL_CERT_DIR=")
+	if entries, err := os.ReadDir(empty); err != nil || len(entries) != 0 {
+		t.Errorf("%s: %v, %v", empty, entries, err)
+	}
+}
+
 func TestParseStatusKiB(t *testing.T) {
 	status := []byte("Name:\tbootstrap\nVmPeak:\t  800000 kB\nVmHWM:\t   17704 kB\nVmRSS:\t   17000 kB\n")
 	if got, err := parseStatusKiB(status, "VmHWM"); err != nil || got != 17704 {

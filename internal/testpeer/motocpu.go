@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -23,6 +24,15 @@ func (m *Moto) CPUTime() (time.Duration, error) {
 		return 0, errors.New("moto_server not started")
 	}
 	return procCPUTime(m.cmd.Process.Pid)
+}
+
+// SelfCPUTime is the user and system CPU time this process has used.
+func SelfCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // procCPUTime is the user and system CPU time of process pid (Linux:

@@ -120,6 +120,15 @@ func startHost(root *testidp.CA, i int, paths []string, rtt time.Duration) (*Hos
 	return &Host{IdP: idp, Net: fwd, Thumbprint: testidp.Thumbprint(ca.DER)}, nil
 }
 
+// URLs are the provider Urls, in order.
+func (f *Fleet) URLs() []string {
+	urls := make([]string, len(f.Providers))
+	for i, p := range f.Providers {
+		urls[i] = p.URL
+	}
+	return urls
+}
+
 // Close stops the identity providers and their forwarders.
 func (f *Fleet) Close() {
 	for _, h := range f.Hosts {

@@ -30,6 +30,9 @@ func TestFleet(t *testing.T) {
 	if len(f.Hosts) != 3 || len(f.Providers) != 5 {
 		t.Fatalf("%d hosts, %d providers", len(f.Hosts), len(f.Providers))
 	}
+	if urls := f.URLs(); len(urls) != 5 || urls[4] != f.Providers[4].URL {
+		t.Errorf("URLs %v", urls)
+	}
 	for i, p := range f.Providers {
 		if p.Host != f.Hosts[i%3] || !strings.HasPrefix(p.URL, p.Host.Addr()+"/id/") || p.Drifted != (i%3 == 2) {
 			t.Errorf("provider %d: %+v", i, p)

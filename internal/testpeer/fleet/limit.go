@@ -25,8 +25,13 @@ const (
 	HandshakeRTT = 2
 )
 
-// LimitFormula is printed with the results, so the figure can be checked by hand.
-const LimitFormula = "limit = max(ceil(H/C') * (D + K*S), ceil((U*D + H*K*S) / C')) round trips x R, C' = min(C, P)"
+// LimitFormula is printed with the results, so the figure can be checked by
+// hand, with what its terms and the schedule (SimulateRTT) mean.
+const LimitFormula = `discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once
+  limit = max(ceil(H/C') * (D + K*S), ceil((U*D + H*K*S) / C')) round trips x R, C' = min(C, P)
+  (both terms are lower bounds: a host's handshakes hold one slot after its first provider's discovery; all the work spread over C' slots)
+  model = the engine's own schedule on that network with no other cost: C workers take the providers in the engine's order
+  (its List, sorted by ARN, then round robin over the providers' hosts, as drift.WorkOrder), a host probed once by whichever comes first`
 
 // Shape is the probe work of one run: P providers (jobs) over U distinct
 // provider Urls (discovery documents, fetched once per run each) on H distinct
