@@ -25,21 +25,19 @@ const (
 
 var headlineLoad = load{Accounts: 1, Providers: 100, Hosts: 20}
 
-// engineResult is one measured run of the engine over one account's load.
+// engineResult is one measured run of the engine over one account's load:
+// LimitRTT and SimRTT (the engine's schedule, fleet.SimulateRTT) in round
+// trips; Handshakes the identity providers saw, WantHS = discoveries + hosts
+// x K; IAMGet the mean GetOpenIDConnectProvider; ProbeAvg the mean provider
+// probe, waits for a shared host included; CPU this whole process's (engine,
+// identity providers, forwarders). A Problem (a result not as seeded) makes
+// the figures invalid.
 type engineResult struct {
-	Load       string
-	Conc       int
-	Shape      fleet.Shape
-	LimitRTT   int
-	SimRTT     int // the engine's schedule in round trips: fleet.SimulateRTT over fleet.EngineOrder
-	Took       time.Duration
-	Handshakes int // TLS handshakes the identity providers saw
-	WantHS     int // discoveries + hosts x K
-	Counts     map[drift.Outcome]int
-	Problem    string        // a result that was not as seeded; the figure is then not valid
-	IAMGet     time.Duration // mean GetOpenIDConnectProvider (moto)
-	ProbeAvg   time.Duration // mean provider probe, waits for a shared host included
-	CPU        time.Duration // this process's CPU time over the run (engine, identity providers, forwarders)
+	Load, Problem                              string
+	Conc, LimitRTT, SimRTT, Handshakes, WantHS int
+	Shape                                      fleet.Shape
+	Took, IAMGet, ProbeAvg, CPU                time.Duration
+	Counts                                     map[drift.Outcome]int
 }
 
 // Ratio is measured time over the network limit.

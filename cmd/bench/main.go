@@ -20,10 +20,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
@@ -180,20 +178,7 @@ func main() {
 
 	var c testpeer.Cleanups
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	// A closed stdout or stderr (bench | head) must fail the write, not kill
-	// the bench before it stops what it started.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	go func() {
-		<-sigs
-		fmt.Fprintln(os.Stderr, "bench: interrupted: stopping everything it started (again to hurry)")
-		cancel()
-		<-sigs
-		c.Run()
-		os.Exit(130)
-	}()
-
+	c.OnSignal("bench", os.Stderr, cancel)
 	res, err := run(ctx, o, &c, os.Stderr)
 	c.Run()
 	cancel()

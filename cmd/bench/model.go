@@ -1,22 +1,17 @@
 package main
 
 import (
+	"slices"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/fleet"
 )
 
-// Lambda gives a function CPU in proportion to its memory: one vCPU at
-// 1,769 MB.
-const lambdaMBPerVCPU = 1769
-
-// ddbLatency is the latency the model assumes per DynamoDB call (same
-// region, a few milliseconds; moto answers faster).
-const ddbLatency = 10 * time.Millisecond
-
-// orgListPage is how many accounts one Organizations ListAccounts page holds
-// at most (its MaxResults limit).
-const orgListPage = 20
+const (
+	lambdaMBPerVCPU = 1769                  // Lambda's CPU follows memory: one vCPU at 1,769 MB
+	ddbLatency      = 10 * time.Millisecond // per DynamoDB call, same region (moto answers faster)
+	orgListPage     = 20                    // accounts per ListAccounts page, at most (its MaxResults)
+)
 
 // orgModel predicts an organisation run from the measured one, per account:
 // its IAM/STS calls in sequence x latency, ACCOUNT_CONCURRENCY accounts at
@@ -98,10 +93,8 @@ func (r *results) model() (orgModel, bool) {
 
 // run is the organisation run named name, nil when none.
 func (o *orgResults) run(name string) *orgRun {
-	for i := range o.Runs {
-		if o.Runs[i].Name == name {
-			return &o.Runs[i]
-		}
+	if i := slices.IndexFunc(o.Runs, func(r orgRun) bool { return r.Name == name }); i >= 0 {
+		return &o.Runs[i]
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/app"
@@ -46,10 +45,10 @@ type orgRun struct {
 	Bytes    int                           // of the report as JSON
 	Counts   map[drift.Outcome]int
 	CPU      time.Duration // the function's own (bootstrap), or this whole process's
-	MotoCPU  time.Duration // -1 when unknown
-	HWMKiB   int64         // bootstrap only
-	TLS      int           // connections the hosts saw
-	Limit    orgModel      // the network model at the run's setting
+	MotoCPU  time.Duration
+	HWMKiB   int64    // bootstrap only
+	TLS      int      // connections the hosts saw
+	Limit    orgModel // the network model at the run's setting
 	Problem  string
 }
 
@@ -60,12 +59,11 @@ type orgRun struct {
 func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 	l := b.o.org
 	res := &orgResults{Load: l}
-	b.logf("organisation: %d member accounts x %d providers on %d hosts (%s per round trip), IAM and STS %s per call; creating in moto, %d calls at a time",
-		l.Accounts, l.Providers, l.Hosts, b.o.rtt, b.o.awsLatency, orgCreateParallel)
+	b.logf("organisation: creating %d member accounts x %d providers on %d hosts in moto, %d calls at a time", l.Accounts, l.Providers, l.Hosts, orgCreateParallel)
 	if err := b.moto.Reset(ctx); err != nil {
 		return nil, err
 	}
-	cpu0, _ := b.moto.CPUTime()
+	cpu0, _ := b.moto.CPUTime() // 0 where /proc cannot tell
 	start := time.Now()
 	w, err := fleet.StartOrg(ctx, b.moto, b.root, fleet.OrgSpec{
 		Members:    l.Accounts,
@@ -78,14 +76,11 @@ func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 	}
 	b.c.Add(w.Close)
 	defer w.Close()
-	res.Create = time.Since(start)
-	if cpu1, err := b.moto.CPUTime(); err == nil {
-		res.CreateMotoCPU = cpu1 - cpu0
-	}
+	cpu1, _ := b.moto.CPUTime()
+	res.Create, res.CreateMotoCPU = time.Since(start), cpu1-cpu0
 	b.logf("organisation: created in %.1fs", res.Create.Seconds())
 
-	certFile, _ := strings.CutPrefix(b.trust[0], "SSL_CERT_FILE=")
-	restore, err := fleet.TrustInSystemPool(b.root, certFile)
+	restore, err := fleet.TrustInSystemPool(b.root, b.dir)
 	if err != nil {
 		return nil, fmt.Errorf("organisation: %w", err)
 	}
@@ -124,7 +119,7 @@ func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 // checks the report against the seed and reads the messages sent (a first
 // run should send the shared drift as one message, a repeat none).
 func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSetting, fresh, bootstrap bool) (orgRun, error) {
-	r := orgRun{Name: name, Setting: s, MotoCPU: -1}
+	r := orgRun{Name: name, Setting: s}
 	b.logf("organisation: %s", name)
 	if _, err := w.Alerts.Drain(ctx); err != nil {
 		return r, err
@@ -135,7 +130,7 @@ func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSett
 		}
 	}
 	tls := w.Handshakes()
-	moto, motoErr := b.moto.CPUTime()
+	moto, _ := b.moto.CPUTime()
 	var rep *drift.Report
 	if bootstrap {
 		env, err := b.functionEnv(append(w.Env(), "DRIFT_MODE=alert", "ORG_ROLE_NAME="+orgRoleName, "STATE_TABLE="+orgStateTable)...)
@@ -169,10 +164,8 @@ func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSett
 		raw, _ := json.Marshal(rep)
 		r.Calls, r.Span, r.Bytes = meter.ByService(), meter.AccountSpan(), len(raw)
 	}
-	if after, err := b.moto.CPUTime(); err == nil && motoErr == nil {
-		r.MotoCPU = after - moto
-	}
-	r.TLS = w.Handshakes() - tls
+	after, _ := b.moto.CPUTime()
+	r.MotoCPU, r.TLS = after-moto, w.Handshakes()-tls
 	l := b.o.org
 	probe := fleet.LimitRTT(fleet.Shape{Providers: l.Accounts * l.Providers, URLs: l.Providers, Hosts: l.Hosts,
 		Handshakes: b.o.handshakes, Concurrency: s.AccountConc * s.Conc})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -68,11 +67,7 @@ func run(ctx context.Context, o options, c *testpeer.Cleanups, stderr io.Writer)
 	}
 
 	b.logf("starting moto_server")
-	b.moto, err = testpeer.StartMoto(ctx)
-	if errors.Is(err, testpeer.ErrMissing) {
-		return nil, errors.New("moto_server not found on PATH: install it with pip install 'moto[server]'")
-	}
-	if err != nil {
+	if b.moto, err = testpeer.StartMoto(ctx); err != nil {
 		return nil, err
 	}
 	c.Add(b.moto.Close)

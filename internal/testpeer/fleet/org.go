@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -114,13 +115,17 @@ func (o *Org) Env() []string {
 }
 
 // TrustInSystemPool makes root Go's system pool for this process, as
-// SSL_CERT_FILE (certFile, holding root) makes it for a function process: the
-// production wiring's prober verifies against the system pool. Go reads
-// SSL_CERT_FILE once, when the pool is first needed, so call it before
-// anything in the process needs it; it fails when root is not in the pool it
-// loads. restore puts the variable back, so processes started later see the
-// environment as before; the loaded pool stays.
-func TrustInSystemPool(root *testidp.CA, certFile string) (restore func(), err error) {
+// SSL_CERT_FILE makes it for a function process: the production wiring's
+// prober verifies against the system pool. It writes root into dir and points
+// SSL_CERT_FILE at it. Go reads SSL_CERT_FILE once, when the pool is first
+// needed, so call it before anything in the process needs it; it fails when
+// root is not in the pool it loads. restore puts the variable back, so
+// processes started later see the environment as before; the loaded pool stays.
+func TrustInSystemPool(root *testidp.CA, dir string) (restore func(), err error) {
+	file := filepath.Join(dir, "system-pool-root.pem")
+	if err := os.WriteFile(file, root.PEM(), 0o600); err != nil {
+		return nil, err
+	}
 	old, had := os.LookupEnv("SSL_CERT_FILE")
 	restore = func() {
 		if had {
@@ -129,7 +134,7 @@ func TrustInSystemPool(root *testidp.CA, certFile string) (restore func(), err e
 			os.Unsetenv("SSL_CERT_FILE")
 		}
 	}
-	if err := os.Setenv("SSL_CERT_FILE", certFile); err != nil {
+	if err := os.Setenv("SSL_CERT_FILE", file); err != nil {
 		return nil, err
 	}
 	pool, err := x509.SystemCertPool()

@@ -3,7 +3,6 @@ package fleet_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -31,20 +30,16 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		defer os.RemoveAll(dir)
-		file := filepath.Join(dir, "root.pem")
-		if err := os.WriteFile(file, publicRoot.PEM(), 0o600); err != nil {
-			panic(err)
-		}
-		restore, err := fleet.TrustInSystemPool(publicRoot, file)
+		restore, err := fleet.TrustInSystemPool(publicRoot, dir)
 		if err != nil {
 			panic(err)
 		}
 		restore()
-		if _, err := fleet.TrustInSystemPool(publicRoot, file); err != nil {
+		if _, err := fleet.TrustInSystemPool(publicRoot, dir); err != nil {
 			panic("the pool loaded once stays: " + err.Error())
 		}
 		other, _ := testidp.NewRoot("Not Loaded")
-		if _, err := fleet.TrustInSystemPool(other, file); err == nil {
+		if _, err := fleet.TrustInSystemPool(other, dir); err == nil {
 			panic("a root not in the loaded pool was accepted")
 		}
 		return m.Run()
