@@ -211,8 +211,8 @@ func printOrg(out io.Writer, r *results) {
 	l, lat := org.Load, r.opts.awsLatency
 	p("organisation through the production wiring (app.NewEngineFromAWS; ORG_ROLE_NAME: ListAccounts, each member's role assumed through moto's STS;")
 	p("DRIFT_MODE=alert; SNS read back through SQS; STATE_TABLE emptied before each run but the repeat): %d member accounts x the same %d provider", l.Accounts, l.Providers)
-	p("Urls on %d hosts, the last host's drifted everywhere; IAM and STS behind a forwarder adding %s per call (moto closes each connection:", l.Hosts, lat)
-	p("connect + exchange at %s each); organisation and %d providers created in %s, moto at %s cores", lat/2, l.Accounts*l.Providers, org.Create.Round(100*time.Millisecond), share(org.CreateMotoCPU, org.Create))
+	p("Urls on %d hosts, the last host's drifted everywhere; every AWS call through a proxy adding %s to each IAM and STS call (and telling moto", l.Hosts, lat)
+	p("the account of each call); organisation and %d providers created in %s, moto at %s cores", l.Accounts*l.Providers, org.Create.Round(100*time.Millisecond), share(org.CreateMotoCPU, org.Create))
 	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "run\tlimit (probe, IAM)\tmeasured\t/limit\tper account: IAM+STS, DynamoDB calls; IAM+STS time; span\tmessages\treport\tmoto: calls/s, cores\tCPU cores\tpeak RSS\tTLS conns (want)\toutcomes")
 	for _, e := range org.Runs {

@@ -3,7 +3,6 @@ package testpeer
 import (
 	"context"
 	"maps"
-	"net/url"
 	"sync"
 	"time"
 
@@ -146,32 +145,6 @@ func (m *CallMeter) AccountSpan() time.Duration {
 		sum += m.last[a].Sub(f)
 	}
 	return sum / time.Duration(len(m.first))
-}
-
-// ServiceEndpoints sends the calls of the named services (by SDK service id:
-// "IAM", "STS") to another endpoint, such as a Latency forwarder in front of
-// the same moto_server, keeping the Host header (and so the signature) as
-// signed: the in-process equivalent of AWS_ENDPOINT_URL_IAM and friends for
-// code that builds its clients from one aws.Config.
-func ServiceEndpoints(endpoints map[string]string) func(*middleware.Stack) error {
-	return func(s *middleware.Stack) error {
-		return s.Finalize.Add(middleware.FinalizeMiddlewareFunc("TestpeerServiceEndpoints",
-			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-				if to, ok := endpoints[awsmiddleware.GetServiceID(ctx)]; ok {
-					if req, ok := in.Request.(*smithyhttp.Request); ok {
-						u, err := url.Parse(to)
-						if err != nil {
-							return middleware.FinalizeOutput{}, middleware.Metadata{}, err
-						}
-						if req.Host == "" {
-							req.Host = req.URL.Host
-						}
-						req.URL.Scheme, req.URL.Host = u.Scheme, u.Host
-					}
-				}
-				return next.HandleFinalize(ctx, in)
-			}), middleware.After)
-	}
 }
 
 // AsAccount makes moto_server answer a call as account id (its

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,16 +32,17 @@ type OrgSpec struct {
 }
 
 // Org is a moto organisation over a fleet: moto's default account manages
-// it; its members hold the fleet's providers; IAM and STS are reached through
-// a Latency forwarder; alerts go to an SNS topic read back through SQS.
+// it; its members hold the fleet's providers; AWS is reached through an
+// AWSProxy adding the latency to IAM and STS; alerts go to an SNS topic read
+// back through SQS.
 type Org struct {
 	*Fleet
 	// Members are the member account ids, sorted.
 	Members []string
 	// ARNs are the providers, ARNs[member][provider].
 	ARNs [][]string
-	// AWS is the forwarder in front of moto for IAM and STS.
-	AWS    *testpeer.Latency
+	// AWS is the proxy in front of moto.
+	AWS    *testpeer.AWSProxy
 	Alerts *testpeer.AlertQueue
 	moto   *testpeer.Moto
 }
@@ -70,20 +70,14 @@ func (o *Org) build(ctx context.Context, spec OrgSpec) error {
 	if o.ARNs, err = o.Seed(ctx, o.moto, o.Members, spec.Parallel); err != nil {
 		return err
 	}
-	// moto closes every connection after its answer, so each call is a new
-	// connection: a connect and an exchange, two round trips of half the latency.
-	u, err := url.Parse(o.moto.Endpoint)
-	if err != nil {
-		return err
-	}
-	if o.AWS, err = testpeer.StartLatency(u.Host, spec.AWSLatency/2); err != nil {
+	if o.AWS, err = testpeer.StartAWSProxy(o.moto, map[string]time.Duration{"iam": spec.AWSLatency, "sts": spec.AWSLatency}); err != nil {
 		return err
 	}
 	o.Alerts, err = testpeer.NewAlertQueue(ctx, o.moto.Config(), "thumbprint-drift-org")
 	return err
 }
 
-// Close stops the hosts and the forwarder.
+// Close stops the hosts and the proxy.
 func (o *Org) Close() {
 	if o.AWS != nil {
 		o.AWS.Close()
@@ -92,26 +86,21 @@ func (o *Org) Close() {
 }
 
 // AWSConfig is an SDK configuration as the function's, for in-process runs:
-// moto, IAM and STS through the forwarder, the production retryer, one HTTP
-// client shared by every client built from it (as config.LoadDefaultConfig
-// gives), then apiOptions (a testpeer.CallMeter's).
+// every service through the proxy, the production retryer, one HTTP client
+// shared by every client built from it (as config.LoadDefaultConfig gives),
+// then apiOptions (a testpeer.CallMeter's).
 func (o *Org) AWSConfig(apiOptions ...func(*middleware.Stack) error) aws.Config {
 	cfg := o.moto.Config()
-	cfg.HTTPClient = awshttp.NewBuildableClient()
+	cfg.BaseEndpoint, cfg.HTTPClient = aws.String(o.AWS.URL), awshttp.NewBuildableClient()
 	cfg.Retryer, cfg.RetryMaxAttempts = awsclient.NewRetryer, 0
-	cfg.APIOptions = append(slices.Clone(cfg.APIOptions), testpeer.ServiceEndpoints(map[string]string{"IAM": o.AWS.URL(), "STS": o.AWS.URL()}))
-	cfg.APIOptions = append(cfg.APIOptions, apiOptions...)
+	cfg.APIOptions = append(slices.Clone(cfg.APIOptions), apiOptions...)
 	return cfg
 }
 
-// Env is the same for a function process: IAM and STS through the forwarder
-// (with testpeer.FunctionEnv's moto endpoint for the rest) and the topic.
+// Env is the same for a function process (after testpeer.FunctionEnv's, so
+// its endpoint wins): every service through the proxy, and the topic.
 func (o *Org) Env() []string {
-	return []string{
-		"AWS_ENDPOINT_URL_IAM=" + o.AWS.URL(),
-		"AWS_ENDPOINT_URL_STS=" + o.AWS.URL(),
-		"SNS_TOPIC_ARN=" + o.Alerts.TopicARN,
-	}
+	return append(o.AWS.Env(), "SNS_TOPIC_ARN="+o.Alerts.TopicARN)
 }
 
 // TrustInSystemPool makes root Go's system pool for this process, as
