@@ -2,6 +2,17 @@ module github.com/thumbprint-drift/thumbprint-drift
 
 go 1.26
 
+// The probe reads certificate chains from legacy TLS 1.2 servers that sign
+// their key exchange only with SHA-1, as STS and AWS's openssl procedure
+// still do. crypto/tls has no tls.Config switch for SHA-1 handshake
+// signatures (RFC 9155 removed them; Go 1.25 followed): only this setting,
+// which applies to every binary and test built in this module, the Lambda
+// function and the CLI included. The probe sends no secret over those
+// connections (internal/thumbprint/dial.go); other connections, such as the
+// AWS SDK's, still negotiate SHA-256 or better with servers that offer it,
+// and SHA-1 is offered last.
+godebug tlssha1=1
+
 require (
 	github.com/aws/aws-lambda-go v1.55.1
 	github.com/aws/aws-sdk-go-v2 v1.48.0

@@ -26,23 +26,29 @@ const (
 var headlineLoad = load{Accounts: 1, Providers: 100, Hosts: 20}
 
 // engineResult is one measured run of the engine over one account's load:
-// LimitRTT and SimRTT (the engine's schedule, fleet.SimulateRTT) in round
-// trips; Handshakes the identity providers saw, WantHS = discoveries + hosts
-// x K; IAMGet the mean GetOpenIDConnectProvider; ProbeAvg the mean provider
-// probe, waits for a shared host included; CPU this whole process's (engine,
-// identity providers, forwarders). A Problem (a result not as seeded) makes
-// the figures invalid.
+// LimitRTT (the probing's limit) and SimRTT (the engine's probe schedule,
+// fleet.SimulateRTT) in round trips; ListLone and IAMAlone the IAM terms of
+// the limit (fleet.IAMFloor); Handshakes the identity providers saw, WantHS =
+// discoveries + hosts x K; IAMGet the mean GetOpenIDConnectProvider; ProbeAvg
+// the mean provider probe, waits for a shared host included; CPU this whole
+// process's (engine, identity providers, forwarders). A Problem (a result not
+// as seeded) makes the figures invalid.
 type engineResult struct {
-	Load, Problem                              string
-	Conc, LimitRTT, SimRTT, Handshakes, WantHS int
-	Shape                                      fleet.Shape
-	Took, IAMGet, ProbeAvg, CPU                time.Duration
-	Counts                                     map[drift.Outcome]int
+	Load, Problem                                   string
+	Conc, LimitRTT, SimRTT, Handshakes, WantHS      int
+	Shape                                           fleet.Shape
+	Took, IAMGet, ProbeAvg, CPU, ListLone, IAMAlone time.Duration
+	Counts                                          map[drift.Outcome]int
 }
 
-// Ratio is measured time over the network limit.
+// Limit is the fastest the run can be: List, then probing and IAM reads side by side.
+func (r engineResult) Limit(rtt time.Duration) time.Duration {
+	return fleet.Limit(r.Shape, rtt, r.ListLone, r.IAMAlone)
+}
+
+// Ratio is measured time over the limit.
 func (r engineResult) Ratio(rtt time.Duration) float64 {
-	return r.Took.Seconds() / (float64(r.LimitRTT) * rtt.Seconds())
+	return r.Took.Seconds() / r.Limit(rtt).Seconds()
 }
 
 // engineRun runs the real engine in-process (the real IAM client to moto, the
@@ -70,9 +76,13 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc int,
 		ProbeTimeout: probeTimeout,
 	})
 
-	// The order the engine will work in: its own List (sorted ARNs), round
-	// robin over their hosts (drift.WorkOrder).
+	// The engine starts every provider's probe at once, in List order; the
+	// probe's scheduler grants hosts in the order they ask.
 	arns, err := store.List(ctx)
+	if err != nil {
+		return engineResult{}, err
+	}
+	listLone, iamAlone, err := fleet.IAMFloor(ctx, store, arns, conc, 5)
 	if err != nil {
 		return engineResult{}, err
 	}
@@ -91,7 +101,8 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc int,
 		return engineResult{}, ctx.Err()
 	}
 	r := engineResult{
-		Load: l.Name(), Conc: conc, Shape: s, LimitRTT: fleet.LimitRTT(s), SimRTT: fleet.SimulateRTT(fleet.JobsOf(fleet.EngineOrder(arns)), conc, s.Handshakes),
+		Load: l.Name(), Conc: conc, Shape: s, LimitRTT: fleet.LimitRTT(s), SimRTT: fleet.SimulateRTT(fleet.JobsOf(arns), fleet.ProbeConcurrency, s.Handshakes),
+		ListLone: listLone, IAMAlone: iamAlone,
 		Took: took, Handshakes: f.Handshakes() - before, WantHS: s.URLs + s.Hosts*s.Handshakes, ProbeAvg: probes.mean(), CPU: cpu,
 	}
 	if get := meter.Calls()[testpeer.Op{Service: "IAM", Operation: "GetOpenIDConnectProvider"}]; get.N > 0 {

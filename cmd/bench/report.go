@@ -117,7 +117,7 @@ func printResults(out io.Writer, r *results) {
 	p("thumbprint-drift bench, %s (took %s)", r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
 	p("machine: %s/%s, %d cores (runtime.NumCPU), %s; AWS: moto_server on loopback", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	p("network: each identity provider behind a loopback forwarder, R = %s per round trip (connect 1 R, then R/2 each way per chunk)", rtt)
-	p("probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1), K = %d handshakes per host", fleet.DiscoveryRTT, fleet.HandshakeRTT, o.handshakes)
+	p("probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1; the TLS 1.2 check too), K = %d handshakes per host, the discovery's one of them", fleet.DiscoveryRTT, fleet.HandshakeRTT, o.handshakes)
 	p("  %s\n", fleet.LimitFormula)
 
 	if len(r.engine) > 0 {
@@ -128,10 +128,13 @@ func printResults(out io.Writer, r *results) {
 			s := e.Shape
 			ideal := time.Duration(s.URLs*fleet.DiscoveryRTT+s.Hosts*s.Handshakes*fleet.HandshakeRTT) * rtt / time.Duration(max(s.Providers, 1))
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2f\t%.1f ms\t%.0f ms (%.0f)\t%.0f%%\t%d (%d)\t%s\n", e.Load, e.Conc,
-				secs(time.Duration(e.LimitRTT)*rtt), secs(time.Duration(e.SimRTT)*rtt), secs(e.Took), e.Ratio(rtt), ms(e.IAMGet), ms(e.ProbeAvg), ms(ideal),
+				secs(e.Limit(rtt)), secs(time.Duration(e.SimRTT)*rtt), secs(e.Took), e.Ratio(rtt), ms(e.IAMGet), ms(e.ProbeAvg), ms(ideal),
 				100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, outcomes(e.Counts, e.Problem))
 		}
 		tw.Flush()
+		for _, e := range r.engine {
+			p("  limit of %s C%d: max(List %.1f ms + probing %s, IAM alone %s)", e.Load, e.Conc, ms(e.ListLone), secs(time.Duration(e.LimitRTT)*rtt), secs(e.IAMAlone))
+		}
 		p("  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider")
 		p("  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores\n", runtime.NumCPU())
 	}

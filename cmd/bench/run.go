@@ -131,7 +131,7 @@ func (b *bench) benchLoad(ctx context.Context, l load) error {
 		if err != nil {
 			return err
 		}
-		b.logf("load %s C%d: %.2fs (limit %.2fs)", l.Name(), conc, r.Took.Seconds(), float64(r.LimitRTT)*b.o.rtt.Seconds())
+		b.logf("load %s C%d: %.2fs (limit %.2fs)", l.Name(), conc, r.Took.Seconds(), r.Limit(b.o.rtt).Seconds())
 		b.res.engine = append(b.res.engine, r)
 	}
 

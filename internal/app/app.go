@@ -47,7 +47,7 @@ func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger
 	} else if logger != nil {
 		logger.WarnContext(ctx, "SNS_TOPIC_ARN is empty: alerts are logged only, not published")
 	}
-	prober := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: cfg.ProbeTimeout})
+	prober := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: cfg.ProbeTimeout, Concurrency: cfg.ProbeConcurrency})
 	own := oidcprovider.New(iam.NewFromConfig(awsCfg))
 	opts := drift.Options{
 		Providers:          own,
@@ -58,6 +58,7 @@ func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger
 		ProbeTimeout:       cfg.ProbeTimeout,
 		Logger:             logger,
 		AccountConcurrency: cfg.AccountConcurrency,
+		ExpiryWarning:      cfg.ExpiryWarning,
 	}
 	if cfg.MultiAccount() {
 		if org == nil {

@@ -3,9 +3,11 @@ package drift
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
 // Tag keys read from each provider.
@@ -160,4 +162,72 @@ func sameList(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// ExpiringSoon finds the served certificate (of any chain of any host
+// probed) that expires first and reports it when it expires within horizon
+// of now: an in-sync provider whose thumbprint AWS enforces is then
+// expiring, since the next chain may carry a new thumbprint. The detail names
+// the certificate (subject common name, host, position in its chain) and when
+// it expires (RFC 3339). The caller decides whether the warning applies.
+func ExpiringSoon(res *thumbprint.Result, now time.Time, horizon time.Duration) (detail string, ok bool) {
+	if res == nil || horizon <= 0 {
+		return "", false
+	}
+	type found struct {
+		cert     thumbprint.Certificate
+		host     string
+		pos, len int
+	}
+	var first *found
+	within := map[string]bool{} // by SHA-1: chains share certificates
+	for _, h := range res.Hosts {
+		for _, c := range h.Chains {
+			for i, cert := range c.Certificates {
+				if cert.NotAfter.Sub(now) > horizon {
+					continue
+				}
+				within[cert.SHA1] = true
+				if first == nil || cert.NotAfter.Before(first.cert.NotAfter) {
+					first = &found{cert: cert, host: h.Host, pos: i + 1, len: len(c.Certificates)}
+				}
+			}
+		}
+	}
+	if first == nil {
+		return "", false
+	}
+	name := first.cert.CommonName
+	if name == "" {
+		name = first.cert.Subject
+	}
+	role := "intermediate"
+	switch first.pos {
+	case 1:
+		role = "leaf"
+	case first.len:
+		role = "last certificate sent, whose SHA-1 is the thumbprint"
+	}
+	when := "expires " + first.cert.NotAfter.UTC().Format(time.RFC3339) + ", in " + left(first.cert.NotAfter.Sub(now))
+	if !first.cert.NotAfter.After(now) {
+		when = "expired " + first.cert.NotAfter.UTC().Format(time.RFC3339)
+	}
+	detail = fmt.Sprintf("certificate %q served by %s (%d of %d in its chain: %s) %s; the thumbprint is enforced, and the next chain may carry a new one: stage its thumbprint ahead of the rotation",
+		name, alertHost(first.host), first.pos, first.len, role, when)
+	if len(within) > 1 {
+		detail += fmt.Sprintf(" (%d served certificates expire within %s)", len(within), horizon)
+	}
+	return detail, true
+}
+
+// left is a duration as an operator reads it: days and hours, or less.
+func left(d time.Duration) string {
+	switch {
+	case d >= 24*time.Hour:
+		return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+	case d >= time.Hour:
+		return d.Truncate(time.Minute).String()
+	default:
+		return d.Truncate(time.Second).String()
+	}
 }

@@ -47,7 +47,8 @@ type Options struct {
 	Notifier Notifier
 	// Mode is the default mode.
 	Mode config.Mode
-	// Concurrency is how many providers are checked at once.
+	// Concurrency is how many IAM calls are made at once (CONCURRENCY);
+	// providers wait for their probes without holding one.
 	Concurrency int
 	// ProbeTimeout bounds each provider's probe.
 	ProbeTimeout time.Duration
@@ -60,6 +61,10 @@ type Options struct {
 	Accounts func(ctx context.Context) ([]Account, error)
 	// AccountConcurrency is how many accounts are checked at once.
 	AccountConcurrency int
+	// ExpiryWarning is the expiring horizon (EXPIRY_WARNING): an in-sync
+	// provider whose thumbprint AWS enforces is expiring when a served
+	// certificate expires within it. 0 turns the warning off.
+	ExpiryWarning time.Duration
 }
 
 // Account is one AWS account a run checks.
@@ -193,10 +198,13 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 			return nil, err
 		}
 	}
+	stop := r.prefetch(arns)
+	defer stop()
+	providers = limitIAM(providers, r.e.opts.Concurrency)
 	results := make([]Result, len(arns))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
-	for range min(r.e.opts.Concurrency, max(len(arns), 1)) {
+	for range min(maxInFlight, max(len(arns), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -378,9 +386,12 @@ func (r *run) finish(results []Result, summaries []AccountSummary) (*Report, err
 // check decides one provider. Reading and probing honour work (the run's
 // deadline less the reserve); a decided write uses ctx so it is never cut half way.
 func (e *Engine) check(ctx, work context.Context, providers Providers, probe ProbeFunc, arn string, runMode config.Mode, explicit bool) Result {
-	r := Result{ProviderARN: arn, Mode: runMode}
+	r := Result{ProviderARN: arn, Mode: runMode, Host: alertHost(urlOfARN(arn))}
 	p, err := providers.Get(work, arn)
 	if err != nil {
+		if errors.Is(err, errNoIAMSlot) {
+			return notReached(arn, runMode)
+		}
 		if errors.Is(err, oidcprovider.ErrNotFound) {
 			r.Outcome, r.Detail = Skipped, "provider not found (deleted since it was listed, or not in this account)"
 			return r
@@ -389,6 +400,7 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 		return r
 	}
 	r.URL, r.StoredThumbprints = p.URL, p.Thumbprints
+	r.Host = alertHost(p.URL)
 	pol := ParsePolicy(p.Tags)
 	r.tagWarning = len(pol.Warnings) > 0
 	notes := append([]string(nil), pol.Warnings...)
@@ -405,11 +417,21 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 	if err != nil {
 		r.Outcome = ProbeFailed
 		r.Detail = join(append(notes, deadlineDetail(work, err.Error())))
+		// The probe could not retrieve the certificate; AWS then checks the
+		// thumbprint (if it cannot retrieve it either), so assume it does.
+		r.ThumbprintEnforced = true
+		if pe, ok := errors.AsType[*thumbprint.Error](err); ok && pe.JWKSHost != "" {
+			r.Host = alertHost(pe.JWKSHost)
+		}
 		return r
 	}
 	r.Probe = res
 	r.LiveThumbprints = res.Thumbprints
 	r.PubliclyTrusted = res.PubliclyTrusted
+	r.ThumbprintEnforced = res.ThumbprintEnforced
+	if len(res.Hosts) > 0 {
+		r.Host = alertHost(res.Hosts[0].Host) // the jwks_uri host
+	}
 
 	d := Decide(res.Thumbprints, p.Thumbprints, res.PubliclyTrusted, r.Mode, pol.AllowUnverified)
 	if len(d.Dropped) > 0 {
@@ -417,8 +439,14 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 	}
 	for range 3 {
 		r.Outcome, r.NewThumbprints = d.Outcome, d.NewList
-		r.BreaksAssumeRole = d.Outcome == Drift && !res.PubliclyTrusted
+		r.BreaksAssumeRole = d.Outcome == Drift && res.ThumbprintEnforced
 		if !d.Apply {
+			if d.Outcome == InSync && res.ThumbprintEnforced && e.opts.ExpiryWarning > 0 {
+				if detail, ok := ExpiringSoon(res, e.opts.Now(), e.opts.ExpiryWarning); ok {
+					r.Outcome = Expiring
+					notes = append(notes, detail)
+				}
+			}
 			if d.Reason != "" {
 				notes = append(notes, d.Reason)
 			}
@@ -448,7 +476,7 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 			r.Detail = join(append(notes, err.Error()))
 			return r
 		}
-		r.Outcome = Updated
+		r.Outcome, r.BreaksAssumeRole = Updated, false
 		r.Detail = join(append(notes, "thumbprint list replaced"))
 		return r
 	}
@@ -541,6 +569,7 @@ func (e *Engine) log(ctx context.Context, r Result) {
 		slog.Any("stored_thumbprints", r.StoredThumbprints),
 		slog.Any("new_thumbprints", r.NewThumbprints),
 		slog.Bool("publicly_trusted", r.PubliclyTrusted),
+		slog.Bool("thumbprint_enforced", r.ThumbprintEnforced),
 		slog.Bool("breaks_assume_role", r.BreaksAssumeRole),
 		slog.String("detail", r.Detail),
 	)

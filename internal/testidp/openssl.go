@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -11,15 +12,17 @@ import (
 )
 
 // OpenSSLChain runs `openssl s_client -connect addr [-servername name]
-// -showcerts </dev/null` and returns the PEM blocks it prints, one per
-// certificate, in the order the server sent them. serverName "" sends no SNI
-// option (as for an IP literal). A missing openssl gives an error matching
-// exec.ErrNotFound.
-func OpenSSLChain(ctx context.Context, addr, serverName string) ([][]byte, error) {
+// -showcerts [extra...] </dev/null` and returns the PEM blocks it prints, one
+// per certificate, in the order the server sent them. serverName "" sends no
+// SNI option (as for an IP literal). extra are further s_client options, such
+// as "-cipher", "DEFAULT:@SECLEVEL=0" for a legacy server. A missing openssl
+// gives an error matching exec.ErrNotFound.
+func OpenSSLChain(ctx context.Context, addr, serverName string, extra ...string) ([][]byte, error) {
 	args := []string{"s_client", "-connect", addr, "-showcerts"}
 	if serverName != "" {
 		args = append(args, "-servername", serverName)
 	}
+	args = append(args, extra...)
 	cmd := exec.CommandContext(ctx, "openssl", args...)
 	cmd.Stdin = nil // reads /dev/null
 	var stdout, stderr bytes.Buffer
@@ -48,9 +51,10 @@ func OpenSSLChain(ctx context.Context, addr, serverName string) ([][]byte, error
 // OpenSSLThumbprint is AWS's documented procedure: the chain from
 // `openssl s_client -showcerts`, the LAST certificate printed, its
 // `openssl x509 -noout -fingerprint -sha1`, colons stripped, lowercased.
-// serverName "" omits -servername; for a host name give the name.
-func OpenSSLThumbprint(ctx context.Context, addr, serverName string) (string, error) {
-	blocks, err := OpenSSLChain(ctx, addr, serverName)
+// serverName "" omits -servername; for a host name give the name. extra are
+// further s_client options (see OpenSSLChain).
+func OpenSSLThumbprint(ctx context.Context, addr, serverName string, extra ...string) (string, error) {
+	blocks, err := OpenSSLChain(ctx, addr, serverName, extra...)
 	if err != nil {
 		return "", err
 	}
@@ -72,6 +76,26 @@ func OpenSSLFingerprint(ctx context.Context, certPEM []byte) (string, error) {
 		return "", fmt.Errorf("openssl x509 -fingerprint: unexpected output %q", out)
 	}
 	return strings.ToLower(strings.ReplaceAll(fp, ":", "")), nil
+}
+
+// OpenSSLHandshakes reports whether `openssl s_client -connect addr
+// [-servername name] [extra...] </dev/null` completes a handshake, as the
+// oracle for what a server accepts: extra "-tls1_2" asks whether it accepts
+// TLS 1.2. Only a missing openssl or a canceled ctx is an error.
+func OpenSSLHandshakes(ctx context.Context, addr, serverName string, extra ...string) (bool, error) {
+	args := []string{"s_client", "-connect", addr}
+	if serverName != "" {
+		args = append(args, "-servername", serverName)
+	}
+	cmd := exec.CommandContext(ctx, "openssl", append(args, extra...)...)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		return true, nil
+	}
+	if _, ok := errors.AsType[*exec.ExitError](err); ok && ctx.Err() == nil {
+		return false, nil
+	}
+	return false, fmt.Errorf("openssl s_client -connect %s: %w: %s", addr, err, strings.TrimSpace(string(out)))
 }
 
 // HaveOpenSSL reports whether an openssl binary is on PATH.

@@ -4,9 +4,11 @@
 package testidp
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
@@ -30,7 +32,7 @@ type CA struct {
 type Leaf struct {
 	Cert *x509.Certificate // the parsed certificate
 	DER  []byte            // the certificate as served
-	Key  *ecdsa.PrivateKey // the server's P-256 key
+	Key  crypto.Signer     // the server's key: P-256, or RSA 2048 from RSALeaf
 }
 
 // caValidity is how long generated CAs are valid, starting an hour ago.
@@ -88,6 +90,41 @@ func (ca *CA) Leaf(hosts []string, notBefore, notAfter time.Time) (*Leaf, error)
 		return nil, fmt.Errorf("leaf %v: %w", hosts, err)
 	}
 	return &Leaf{Cert: cert, DER: der, Key: key}, nil
+}
+
+// RSALeaf is Leaf with an RSA 2048 key, as legacy servers need: RSA key
+// exchange and RSA signatures (SHA-1 ones included) require an RSA certificate.
+func (ca *CA) RSALeaf(hosts []string, notBefore, notAfter time.Time) (*Leaf, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("generate RSA key: %w", err)
+	}
+	tmpl := leafTemplate(hosts, notBefore, notAfter)
+	// RSA key exchange encrypts the premaster secret to the certificate's key.
+	tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+	der, cert, err := sign(tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("RSA leaf %v: %w", hosts, err)
+	}
+	return &Leaf{Cert: cert, DER: der, Key: key}, nil
+}
+
+// KeyPEM returns the leaf's private key as PKCS #8 PEM, as servers load it.
+func (l *Leaf) KeyPEM() ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(l.Key)
+	if err != nil {
+		return nil, fmt.Errorf("marshal key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// ChainPEM returns the certificates of a served chain as PEM, in order.
+func ChainPEM(c tls.Certificate) []byte {
+	var out []byte
+	for _, der := range c.Certificate {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	return out
 }
 
 // SelfSigned returns a server certificate for hosts that signs itself.
@@ -183,7 +220,7 @@ func leafTemplate(hosts []string, notBefore, notAfter time.Time) *x509.Certifica
 	return tmpl
 }
 
-func sign(tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, priv *ecdsa.PrivateKey) ([]byte, *x509.Certificate, error) {
+func sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, priv crypto.Signer) ([]byte, *x509.Certificate, error) {
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, priv)
 	if err != nil {
 		return nil, nil, err

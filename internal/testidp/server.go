@@ -48,6 +48,9 @@ type ServerOptions struct {
 	WriteInterval time.Duration
 	// MaxVersion caps the TLS version offered (to test clients that require TLS 1.2+).
 	MaxVersion uint16
+	// MinVersion is the lowest TLS version accepted; 0 means TLS 1.0.
+	// tls.VersionTLS13 makes a server that requires TLS 1.3.
+	MinVersion uint16
 }
 
 // Server is a local TLS identity provider.
@@ -106,7 +109,7 @@ func Start(opts ServerOptions) (*Server, error) {
 		raw = &dripListener{Listener: ln, interval: opts.WriteInterval}
 	}
 	cfg := &tls.Config{
-		MinVersion:         tls.VersionTLS10,
+		MinVersion:         s.minVersion(),
 		MaxVersion:         opts.MaxVersion,
 		GetConfigForClient: s.configFor,
 	}
@@ -129,10 +132,17 @@ func (s *Server) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	i := s.next[key] % len(chains)
 	s.next[key] = i + 1
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS10,
+		MinVersion:   s.minVersion(),
 		MaxVersion:   s.opts.MaxVersion,
 		Certificates: []tls.Certificate{chains[i]},
 	}, nil
+}
+
+func (s *Server) minVersion() uint16 {
+	if s.opts.MinVersion != 0 {
+		return s.opts.MinVersion
+	}
+	return tls.VersionTLS10
 }
 
 func (s *Server) defaultHandler() http.Handler {

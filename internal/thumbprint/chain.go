@@ -3,23 +3,90 @@ package thumbprint
 import (
 	"context"
 	"crypto/sha1"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"strings"
+	"sync"
 )
 
-// probeHost makes the configured number of handshakes with hostport and keeps
-// the distinct chains in the order seen.
-func (p *Prober) probeHost(ctx context.Context, hostport string) (HostResult, error) {
+// served is one handshake's chain as the server sent it, and the version
+// negotiated.
+type served struct {
+	certs   []*x509.Certificate
+	version uint16
+}
+
+// probeHost makes the configured number of handshakes with hostport, all at
+// once, and learns whether the host accepts TLS 1.2 with one more handshake,
+// capped at TLS 1.2, beside them; its chain is recorded as well (a server may
+// send TLS 1.2 clients another chain, and STS may be one).
+//
+// seed, when not nil, waits for the discovery request's handshake with this
+// very host (nil when there was none): it counts as one of the handshakes,
+// so one fewer is made, unless the discovery failed, and then the last one is
+// made after all. The others start at once, beside the discovery request.
+// Distinct chains are kept in the order of the handshakes: the discovery's,
+// the others, the TLS 1.2 check's.
+func (r *Run) probeHost(ctx context.Context, hostport string, seed func() *served) (HostResult, error) {
+	p := r.p
 	hr := HostResult{Host: hostport, ServerName: serverName(hostport)}
-	seen := make(map[string]bool)
-	for range p.handshakes {
-		certs, err := p.handshake(ctx, hostport)
-		if err != nil {
-			return HostResult{}, err
+	own := p.handshakes
+	if seed != nil {
+		own--
+	}
+	n := own + 1 // the TLS 1.2 check last
+	results := make([]served, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		var maxVersion uint16 // the highest crypto/tls supports
+		if i == own {
+			maxVersion = tls.VersionTLS12
 		}
-		hr.Handshakes++
-		c := p.chain(certs, hostOnly(hostport))
+		wg.Go(func() { results[i], errs[i] = r.handshake(ctx, hostport, maxVersion) })
+	}
+	var got []served
+	var extra served
+	var extraErr error
+	if seed != nil {
+		if s := seed(); s != nil {
+			got = append(got, *s)
+		} else {
+			extra, extraErr = r.handshake(ctx, hostport, 0)
+		}
+	}
+	wg.Wait()
+	if seed != nil && len(got) == 0 {
+		results, errs = append(results, extra), append(errs, extraErr)
+	}
+	for i := range len(results) {
+		if i == own {
+			continue
+		}
+		if errs[i] != nil {
+			return HostResult{}, errs[i]
+		}
+		got = append(got, results[i])
+	}
+	hr.Handshakes = len(got)
+	switch err := errs[own]; {
+	case err == nil:
+		got = append(got, results[own])
+	case hasKind(err, KindTLS):
+		// The host answered and refused a TLS 1.2 session: it requires TLS 1.3.
+		hr.TLS12Error = err.Error()
+	default:
+		return HostResult{}, fmt.Errorf("TLS 1.2 check: %w", err)
+	}
+	seen := make(map[string]bool)
+	for _, s := range got {
+		if s.version == tls.VersionTLS12 {
+			hr.AcceptsTLS12 = true
+		}
+		c := p.chain(s.certs, hostOnly(hostport))
 		key := chainKey(c)
 		if seen[key] {
 			continue
@@ -27,18 +94,45 @@ func (p *Prober) probeHost(ctx context.Context, hostport string) (HostResult, er
 		seen[key] = true
 		hr.Chains = append(hr.Chains, c)
 	}
+	if hr.AcceptsTLS12 {
+		hr.TLS12Error = ""
+	}
 	return hr, nil
 }
 
-// handshake makes one TLS handshake and returns the certificates as served.
-func (p *Prober) handshake(ctx context.Context, hostport string) ([]*x509.Certificate, error) {
-	tc, err := p.dialTLS(ctx, hostport)
+// handshake makes one TLS handshake (at most maxVersion; 0: any) and returns
+// the certificates as served. It hangs up as soon as it has them: in TLS 1.2
+// that is before the client's key exchange, which saves the handshake's
+// second round trip (the server sees an alert instead of Finished). A TLS 1.3
+// handshake is already complete when the chain has been read and verified,
+// so it is finished and closed normally.
+func (r *Run) handshake(ctx context.Context, hostport string, maxVersion uint16) (served, error) {
+	release, err := r.sched.acquire(ctx, hostport)
 	if err != nil {
-		return nil, err
+		return served{}, err
 	}
-	certs := tc.ConnectionState().PeerCertificates
-	tc.Close()
-	return certs, nil
+	defer release()
+	var got served
+	cfg := probeConfig(hostport, maxVersion)
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		got = served{certs: cs.PeerCertificates, version: cs.Version}
+		if cs.Version <= tls.VersionTLS12 {
+			return errChainRead
+		}
+		return nil
+	}
+	tc, err := r.p.dialTLS(ctx, hostport, cfg)
+	switch {
+	case errors.Is(err, errChainRead):
+	case err != nil:
+		return served{}, err
+	default:
+		tc.Close()
+	}
+	if len(got.certs) == 0 {
+		return served{}, errorf(KindTLS, "%s served no certificate", hostport)
+	}
+	return got, nil
 }
 
 // chain summarises certs as served, takes the thumbprint of the last one and
@@ -47,10 +141,11 @@ func (p *Prober) chain(certs []*x509.Certificate, host string) Chain {
 	c := Chain{Certificates: make([]Certificate, len(certs))}
 	for i, cert := range certs {
 		c.Certificates[i] = Certificate{
-			Subject:  cert.Subject.String(),
-			Issuer:   cert.Issuer.String(),
-			NotAfter: cert.NotAfter.UTC(),
-			SHA1:     sha1Hex(cert.Raw),
+			Subject:    cert.Subject.String(),
+			CommonName: cert.Subject.CommonName,
+			Issuer:     cert.Issuer.String(),
+			NotAfter:   cert.NotAfter.UTC(),
+			SHA1:       sha1Hex(cert.Raw),
 		}
 	}
 	c.Thumbprint = c.Certificates[len(certs)-1].SHA1

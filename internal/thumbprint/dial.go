@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 )
 
 // envProxy picks the proxy for target from HTTPS_PROXY and NO_PROXY, as
@@ -19,22 +20,62 @@ func envProxy(target *url.URL) (*url.URL, error) {
 	return http.ProxyFromEnvironment(&http.Request{URL: target})
 }
 
-// dialTLS opens a TLS 1.2+ connection to hostport (directly or through the
-// proxy) with SNI = the host name (none for an IP literal), without verifying
-// the chain: the caller records and verifies it. Every connection gets the
-// context's deadline.
-func (p *Prober) dialTLS(ctx context.Context, hostport string) (*tls.Conn, error) {
+// probeCipherSuites are every TLS 1.2 cipher suite crypto/tls implements,
+// the ones it calls insecure included: RSA key exchange (which Go no longer
+// offers by default), 3DES, RC4, CBC with SHA-256. Listing them explicitly is
+// what crypto/tls needs to offer them (the tlsrsakex GODEBUG only changes the
+// default list). TLS 1.3 suites are not configurable and always offered.
+//
+// This is safe because the probe sends no secret over these connections: a
+// handshake only reads the chain the server sends, which the probe then
+// verifies itself, and the discovery request is an unauthenticated GET of a
+// public document. A weak suite can expose nothing, and refusing it would
+// make the probe fail on legacy servers that STS and AWS's openssl procedure
+// still read. SHA-1 handshake signatures in TLS 1.2 have no tls.Config
+// switch: the module's go.mod sets GODEBUG tlssha1=1 for every binary and
+// test built from it (see the comment there).
+var probeCipherSuites = func() []uint16 {
+	var ids []uint16
+	for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		if slices.Contains(cs.SupportedVersions, tls.VersionTLS12) {
+			ids = append(ids, cs.ID)
+		}
+	}
+	return ids
+}()
+
+// probeConfig is the client configuration of the probe's connections to
+// hostport: SNI = the host name (none for an IP literal), TLS 1.2 up to
+// maxVersion (0: the highest crypto/tls supports), every cipher suite, and no
+// verification: the caller records the chain as served and verifies it.
+func probeConfig(hostport string, maxVersion uint16) *tls.Config {
+	return &tls.Config{
+		ServerName:         serverName(hostport),
+		InsecureSkipVerify: true, // the served chain is recorded, then verified by the caller
+		MinVersion:         tls.VersionTLS12,
+		MaxVersion:         maxVersion,
+		CipherSuites:       probeCipherSuites,
+	}
+}
+
+// errChainRead ends a handshake as soon as the server's chain has arrived
+// (see Prober.handshake); it is not a failure.
+var errChainRead = errors.New("thumbprint: chain read; handshake ended by the probe")
+
+// dialTLS opens a TLS connection to hostport (directly or through the proxy)
+// with cfg. Every connection gets the context's deadline. A handshake that
+// cfg.VerifyConnection ends with errChainRead returns (nil, errChainRead).
+func (p *Prober) dialTLS(ctx context.Context, hostport string, cfg *tls.Config) (*tls.Conn, error) {
 	conn, err := p.dialTCP(ctx, hostport)
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(conn, &tls.Config{
-		ServerName:         serverName(hostport),
-		InsecureSkipVerify: true, // the served chain is recorded, then verified by the caller
-		MinVersion:         tls.VersionTLS12,
-	})
+	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
+		if errors.Is(err, errChainRead) {
+			return nil, errChainRead
+		}
 		if expired(ctx) != nil || isTimeout(err) {
 			return nil, err
 		}

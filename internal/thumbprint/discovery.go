@@ -17,33 +17,49 @@ const userAgent = "thumbprint-drift"
 // maxRedirects is the number of redirects the discovery request follows.
 const maxRedirects = 3
 
-// fetched is a discovery document and how its connections verified.
+// fetched is a discovery document, how its connections verified, and the
+// chain the issuer host served the request.
 type fetched struct {
 	discovery
 	verified  bool
 	verifyErr string
+	// seed is the first handshake with the issuer host itself (not a host
+	// redirected to): a handshake with that host like any other, so its probe
+	// counts it as one of its handshakes.
+	seed *served
 }
 
-// fetchDiscovery GETs the discovery document: status 200, at most 1 MiB, at
-// most 3 redirects, https only. Chains are verified and recorded, not enforced.
-func (p *Prober) fetchDiscovery(ctx context.Context, discoveryURL string) (fetched, error) {
+// fetchDiscovery GETs t's discovery document: status 200, at most 1 MiB, at
+// most 3 redirects, https only. Chains are verified and recorded, not
+// enforced. The request holds one of the issuer host's connections in the
+// scheduler; redirects are followed under it.
+func (r *Run) fetchDiscovery(ctx context.Context, t target) (fetched, error) {
+	p := r.p
+	discoveryURL := t.discoveryURL
 	var (
 		mu        sync.Mutex
 		dialed    int
 		verifyErr error
+		seed      *served
+		conns     []net.Conn
 	)
 	tr := &http.Transport{
 		// The request's dial context drops cancellation; the probe's keeps it.
 		DialTLSContext: func(_ context.Context, _, addr string) (net.Conn, error) {
-			tc, err := p.dialTLS(ctx, addr)
+			tc, err := p.dialTLS(ctx, addr, probeConfig(addr, 0))
 			if err != nil {
 				return nil, err
 			}
-			verr := p.verify(tc.ConnectionState().PeerCertificates, hostOnly(addr))
+			cs := tc.ConnectionState()
+			verr := p.verify(cs.PeerCertificates, hostOnly(addr))
 			mu.Lock()
+			conns = append(conns, tc)
 			dialed++
 			if verr != nil && verifyErr == nil {
 				verifyErr = verr
+			}
+			if seed == nil && strings.EqualFold(addr, t.host) {
+				seed = &served{certs: cs.PeerCertificates, version: cs.Version}
 			}
 			mu.Unlock()
 			return tc, nil
@@ -54,6 +70,20 @@ func (p *Prober) fetchDiscovery(ctx context.Context, discoveryURL string) (fetch
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, CheckRedirect: checkRedirect}
 
+	release, err := r.sched.acquire(ctx, t.host)
+	if err != nil {
+		return fetched{}, err
+	}
+	defer func() {
+		// Close every connection before giving the host's room back (the
+		// transport would close them a moment later, on its own goroutine).
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		release()
+	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, discoveryURL, nil)
 	if err != nil {
 		return fetched{}, errorf(KindBadURL, "%v", err)
@@ -89,6 +119,7 @@ func (p *Prober) fetchDiscovery(ctx context.Context, discoveryURL string) (fetch
 	f := fetched{discovery: doc}
 	mu.Lock()
 	defer mu.Unlock()
+	f.seed = seed
 	f.verified = dialed > 0 && verifyErr == nil
 	if verifyErr != nil {
 		f.verifyErr = verifyErr.Error()

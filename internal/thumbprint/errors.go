@@ -46,6 +46,9 @@ type Error struct {
 	// Err is the underlying error. For KindTimeout it wraps context.DeadlineExceeded,
 	// for KindCanceled context.Canceled.
 	Err error
+	// JWKSHost is the jwks_uri's host:port when discovery succeeded (a
+	// handshake failed); empty when discovery failed.
+	JWKSHost string
 }
 
 // Error names the step, the URL and the problem.
@@ -152,4 +155,10 @@ func wrapContext(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %w", context.Canceled, err)
 	}
 	return err
+}
+
+// hasKind reports whether err carries kind k, decided where it happened.
+func hasKind(err error, k Kind) bool {
+	ke, ok := errors.AsType[*kindError](err)
+	return ok && ke.kind == k
 }

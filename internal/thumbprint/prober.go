@@ -15,6 +15,7 @@ const DefaultHandshakes = 2
 type Prober struct {
 	opts        Options
 	handshakes  int
+	concurrency int
 	proxy       func(*url.URL) (*url.URL, error)
 	dialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	now         func() time.Time
@@ -25,12 +26,16 @@ func New(opts Options) *Prober {
 	p := &Prober{
 		opts:        opts,
 		handshakes:  opts.Handshakes,
+		concurrency: opts.Concurrency,
 		proxy:       opts.Proxy,
 		dialContext: opts.DialContext,
 		now:         opts.Now,
 	}
 	if p.handshakes <= 0 {
 		p.handshakes = DefaultHandshakes
+	}
+	if p.concurrency <= 0 {
+		p.concurrency = DefaultConcurrency
 	}
 	if p.proxy == nil {
 		p.proxy = envProxy

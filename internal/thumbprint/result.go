@@ -19,6 +19,9 @@ type Options struct {
 	Handshakes int
 	// Timeout bounds one Probe call (PROBE_TIMEOUT). 0 means only the context bounds it.
 	Timeout time.Duration
+	// Concurrency bounds the distinct hosts a Run has connections open to at
+	// once (PROBE_CONCURRENCY); 0 means DefaultConcurrency.
+	Concurrency int
 	// RootCAs verifies served chains; nil means the system pool (which honours
 	// SSL_CERT_FILE and SSL_CERT_DIR).
 	RootCAs *x509.CertPool
@@ -51,6 +54,11 @@ type Result struct {
 	Thumbprints []string `json:"thumbprints"`
 	// PubliclyTrusted is true when every served chain verified against the roots.
 	PubliclyTrusted bool `json:"publicly_trusted"`
+	// ThumbprintEnforced tells whether AWS checks the thumbprint for this
+	// provider: AWS verifies a publicly trusted chain with its own CA library
+	// and ignores thumbprints, except when a host requires TLS 1.3. So it is
+	// true when a chain is not publicly trusted or a host refused TLS 1.2.
+	ThumbprintEnforced bool `json:"thumbprint_enforced"`
 }
 
 // HostResult is what the handshakes with one host found.
@@ -59,10 +67,17 @@ type HostResult struct {
 	Host string `json:"host"`
 	// ServerName is the SNI sent; empty for an IP literal.
 	ServerName string `json:"server_name,omitempty"`
-	// Handshakes is the number of handshakes made.
+	// Handshakes is the number of handshakes whose chains count
+	// (PROBE_HANDSHAKES): the discovery request's own handshake with this host
+	// is one of them. The TLS 1.2 check is not counted.
 	Handshakes int `json:"handshakes"`
-	// Chains are the distinct chains, exactly as served, in the order seen.
+	// Chains are the distinct chains, exactly as served, in the order of the
+	// handshakes (the discovery request's, the others, the TLS 1.2 check's).
 	Chains []Chain `json:"chains"`
+	// AcceptsTLS12 tells whether the host completed a handshake capped at TLS 1.2.
+	AcceptsTLS12 bool `json:"accepts_tls12"`
+	// TLS12Error says how the host refused TLS 1.2 (it requires TLS 1.3).
+	TLS12Error string `json:"tls12_error,omitempty"`
 }
 
 // Chain is one certificate chain exactly as a server sent it.
@@ -81,6 +96,8 @@ type Chain struct {
 type Certificate struct {
 	// Subject is the certificate's subject distinguished name.
 	Subject string `json:"subject"`
+	// CommonName is the subject's common name, when it has one.
+	CommonName string `json:"common_name,omitempty"`
 	// Issuer is the issuer's distinguished name.
 	Issuer string `json:"issuer"`
 	// NotAfter is the end of the validity period, in UTC.

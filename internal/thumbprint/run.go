@@ -6,17 +6,21 @@ import (
 )
 
 // Run probes many providers and fetches each discovery URL, and handshakes
-// with each host:port, once, however many providers share them. It is safe
-// for concurrent use; a caller asking for work in flight waits for it.
+// with each host:port, once, however many providers share them. Its
+// connections are scheduled: at most Options.Concurrency distinct hosts at
+// once, at most MaxConnsPerHost connections to one host, each host's
+// handshakes in parallel. It is safe for concurrent use; a caller asking for
+// work in flight waits for it.
 type Run struct {
 	p     *Prober
+	sched *scheduler
 	docs  group[fetched]
 	hosts group[HostResult]
 }
 
 // NewRun returns a Run: a cache that lives as long as one check of all providers.
 func (p *Prober) NewRun() *Run {
-	return &Run{p: p}
+	return &Run{p: p, sched: newScheduler(p.concurrency, MaxConnsPerHost)}
 }
 
 // Probe is Prober.Probe with the Run's cache. The Result is the caller's own.
@@ -30,13 +34,36 @@ func (r *Run) Probe(ctx context.Context, providerURL string) (*Result, error) {
 		ctx, cancel = context.WithTimeout(ctx, r.p.opts.Timeout)
 		defer cancel()
 	}
-	doc, err := r.docs.do(ctx, t.discoveryURL, func() (fetched, error) {
-		return r.p.fetchDiscovery(ctx, t.discoveryURL)
-	})
-	if err != nil {
-		return nil, newError(ctx, StepDiscovery, t.discoveryURL, err)
+	fetch := func() (fetched, error) {
+		return r.docs.do(ctx, t.discoveryURL, func() (fetched, error) { return r.fetchDiscovery(ctx, t) })
 	}
-	if err := checkIssuer(doc.issuer, t.issuer); err != nil {
+	// The issuer host is probed whatever the document says (as the jwks_uri
+	// host or beside it), so its handshakes start now, beside the discovery
+	// request, whose own handshake with that host is one of them.
+	issuerCtx, stopIssuer := context.WithCancel(ctx)
+	defer stopIssuer()
+	var issuer HostResult
+	var issuerErr error
+	issuerDone := make(chan struct{})
+	go func() {
+		defer close(issuerDone)
+		issuer, issuerErr = r.hosts.do(issuerCtx, t.host, func() (HostResult, error) {
+			return r.probeHost(issuerCtx, t.host, func() *served {
+				// The leader's own discovery: joined, not fetched again.
+				if doc, err := fetch(); err == nil {
+					return doc.seed
+				}
+				return nil
+			})
+		})
+	}()
+	doc, err := fetch()
+	if err == nil {
+		err = checkIssuer(doc.issuer, t.issuer)
+	}
+	if err != nil {
+		stopIssuer()
+		<-issuerDone
 		return nil, newError(ctx, StepDiscovery, t.discoveryURL, err)
 	}
 	res := &Result{
@@ -50,19 +77,29 @@ func (r *Run) Probe(ctx context.Context, providerURL string) (*Result, error) {
 		PubliclyTrusted:      true,
 	}
 	hosts := []string{doc.jwksHost}
-	if t.host != doc.jwksHost {
-		hosts = append(hosts, t.host)
-	}
-	seen := make(map[string]bool)
-	for _, host := range hosts {
-		hr, err := r.hosts.do(ctx, host, func() (HostResult, error) {
-			return r.p.probeHost(ctx, host)
+	hrs := []HostResult{{}}
+	errs := []error{nil}
+	if doc.jwksHost != t.host {
+		// Another host: the discovery request did not handshake with it.
+		hrs[0], errs[0] = r.hosts.do(ctx, doc.jwksHost, func() (HostResult, error) {
+			return r.probeHost(ctx, doc.jwksHost, nil)
 		})
-		if err != nil {
-			return nil, newError(ctx, StepHandshake, "https://"+host, err)
+		hosts, hrs, errs = append(hosts, t.host), append(hrs, HostResult{}), append(errs, nil)
+	}
+	<-issuerDone
+	hrs[len(hrs)-1], errs[len(errs)-1] = issuer, issuerErr
+	seen := make(map[string]bool)
+	for i, host := range hosts {
+		if errs[i] != nil {
+			e := *newError(ctx, StepHandshake, "https://"+host, errs[i]) // a copy: the cache shares errors
+			e.JWKSHost = doc.jwksHost
+			return nil, &e
 		}
-		hr = hr.clone()
+		hr := hrs[i].clone()
 		res.Hosts = append(res.Hosts, hr)
+		if !hr.AcceptsTLS12 {
+			res.ThumbprintEnforced = true
+		}
 		for _, c := range hr.Chains {
 			if !c.Verified {
 				res.PubliclyTrusted = false
@@ -72,6 +109,9 @@ func (r *Run) Probe(ctx context.Context, providerURL string) (*Result, error) {
 				res.Thumbprints = append(res.Thumbprints, c.Thumbprint)
 			}
 		}
+	}
+	if !res.PubliclyTrusted {
+		res.ThumbprintEnforced = true
 	}
 	return res, nil
 }

@@ -60,11 +60,15 @@ func TestRunSharesWork(t *testing.T) {
 			t.Fatalf("result %d: %+v, want thumbprints %v from 2 hosts", i, res, want)
 		}
 	}
-	if got := jwks.Handshakes(); got != handshakes {
-		t.Errorf("jwks host saw %d handshakes, want %d for the whole run", got, handshakes)
+	// The jwks host: its handshakes and the TLS 1.2 check, once. The issuer
+	// host: one discovery per provider (one of which is one of its
+	// handshakes), the other handshakes and the TLS 1.2 check, once.
+	perHost := handshakes + 1
+	if got := jwks.Handshakes(); got != perHost {
+		t.Errorf("jwks host saw %d handshakes, want %d for the whole run", got, perHost)
 	}
 	if got, want := issuer.Handshakes(), len(providers)+handshakes; got != want {
-		t.Errorf("issuer host saw %d handshakes, want %d (one discovery per provider, %d probes)", got, want, handshakes)
+		t.Errorf("issuer host saw %d handshakes, want %d (one discovery per provider, %d more and the TLS 1.2 check)", got, want, handshakes-1)
 	}
 
 	// Mutating one result leaves the others, and later ones, alone.
@@ -81,8 +85,8 @@ func TestRunSharesWork(t *testing.T) {
 			t.Errorf("a result shares slices with another: %+v", res)
 		}
 	}
-	if got := jwks.Handshakes(); got != handshakes {
-		t.Errorf("jwks host saw %d handshakes after a cached probe, want %d", got, handshakes)
+	if got := jwks.Handshakes(); got != perHost {
+		t.Errorf("jwks host saw %d handshakes after a cached probe, want %d", got, perHost)
 	}
 
 	// Prober.Probe does not share: each call handshakes again.
@@ -91,8 +95,8 @@ func TestRunSharesWork(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := jwks.Handshakes(); got != 3*handshakes {
-		t.Errorf("jwks host saw %d handshakes after two uncached probes, want %d", got, 3*handshakes)
+	if got := jwks.Handshakes(); got != 3*perHost {
+		t.Errorf("jwks host saw %d handshakes after two uncached probes, want %d", got, 3*perHost)
 	}
 }
 
@@ -167,5 +171,37 @@ func TestProbeThroughProxy(t *testing.T) {
 	}
 	if got := opensslThumbprint(t, srv.Host(), name); got != want {
 		t.Errorf("openssl procedure gives %s, want %s", got, want)
+	}
+}
+
+// TestRunDiscoveryFailureLeavesHostToOthers: providers on one host probed at
+// once, one whose discovery fails: it fails alone, and the others still get
+// the host's handshakes (a probe started beside a failed discovery is not
+// kept for them).
+func TestRunDiscoveryFailureLeavesHostToOthers(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, "127.0.0.1"), k.int1)}, Paths: []string{"/id/B", "/id/C"}})
+	run := thumbprint.New(thumbprint.Options{RootCAs: k.root.Pool(), Proxy: direct}).NewRun()
+	urls := []string{srv.Host() + "/id/A", srv.Host() + "/id/B", srv.Host() + "/id/C"}
+	for range 3 {
+		results := make([]*thumbprint.Result, len(urls))
+		errs := make([]error, len(urls))
+		var wg sync.WaitGroup
+		for i, u := range urls {
+			wg.Go(func() { results[i], errs[i] = run.Probe(t.Context(), u) })
+		}
+		wg.Wait()
+		if pe := asError(t, errs[0]); pe.Kind != thumbprint.KindHTTPStatus {
+			t.Errorf("/id/A: %v, want kind %q", errs[0], thumbprint.KindHTTPStatus)
+		}
+		for i := 1; i < len(urls); i++ {
+			if errs[i] != nil {
+				t.Fatalf("%s: %v", urls[i], errs[i])
+			}
+			if h := results[i].Hosts[0]; h.Handshakes != 2 || !slices.Equal(results[i].Thumbprints, []string{sha1Hex(k.int1.DER)}) {
+				t.Errorf("%s: %d handshakes, thumbprints %v; want 2, [%s]", urls[i], h.Handshakes, results[i].Thumbprints, sha1Hex(k.int1.DER))
+			}
+		}
 	}
 }

@@ -66,6 +66,16 @@ func parseProviderURL(raw string) (target, error) {
 	}, nil
 }
 
+// IssuerHost returns the host:port (port 443 unless given) of a provider Url
+// as IAM stores it, "https://" optional.
+func IssuerHost(providerURL string) (string, error) {
+	t, err := parseProviderURL(providerURL)
+	if err != nil {
+		return "", err
+	}
+	return t.host, nil
+}
+
 // hostPort returns the lowercased host:port of an https URL, port 443 unless given.
 func hostPort(u *url.URL) (string, error) {
 	name := strings.ToLower(u.Hostname())

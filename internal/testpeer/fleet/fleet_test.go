@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/fleet"
@@ -50,8 +53,8 @@ func TestFleet(t *testing.T) {
 	if !slices.Equal(res.Thumbprints, []string{f.Providers[1].Host.Thumbprint}) || !res.PubliclyTrusted {
 		t.Errorf("probe %v trusted %v, want [%s]", res.Thumbprints, res.PubliclyTrusted, f.Providers[1].Host.Thumbprint)
 	}
-	if d := time.Since(start); d < 4*rtt {
-		t.Errorf("probe took %v through the forwarder, want at least a discovery and a handshake (%v)", d, 4*rtt)
+	if d := time.Since(start); d < fleet.DiscoveryRTT*rtt {
+		t.Errorf("probe took %v through the forwarder, want at least a discovery on a new connection (%v)", d, fleet.DiscoveryRTT*rtt)
 	}
 	if f.Handshakes() < 2 || f.Hosts[1].Net.Accepted() < 2 {
 		t.Errorf("handshakes %d, connections %d", f.Handshakes(), f.Hosts[1].Net.Accepted())
@@ -82,6 +85,18 @@ func TestSeed(t *testing.T) {
 				t.Errorf("arns[%d][%d] = %s", a, i, arn)
 			}
 		}
+	}
+
+	// IAMFloor reads a member's providers through moto as the engine would.
+	cfg := m.Config()
+	cfg.APIOptions = append(cfg.APIOptions, testpeer.AsAccount(members[0]))
+	store := oidcprovider.New(iam.NewFromConfig(cfg))
+	list, alone, err := fleet.IAMFloor(ctx, store, arns[0], 2, 3)
+	if err != nil || list <= 0 || alone < list {
+		t.Errorf("IAMFloor = %v, %v, %v", list, alone, err)
+	}
+	if _, _, err := fleet.IAMFloor(ctx, store, append(arns[1], arns[0]...), 1, 1); err == nil {
+		t.Error("IAMFloor over providers of another account: no error")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLimitRTT(t *testing.T) {
@@ -13,25 +14,45 @@ func TestLimitRTT(t *testing.T) {
 		s    Shape
 		want int
 	}{
-		// work term: 100 discoveries x 3 + 20 hosts x 2 handshakes x 2 = 380, over 8 slots
-		{"100p/20h C8", Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 8}, 48},
-		// hosts term: the ceil(H/C) x (discovery + K handshakes) = 13 x 7
-		{"100p/100h C8", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8}, 91},
-		{"100p/100h C32", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 32}, 28},
-		{"100p/20h C32", Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 32}, 12},
-		{"serial: every round trip in turn", Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 1}, 380},
-		{"serial, one host each", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 1}, 700},
-		{"one handshake per host", Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 1, Concurrency: 8}, 43},
-		{"more slots than providers", Shape{Providers: 3, URLs: 3, Hosts: 3, Handshakes: 2, Concurrency: 64}, 7},
-		{"one provider", Shape{Providers: 1, URLs: 1, Hosts: 1, Handshakes: 5, Concurrency: 8}, 13},
+		// every host at once (20 <= Pc 64), each host's 5 discoveries, one more
+		// handshake and the TLS 1.2 check at once: max(D, S) = 3
+		{"100p/20h", Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 8}, 3},
+		// 100 hosts over Pc 64 slots: two turns
+		{"100p/100h", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8}, 6},
+		{"100p/100h Pc 8", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8, ProbeConcurrency: 8}, 39},
+		{"100p/100h Pc 100", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8, ProbeConcurrency: 100}, 3},
+		// one host's 100 discoveries and 2 handshakes, 8 connections at once: 13 turns
+		{"100 Urls on one host", Shape{Providers: 100, URLs: 100, Hosts: 1, Handshakes: 2, Concurrency: 8}, 39},
+		{"one provider, 5 handshakes", Shape{Providers: 1, URLs: 1, Hosts: 1, Handshakes: 5, Concurrency: 8}, 3},
 		// organisation Shape: 20 accounts x the same 100 Urls, discovered once per run
-		{"2000 providers, 100 Urls", Shape{Providers: 2000, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 32}, 12},
+		{"2000 providers, 100 Urls", Shape{Providers: 2000, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 32}, 3},
 		{"no providers", Shape{Providers: 0, URLs: 0, Hosts: 0, Handshakes: 2, Concurrency: 8}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := LimitRTT(tt.s); got != tt.want {
 				t.Errorf("LimitRTT(%+v) = %d, want %d", tt.s, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLimit(t *testing.T) {
+	const ms = time.Millisecond
+	s := Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 8}
+	tests := []struct {
+		name           string
+		list, iamAlone time.Duration
+		want           time.Duration
+	}{
+		// List, then the probing (3 R) beside the IAM reads
+		{"probing longer", 10 * ms, 100 * ms, 10*ms + 150*ms},
+		{"IAM reads longer", 10 * ms, 300 * ms, 300 * ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Limit(s, 50*ms, tt.list, tt.iamAlone); got != tt.want {
+				t.Errorf("Limit = %s, want %s", got, tt.want)
 			}
 		})
 	}
@@ -57,25 +78,24 @@ func sortedJobs(n, h int) []Job { return JobsOf(arnsOn(n, h)) }
 
 func TestSimulateRTT(t *testing.T) {
 	tests := []struct {
-		name    string
-		jobs    []Job
-		conc, k int
-		want    int
+		name  string
+		jobs  []Job
+		pc, k int
+		want  int
 	}{
-		{name: "one provider", jobs: engineJobs(1, 1), conc: 8, k: 2, want: 7},
-		{name: "two providers, one host, in parallel: the second waits for the host", jobs: engineJobs(2, 1), conc: 2, k: 2, want: 7},
-		{name: "two providers, one host, in turn: the second only discovers", jobs: engineJobs(2, 1), conc: 1, k: 2, want: 10},
-		{name: "same Url twice: discovered once", jobs: []Job{{"h/a", "h"}, {"h/a", "h"}}, conc: 2, k: 2, want: 7},
-		{name: "serial is the sum", jobs: engineJobs(100, 20), conc: 1, k: 2, want: 380},
-		{name: "100p/20h C8 engine order reaches the limit", jobs: engineJobs(100, 20), conc: 8, k: 2, want: 48},
-		{name: "100p/20h C8 sorted, hosts adjacent: workers queue behind one host", jobs: sortedJobs(100, 20), conc: 8, k: 2, want: 73},
-		{name: "100p/20h C32 engine order: 32 first wait for 20 hosts, then 68 discoveries in 3 rounds", jobs: engineJobs(100, 20), conc: 32, k: 2, want: 16},
-		{name: "100p/100h C8", jobs: engineJobs(100, 100), conc: 8, k: 2, want: 91},
-		{name: "none", jobs: nil, conc: 8, k: 2, want: 0},
+		{name: "one provider", jobs: engineJobs(1, 1), pc: 64, k: 2, want: 3},
+		{name: "two providers, one host: at once", jobs: engineJobs(2, 1), pc: 64, k: 2, want: 3},
+		{name: "same Url twice: discovered once", jobs: []Job{{"h/a", "h"}, {"h/a", "h"}}, pc: 64, k: 2, want: 3},
+		{name: "100p/20h", jobs: sortedJobs(100, 20), pc: 64, k: 2, want: 3},
+		{name: "100p/100h: two turns of 64 slots", jobs: sortedJobs(100, 100), pc: 64, k: 2, want: 6},
+		{name: "100p/100h, 8 slots", jobs: sortedJobs(100, 100), pc: 8, k: 2, want: 39},
+		{name: "one slot is the sum", jobs: sortedJobs(100, 20), pc: 1, k: 2, want: 60},
+		{name: "100 Urls on one host: 8 connections at once", jobs: sortedJobs(100, 1), pc: 64, k: 2, want: 39},
+		{name: "none", jobs: nil, pc: 64, k: 2, want: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := SimulateRTT(tt.jobs, tt.conc, tt.k); got != tt.want {
+			if got := SimulateRTT(tt.jobs, tt.pc, tt.k); got != tt.want {
 				t.Errorf("SimulateRTT = %d, want %d", got, tt.want)
 			}
 		})
@@ -84,12 +104,12 @@ func TestSimulateRTT(t *testing.T) {
 
 func TestSimulateNeverBeatsLimit(t *testing.T) {
 	for _, h := range []int{1, 5, 20, 37, 100} {
-		for _, c := range []int{1, 2, 8, 32, 64} {
+		for _, pc := range []int{1, 2, 8, 32, 64} {
 			for _, k := range []int{1, 2, 5} {
 				for order, jobs := range map[string][]Job{"engine": engineJobs(100, h), "sorted": sortedJobs(100, h)} {
-					s := Shape{Providers: 100, URLs: 100, Hosts: h, Handshakes: k, Concurrency: c}
-					if sim, lim := SimulateRTT(jobs, c, k), LimitRTT(s); sim < lim {
-						t.Errorf("%s %+v: schedule %d round trips beats the limit %d", order, s, sim, lim)
+					s := Shape{Providers: 100, URLs: 100, Hosts: h, Handshakes: k, Concurrency: 8, ProbeConcurrency: pc}
+					if sim, lim := SimulateRTT(jobs, pc, k), LimitRTT(s); sim < lim {
+						t.Errorf("%s %+v: schedule %d round trips beats the Limit %d", order, s, sim, lim)
 					}
 				}
 			}
