@@ -25,14 +25,10 @@ const (
 
 var headlineLoad = load{Accounts: 1, Providers: 100, Hosts: 20}
 
-// engineResult is one measured run of the engine over one account's load:
-// LimitRTT (the probing's limit) and SimRTT (the engine's probe schedule,
-// fleet.SimulateRTT) in round trips; ListLone and IAMAlone the IAM terms of
-// the limit (fleet.IAMFloor); Handshakes the identity providers saw, WantHS =
-// discoveries + hosts x K; IAMGet the mean GetOpenIDConnectProvider; ProbeAvg
-// the mean provider probe, waits for a shared host included; CPU this whole
-// process's (engine, identity providers, forwarders). A Problem (a result not
-// as seeded) makes the figures invalid.
+// engineResult is one measured run of the engine over one account's load, as
+// the table prints it: limits from fleet (LimitRTT, SimRTT in round trips;
+// ListLone, IAMAlone from IAMFloor). A Problem (a result not as seeded) makes
+// the figures invalid.
 type engineResult struct {
 	Load, Problem                                   string
 	Conc, LimitRTT, SimRTT, Handshakes, WantHS      int

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,11 +53,8 @@ func (b *bench) buildFunction(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, buildLimit)
 	defer cancel()
 	root, err := testpeer.ModuleRoot(ctx)
-	if errors.Is(err, testpeer.ErrNoModule) {
-		return errors.New("run the bench inside the repository (make bench)")
-	}
 	if err != nil {
-		return err
+		return fmt.Errorf("run the bench inside the repository (make bench): %w", err)
 	}
 	if arm, err := testpeer.BuildBootstrap(ctx, root, filepath.Join(b.dir, "arm64")); err != nil {
 		b.res.fn.Problems = append(b.res.fn.Problems, err.Error())
@@ -74,9 +70,14 @@ func (b *bench) buildFunction(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// invoke runs the function once in a new process with env, a scheduled
-// event and timeout as its remaining time, and decodes its report.
-func (b *bench) invoke(ctx context.Context, env []string, timeout time.Duration) (invocation, error) {
+// invoke runs the function once in a new process, its environment
+// functionEnv(vars), with a scheduled event and timeout as its remaining
+// time, and decodes its report.
+func (b *bench) invoke(ctx context.Context, timeout time.Duration, vars ...string) (invocation, error) {
+	env, err := b.functionEnv(vars...)
+	if err != nil {
+		return invocation{}, err
+	}
 	m, err := testpeer.InvokeOnce(ctx, b.hostBin, b.dir, env, []byte(scheduledEvent), coldStartLimit, timeout)
 	inv := invocation{Measured: m}
 	switch {

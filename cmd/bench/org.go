@@ -133,11 +133,7 @@ func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSett
 	moto, _ := b.moto.CPUTime()
 	var rep *drift.Report
 	if bootstrap {
-		env, err := b.functionEnv(append(w.Env(), "DRIFT_MODE=alert", "ORG_ROLE_NAME="+orgRoleName, "STATE_TABLE="+orgStateTable)...)
-		if err != nil {
-			return r, err
-		}
-		inv, err := b.invoke(ctx, env, orgRunLimit)
+		inv, err := b.invoke(ctx, orgRunLimit, append(w.Env(), "DRIFT_MODE=alert", "ORG_ROLE_NAME="+orgRoleName, "STATE_TABLE="+orgStateTable)...)
 		if err != nil {
 			return r, err
 		}

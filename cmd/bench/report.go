@@ -135,8 +135,8 @@ func printResults(out io.Writer, r *results) {
 		for _, e := range r.engine {
 			p("  limit of %s C%d: max(List %.1f ms + probing %s, IAM alone %s)", e.Load, e.Conc, ms(e.ListLone), secs(time.Duration(e.LimitRTT)*rtt), secs(e.IAMAlone))
 		}
-		p("  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider")
-		p("  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores\n", runtime.NumCPU())
+		p("  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider\n"+
+			"  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores\n", runtime.NumCPU())
 	}
 
 	printOrg(out, r)
@@ -212,10 +212,10 @@ func printOrg(out io.Writer, r *results) {
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	l, lat := org.Load, r.opts.awsLatency
-	p("organisation through the production wiring (app.NewEngineFromAWS; ORG_ROLE_NAME: ListAccounts, each member's role assumed through moto's STS;")
-	p("DRIFT_MODE=alert; SNS read back through SQS; STATE_TABLE emptied before each run but the repeat): %d member accounts x the same %d provider", l.Accounts, l.Providers)
-	p("Urls on %d hosts, the last host's drifted everywhere; every AWS call through a proxy adding %s to each IAM and STS call (and telling moto", l.Hosts, lat)
-	p("the account of each call); organisation and %d providers created in %s, moto at %s cores", l.Accounts*l.Providers, org.Create.Round(100*time.Millisecond), share(org.CreateMotoCPU, org.Create))
+	p("organisation through the production wiring (app.NewEngineFromAWS, ORG_ROLE_NAME, DRIFT_MODE=alert, SNS read back through SQS, STATE_TABLE emptied\n"+
+		"before each run but the repeat): %d member accounts x the same %d provider Urls on %d hosts, the last host's drifted everywhere; a proxy adds %s\n"+
+		"to each IAM and STS call; organisation and %d providers created in %s, moto at %s cores", l.Accounts, l.Providers, l.Hosts, lat,
+		l.Accounts*l.Providers, org.Create.Round(100*time.Millisecond), share(org.CreateMotoCPU, org.Create))
 	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "run\tlimit (probe, IAM)\tmeasured\t/limit\tper account: IAM+STS, DynamoDB calls; IAM+STS time; span\tmessages\treport\tmoto: calls/s, cores\tCPU cores\tpeak RSS\tTLS conns (want)\toutcomes")
 	for _, e := range org.Runs {
@@ -245,10 +245,8 @@ func printOrg(out io.Writer, r *results) {
 	for _, pr := range org.Problems {
 		p("  PROBLEM: %s", firstLine(pr))
 	}
-	p("  limit: probe = the shared hosts' network limit above at AC x C workers; IAM = ceil(A/AC) x (AssumeRole, List, ceil(P/C) Gets) x %s", lat)
-	p("  per account: calls counted by SDK middleware, their summed latency, the span from its AssumeRole to its last Get (mean); report = JSON bytes;")
-	p("  moto: calls answered per second and its CPU (near 1 core: moto, one Python process, is the bound); CPU = the function's own for the")
-	p("  bootstrap, this whole process (hosts, forwarders, meter included) in-process")
+	p("  limit: the shared hosts' probing + IAM = ceil(A/AC) x (AssumeRole, List, ceil(P/C) Gets) x %s; per account: calls (SDK middleware), their latency, AssumeRole\n"+
+		"  to last Get (mean); moto near 1 core is the bound; CPU: the function's own (bootstrap), this whole process in-process (hosts, forwarders, meter)", lat)
 	if m, ok := r.model(); ok {
 		p("  model (README): wall = max(network, CPU); network = probe %s + ceil(A/%d) ListAccounts pages x L + ceil(A/AC) x %d calls x L", secs(m.Probe), orgListPage, m.chain())
 		p("    + DynamoDB %.2f calls per account x %s in sequence; CPU = %.2f ms per account / (memory / %d MB); RSS = %.1f MiB + %.1f KiB per account",

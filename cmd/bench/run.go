@@ -148,16 +148,9 @@ func (b *bench) benchLoad(ctx context.Context, l load) error {
 		b.res.peers = append(b.res.peers, p)
 	}
 
-	for i := range b.o.rssRuns {
-		if b.hostBin == "" {
-			break
-		}
+	for i := 0; i < b.o.rssRuns && b.hostBin != ""; i++ {
 		b.logf("load %s: scheduled invocation %d/%d of the function through the Runtime API, for its peak RSS", l.Name(), i+1, b.o.rssRuns)
-		env, err := b.functionEnv()
-		if err != nil {
-			return err
-		}
-		inv, err := b.invoke(ctx, env, invokeLimit)
+		inv, err := b.invoke(ctx, invokeLimit)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
