@@ -60,7 +60,7 @@ func TestDemo(t *testing.T) {
 		}
 		var drift string
 		for _, m := range strings.Split(msgs, "\n\n") {
-			if strings.Contains(m, "Subject     thumbprint-drift: drift 127.0.0.1:") {
+			if strings.Contains(m, "Subject     thumbprint-drift: new drift 127.0.0.1:") {
 				drift = m
 			}
 		}

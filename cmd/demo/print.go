@@ -148,15 +148,20 @@ func (p *printer) messages(w *world, msgs []testpeer.Delivered) {
 		if sc := w.scenarioFor(m.Attr("provider_arn")); sc != nil {
 			label = fmt.Sprintf("(%d)", sc.n)
 		}
+		// A grouped message lists its providers' results; here each has one.
+		first := map[string]any{}
+		if res := m.Results(); len(res) > 0 {
+			first = res[0]
+		}
 		p.line("  %s Subject     %s", label, m.Subject)
-		p.line("      Attributes  outcome=%s severity=%s", m.Attr("outcome"), m.Attr("severity"))
+		p.line("      Attributes  outcome=%s severity=%s transition=%s", m.Attr("outcome"), m.Attr("severity"), m.Attr("transition"))
 		p.line("                  provider_arn=%s", m.Attr("provider_arn"))
-		p.line("      Message     JSON: the result's fields plus account_id=%s mode=%s checked_at=%s",
-			str(m.Body["account_id"]), str(m.Body["mode"]), str(m.Body["checked_at"]))
-		if b, _ := m.Body["breaks_assume_role"].(bool); b {
+		p.line("      Message     JSON: %d result(s), mode=%s checked_at=%s; account_id=%s",
+			len(m.Results()), str(m.Body["mode"]), str(m.Body["checked_at"]), str(first["account_id"]))
+		if b, _ := first["breaks_assume_role"].(bool); b {
 			p.line("                  breaks_assume_role=true: STS rejects this issuer's tokens until the list is fixed")
 		}
-		if fix := str(m.Body["fix"]); fix != "" {
+		if fix := str(first["fix"]); fix != "" {
 			for i, l := range fixLines(fix) {
 				if i == 0 {
 					p.line("      fix         %s", l)

@@ -256,6 +256,11 @@ func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	results := normRep["results"].([]any)
+	for _, r := range results {
+		if res := r.(map[string]any); res["first_seen"] != nil {
+			res["first_seen"] = "FIRST_SEEN" // the run's time, without a state table
+		}
+	}
 	sort.Slice(results, func(i, j int) bool {
 		return results[i].(map[string]any)["provider_arn"].(string) < results[j].(map[string]any)["provider_arn"].(string)
 	})
@@ -309,6 +314,70 @@ func TestBootstrapPublishFailureIsAnInvocationError(t *testing.T) {
 	res := fn.invoke(t, event(t, "scheduled.json"))
 	if res.Error == nil || !strings.Contains(res.ErrorMessage(), "publish") || !strings.Contains(res.ErrorMessage(), aws.ToString(out.OpenIDConnectProviderArn)) {
 		t.Fatalf("invocation = %+v, want an error naming the failed publish and provider\n%s", res, fn.out.String())
+	}
+}
+
+// TestBootstrapStateTable: with STATE_TABLE the deployed binary alerts a
+// problem once (new), stays silent while it persists, and says at start-up
+// where its state is.
+func TestBootstrapStateTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the function binary")
+	}
+	ctx := context.Background()
+	m := peertest.Moto(t)
+	q, err := testpeer.NewAlertQueue(ctx, m.Config(), "drift")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testpeer.CreateStateTable(ctx, m.Config(), "drift-state"); err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := testidp.NewRoot("Corp Private Root")
+	leaf, _ := ca.Leaf([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	s, err := testidp.Start(testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf, ca)}, Path: "/private"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := iam.NewFromConfig(m.Config()).CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+		Url: aws.String("https://" + s.URL()), ThumbprintList: []string{strings.Repeat("0a", 20)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(out.OpenIDConnectProviderArn)
+	env := append(os.Environ(), m.Env()...)
+	env = append(env, "SNS_TOPIC_ARN="+q.TopicARN, "STATE_TABLE=drift-state", "PROBE_TIMEOUT=5s")
+	fn := startFunction(t, buildBootstrap(t), env)
+
+	for i, want := range []string{"new", ""} { // then silent while the problem persists
+		res := fn.invoke(t, event(t, "scheduled.json"))
+		if res.Error != nil {
+			t.Fatalf("run %d: %+v\n%s", i+1, res.Error, fn.out.String())
+		}
+		var rep struct {
+			Results []struct {
+				ProviderARN string `json:"provider_arn"`
+				Transition  string `json:"transition"`
+				FirstSeen   string `json:"first_seen"`
+			} `json:"results"`
+		}
+		if err := json.Unmarshal(res.Response, &rep); err != nil || len(rep.Results) != 1 {
+			t.Fatalf("run %d: report %s", i+1, res.Response)
+		}
+		if r := rep.Results[0]; r.ProviderARN != arn || r.Transition != want || r.FirstSeen == "" {
+			t.Errorf("run %d: result %+v, want transition %q and first_seen", i+1, r, want)
+		}
+		msgs, err := q.Drain(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (len(msgs) == 1) != (want != "") || len(msgs) > 1 {
+			t.Errorf("run %d: %d messages for transition %q", i+1, len(msgs), want)
+		}
+	}
+	if logs := fn.out.String(); !strings.Contains(logs, "alert state in DynamoDB table drift-state") || strings.Contains(logs, "STATE_TABLE is empty") {
+		t.Errorf("start-up log does not name the state table:\n%s", logs)
 	}
 }
 

@@ -6,10 +6,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -19,6 +23,7 @@ import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/state"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
@@ -41,18 +46,32 @@ func NewEngineFromAWS(ctx context.Context, awsCfg aws.Config, cfg config.Config,
 // one from awsCfg). Tests pass a fake where moto cannot play the part: a
 // delegated administrator's ListAccounts.
 func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger, org accounts.OrgAPI) *drift.Engine {
-	var notifier drift.Notifier
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	reach := &reach{}
+	var publishers []drift.Publisher
 	if cfg.TopicARN != "" {
-		notifier = alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN)
-	} else if logger != nil {
-		logger.WarnContext(ctx, "SNS_TOPIC_ARN is empty: alerts are logged only, not published")
+		publishers = append(publishers, alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN, alert.WithFormat(cfg.AlertFormat), alert.WithLogger(logger)))
+	} else {
+		logger.WarnContext(ctx, "SNS_TOPIC_ARN is empty: alerts are not published to SNS")
+	}
+	if cfg.EventBusName != "" {
+		publishers = append(publishers, alert.NewEventBridgePublisher(eventbridge.NewFromConfig(awsCfg), cfg.EventBusName, alert.WithEventLogger(logger)))
+	}
+	if cfg.SecurityHub {
+		publishers = append(publishers, alert.NewSecurityHub(awsCfg.Region, reach.securityHub(awsCfg, cfg)))
+	}
+	if len(publishers) == 0 {
+		logger.WarnContext(ctx, "no SNS topic, event bus or Security Hub: alerts are logged only")
 	}
 	prober := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: cfg.ProbeTimeout, Concurrency: cfg.ProbeConcurrency})
 	own := oidcprovider.New(iam.NewFromConfig(awsCfg))
 	opts := drift.Options{
 		Providers:          own,
 		NewProbe:           func() drift.ProbeFunc { return prober.NewRun().Probe },
-		Notifier:           notifier,
+		Publishers:         publishers,
+		Lifecycle:          NewLifecycle(ctx, awsCfg, cfg, logger),
 		Mode:               cfg.Mode,
 		Concurrency:        cfg.Concurrency,
 		ProbeTimeout:       cfg.ProbeTimeout,
@@ -64,9 +83,37 @@ func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger
 		if org == nil {
 			org = organizations.NewFromConfig(awsCfg)
 		}
-		opts.Accounts = accountLister(awsCfg, cfg, own, org)
+		opts.Accounts = accountLister(awsCfg, cfg, own, org, reach)
 	}
 	return drift.New(opts)
+}
+
+// NewLifecycle is the alert lifecycle over cfg's state table, or nil
+// without one (stateless, and the log says so).
+func NewLifecycle(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger) drift.Lifecycle {
+	if cfg.StateTable == "" {
+		logger.WarnContext(ctx, "STATE_TABLE is empty: no alert state, so every run alerts every problem as new (probe-failed included, from its first failure) and every update as applied; set STATE_TABLE for new, changed, reminder and resolved")
+		return nil
+	}
+	logger.InfoContext(ctx, "alert state in DynamoDB table "+cfg.StateTable, "state_table", cfg.StateTable,
+		"realert_interval", cfg.RealertInterval.String(), "probe_failures_to_alert", cfg.ProbeFailuresToAlert)
+	return alert.NewLifecycle(NewStateStore(awsCfg, cfg.StateTable),
+		alert.Policy{RealertInterval: cfg.RealertInterval, ProbeFailuresToAlert: cfg.ProbeFailuresToAlert}, logger)
+}
+
+// NewStateStore is the state table's store with a client from awsCfg.
+func NewStateStore(awsCfg aws.Config, table string) *state.Store {
+	return state.New(dynamodb.NewFromConfig(awsCfg), table)
+}
+
+// OpenStateStore is the state table's store with a client from the SDK's
+// standard chain (the CLI's stage records staged thumbprints in it).
+func OpenStateStore(ctx context.Context, table string) (*state.Store, error) {
+	awsCfg, err := awsclient.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return NewStateStore(awsCfg, table), nil
 }
 
 // accountLister finds the run's accounts: the configured role ARNs (each
@@ -74,7 +121,7 @@ func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger
 // account with own credentials; the management account skipped from a
 // delegated administrator unless cfg.OrgIncludeManagementAccount). Each
 // account's role is assumed when the engine opens it.
-func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, org accounts.OrgAPI) func(context.Context) ([]drift.Account, error) {
+func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, org accounts.OrgAPI, reach *reach) func(context.Context) ([]drift.Account, error) {
 	stsc := sts.NewFromConfig(awsCfg)
 	return func(ctx context.Context) ([]drift.Account, error) {
 		targets := accounts.FromRoles(cfg.AccountRoleARNs)
@@ -88,6 +135,7 @@ func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, or
 				return nil, err
 			}
 		}
+		reach.set(targets)
 		out := make([]drift.Account, 0, len(targets))
 		for _, t := range targets {
 			a := drift.Account{ID: t.AccountID, RoleARN: t.RoleARN, Skip: t.Skip}
@@ -110,5 +158,58 @@ func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, or
 			out = append(out, a)
 		}
 		return out, nil
+	}
+}
+
+// reach remembers how the accounts of the last listing are reached (nil
+// roles: one account, the caller's own), so that Security Hub findings go to
+// each provider's own account.
+type reach struct {
+	mu      sync.Mutex
+	roles   map[string]string // account id to role ARN; "" for own credentials
+	clients map[string]alert.SecurityHubAPI
+}
+
+func (r *reach) set(targets []accounts.Target) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.roles = map[string]string{}
+	for _, t := range targets {
+		if t.Skip == "" {
+			r.roles[t.AccountID] = t.RoleARN
+		}
+	}
+}
+
+// securityHub returns the Security Hub client of an account: the caller's
+// own for its own account (and for every account without organisation
+// mode), else one through the account's member role.
+func (r *reach) securityHub(awsCfg aws.Config, cfg config.Config) func(context.Context, string) (alert.SecurityHubAPI, error) {
+	stsc := sts.NewFromConfig(awsCfg)
+	own := securityhub.NewFromConfig(awsCfg)
+	return func(ctx context.Context, acct string) (alert.SecurityHubAPI, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.roles == nil {
+			return own, nil
+		}
+		role, ok := r.roles[acct]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("account %s is not in this run: no role to import its findings with", acct)
+		case role == "":
+			return own, nil
+		}
+		if c, ok := r.clients[role]; ok {
+			return c, nil
+		}
+		acfg := awsCfg.Copy()
+		acfg.Credentials = accounts.Credentials(stsc, role, cfg.ExternalID)
+		c := securityhub.NewFromConfig(acfg)
+		if r.clients == nil {
+			r.clients = map[string]alert.SecurityHubAPI{}
+		}
+		r.clients[role] = c
+		return c, nil
 	}
 }

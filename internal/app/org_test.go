@@ -261,23 +261,37 @@ func TestOrganisationMode(t *testing.T) {
 		t.Errorf("suspended account's provider changed: %s", got)
 	}
 
-	// One message per alerted result, each carrying its account.
+	// Messages grouped by transition, outcome and host; each result carries
+	// its account, and a message of one account says so in an attribute.
 	msgs, err := q.Drain(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	perOutcome := map[string][]string{}
+	results := 0
 	for _, m := range msgs {
-		if m.Body["account_id"] == nil || m.Attr("account_id") != m.Body["account_id"] {
-			t.Errorf("message without matching account_id: %s %v", m.Subject, m.MessageAttributes)
+		accts := map[any]bool{}
+		for _, r := range m.Results() {
+			results++
+			if r["account_id"] == nil || r["account_id"] == "" {
+				t.Errorf("result without account_id in %s: %v", m.Subject, r)
+			}
+			accts[r["account_id"]] = true
+			perOutcome[m.Attr("outcome")] = append(perOutcome[m.Attr("outcome")], r["account_id"].(string))
 		}
-		perOutcome[m.Attr("outcome")] = append(perOutcome[m.Attr("outcome")], m.Attr("account_id"))
+		if len(accts) == 1 && !accts[m.Attr("account_id")] {
+			t.Errorf("message of one account without its account_id attribute: %s %v", m.Subject, m.MessageAttributes)
+		}
 	}
 	if got := perOutcome["account-failed"]; len(got) != 1 || got[0] != o.members[1] {
 		t.Errorf("account-failed messages for %v, want one for %s", got, o.members[1])
 	}
-	if len(perOutcome["updated"]) != 2 || len(perOutcome["drift"]) != 1 || len(msgs) != 4 {
-		t.Errorf("messages by outcome %v", perOutcome)
+	if len(perOutcome["updated"]) != 2 || len(perOutcome["drift"]) != 1 || results != 4 {
+		t.Errorf("results by outcome %v", perOutcome)
+	}
+	// The two updates of the shared host are one applied message.
+	if len(msgs) != 3 {
+		t.Errorf("%d messages, want 3 (account-failed, drift, one applied for the shared host)", len(msgs))
 	}
 
 	// The shared issuer was fetched and handshaken once for all accounts:

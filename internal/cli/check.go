@@ -42,15 +42,16 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	output := fs.String("output", "table", "table or json (the function's report)")
 	verbose := fs.Bool("v", false, "log each decision as JSON to stderr")
 	topic := fs.String("topic-arn", "", "SNS topic alerts go to in modes alert and remediate; overrides SNS_TOPIC_ARN")
+	stateTable := fs.String("state-table", "", "DynamoDB table of alert state (new, changed, reminder, resolved) in modes alert and remediate; overrides STATE_TABLE")
 	var providers, roleARNs stringList
 	fs.Var(&providers, "provider", "OIDC provider ARN to check (repeatable), arn:<partition>:iam::<account>:oidc-provider/<url>; default every provider")
 	fs.Var(&roleARNs, "role-arn", "role ARN to assume in a member account (repeatable); overrides ACCOUNT_ROLE_ARNS")
 	orgRole := fs.String("org-role-name", "", "role name to assume in every active account of the organisation; overrides ORG_ROLE_NAME")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: thumbprint-drift check [--mode report|alert|remediate] [--topic-arn ARN] [--provider ARN]...\n"+
+		fmt.Fprint(stderr, "usage: thumbprint-drift check [--mode report|alert|remediate] [--topic-arn ARN] [--state-table NAME] [--provider ARN]...\n"+
 			"                             [--output table|json] [--role-arn ARN]... | [--org-role-name NAME]\n\n"+
 			"Like terraform plan: prints, per provider, the stored and live thumbprints and the decision.\n"+
-			"Settings come from the environment as for the function: SNS_TOPIC_ARN, CONCURRENCY,\nPROBE_TIMEOUT, PROBE_HANDSHAKES, ACCOUNT_ROLE_ARNS, ORG_ROLE_NAME,\n"+
+			"Settings come from the environment as for the function: SNS_TOPIC_ARN, STATE_TABLE,\nREALERT_INTERVAL, PROBE_FAILURES_TO_ALERT, CONCURRENCY, PROBE_TIMEOUT, PROBE_HANDSHAKES,\nACCOUNT_ROLE_ARNS, ORG_ROLE_NAME,\n"+
 			"ORG_INCLUDE_MANAGEMENT_ACCOUNT, ASSUME_ROLE_EXTERNAL_ID, ACCOUNT_CONCURRENCY, and the AWS SDK's\nstandard chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).\n\n")
 		fs.PrintDefaults()
 		fmt.Fprint(stderr, "\n"+exitCodes)
@@ -89,7 +90,12 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "check: --role-arn and --org-role-name: choose one way to name the accounts")
 		return ExitUsage
 	}
-	cfg, err := config.Load(os.Getenv)
+	cfg, err := config.Load(func(k string) string {
+		if k == "STATE_TABLE" && *stateTable != "" {
+			return *stateTable // validated as the variable is
+		}
+		return os.Getenv(k)
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "check: %v\n", err)
 		return ExitError

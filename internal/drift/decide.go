@@ -2,6 +2,7 @@ package drift
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,32 +86,61 @@ func InSyncWith(live, stored []string) bool {
 	return true
 }
 
+// LastSeen is when each thumbprint (lowercase hex) of a provider was last
+// seen live, as the alert state remembers it; nil without state.
+type LastSeen map[string]time.Time
+
 // Merge builds the list to write: the live thumbprints (lowercase, in order),
-// then the stored entries in their order without them, cut to 5. Stored entries
-// that are not 40 hex characters are left out and returned as dropped, since IAM
-// would refuse the whole update.
-func Merge(live, stored []string) (list, dropped []string) {
-	seen := make(map[string]bool, len(live)+len(stored))
+// then the stored entries seen live (most recently seen first), then the
+// stored entries never seen live (in stored order), without duplicates, cut
+// to 5. So a cut never drops a chain the server still alternates to, or a
+// thumbprint staged for the next rotation, before an entry nobody has seen.
+// Stored entries that are not 40 hex characters are left out and returned as
+// dropped, since IAM would refuse the whole update.
+func Merge(live, stored []string, seen LastSeen) (list, dropped []string) {
+	have := make(map[string]bool, len(live)+len(stored))
 	add := func(t string) {
 		k := strings.ToLower(t)
-		if seen[k] || len(list) == oidcprovider.MaxThumbprints {
-			seen[k] = true
-			return
+		if !have[k] && len(list) < oidcprovider.MaxThumbprints {
+			list = append(list, t)
 		}
-		seen[k] = true
-		list = append(list, t)
+		have[k] = true
 	}
 	for _, l := range live {
 		add(strings.ToLower(l))
 	}
+	valid := make([]string, 0, len(stored))
 	for _, s := range stored {
 		if !oidcprovider.ValidThumbprint(s) {
 			dropped = append(dropped, s)
 			continue
 		}
+		valid = append(valid, s)
+	}
+	// Stable: entries seen at the same time, and entries never seen, keep
+	// their stored order.
+	slices.SortStableFunc(valid, func(a, b string) int {
+		return seen[strings.ToLower(b)].Compare(seen[strings.ToLower(a)])
+	})
+	for _, s := range valid {
 		add(s)
 	}
 	return list, dropped
+}
+
+// Cuts reports whether Merge has more distinct candidates than a list holds,
+// so that which stored entries survive depends on when they were last seen.
+func Cuts(live, stored []string) bool {
+	have := make(map[string]bool, len(live)+len(stored))
+	for _, l := range live {
+		have[strings.ToLower(l)] = true
+	}
+	for _, s := range stored {
+		if oidcprovider.ValidThumbprint(s) {
+			have[strings.ToLower(s)] = true
+		}
+	}
+	return len(have) > oidcprovider.MaxThumbprints
 }
 
 // Decision is what to do with one probed provider.
@@ -127,13 +157,13 @@ type Decision struct {
 }
 
 // Decide applies the decision table to live and stored thumbprints of a
-// provider whose probe succeeded.
-func Decide(live, stored []string, publiclyTrusted bool, mode config.Mode, allowUnverified bool) Decision {
+// provider whose probe succeeded; seen orders the stored entries kept (Merge).
+func Decide(live, stored []string, seen LastSeen, publiclyTrusted bool, mode config.Mode, allowUnverified bool) Decision {
 	if len(live) > 0 && InSyncWith(live, stored) {
 		return Decision{Outcome: InSync}
 	}
 	d := Decision{Outcome: Drift}
-	d.NewList, d.Dropped = Merge(live, stored)
+	d.NewList, d.Dropped = Merge(live, stored, seen)
 	switch {
 	case len(live) == 0:
 		d.NewList = nil

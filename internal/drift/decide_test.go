@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 )
@@ -36,12 +37,53 @@ func TestMerge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, dropped := Merge(tt.live, tt.stored)
+			got, dropped := Merge(tt.live, tt.stored, nil)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Merge list = %v, want %v", got, tt.want)
 			}
 			if !reflect.DeepEqual(dropped, tt.wantDropped) {
 				t.Errorf("Merge dropped = %v, want %v", dropped, tt.wantDropped)
+			}
+		})
+	}
+}
+
+func TestMergeWithSeenTimes(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	tests := []struct {
+		name   string
+		live   []string
+		stored []string
+		seen   LastSeen
+		want   []string
+	}{
+		{"no state: stored order", []string{t1}, []string{t2, t3, t4, t5, t6}, nil,
+			[]string{t1, t2, t3, t4, t5}},
+		{"an alternate chain seen an hour ago survives the cut", []string{t1}, []string{t2, t3, t4, t5, t6},
+			LastSeen{t1: now, t6: ago(time.Hour)}, []string{t1, t6, t2, t3, t4}},
+		{"seen entries first, most recently seen first", []string{t1}, []string{t2, t3, t4, t5, t6},
+			LastSeen{t5: ago(48 * time.Hour), t6: ago(time.Hour), t4: ago(30 * 24 * time.Hour)}, []string{t1, t6, t5, t4, t2}},
+		{"equal seen times keep stored order", []string{t1}, []string{t2, t3, t4, t5, t6},
+			LastSeen{t6: ago(time.Hour), t3: ago(time.Hour)}, []string{t1, t3, t6, t2, t4}},
+		{"seen times of live entries change nothing", []string{t1, t2}, []string{t3, t1, t4},
+			LastSeen{t1: ago(time.Hour), t4: ago(time.Hour)}, []string{t1, t2, t4, t3}},
+		{"upper-case stored entry matched to its seen time", []string{t1}, []string{t2, t3, t4, t5, strings.ToUpper(tp('f'))},
+			LastSeen{tp('f'): ago(time.Hour)}, []string{t1, strings.ToUpper(tp('f')), t2, t3, t4}},
+		{"more seen than room: the oldest sighting goes", []string{t1, t2}, []string{t3, t4, t5, t6, t7},
+			LastSeen{t3: ago(5 * time.Hour), t4: ago(4 * time.Hour), t5: ago(3 * time.Hour), t6: ago(2 * time.Hour), t7: ago(time.Hour)},
+			[]string{t1, t2, t7, t6, t5}},
+		{"a staged thumbprint (seen, never served yet) kept", []string{t1}, []string{t2, t3, t4, t5, t6},
+			LastSeen{t6: now}, []string{t1, t6, t2, t3, t4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := Merge(tt.live, tt.stored, tt.seen)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Merge = %v, want %v", got, tt.want)
+			}
+			if Cuts(tt.live, tt.stored) != (len(got) == 5 && len(tt.live)+len(tt.stored) > 5) {
+				t.Errorf("Cuts = %v for a list of %d", Cuts(tt.live, tt.stored), len(got))
 			}
 		})
 	}
@@ -73,7 +115,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := Decide(tt.live, tt.stored, tt.trusted, tt.mode, tt.allow)
+			d := Decide(tt.live, tt.stored, nil, tt.trusted, tt.mode, tt.allow)
 			if d.Outcome != tt.want || d.Apply != tt.wantApply {
 				t.Fatalf("Decide = %+v, want outcome %s apply %v", d, tt.want, tt.wantApply)
 			}
@@ -150,7 +192,7 @@ func FuzzMerge(f *testing.F) {
 	f.Fuzz(func(t *testing.T, liveCSV, storedCSV string) {
 		live := strings.Split(liveCSV, ",")
 		stored := strings.Split(storedCSV, ",")
-		list, dropped := Merge(live, stored)
+		list, dropped := Merge(live, stored, LastSeen{strings.ToLower(stored[len(stored)-1]): time.Unix(1, 0)})
 		if len(list) > 5 {
 			t.Fatalf("list of %d entries", len(list))
 		}

@@ -27,24 +27,18 @@ var _ Providers = (*oidcprovider.Store)(nil)
 // ProbeFunc computes the live thumbprints of a provider Url.
 type ProbeFunc func(ctx context.Context, providerURL string) (*thumbprint.Result, error)
 
-// Alert is one message to publish.
-type Alert struct {
-	Result    Result
-	CheckedAt time.Time
-}
-
-// Notifier publishes alerts (an *alert.Publisher).
-type Notifier interface {
-	Notify(ctx context.Context, a Alert) error
-}
-
 // Options configure an Engine.
 type Options struct {
 	Providers Providers
 	// NewProbe returns the probe for one run; hosts are probed once per run.
 	NewProbe func() ProbeFunc
-	// Notifier publishes alerts; nil logs them only.
-	Notifier Notifier
+	// Publishers deliver the run's messages (SNS, EventBridge, Security
+	// Hub); a message is delivered when every publisher accepted it. None:
+	// messages are logged only.
+	Publishers []Publisher
+	// Lifecycle decides which results carry a transition and remembers what
+	// was delivered; nil: stateless (every problem new, every update applied).
+	Lifecycle Lifecycle
 	// Mode is the default mode.
 	Mode config.Mode
 	// Concurrency is how many IAM calls are made at once (CONCURRENCY);
@@ -139,14 +133,16 @@ func DeadlineReserve(remaining time.Duration) time.Duration {
 	return min(max(remaining/4, 1500*time.Millisecond), 15*time.Second)
 }
 
-// publishConcurrency bounds the SNS publishes in flight; they are cheap, so it
-// is not tied to the probe concurrency.
+// publishConcurrency bounds the messages being published at once; they are
+// cheap, so it is not tied to the probe concurrency.
 const publishConcurrency = 16
 
-// Run checks the providers, writes where the mode and safety allow, publishes
-// alerts, and returns the report. The error is non-nil when listing failed, a
-// publish failed or any result is update-failed or account-failed, always
-// after every provider was processed; the report is complete even then.
+// Run checks the providers, writes where the mode and safety allow, sends the
+// alert lifecycle's transitions, and returns the report. The error is non-nil
+// when listing failed, an alert could not be delivered, the alert state could
+// not be read or written, or any result is update-failed or account-failed,
+// always after every provider was processed; the report is complete even
+// then. Losing a race for a transition to a concurrent invocation is no error.
 func (e *Engine) Run(ctx context.Context, req Request) (*Report, error) {
 	r := e.newRun(ctx, req)
 	defer r.cancel()
@@ -172,6 +168,11 @@ type run struct {
 	checkedAt  time.Time
 	probe      ProbeFunc
 	listErrors []error
+
+	mu sync.Mutex
+	// reached are the accounts opened and listed (organisation mode; "" for
+	// the organisation's own listing), whose account-failed is resolved.
+	reached []string
 }
 
 func (e *Engine) newRun(ctx context.Context, req Request) *run {
@@ -262,6 +263,7 @@ func (r *run) accounts() (*Report, error) {
 		r.listErrors = append(r.listErrors, fmt.Errorf("%w: %w", ErrListFailed, err))
 		return r.finish([]Result{accountFailed(Account{}, r.mode, err.Error())}, []AccountSummary{{Error: err.Error()}})
 	}
+	r.reach("")
 	perAccount := make([][]Result, len(accts))
 	sem := make(chan struct{}, r.e.opts.AccountConcurrency)
 	var wg sync.WaitGroup
@@ -353,14 +355,23 @@ func (r *run) oneAccount(a Account) []Result {
 	for i := range results {
 		results[i].AccountID = a.ID
 	}
+	r.reach(a.ID)
 	return results
+}
+
+// reach notes that account id was opened and listed.
+func (r *run) reach(id string) {
+	r.mu.Lock()
+	r.reached = append(r.reached, id)
+	r.mu.Unlock()
 }
 
 func accountFailed(a Account, mode config.Mode, detail string) Result {
 	return Result{AccountID: a.ID, Outcome: AccountFailed, Mode: mode, Detail: detail}
 }
 
-// finish grades, logs and publishes the results and builds the report.
+// finish grades the results, sends the lifecycle's transitions, logs each
+// decision and builds the report.
 func (r *run) finish(results []Result, summaries []AccountSummary) (*Report, error) {
 	errs := r.listErrors
 	for i := range results {
@@ -368,8 +379,10 @@ func (r *run) finish(results []Result, summaries []AccountSummary) (*Report, err
 		if res.Severity == "" {
 			res.Severity = severity(res.Outcome, res.BreaksAssumeRole)
 		}
+		if res.Host == "" {
+			res.Host = issuerHost(res)
+		}
 		normalise(res)
-		r.e.log(r.ctx, *res)
 		switch res.Outcome {
 		case UpdateFailed:
 			errs = append(errs, fmt.Errorf("%w: %s: %s", ErrUpdateFailed, res.ProviderARN, res.Detail))
@@ -379,8 +392,14 @@ func (r *run) finish(results []Result, summaries []AccountSummary) (*Report, err
 			}
 		}
 	}
-	errs = append(errs, r.e.notify(r.ctx, results, r.checkedAt)...)
-	return newReport(r.mode, results, summaries), errors.Join(errs...)
+	sent, alertErrs := r.alert(results)
+	errs = append(errs, alertErrs...)
+	for _, res := range results {
+		r.e.log(r.ctx, res)
+	}
+	rep := newReport(r.mode, results, summaries)
+	rep.TransitionsSent = sent
+	return rep, errors.Join(errs...)
 }
 
 // check decides one provider. Reading and probing honour work (the run's
@@ -433,7 +452,22 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 		r.Host = alertHost(res.Hosts[0].Host) // the jwks_uri host
 	}
 
-	d := Decide(res.Thumbprints, p.Thumbprints, res.PubliclyTrusted, r.Mode, pol.AllowUnverified)
+	// When the merge cuts the list, the entries kept depend on when each was
+	// last seen live: read that from the alert state, once.
+	var seen LastSeen
+	seenRead := false
+	seenFor := func(stored []string) LastSeen {
+		if seenRead || e.opts.Lifecycle == nil || !Cuts(res.Thumbprints, stored) {
+			return seen
+		}
+		seenRead = true
+		var err error
+		if seen, err = e.opts.Lifecycle.LastSeen(work, arn, e.opts.Now()); err != nil {
+			notes = append(notes, fmt.Sprintf("when stored entries were last seen live is unknown (%v): the cut keeps them in stored order", err))
+		}
+		return seen
+	}
+	d := Decide(res.Thumbprints, p.Thumbprints, seenFor(p.Thumbprints), res.PubliclyTrusted, r.Mode, pol.AllowUnverified)
 	if len(d.Dropped) > 0 {
 		notes = append(notes, fmt.Sprintf("malformed stored entries left out of the new list: %q", d.Dropped))
 	}
@@ -468,7 +502,7 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 		if !sameList(cur.Thumbprints, r.StoredThumbprints) {
 			notes = append(notes, fmt.Sprintf("stored list changed from %q to %q since the decision; decided again", r.StoredThumbprints, cur.Thumbprints))
 			r.StoredThumbprints = cur.Thumbprints
-			d = Decide(res.Thumbprints, cur.Thumbprints, res.PubliclyTrusted, r.Mode, pol.AllowUnverified)
+			d = Decide(res.Thumbprints, cur.Thumbprints, seenFor(cur.Thumbprints), res.PubliclyTrusted, r.Mode, pol.AllowUnverified)
 			continue
 		}
 		if err := providers.Update(ctx, arn, d.NewList); err != nil {
@@ -500,6 +534,16 @@ func deadlineDetail(work context.Context, detail string) string {
 	return detail
 }
 
+// issuerHost is the grouping host of a result the check set none for (it
+// failed before reading the provider): the issuer host of the Url in its ARN.
+func issuerHost(r *Result) string {
+	url := r.URL
+	if url == "" {
+		_, url, _ = strings.Cut(r.ProviderARN, ":oidc-provider/")
+	}
+	return alertHost(url)
+}
+
 // normalise gives every list a non-nil value so the JSON shows [] not null.
 func normalise(r *Result) {
 	for _, l := range []*[]string{&r.LiveThumbprints, &r.StoredThumbprints, &r.NewThumbprints} {
@@ -509,35 +553,183 @@ func normalise(r *Result) {
 	}
 }
 
-func (e *Engine) notify(ctx context.Context, results []Result, checkedAt time.Time) []error {
+// alert is the lifecycle's pipeline, as Alertmanager's notify stages: the
+// lifecycle decides each result's transition against the state table and
+// claims it (dedup), the results with a transition are grouped into
+// messages, each message goes to every publisher, and only a message every
+// publisher accepted is recorded; the claims of the others are released so
+// that a retry sends them. It returns the transitions sent, by transition.
+// Report mode, and results a tag puts in report mode, neither alert nor
+// touch the state.
+func (r *run) alert(results []Result) (map[Transition]int, []error) {
+	if r.mode == config.ModeReport {
+		return nil, nil
+	}
+	var idx []int
+	for i, res := range results {
+		if res.Mode != config.ModeReport && res.Outcome != Skipped {
+			idx = append(idx, i)
+		}
+	}
+	obs := make([]Result, 0, len(idx))
+	for _, i := range idx {
+		obs = append(obs, results[i])
+	}
+	var lc Lifecycle = stateless{}
+	if r.e.opts.Lifecycle != nil {
+		lc = r.e.opts.Lifecycle
+		obs = append(obs, r.recoveredAccounts(results)...)
+	}
+	if len(obs) == 0 {
+		return nil, nil
+	}
 	var (
 		mu   sync.Mutex
 		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, publishConcurrency)
 	)
-	for _, r := range results {
-		if !r.Alerted() {
-			continue
-		}
-		if e.opts.Notifier == nil {
-			e.opts.Logger.WarnContext(ctx, "alert not published: no SNS topic configured", "provider_arn", r.ProviderARN, "outcome", string(r.Outcome))
-			continue
-		}
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	hold := ClaimHold(r.ctx)
+	pending, err := lc.Begin(r.ctx, obs, r.e.opts.Now().UTC(), hold)
+	if err != nil {
+		r.e.opts.Logger.ErrorContext(r.ctx, "alert state failed: the results concerned send nothing this run", "error", err.Error())
+		fail(fmt.Errorf("%w: %w", ErrState, err))
+	}
+	if pending == nil {
+		pending = nothingPending{}
+	}
+
+	msgs := GroupMessages(obs, r.mode, r.checkedAt)
+	// Publishing stops before the claims lapse, so that no other invocation
+	// can claim and send a transition this one is still sending.
+	pctx, cancel := context.WithTimeout(r.ctx, hold*9/10)
+	defer cancel()
+	delivered := make([]bool, len(msgs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, publishConcurrency)
+	for i := range msgs {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := e.opts.Notifier.Notify(ctx, Alert{Result: r, CheckedAt: checkedAt}); err != nil {
-				e.opts.Logger.ErrorContext(ctx, "alert not published", "provider_arn", r.ProviderARN, "outcome", string(r.Outcome), "error", err.Error())
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("publish %s alert for %s: %w", r.Outcome, r.ProviderARN, err))
-				mu.Unlock()
+			m := msgs[i]
+			if err := r.publish(pctx, m); err != nil {
+				r.e.opts.Logger.ErrorContext(r.ctx, "alert not delivered: its transitions are not recorded, a retry sends them", messageAttrs(m, slog.String("error", err.Error()))...)
+				fail(fmt.Errorf("%w: %s %s %s for %s: %w", ErrNotDelivered, m.Transition, m.Outcome, m.Host, keysOf(m.Results), err))
+				if err := pending.Undelivered(r.ctx, m.Results); err != nil {
+					fail(fmt.Errorf("%w: %w", ErrState, err))
+				}
+				return
+			}
+			delivered[i] = true
+			if err := pending.Delivered(r.ctx, m.Results); err != nil {
+				r.e.opts.Logger.ErrorContext(r.ctx, "alert delivered but not recorded: the next run may send it again", messageAttrs(m, slog.String("error", err.Error()))...)
+				fail(fmt.Errorf("%w: %w", ErrState, err))
 			}
 		}()
 	}
 	wg.Wait()
-	return errs
+	if err := pending.Close(r.ctx); err != nil {
+		fail(fmt.Errorf("%w: %w", ErrState, err))
+	}
+
+	// A result's transition is what was sent: none when its message failed.
+	sent := map[Transition]int{}
+	unsent := map[string]bool{}
+	for i, m := range msgs {
+		for _, res := range m.Results {
+			if delivered[i] {
+				sent[m.Transition]++
+			} else {
+				unsent[res.Key()] = true
+			}
+		}
+	}
+	for j, i := range idx {
+		t := obs[j].Transition
+		if unsent[obs[j].Key()] {
+			t = TransitionNone
+		}
+		results[i].Transition, results[i].FirstSeen = t, obs[j].FirstSeen
+	}
+	return sent, errs
+}
+
+// recoveredAccounts are in-sync observations of the accounts this run
+// reached, so that the lifecycle resolves an account-failed it alerted.
+func (r *run) recoveredAccounts(results []Result) []Result {
+	failed := map[string]bool{}
+	for _, res := range results {
+		if res.Outcome == AccountFailed {
+			failed[res.AccountID] = true
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Result
+	for _, id := range r.reached {
+		if failed[id] {
+			continue
+		}
+		detail := "the organisation's accounts are listed again"
+		if id != "" {
+			detail = fmt.Sprintf("account %s: its role is assumed and its providers are listed again", id)
+		}
+		out = append(out, Result{AccountID: id, Outcome: InSync, Severity: SeverityNone, Mode: r.mode, Detail: detail,
+			LiveThumbprints: []string{}, StoredThumbprints: []string{}, NewThumbprints: []string{}})
+	}
+	return out
+}
+
+// publish delivers m to every publisher; m is delivered when all accepted it.
+func (r *run) publish(ctx context.Context, m Message) error {
+	if len(r.e.opts.Publishers) == 0 {
+		r.e.opts.Logger.WarnContext(ctx, "alert not published: no SNS topic or other publisher configured", messageAttrs(m)...)
+		return nil
+	}
+	var errs []error
+	for _, p := range r.e.opts.Publishers {
+		if err := p.Publish(ctx, m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	r.e.opts.Logger.InfoContext(ctx, "alert sent", messageAttrs(m)...)
+	return nil
+}
+
+// keysOf names the results of a message for an error: the first three
+// keys, and how many more.
+func keysOf(results []Result) string {
+	var keys []string
+	for i, res := range results {
+		if i == 3 {
+			keys = append(keys, fmt.Sprintf("and %d more", len(results)-3))
+			break
+		}
+		keys = append(keys, res.Key())
+	}
+	return strings.Join(keys, ", ")
+}
+
+func messageAttrs(m Message, extra ...any) []any {
+	arns := make([]string, 0, len(m.Results))
+	for _, res := range m.Results {
+		arns = append(arns, res.Key())
+	}
+	return append([]any{
+		slog.String("transition", string(m.Transition)),
+		slog.String("outcome", string(m.Outcome)),
+		slog.String("severity", string(m.Severity)),
+		slog.String("host", m.Host),
+		slog.Int("count", len(m.Results)),
+		slog.Any("keys", arns),
+	}, extra...)
 }
 
 func (e *Engine) log(ctx context.Context, r Result) {
@@ -571,6 +763,8 @@ func (e *Engine) log(ctx context.Context, r Result) {
 		slog.Bool("publicly_trusted", r.PubliclyTrusted),
 		slog.Bool("thumbprint_enforced", r.ThumbprintEnforced),
 		slog.Bool("breaks_assume_role", r.BreaksAssumeRole),
+		slog.String("transition", string(r.Transition)),
+		slog.String("first_seen", r.FirstSeen),
 		slog.String("detail", r.Detail),
 	)
 }

@@ -85,14 +85,17 @@ func TestPublicDriftRemediated(t *testing.T) {
 		t.Fatalf("%d messages, want 1", len(msgs))
 	}
 	m := msgs[0]
-	if m.Attr("outcome") != "updated" || m.Attr("severity") != "info" || m.Attr("provider_arn") != arn {
+	if m.Attr("transition") != "applied" || m.Attr("outcome") != "updated" || m.Attr("severity") != "info" || m.Attr("provider_arn") != arn {
 		t.Errorf("attributes %+v", m.MessageAttributes)
 	}
-	if m.Subject != "thumbprint-drift: updated "+s.Host() {
+	if m.Subject != "thumbprint-drift: applied updated "+s.Host() {
 		t.Errorf("subject %q", m.Subject)
 	}
-	if _, hasFix := m.Body["fix"]; hasFix {
-		t.Errorf("updated message carries a fix command: %v", m.Body["fix"])
+	if res := m.Results(); len(res) != 1 || res[0]["fix"] != nil && res[0]["fix"] != "" {
+		t.Errorf("updated message results %v: want one, without a fix command", res)
+	}
+	if r.Transition != drift.TransitionApplied {
+		t.Errorf("result transition %q, want applied", r.Transition)
 	}
 }
 
@@ -136,28 +139,25 @@ func TestUntrustedDriftAlertedNotWritten(t *testing.T) {
 		t.Fatalf("allow-unverified result %+v", ra)
 	}
 
-	msgs := w.messages()
-	var drifted *testpeer.Delivered
-	for i := range msgs {
-		if msgs[i].Attr("provider_arn") == arn {
-			drifted = &msgs[i]
-		}
+	// Two hosts, two outcomes: two messages of one provider each.
+	byARN := w.sentByProvider()
+	if len(byARN) != 2 || len(byARN[arn]) != 1 || len(byARN[arnAllowed]) != 1 {
+		t.Fatalf("messages by provider %+v, want one each", byARN)
 	}
-	if len(msgs) != 2 || drifted == nil {
-		t.Fatalf("messages %+v, want one per provider", msgs)
-	}
+	drifted := byARN[arn][0]
 	wantFix := "aws iam update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn " + arn + " --thumbprint-list " + tp + " " + old1
-	if drifted.Body["fix"] != wantFix {
-		t.Errorf("fix = %v\nwant %s", drifted.Body["fix"], wantFix)
+	if drifted.Result["fix"] != wantFix {
+		t.Errorf("fix = %v\nwant %s", drifted.Result["fix"], wantFix)
 	}
-	if drifted.Body["severity"] != "critical" || drifted.Body["breaks_assume_role"] != true || drifted.Body["outcome"] != "drift" {
-		t.Errorf("body %v", drifted.Body)
+	body := drifted.Message.Body
+	if body["severity"] != "critical" || body["outcome"] != "drift" || body["transition"] != "new" || drifted.Result["breaks_assume_role"] != true {
+		t.Errorf("body %v", body)
 	}
-	if drifted.Body["account_id"] != "123456789012" || drifted.Body["mode"] != "remediate" {
-		t.Errorf("body account/mode %v", drifted.Body)
+	if drifted.Result["account_id"] != "123456789012" || body["mode"] != "remediate" {
+		t.Errorf("body account/mode %v", body)
 	}
-	if drifted.Attr("severity") != "critical" {
-		t.Errorf("attributes %+v", drifted.MessageAttributes)
+	if drifted.Message.Attr("severity") != "critical" || drifted.Message.Attr("provider_arn") != arn {
+		t.Errorf("attributes %+v", drifted.Message.MessageAttributes)
 	}
 }
 
@@ -204,8 +204,10 @@ func TestModesAndTags(t *testing.T) {
 		// One message each for default, alert, bad (alert default) and remediate;
 		// none for report and ignore.
 		got := map[string]string{}
-		for _, m := range w.messages() {
-			got[m.Attr("provider_arn")] = m.Attr("outcome")
+		for arn, ss := range w.sentByProvider() {
+			for _, s := range ss {
+				got[arn] += s.Outcome
+			}
 		}
 		wantMsgs := map[string]string{def: "drift", tagAlert: "drift", tagBad: "drift", tagRemediate: "updated"}
 		if len(got) != len(wantMsgs) {
@@ -322,13 +324,12 @@ func TestProbeFailureNothingWritten(t *testing.T) {
 		t.Fatalf("other provider not processed")
 	}
 	var outcomes []string
-	for _, m := range w.messages() {
-		if m.Attr("provider_arn") == dead {
-			outcomes = append(outcomes, m.Attr("outcome"))
-		}
+	for _, s := range w.sentByProvider()[dead] {
+		outcomes = append(outcomes, s.Transition+" "+s.Outcome)
 	}
-	if list(outcomes...) != "probe-failed" {
-		t.Fatalf("messages for the dead provider %v, want one probe-failed", outcomes)
+	// Without a state table, every run alerts a failed probe as new.
+	if list(outcomes...) != "new probe-failed" {
+		t.Fatalf("messages for the dead provider %v, want one new probe-failed", outcomes)
 	}
 }
 
@@ -444,8 +445,8 @@ func TestUpdateFailedOthersProcessed(t *testing.T) {
 	}
 	_ = tp2
 	n := 0
-	for _, m := range w.messages() {
-		if m.Attr("outcome") == "update-failed" {
+	for _, s := range w.sentResults() {
+		if s.Outcome == "update-failed" {
 			n++
 		}
 	}
@@ -461,11 +462,16 @@ func TestSNSDownEveryProviderProcessedThenError(t *testing.T) {
 	b := w.provider(w.idp("/b", c).URL(), []string{old2}, nil)
 	// A topic that does not exist: every publish fails.
 	e := w.engine(func(o *drift.Options) {
-		o.Notifier = alert.NewPublisher(w.sns, w.topicARN+"-deleted")
+		o.Publishers = []drift.Publisher{alert.NewPublisher(w.sns, w.topicARN+"-deleted")}
 	})
 	rep, err := e.Run(context.Background(), drift.Request{})
-	if err == nil || !strings.Contains(err.Error(), "publish") {
+	if !errors.Is(err, drift.ErrNotDelivered) || !strings.Contains(err.Error(), "publish") {
 		t.Fatalf("Run error = %v, want a publish error", err)
+	}
+	for _, r := range rep.Results {
+		if r.Transition != drift.TransitionNone {
+			t.Errorf("%s: transition %q though nothing was delivered", r.ProviderARN, r.Transition)
+		}
 	}
 	if rep == nil || rep.Checked != 2 {
 		t.Fatalf("report %+v", rep)

@@ -16,7 +16,8 @@ import (
 type Message struct {
 	Transition Transition
 	Outcome    Outcome
-	// Severity is the highest severity of the results.
+	// Severity is the highest severity of the results; at least info for
+	// resolved (DESIGN.md's lifecycle table).
 	Severity Severity
 	// Host is the results' grouping host (Result.Host).
 	Host string
@@ -82,6 +83,10 @@ func GroupMessages(results []Result, mode config.Mode, checkedAt time.Time) []Me
 		}
 	}
 	for i := range msgs {
+		// A resolved problem is news, not an outcome's severity (none).
+		if msgs[i].Transition == TransitionResolved && severityRank[msgs[i].Severity] < severityRank[SeverityInfo] {
+			msgs[i].Severity = SeverityInfo
+		}
 		slices.SortStableFunc(msgs[i].Results, func(a, b Result) int {
 			return cmp.Or(cmp.Compare(a.accountID(), b.accountID()), cmp.Compare(a.ProviderARN, b.ProviderARN))
 		})

@@ -104,13 +104,13 @@ type Result struct {
 	tagWarning bool
 }
 
-// Alerted reports whether r is published to SNS: every outcome but in-sync and
-// skipped, in modes alert and remediate.
-func (r Result) Alerted() bool {
-	if r.Mode == config.ModeReport {
-		return false
+// Key is the result's key in the alert state: the provider ARN (which holds
+// the account), or "account#<id>" for an account's own result (account-failed).
+func (r Result) Key() string {
+	if r.ProviderARN == "" {
+		return "account#" + r.AccountID
 	}
-	return r.Outcome != InSync && r.Outcome != Skipped
+	return r.ProviderARN
 }
 
 // accountID is the result's account: set in organisation mode, else the
@@ -133,6 +133,9 @@ type Report struct {
 	// response under Lambda's 6 MB (Counts still has them).
 	ResultsOmitted int              `json:"results_omitted,omitempty"`
 	Accounts       []AccountSummary `json:"accounts,omitempty"`
+	// TransitionsSent counts the results of the messages delivered, by
+	// transition (the TransitionsSent metric); not part of the JSON report.
+	TransitionsSent map[Transition]int `json:"-"`
 }
 
 // AccountSummary is one account's section of an organisation report.

@@ -153,7 +153,7 @@ func (w *world) engine(opts ...engineOpt) *drift.Engine {
 	o := drift.Options{
 		Providers:    oidcprovider.New(w.api),
 		NewProbe:     func() drift.ProbeFunc { return prober.NewRun().Probe },
-		Notifier:     alert.NewPublisher(w.sns, w.topicARN),
+		Publishers:   []drift.Publisher{alert.NewPublisher(w.sns, w.topicARN)},
 		Mode:         config.ModeRemediate,
 		Concurrency:  4,
 		ProbeTimeout: 5 * time.Second,
@@ -228,3 +228,36 @@ func resultFor(t *testing.T, rep *drift.Report, arn string) drift.Result {
 }
 
 func list(s ...string) string { return strings.Join(s, ",") }
+
+// sent is one result of a delivered (grouped) message.
+type sent struct {
+	Transition, Outcome string
+	// Result is the result's object in the message's results list.
+	Result map[string]any
+	// Message is the message that listed it.
+	Message testpeer.Delivered
+}
+
+// sentResults drains the alert queue and flattens its grouped messages
+// into their results, in delivery order.
+func (w *world) sentResults() []sent {
+	w.t.Helper()
+	var out []sent
+	for _, m := range w.messages() {
+		for _, r := range m.Results() {
+			out = append(out, sent{Transition: m.Attr("transition"), Outcome: m.Attr("outcome"), Result: r, Message: m})
+		}
+	}
+	return out
+}
+
+// sentByProvider is sentResults by provider ARN.
+func (w *world) sentByProvider() map[string][]sent {
+	w.t.Helper()
+	out := map[string][]sent{}
+	for _, s := range w.sentResults() {
+		arn, _ := s.Result["provider_arn"].(string)
+		out[arn] = append(out[arn], s)
+	}
+	return out
+}

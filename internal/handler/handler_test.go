@@ -130,6 +130,44 @@ func TestInvoke(t *testing.T) {
 	})
 }
 
+func TestTransitionsSentMetric(t *testing.T) {
+	rep := &drift.Report{Counts: map[drift.Outcome]int{},
+		TransitionsSent: map[drift.Transition]int{drift.TransitionNew: 3, drift.TransitionResolved: 1}}
+	var buf bytes.Buffer
+	if err := handler.WriteMetrics(&buf, "drift-fn", rep); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d EMF lines, want the counts and one per transition sent:\n%s", len(lines), buf.String())
+	}
+	got := map[string]float64{}
+	for _, l := range lines[1:] {
+		var line struct {
+			AWS struct {
+				CloudWatchMetrics []struct {
+					Namespace  string
+					Dimensions [][]string
+					Metrics    []struct{ Name, Unit string }
+				}
+			} `json:"_aws"`
+			FunctionName, Transition string
+			TransitionsSent          float64
+		}
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatal(err)
+		}
+		cw := line.AWS.CloudWatchMetrics[0]
+		if cw.Namespace != handler.MetricNamespace || fmt.Sprint(cw.Dimensions) != "[[FunctionName Transition]]" || cw.Metrics[0].Name != "TransitionsSent" || line.FunctionName != "drift-fn" {
+			t.Errorf("EMF line %s", l)
+		}
+		got[line.Transition] = line.TransitionsSent
+	}
+	if fmt.Sprint(got) != "map[new:3 resolved:1]" {
+		t.Errorf("TransitionsSent %v", got)
+	}
+}
+
 // bigReport is a report of inSync in-sync results and one drift whose detail
 // pads the report's JSON to exactly size bytes.
 func bigReport(t *testing.T, inSync, size int) *drift.Report {

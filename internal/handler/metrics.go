@@ -35,8 +35,43 @@ func Metrics(rep *drift.Report) map[string]int {
 var metricNames = []string{"ProvidersChecked", "Drift", "BreakingDrift", "Updated", "ProbeFailed", "UpdateFailed", "AccountFailed"}
 
 // WriteMetrics writes one CloudWatch Embedded Metric Format line with the run's
-// counts, dimension FunctionName.
+// counts, dimension FunctionName, then one line per transition sent:
+// TransitionsSent (results of delivered messages), dimensions FunctionName
+// and Transition.
 func WriteMetrics(w io.Writer, functionName string, rep *drift.Report) error {
+	if err := writeCounts(w, functionName, rep); err != nil {
+		return err
+	}
+	for _, t := range []drift.Transition{drift.TransitionNew, drift.TransitionChanged, drift.TransitionReminder, drift.TransitionResolved, drift.TransitionApplied} {
+		n := rep.TransitionsSent[t]
+		if n == 0 {
+			continue
+		}
+		line := map[string]any{
+			"_aws": map[string]any{
+				"Timestamp": time.Now().UnixMilli(),
+				"CloudWatchMetrics": []map[string]any{{
+					"Namespace":  MetricNamespace,
+					"Dimensions": [][]string{{"FunctionName", "Transition"}},
+					"Metrics":    []map[string]string{{"Name": "TransitionsSent", "Unit": "Count"}},
+				}},
+			},
+			"FunctionName":    functionName,
+			"Transition":      string(t),
+			"TransitionsSent": n,
+		}
+		b, err := json.Marshal(line)
+		if err != nil {
+			return fmt.Errorf("encode metrics: %w", err)
+		}
+		if _, err := fmt.Fprintf(w, "%s\n", b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeCounts(w io.Writer, functionName string, rep *drift.Report) error {
 	type metric struct {
 		Name string `json:"Name"`
 		Unit string `json:"Unit"`

@@ -1,0 +1,510 @@
+// Package state is the alert lifecycle's memory: one DynamoDB item per
+// provider (and one per account, for account-failed), read in batches with
+// BatchGetItem and written only with conditional UpdateItem calls, so that
+// concurrent or retried invocations never overwrite each other.
+//
+// Key schema: partition key pk (String) only. pk is the provider ARN (which
+// holds the account) or "account#<id>" for an account's own problems, so one
+// table serves every account of an organisation. Every write sets expires_at
+// (epoch seconds, the table's TTL attribute) to Retention after the write, so
+// the state of a provider that disappeared expires.
+//
+// Claim protocol (what makes each transition go out once):
+//
+//  1. Claim: UpdateItem conditioned on the version read and on no live claim
+//     (claim_until absent or not after now); it stores claim_id and
+//     claim_until with the quiet fields (probe failures, seen times).
+//  2. The caller publishes.
+//  3. Record (conditioned on claim_id) stores what was sent and removes the
+//     claim; if publishing failed, Release (conditioned on claim_id) removes
+//     the claim so that a retry sends it.
+//
+// An invocation that dies between 1 and 3 leaves a claim that expires at
+// claim_until: it delays a retry, never blocks it for good. One that dies
+// between delivery and Record makes the retry send again (at-least-once).
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// dynamoAPI is the part of the DynamoDB client the store calls: the function's
+// role is granted exactly these two item actions on the table.
+type dynamoAPI interface {
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+}
+
+var _ dynamoAPI = (*dynamodb.Client)(nil)
+
+// KeyAttribute is the table's partition key (String); TTLAttribute its time
+// to live attribute (Number, epoch seconds).
+const (
+	KeyAttribute = "pk"
+	TTLAttribute = "expires_at"
+)
+
+// MaxBatchGet is BatchGetItem's limit on keys per call.
+const MaxBatchGet = 100
+
+// Retention is how long an item lives after its last write (expires_at).
+const Retention = 90 * 24 * time.Hour
+
+// ErrConflict means a conditional write failed: another invocation wrote the
+// item since it was read, or holds a live claim on it (or the caller's claim
+// was taken over after it expired). The caller lost the race; it is not a
+// failure of the run.
+var ErrConflict = errors.New("state changed by another invocation")
+
+// AccountKey is the key of an account's own problems (account-failed).
+func AccountKey(accountID string) string { return "account#" + accountID }
+
+// Item is the remembered state of one key.
+type Item struct {
+	Key string
+	// Version counts the item's writes; 0: no item yet.
+	Version int64
+
+	// Quiet fields: observations, written without a delivery.
+
+	// Problem is the outcome of the problem seen now (probe-failed only once
+	// it reached the alerting threshold); empty when none.
+	Problem string
+	// FirstSeen is when Problem was first seen.
+	FirstSeen time.Time
+	// ProbeFailures counts consecutive runs whose probe failed (the lifecycle
+	// stops counting at its threshold); FailingSince is the first of them.
+	ProbeFailures int
+	FailingSince  time.Time
+	// Seen is when each thumbprint (lowercase hex) was last seen live.
+	Seen map[string]time.Time
+	// Owed identifies an update this function applied whose alert has not
+	// been delivered yet (written by the claim, cleared by the record), and
+	// OwedAt when it was applied: a later run sends it.
+	Owed   string
+	OwedAt time.Time
+
+	// Alert fields: what was delivered, written only by Record.
+
+	// Outcome and Live identify the problem last alerted; Outcome is empty
+	// when none is open. AlertedAt is when it was last sent.
+	Outcome   string
+	Live      []string
+	AlertedAt time.Time
+	// Applied identifies the last applied update; AppliedAt is when it was sent.
+	Applied   string
+	AppliedAt time.Time
+
+	// ClaimID and ClaimUntil are the claim of an invocation about to send a
+	// transition.
+	ClaimID    string
+	ClaimUntil time.Time
+}
+
+// Claimed reports whether a claim other than id is live at now.
+func (it Item) Claimed(now time.Time, id string) bool {
+	return it.ClaimID != "" && it.ClaimID != id && now.Before(it.ClaimUntil)
+}
+
+// Clone returns a copy of it that shares no map or slice with it.
+func (it Item) Clone() Item {
+	it.Seen = maps.Clone(it.Seen)
+	it.Live = slices.Clone(it.Live)
+	return it
+}
+
+// Store reads and writes items of one table.
+type Store struct {
+	api   dynamoAPI
+	table string
+	// pause waits before re-reading unprocessed keys.
+	pause func(ctx context.Context, d time.Duration) error
+}
+
+// New returns a Store over table through api (a *dynamodb.Client).
+func New(api dynamoAPI, table string) *Store {
+	return &Store{api: api, table: table, pause: sleep}
+}
+
+// Table is the table's name.
+func (s *Store) Table() string { return s.table }
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// maxUnprocessedRounds bounds the re-reads of keys DynamoDB left unprocessed
+// (it does so under throttling), with exponential backoff from 50ms.
+const maxUnprocessedRounds = 8
+
+// Get reads the items of keys, MaxBatchGet keys per BatchGetItem call, with
+// strongly consistent reads. A key without an item is absent from the map.
+func (s *Store) Get(ctx context.Context, keys []string) (map[string]Item, error) {
+	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	out := make(map[string]Item, len(keys))
+	for start := 0; start < len(keys); start += MaxBatchGet {
+		chunk := keys[start:min(start+MaxBatchGet, len(keys))]
+		req := make([]map[string]types.AttributeValue, len(chunk))
+		for i, k := range chunk {
+			req[i] = map[string]types.AttributeValue{KeyAttribute: &types.AttributeValueMemberS{Value: k}}
+		}
+		for round := 0; len(req) > 0; round++ {
+			if round == maxUnprocessedRounds {
+				return nil, fmt.Errorf("read alert state from %s: %d keys still unprocessed after %d rounds", s.table, len(req), round)
+			}
+			if round > 0 {
+				if err := s.pause(ctx, (50*time.Millisecond)<<(round-1)); err != nil {
+					return nil, fmt.Errorf("read alert state from %s: %w", s.table, err)
+				}
+			}
+			res, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+				s.table: {Keys: req, ConsistentRead: aws.Bool(true)},
+			}})
+			if err != nil {
+				return nil, fmt.Errorf("read alert state from %s: %w", s.table, err)
+			}
+			for _, av := range res.Responses[s.table] {
+				it, err := decode(av)
+				if err != nil {
+					return nil, fmt.Errorf("read alert state from %s: %w", s.table, err)
+				}
+				out[it.Key] = it
+			}
+			req = res.UnprocessedKeys[s.table].Keys
+		}
+	}
+	return out, nil
+}
+
+// Save writes next's quiet fields when the item is still at prev's version
+// with no live claim; the version moves on by one. ErrConflict: lost the race.
+func (s *Store) Save(ctx context.Context, prev Item, next Item, now time.Time) error {
+	return s.write(ctx, prev, next, "", time.Time{}, now)
+}
+
+// Claim is Save that also stores a claim (id until until), so that no other
+// invocation sends the transition the caller is about to send.
+func (s *Store) Claim(ctx context.Context, prev Item, next Item, id string, until, now time.Time) error {
+	return s.write(ctx, prev, next, id, until, now)
+}
+
+func (s *Store) write(ctx context.Context, prev, next Item, claim string, until, now time.Time) error {
+	u := newUpdate()
+	u.set("version", num(prev.Version+1))
+	u.quiet(next, now)
+	if claim != "" {
+		u.set("claim_id", str(claim))
+		u.set("claim_until", num(until.UnixMilli()))
+	} else {
+		u.remove("claim_id", "claim_until")
+	}
+	u.vals[":now"] = num(now.UnixMilli())
+	cond := "(attribute_not_exists(#claim_until) OR #claim_until <= :now)"
+	if prev.Version == 0 {
+		cond = "attribute_not_exists(#" + KeyAttribute + ") AND " + cond
+		u.name(KeyAttribute)
+	} else {
+		u.vals[":v"] = num(prev.Version)
+		cond = "#version = :v AND " + cond
+	}
+	err := s.update(ctx, prev.Key, u, cond)
+	var failed *types.ConditionalCheckFailedException
+	if claim != "" && errors.As(err, &failed) && failed.Item != nil {
+		// A retried call whose first attempt landed finds its own claim.
+		if old, derr := decode(withKey(failed.Item, prev.Key)); derr == nil && old.ClaimID == claim && old.Version == prev.Version+1 {
+			return nil
+		}
+	}
+	return s.wrap("write", prev.Key, err)
+}
+
+// Record stores next (quiet and alert fields) and removes the claim id, if
+// the claim is still id's. version is the version the claim wrote.
+func (s *Store) Record(ctx context.Context, next Item, version int64, id string, now time.Time) error {
+	u := newUpdate()
+	u.set("version", num(version+1))
+	u.quiet(next, now)
+	u.alerted(next)
+	u.remove("claim_id", "claim_until")
+	u.vals[":claim"] = str(id)
+	return s.wrap("record", next.Key, s.update(ctx, next.Key, u, "#claim_id = :claim"))
+}
+
+// Release removes the claim id, if it is still id's, so that another
+// invocation (a retry) sends the transition.
+func (s *Store) Release(ctx context.Context, key, id string) error {
+	u := newUpdate()
+	u.remove("claim_id", "claim_until")
+	u.vals[":claim"] = str(id)
+	return s.wrap("release claim on", key, s.update(ctx, key, u, "#claim_id = :claim"))
+}
+
+// RecordSeen records thumbprints of a provider as seen live at at (the
+// CLI's stage: a staged thumbprint then ranks with the live ones when a merge
+// cuts the list). It reads the item and saves it conditionally, reading
+// again when another invocation wrote in between.
+func (s *Store) RecordSeen(ctx context.Context, providerARN string, thumbprints []string, at time.Time) error {
+	var err error
+	for range 5 {
+		var items map[string]Item
+		if items, err = s.Get(ctx, []string{providerARN}); err != nil {
+			return err
+		}
+		prev, ok := items[providerARN]
+		if !ok {
+			prev = Item{Key: providerARN}
+		}
+		next := prev.Clone()
+		if next.Seen == nil {
+			next.Seen = map[string]time.Time{}
+		}
+		for _, tp := range thumbprints {
+			tp = strings.ToLower(tp)
+			if at.After(next.Seen[tp]) {
+				next.Seen[tp] = at.UTC()
+			}
+		}
+		if err = s.Save(ctx, prev, next, at); !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return err
+}
+
+func (s *Store) update(ctx context.Context, key string, u *update, cond string) error {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(s.table),
+		Key:                                 map[string]types.AttributeValue{KeyAttribute: str(key)},
+		UpdateExpression:                    aws.String(u.expression()),
+		ConditionExpression:                 aws.String(cond),
+		ExpressionAttributeNames:            u.names,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	if len(u.vals) > 0 {
+		in.ExpressionAttributeValues = u.vals
+	}
+	_, err := s.api.UpdateItem(ctx, in)
+	return err
+}
+
+func (s *Store) wrap(action, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return fmt.Errorf("%s alert state of %s: %w", action, key, ErrConflict)
+	}
+	return fmt.Errorf("%s alert state of %s in %s: %w", action, key, s.table, err)
+}
+
+// update builds an UpdateExpression with placeholder names for every
+// attribute (some, like "version", are not reserved today but may be).
+type update struct {
+	sets    []string
+	removes []string
+	names   map[string]string
+	vals    map[string]types.AttributeValue
+}
+
+func newUpdate() *update {
+	return &update{names: map[string]string{}, vals: map[string]types.AttributeValue{}}
+}
+
+func (u *update) name(attr string) string {
+	n := "#" + attr
+	u.names[n] = attr
+	return n
+}
+
+func (u *update) set(attr string, v types.AttributeValue) {
+	if v == nil {
+		u.remove(attr)
+		return
+	}
+	p := ":" + attr
+	u.vals[p] = v
+	u.sets = append(u.sets, u.name(attr)+" = "+p)
+}
+
+func (u *update) remove(attrs ...string) {
+	for _, a := range attrs {
+		u.removes = append(u.removes, u.name(a))
+	}
+}
+
+func (u *update) expression() string {
+	e := ""
+	if len(u.sets) > 0 {
+		e = "SET " + strings.Join(u.sets, ", ")
+	}
+	if len(u.removes) > 0 {
+		if e != "" {
+			e += " "
+		}
+		e += "REMOVE " + strings.Join(u.removes, ", ")
+	}
+	return e
+}
+
+// quiet sets the observation fields, the write time and the expiry.
+func (u *update) quiet(it Item, now time.Time) {
+	u.set("problem", strOrNil(it.Problem))
+	u.set("first_seen", timeOrNil(it.FirstSeen))
+	if it.ProbeFailures > 0 {
+		u.set("probe_failures", num(int64(it.ProbeFailures)))
+	} else {
+		u.remove("probe_failures")
+	}
+	u.set("failing_since", timeOrNil(it.FailingSince))
+	u.set("owed_applied", strOrNil(it.Owed))
+	u.set("owed_at", timeOrNil(it.OwedAt))
+	if len(it.Seen) > 0 {
+		m := make(map[string]types.AttributeValue, len(it.Seen))
+		for tp, at := range it.Seen {
+			m[tp] = num(at.Unix())
+		}
+		u.set("seen", &types.AttributeValueMemberM{Value: m})
+	} else {
+		u.remove("seen")
+	}
+	u.set("updated_at", str(now.UTC().Format(time.RFC3339)))
+	u.set(TTLAttribute, num(now.Add(Retention).Unix()))
+}
+
+// alerted sets the fields of what was delivered.
+func (u *update) alerted(it Item) {
+	u.set("outcome", strOrNil(it.Outcome))
+	if len(it.Live) > 0 {
+		l := make([]types.AttributeValue, len(it.Live))
+		for i, t := range it.Live {
+			l[i] = str(t)
+		}
+		u.set("live", &types.AttributeValueMemberL{Value: l})
+	} else {
+		u.remove("live")
+	}
+	u.set("alerted_at", timeOrNil(it.AlertedAt))
+	u.set("applied", strOrNil(it.Applied))
+	u.set("applied_at", timeOrNil(it.AppliedAt))
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func strOrNil(s string) types.AttributeValue {
+	if s == "" {
+		return nil
+	}
+	return str(s)
+}
+
+func timeOrNil(t time.Time) types.AttributeValue {
+	if t.IsZero() {
+		return nil
+	}
+	return str(t.UTC().Format(time.RFC3339Nano))
+}
+
+func withKey(av map[string]types.AttributeValue, key string) map[string]types.AttributeValue {
+	if _, ok := av[KeyAttribute]; !ok {
+		av = maps.Clone(av)
+		av[KeyAttribute] = str(key)
+	}
+	return av
+}
+
+// decode reads an item; attributes it does not know are ignored.
+func decode(av map[string]types.AttributeValue) (Item, error) {
+	var it Item
+	var errs []error
+	getS := func(name string) string {
+		if v, ok := av[name].(*types.AttributeValueMemberS); ok {
+			return v.Value
+		}
+		return ""
+	}
+	getN := func(name string) int64 {
+		v, ok := av[name].(*types.AttributeValueMemberN)
+		if !ok {
+			return 0
+		}
+		n, err := strconv.ParseInt(v.Value, 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("attribute %s: %w", name, err))
+		}
+		return n
+	}
+	getT := func(name string) time.Time {
+		s := getS(name)
+		if s == "" {
+			return time.Time{}
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("attribute %s: %w", name, err))
+		}
+		return t
+	}
+	it.Key = getS(KeyAttribute)
+	if it.Key == "" {
+		return Item{}, fmt.Errorf("item without a %s", KeyAttribute)
+	}
+	it.Version = getN("version")
+	it.Problem = getS("problem")
+	it.FirstSeen = getT("first_seen")
+	it.ProbeFailures = int(getN("probe_failures"))
+	it.FailingSince = getT("failing_since")
+	it.Owed = getS("owed_applied")
+	it.OwedAt = getT("owed_at")
+	if m, ok := av["seen"].(*types.AttributeValueMemberM); ok {
+		it.Seen = make(map[string]time.Time, len(m.Value))
+		for tp, v := range m.Value {
+			if n, ok := v.(*types.AttributeValueMemberN); ok {
+				if sec, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
+					it.Seen[tp] = time.Unix(sec, 0).UTC()
+				}
+			}
+		}
+	}
+	it.Outcome = getS("outcome")
+	if l, ok := av["live"].(*types.AttributeValueMemberL); ok {
+		for _, v := range l.Value {
+			if s, ok := v.(*types.AttributeValueMemberS); ok {
+				it.Live = append(it.Live, s.Value)
+			}
+		}
+	}
+	it.AlertedAt = getT("alerted_at")
+	it.Applied = getS("applied")
+	it.AppliedAt = getT("applied_at")
+	it.ClaimID = getS("claim_id")
+	if ms := getN("claim_until"); ms > 0 {
+		it.ClaimUntil = time.UnixMilli(ms).UTC()
+	}
+	if len(errs) > 0 {
+		return Item{}, fmt.Errorf("item %s: %w", it.Key, errors.Join(errs...))
+	}
+	return it, nil
+}
