@@ -125,7 +125,7 @@ func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSett
 		return r, err
 	}
 	if fresh {
-		if err := b.moto.CreateStateTable(ctx, orgStateTable); err != nil {
+		if err := b.moto.ResetStateTable(ctx, orgStateTable); err != nil {
 			return r, err
 		}
 	}

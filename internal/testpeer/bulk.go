@@ -99,29 +99,13 @@ func (m *Moto) CreateProviders(ctx context.Context, ps []NewProvider, parallel i
 	return arns, err
 }
 
-// CreateStateTable creates the alert state table as the template does: key
-// pk (S), on demand, TTL on expires_at. An existing table of that name is
-// deleted first, so a benchmark starts each run from empty state.
-func (m *Moto) CreateStateTable(ctx context.Context, name string) error {
-	db := dynamodb.NewFromConfig(m.Config())
-	_, err := db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+// ResetStateTable deletes the table name if it exists and creates it again
+// empty (CreateStateTable), so a benchmark starts a run from empty state.
+func (m *Moto) ResetStateTable(ctx context.Context, name string) error {
+	_, err := dynamodb.NewFromConfig(m.Config()).DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 	var missing *ddbtypes.ResourceNotFoundException
 	if err != nil && !errors.As(err, &missing) {
 		return fmt.Errorf("delete table %s: %w", name, err)
 	}
-	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(name),
-		BillingMode:          ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}},
-	}); err != nil {
-		return fmt.Errorf("create table %s: %w", name, err)
-	}
-	if _, err := db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
-		TableName:               aws.String(name),
-		TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{AttributeName: aws.String("expires_at"), Enabled: aws.Bool(true)},
-	}); err != nil {
-		return fmt.Errorf("time to live of %s: %w", name, err)
-	}
-	return nil
+	return CreateStateTable(ctx, m.Config(), name)
 }

@@ -106,11 +106,11 @@ func TestOrganizationAndProviders(t *testing.T) {
 	}
 }
 
-func TestCreateStateTable(t *testing.T) {
+func TestResetStateTable(t *testing.T) {
 	ctx := context.Background()
 	m := peertest.Moto(t)
 	for range 2 { // the second call replaces the table
-		if err := m.CreateStateTable(ctx, "state"); err != nil {
+		if err := m.ResetStateTable(ctx, "state"); err != nil {
 			t.Fatal(err)
 		}
 	}
