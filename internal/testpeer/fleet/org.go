@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/awsclient"
@@ -86,12 +85,11 @@ func (o *Org) Close() {
 }
 
 // AWSConfig is an SDK configuration as the function's, for in-process runs:
-// every service through the proxy, the production retryer, one HTTP client
-// shared by every client built from it (as config.LoadDefaultConfig gives),
-// then apiOptions (a testpeer.CallMeter's).
+// every service through the proxy, the production retryer and shared HTTP
+// client (as awsclient.Load gives), then apiOptions (a testpeer.CallMeter's).
 func (o *Org) AWSConfig(apiOptions ...func(*middleware.Stack) error) aws.Config {
 	cfg := o.moto.Config()
-	cfg.BaseEndpoint, cfg.HTTPClient = aws.String(o.AWS.URL), awshttp.NewBuildableClient()
+	cfg.BaseEndpoint, cfg.HTTPClient = aws.String(o.AWS.URL), awsclient.NewHTTPClient()
 	cfg.Retryer, cfg.RetryMaxAttempts = awsclient.NewRetryer, 0
 	cfg.APIOptions = append(slices.Clone(cfg.APIOptions), apiOptions...)
 	return cfg
