@@ -17,10 +17,9 @@ const (
 	buildLimit     = 5 * time.Minute  // one go build (the first compiles the SDK: ~40 s)
 	coldStartLimit = 10 * time.Second // start to first next request
 	invokeLimit    = 2 * time.Minute  // a one-account invocation's remaining time
+	// scheduledEvent is an EventBridge schedule event, as events/scheduled.json.
+	scheduledEvent = `{"version":"0","id":"89d1a02d-5ec7-412e-82f5-13505f849b41","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2025-01-15T12:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/bench"],"detail":{}}`
 )
-
-// scheduledEvent is an EventBridge schedule event, as events/scheduled.json.
-const scheduledEvent = `{"version":"0","id":"89d1a02d-5ec7-412e-82f5-13505f849b41","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2025-01-15T12:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/bench"],"detail":{}}`
 
 // functionResult is what the bench measured of the function binary.
 type functionResult struct {

@@ -10,6 +10,7 @@ import (
 const (
 	lambdaMBPerVCPU = 1769                  // Lambda's CPU follows memory: one vCPU at 1,769 MB
 	ddbLatency      = 10 * time.Millisecond // per DynamoDB call, same region (moto answers faster)
+	ddbWritesAtOnce = 16                    // state writes in flight (internal/alert's writeConcurrency)
 	orgListPage     = 20                    // accounts per ListAccounts page, at most (its MaxResults)
 )
 
@@ -25,8 +26,9 @@ type orgModel struct {
 	// limit: moto answers Organizations directly).
 	ListLatency time.Duration
 	Probe       time.Duration // the shared hosts' probe: the network limit
-	// DDBPerAccount is DynamoDB calls per account, in sequence (an upper bound).
-	DDBPerAccount float64
+	// DDBReads and DDBWrites are DynamoDB calls per account: batched reads in
+	// sequence, writes ddbWritesAtOnce at a time.
+	DDBReads, DDBWrites float64
 	// CPUPerAccount is the function's CPU per account, measured.
 	CPUPerAccount time.Duration
 	// RSSBaseMiB is the peak RSS of a one-account run; RSSPerAccountMiB the
@@ -43,7 +45,7 @@ func (m orgModel) chain() int {
 // Network is the time the calls take for accounts, with no CPU limit.
 func (m orgModel) Network(accounts int) time.Duration {
 	list := time.Duration(fleet.CeilDiv(accounts, orgListPage)) * m.ListLatency
-	ddb := time.Duration(m.DDBPerAccount * float64(accounts) * float64(ddbLatency))
+	ddb := time.Duration((m.DDBReads+m.DDBWrites/ddbWritesAtOnce)*float64(accounts)) * ddbLatency
 	return m.Probe + list + m.IAM(accounts) + ddb
 }
 
@@ -80,7 +82,7 @@ func (r *results) model() (orgModel, bool) {
 	first := o.Runs[0]
 	m := first.Limit
 	m.ListLatency = m.Latency
-	m.DDBPerAccount = float64(first.Calls["DynamoDB"].N) / a
+	m.DDBReads, m.DDBWrites = float64(first.DDBReads)/a, float64(first.Calls["DynamoDB"].N-first.DDBReads)/a
 	m.CPUPerAccount = time.Duration(float64(first.CPU) / a)
 	if fn := o.run("bootstrap"); fn != nil {
 		m.Setting, m.Probe = fn.Setting, fn.Limit.Probe

@@ -40,6 +40,7 @@ type orgRun struct {
 	Setting  orgSetting
 	Took     time.Duration
 	Calls    map[string]testpeer.CallStats // by service; nil for the bootstrap
+	DDBReads int                           // DynamoDB BatchGetItem calls (the rest are writes)
 	Span     time.Duration                 // mean first-to-last call of an account
 	Messages []string                      // subjects of the messages sent
 	Bytes    int                           // of the report as JSON
@@ -159,6 +160,7 @@ func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSett
 		}
 		raw, _ := json.Marshal(rep)
 		r.Calls, r.Span, r.Bytes = meter.ByService(), meter.AccountSpan(), len(raw)
+		r.DDBReads = meter.Calls()[testpeer.Op{Service: "DynamoDB", Operation: "BatchGetItem"}].N
 	}
 	after, _ := b.moto.CPUTime()
 	r.MotoCPU, r.TLS = after-moto, w.Handshakes()-tls

@@ -41,13 +41,13 @@ func TestParseFlags(t *testing.T) {
 func TestOrgModel(t *testing.T) {
 	m := orgModel{
 		Providers: 5, Setting: orgSetting{16, 8}, Latency: 50 * time.Millisecond, ListLatency: 50 * time.Millisecond, Probe: time.Second,
-		DDBPerAccount: 0.5, CPUPerAccount: 2 * time.Millisecond, RSSBaseMiB: 17, RSSPerAccountMiB: 0.01,
+		DDBReads: 0.1, DDBWrites: 6.4, CPUPerAccount: 2 * time.Millisecond, RSSBaseMiB: 17, RSSPerAccountMiB: 0.01,
 	}
 	// 3 calls in sequence per account (AssumeRole, List, one round of 5 Gets)
 	if m.chain() != 3 {
 		t.Errorf("chain = %d, want 3", m.chain())
 	}
-	// 1 s + 500 pages x 50 ms + 625 waves x 150 ms + 5,000 DynamoDB calls x 10 ms
+	// 1 s + 500 pages x 50 ms + 625 waves x 150 ms + (1,000 reads + 64,000 writes / 16) x 10 ms
 	if got, want := m.Network(10000), time.Second+25*time.Second+93750*time.Millisecond+50*time.Second; got != want {
 		t.Errorf("Network(10000) = %v, want %v", got, want)
 	}

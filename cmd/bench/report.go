@@ -249,8 +249,8 @@ func printOrg(out io.Writer, r *results) {
 		"  to last Get (mean); moto near 1 core is the bound; CPU: the function's own (bootstrap), this whole process in-process (hosts, forwarders, meter)", lat)
 	if m, ok := r.model(); ok {
 		p("  model (README): wall = max(network, CPU); network = probe %s + ceil(A/%d) ListAccounts pages x L + ceil(A/AC) x %d calls x L", secs(m.Probe), orgListPage, m.chain())
-		p("    + DynamoDB %.2f calls per account x %s in sequence; CPU = %.2f ms per account / (memory / %d MB); RSS = %.1f MiB + %.1f KiB per account",
-			m.DDBPerAccount, ddbLatency, ms(m.CPUPerAccount), lambdaMBPerVCPU, m.RSSBaseMiB, m.RSSPerAccountMiB*1024)
+		p("    + DynamoDB (%.2f reads + %.2f writes / %d) per account x %s; CPU = %.2f ms per account / (memory / %d MB); RSS = %.1f MiB + %.1f KiB per account",
+			m.DDBReads, m.DDBWrites, ddbWritesAtOnce, ddbLatency, ms(m.CPUPerAccount), lambdaMBPerVCPU, m.RSSBaseMiB, m.RSSPerAccountMiB*1024)
 		for _, n := range []int{l.Accounts, 10000} {
 			for _, lat := range []time.Duration{m.Latency, 2 * m.Latency} {
 				mm := m
