@@ -169,12 +169,12 @@ func serve(c *cleanups, root, stored *testidp.CA, cn string, valid time.Duration
 
 // create creates p in IAM with its thumbprint, as an operator would.
 func (w *world) create(ctx context.Context, p *provider) error {
-	out, err := w.iam.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+	outARN, err := testpeer.CreateProvider(ctx, w.iam, &iam.CreateOpenIDConnectProviderInput{
 		Url: aws.String("https://" + p.url), ClientIDList: []string{"sts.amazonaws.com"}, ThumbprintList: []string{p.stored}})
 	if err != nil {
 		return fmt.Errorf("create OIDC provider %s: %w", p.url, err)
 	}
-	p.arn = aws.ToString(out.OpenIDConnectProviderArn)
+	p.arn = outARN
 	return nil
 }
 

@@ -85,7 +85,7 @@ func (m *Moto) CreateProviders(ctx context.Context, ps []NewProvider, parallel i
 	arns := make([]string, len(ps))
 	err := Parallel(ctx, len(ps), parallel, func(ctx context.Context, i int) error {
 		p := ps[i]
-		out, err := client.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+		outARN, err := CreateProvider(ctx, client, &iam.CreateOpenIDConnectProviderInput{
 			Url:            aws.String("https://" + p.URL),
 			ClientIDList:   []string{"sts.amazonaws.com"},
 			ThumbprintList: p.Thumbprints,
@@ -93,7 +93,7 @@ func (m *Moto) CreateProviders(ctx context.Context, ps []NewProvider, parallel i
 		if err != nil {
 			return fmt.Errorf("create provider %s in %s: %w", p.URL, p.Account, err)
 		}
-		arns[i] = aws.ToString(out.OpenIDConnectProviderArn)
+		arns[i] = outARN
 		return nil
 	})
 	return arns, err

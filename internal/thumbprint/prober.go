@@ -68,3 +68,13 @@ func (p *Prober) bounded(ctx context.Context) (context.Context, context.CancelFu
 	}
 	return context.WithTimeout(ctx, p.opts.Timeout)
 }
+
+// overTime reports err as a timeout when bounded's time limit passed while
+// the caller's context had not ended: the deadline cut the connection short,
+// whatever the TLS stack or the JSON parser then made of the truncated input.
+func overTime(caller, bounded context.Context, err error) error {
+	if err == nil || expired(caller) != nil || expired(bounded) == nil {
+		return err
+	}
+	return &kindError{kind: KindTimeout, err: &timeoutError{err: err}}
+}
