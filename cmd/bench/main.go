@@ -1,16 +1,14 @@
-// Command bench measures thumbprint-drift against the network limit and
-// against the openssl procedure a user would otherwise script (make bench).
+// Command bench measures thumbprint-drift (make bench), in a world from the
+// test-support packages (moto_server; identity providers with generated chains
+// behind forwarders making a round trip cost -rtt; the Runtime API driving the
+// real bootstrap): one account's loads against the network limit and against
+// AWS's curl + openssl procedure; an organisation of -org-accounts members
+// through the production wiring, with IAM and STS at -aws-latency per call,
+// in-process (calls metered) and as the bootstrap (peak RSS), and a model of
+// 10,000 accounts from it; the bootstrap's size and cold start. It prints
+// tables and, last, one line of figures:
 //
-// It starts moto_server for IAM and local TLS identity providers, each behind a
-// loopback forwarder that makes one round trip cost -rtt, creates the IAM OIDC
-// providers with the real SDK, runs the real engine in-process over them at
-// several concurrencies, runs AWS's documented curl + openssl procedure over the
-// same providers, runs organisation mode (many accounts, the same provider Urls
-// in each) through the production wiring with assumed roles, and measures the
-// function binary (size, cold start, peak RSS). It prints tables and, last,
-// one line of figures:
-//
-//	bench: limit_ratio=<x> openssl_speedup=<x> cold_start_ms=<ms> rss_mb=<MiB> bootstrap_mb=<MiB>
+//	bench: limit_ratio=<x> openssl_speedup=<x> cold_start_ms=<ms> rss_mb=<MiB> bootstrap_mb=<MiB> org_accounts_per_min=<n> org_rss_mb=<MiB>
 //
 // Everything it starts is stopped when it ends, also on Ctrl-C.
 package main
@@ -22,53 +20,58 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 )
 
 // options are the command-line flags.
 type options struct {
-	rtt           time.Duration
-	handshakes    int
-	conc          []int
-	loads         []load
-	org           load // Accounts 0: none
-	orgSettings   []orgSetting
-	peerProviders int
-	coldSamples   int
-	rssRuns       int
-	noFunction    bool
-	noPeer        bool
-	noCurl        bool
-	timeout       time.Duration
-	cpuProfile    string
-	functionEnv   []string
-	functionLog   string
+	rtt, awsLatency, timeout                        time.Duration
+	handshakes, peerProviders, coldSamples, rssRuns int
+	conc                                            []int
+	loads                                           []load
+	org                                             load // Accounts 0: none
+	orgSettings                                     []orgSetting
+	noFunction, noPeer                              bool
+	functionEnv                                     []string
 }
+
+// load is one world: accounts (1: the function's own; more: organisation
+// members), providers in each, distinct hosts.
+type load struct{ Accounts, Providers, Hosts int }
+
+// Name is the load as the tables show it.
+func (l load) Name() string { return fmt.Sprintf("%dp/%dh", l.Providers, l.Hosts) }
+
+// orgSetting is one organisation run's ACCOUNT_CONCURRENCY and CONCURRENCY.
+type orgSetting struct{ AccountConc, Conc int }
+
+func (s orgSetting) String() string { return fmt.Sprintf("%d/%d", s.AccountConc, s.Conc) }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := options{}
-	var conc, loads, org, orgSettings string
-	quick := fs.Bool("quick", false, "smaller run (about a minute): load 100x20, concurrency 8, the organisation load at 4/8 only, the openssl procedure over 20 providers (extrapolated), 5 cold starts, 1 RSS invocation")
+	def := config.Default()
+	var conc, loads, orgShape, orgSettings string
+	quick := fs.Bool("quick", false, "smaller run (about a minute): load 100x20 at concurrency 8, 100 member accounts, the openssl procedure over 20 providers (extrapolated), 5 cold starts, 1 RSS invocation")
 	fs.DurationVar(&o.rtt, "rtt", 50*time.Millisecond, "round trip time the forwarders add in front of each identity provider")
-	fs.IntVar(&o.handshakes, "handshakes", 2, "TLS handshakes per host (PROBE_HANDSHAKES), 1 to 5")
-	fs.StringVar(&conc, "conc", "1,8,32", "engine concurrencies to run, comma-separated")
-	fs.StringVar(&loads, "loads", "100x20,100x100", "loads as PROVIDERSxHOSTS, comma-separated")
-	fs.StringVar(&org, "org", "20x100x20", "organisation load as ACCOUNTSxPROVIDERSxHOSTS (the same provider Urls in every account), run through app.NewEngineFromAWS with ACCOUNT_ROLE_ARNS; none to skip")
-	fs.StringVar(&orgSettings, "org-conc", "4/8,20/8", "organisation runs as ACCOUNT_CONCURRENCY/CONCURRENCY pairs, comma-separated")
+	fs.DurationVar(&o.awsLatency, "aws-latency", 50*time.Millisecond, "time a forwarder adds to each IAM and STS call of the organisation scenario")
+	fs.IntVar(&o.handshakes, "handshakes", def.ProbeHandshakes, "TLS handshakes per host (PROBE_HANDSHAKES), 1 to 5")
+	fs.StringVar(&conc, "conc", "1,8,32", "engine concurrencies of the one-account loads, comma-separated")
+	fs.StringVar(&loads, "loads", "100x20,100x100", "one-account loads as PROVIDERSxHOSTS, comma-separated")
+	fs.IntVar(&o.org.Accounts, "org-accounts", 1000, "member accounts of the organisation scenario (0 skips it)")
+	fs.StringVar(&orgShape, "org-shape", "5x3", "providers per member account x hosts they share (the last host's providers drifted in every account)")
+	fs.StringVar(&orgSettings, "org-conc", fmt.Sprintf("%d/%d,32/%d", def.AccountConcurrency, def.Concurrency, def.Concurrency), "in-process organisation runs as ACCOUNT_CONCURRENCY/CONCURRENCY, comma-separated; the bootstrap runs with the defaults")
 	fs.IntVar(&o.peerProviders, "peer-providers", 0, "run the openssl procedure over only the first N providers of a load and extrapolate (0: all)")
 	fs.IntVar(&o.coldSamples, "cold-samples", 20, "cold starts to take the median of")
-	fs.IntVar(&o.rssRuns, "rss-runs", 3, "invocations (each in a new process) per load for the peak RSS; the largest is reported")
+	fs.IntVar(&o.rssRuns, "rss-runs", 3, "invocations (each in a new process) per one-account load for the peak RSS; the largest is reported")
 	fs.BoolVar(&o.noFunction, "no-function", false, "skip the function binary (build, size, cold start, RSS)")
-	fs.BoolVar(&o.noCurl, "no-curl", false, "do the openssl procedure's discovery step with Go's HTTP client, as when curl is not installed")
 	fs.BoolVar(&o.noPeer, "no-peer", false, "skip the openssl procedure")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine run at 100x20, concurrency 8 to this file (go tool pprof)")
 	fs.Func("function-env", "KEY=VALUE added to the function's environment (repeatable), e.g. GODEBUG=gctrace=1 or GOMEMLIMIT=20MiB", func(v string) error {
 		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
 			return errors.New("want KEY=VALUE")
@@ -76,8 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.functionEnv = append(o.functionEnv, v)
 		return nil
 	})
-	fs.StringVar(&o.functionLog, "function-log", "", "append the function's stdout and stderr of the RSS invocations to this file")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop everything after this long")
+	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "stop everything after this long")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -87,51 +89,51 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if *quick {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		if !set["conc"] {
-			conc = "8"
-		}
-		if !set["loads"] {
-			loads = "100x20"
-		}
-		if !set["peer-providers"] {
-			o.peerProviders = 20
-		}
-		if !set["cold-samples"] {
-			o.coldSamples = 5
-		}
-		if !set["rss-runs"] {
-			o.rssRuns = 1
-		}
-		if !set["org-conc"] {
-			orgSettings = "4/8"
+		for name, v := range map[string]string{"conc": "8", "loads": "100x20", "org-accounts": "100", "peer-providers": "20", "cold-samples": "5",
+			"rss-runs": "1", "org-conc": fmt.Sprintf("%d/%d", def.AccountConcurrency, def.Concurrency)} {
+			if !set[name] {
+				_ = fs.Set(name, v)
+			}
 		}
 	}
 	var err error
-	if o.conc, err = parseInts(conc, 1, 64); err != nil {
+	if o.conc, err = parseInts(conc, config.MinConcurrency, config.MaxConcurrency); err != nil {
 		return o, fmt.Errorf("-conc: %w", err)
 	}
-	if o.loads, err = parseLoads(loads); err != nil {
-		return o, fmt.Errorf("-loads: %w", err)
+	pairs, err := parsePairs(loads, "x", [2]int{1, 1}, [2]int{1000, 1000}, true)
+	if err != nil {
+		return o, fmt.Errorf("-loads: PROVIDERSxHOSTS: %w", err)
 	}
-	if o.org, err = parseOrgLoad(org); err != nil {
-		return o, fmt.Errorf("-org: %w", err)
+	for _, p := range pairs {
+		o.loads = append(o.loads, load{Accounts: 1, Providers: p[0], Hosts: p[1]})
 	}
-	if o.orgSettings, err = parseOrgSettings(orgSettings); err != nil {
-		return o, fmt.Errorf("-org-conc: %w", err)
+	if pairs, err = parsePairs(orgSettings, "/", [2]int{config.MinAccountConcurrency, config.MinConcurrency},
+		[2]int{config.MaxAccountConcurrency, config.MaxConcurrency}, false); err != nil {
+		return o, fmt.Errorf("-org-conc: ACCOUNT_CONCURRENCY/CONCURRENCY: %w", err)
 	}
-	switch {
-	case o.rtt < 0 || o.rtt > 2*time.Second:
-		return o, errors.New("-rtt: want 0 to 2s")
-	case o.handshakes < 1 || o.handshakes > 5:
-		return o, errors.New("-handshakes: want 1 to 5")
-	case o.coldSamples < 1 || o.coldSamples > 200:
-		return o, errors.New("-cold-samples: want 1 to 200")
-	case o.rssRuns < 0 || o.rssRuns > 20:
-		return o, errors.New("-rss-runs: want 0 to 20")
-	case o.peerProviders < 0:
-		return o, errors.New("-peer-providers: want 0 or more")
-	case o.timeout <= 0:
-		return o, errors.New("-timeout: want a positive duration")
+	for _, p := range pairs {
+		o.orgSettings = append(o.orgSettings, orgSetting{p[0], p[1]})
+	}
+	if pairs, err = parsePairs(orgShape, "x", [2]int{1, 1}, [2]int{1000, 1000}, true); err != nil || len(pairs) != 1 {
+		return o, fmt.Errorf("-org-shape: want one PROVIDERSxHOSTS: %v", err)
+	}
+	o.org.Providers, o.org.Hosts = pairs[0][0], pairs[0][1]
+	for _, c := range []struct {
+		bad  bool
+		want string
+	}{
+		{o.rtt < 0 || o.rtt > 2*time.Second, "-rtt: want 0 to 2s"},
+		{o.awsLatency < 0 || o.awsLatency > 2*time.Second, "-aws-latency: want 0 to 2s"},
+		{o.handshakes < config.MinHandshakes || o.handshakes > config.MaxHandshakes, "-handshakes: want 1 to 5"},
+		{o.org.Accounts < 0 || o.org.Accounts > 20000, "-org-accounts: want 0 to 20000"},
+		{o.coldSamples < 1 || o.coldSamples > 200, "-cold-samples: want 1 to 200"},
+		{o.rssRuns < 0 || o.rssRuns > 20, "-rss-runs: want 0 to 20"},
+		{o.peerProviders < 0, "-peer-providers: want 0 or more"},
+		{o.timeout <= 0, "-timeout: want a positive duration"},
+	} {
+		if c.bad {
+			return o, errors.New(c.want)
+		}
 	}
 	return o, nil
 }
@@ -148,42 +150,20 @@ func parseInts(s string, lo, hi int) ([]int, error) {
 	return out, nil
 }
 
-// parseLoads reads "100x20,100x100" (providers x hosts, one account each).
-func parseLoads(s string) ([]load, error) {
-	var out []load
+// parsePairs reads comma-separated pairs "AsepB" with lo[0] <= A <= hi[0],
+// lo[1] <= B <= hi[1] and, when ordered, B <= A.
+func parsePairs(s, sep string, lo, hi [2]int, ordered bool) ([][2]int, error) {
+	var out [][2]int
 	for f := range strings.SplitSeq(s, ",") {
-		ps, hs, ok := strings.Cut(strings.TrimSpace(f), "x")
-		p, err1 := strconv.Atoi(ps)
-		h, err2 := strconv.Atoi(hs)
-		if !ok || err1 != nil || err2 != nil || p < 1 || p > 1000 || h < 1 || h > p {
-			return nil, fmt.Errorf("%q: want PROVIDERSxHOSTS, 1 <= hosts <= providers <= 1000", f)
+		as, bs, ok := strings.Cut(strings.TrimSpace(f), sep)
+		a, err1 := strconv.Atoi(as)
+		b, err2 := strconv.Atoi(bs)
+		if !ok || err1 != nil || err2 != nil || a < lo[0] || a > hi[0] || b < lo[1] || b > hi[1] || (ordered && b > a) {
+			return nil, fmt.Errorf("%q: want A%sB, %d <= A <= %d, %d <= B <= %d", f, sep, lo[0], hi[0], lo[1], min(hi[1], hi[0]))
 		}
-		out = append(out, load{Accounts: 1, Providers: p, Hosts: h})
+		out = append(out, [2]int{a, b})
 	}
 	return out, nil
-}
-
-// cleanups stops what the bench started, last started first, once.
-type cleanups struct {
-	mu  sync.Mutex
-	fns []func()
-}
-
-func (c *cleanups) add(f func()) {
-	c.mu.Lock()
-	c.fns = append(c.fns, f)
-	c.mu.Unlock()
-}
-
-// run holds the lock while it runs, so a second caller returns only once
-// everything is stopped.
-func (c *cleanups) run() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := len(c.fns) - 1; i >= 0; i-- {
-		c.fns[i]()
-	}
-	c.fns = nil
 }
 
 func main() {
@@ -196,33 +176,19 @@ func main() {
 		os.Exit(2)
 	}
 
-	var c cleanups
+	var c testpeer.Cleanups
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	// A closed stdout or stderr (bench | head) must fail the write, not kill
-	// the bench before it stops what it started.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	go func() {
-		<-sigs
-		fmt.Fprintln(os.Stderr, "bench: interrupted: stopping everything it started (again to hurry)")
-		cancel()
-		<-sigs
-		c.run()
-		os.Exit(130)
-	}()
-
+	c.OnSignal("bench", os.Stderr, cancel)
 	res, err := run(ctx, o, &c, os.Stderr)
-	c.run()
+	c.Run()
 	cancel()
 	if err == nil {
 		printResults(os.Stdout, res)
+		return
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		if errors.Is(err, context.Canceled) {
-			os.Exit(130)
-		}
-		os.Exit(1)
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	if errors.Is(err, context.Canceled) {
+		os.Exit(130)
 	}
+	os.Exit(1)
 }

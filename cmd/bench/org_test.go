@@ -1,179 +1,103 @@
 package main
 
 import (
-	"context"
 	"io"
-	"net/http"
+	"math"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/smithy-go/middleware"
-
-	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
-	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 )
 
-func TestParseOrg(t *testing.T) {
-	l, err := parseOrgLoad("20x100x20")
-	if err != nil || l != (load{Accounts: 20, Providers: 100, Hosts: 20}) || l.Name() != "20x100p/20h" {
-		t.Errorf("parseOrgLoad = %+v %q, %v", l, l.Name(), err)
-	}
-	for _, none := range []string{"", "none", " none "} {
-		if l, err := parseOrgLoad(none); err != nil || l.Accounts != 0 {
-			t.Errorf("parseOrgLoad(%q) = %+v, %v; want no load", none, l, err)
-		}
-	}
-	for _, bad := range []string{"20x100", "1x100x20", "20x100x200", "20x0x0", "axbxc", "101x10x10", "20x100x20x1"} {
-		if _, err := parseOrgLoad(bad); err == nil {
-			t.Errorf("parseOrgLoad(%q): no error", bad)
-		}
-	}
-	s, err := parseOrgSettings("4/8, 20/8")
-	if err != nil || !slices.Equal(s, []orgSetting{{4, 8}, {20, 8}}) || s[0].String() != "4/8" {
-		t.Errorf("parseOrgSettings = %v, %v", s, err)
-	}
-	for _, bad := range []string{"", "4", "0/8", "33/8", "4/65", "4/8,", "a/b"} {
-		if _, err := parseOrgSettings(bad); err == nil {
-			t.Errorf("parseOrgSettings(%q): no error", bad)
-		}
-	}
-}
-
-func TestParseFlagsOrg(t *testing.T) {
+func TestParseFlags(t *testing.T) {
+	def := config.Default()
+	defaults := orgSetting{def.AccountConcurrency, def.Concurrency}
 	o, err := parseFlags(nil, io.Discard)
-	if err != nil || o.org.Name() != "20x100p/20h" || !slices.Equal(o.orgSettings, []orgSetting{{4, 8}, {20, 8}}) {
-		t.Errorf("defaults: %+v %v, %v", o.org, o.orgSettings, err)
+	if err != nil || o.org != (load{Accounts: 1000, Providers: 5, Hosts: 3}) || o.orgSettings[0] != defaults || len(o.orgSettings) != 2 ||
+		o.awsLatency != 50*time.Millisecond || len(o.loads) != 2 || !slices.Equal(o.conc, []int{1, 8, 32}) {
+		t.Errorf("defaults: %+v, %v", o, err)
 	}
-	if o, err := parseFlags([]string{"-quick"}, io.Discard); err != nil || !slices.Equal(o.orgSettings, []orgSetting{{4, 8}}) {
-		t.Errorf("-quick: %v, %v", o.orgSettings, err)
+	o, err = parseFlags([]string{"-quick"}, io.Discard)
+	if err != nil || o.org.Accounts != 100 || !slices.Equal(o.orgSettings, []orgSetting{defaults}) || !slices.Equal(o.conc, []int{8}) || o.rssRuns != 1 {
+		t.Errorf("-quick: %+v, %v", o, err)
 	}
-	if o, err := parseFlags([]string{"-org", "none"}, io.Discard); err != nil || o.org.Accounts != 0 {
-		t.Errorf("-org none: %+v, %v", o.org, err)
+	o, err = parseFlags([]string{"-quick", "-org-accounts", "0", "-org-shape", "100x20", "-org-conc", "4/8, 20/8"}, io.Discard)
+	if err != nil || o.org != (load{Accounts: 0, Providers: 100, Hosts: 20}) || !slices.Equal(o.orgSettings, []orgSetting{{4, 8}, {20, 8}}) || o.orgSettings[0].String() != "4/8" {
+		t.Errorf("-quick with organisation flags: %+v, %v", o, err)
 	}
-}
-
-func TestOrgAccounts(t *testing.T) {
-	ids, roles := orgAccounts(3)
-	if !slices.Equal(ids, []string{"210000000001", "210000000002", "210000000003"}) {
-		t.Errorf("ids %v", ids)
-	}
-	for i, r := range roles {
-		if accounts.AccountOf(r) != ids[i] || !strings.HasSuffix(r, ":role/"+orgRoleName) {
-			t.Errorf("role %s for account %s", r, ids[i])
+	for _, bad := range [][]string{
+		{"-org-shape", "5x6"}, {"-org-shape", "5x3,4x2"}, {"-org-accounts", "-1"}, {"-org-conc", "0/8"}, {"-org-conc", "4/65"},
+		{"-org-conc", "4/8,"}, {"-aws-latency", "3s"}, {"-loads", "10x20"}, {"-conc", "0"}, {"extra"},
+	} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("%q: no error", bad)
 		}
 	}
 }
 
-func TestOrgIAMLimit(t *testing.T) {
-	lone := loneLatency{AssumeRole: 3 * time.Millisecond, List: 5 * time.Millisecond, Get: 2 * time.Millisecond}
-	tests := []struct {
-		accounts, providers int
-		s                   orgSetting
-		want                time.Duration
-	}{
-		// 5 waves of 4 accounts, each 3 + 5 + 13 Gets x 2 ms
-		{20, 100, orgSetting{4, 8}, 5 * 34 * time.Millisecond},
-		// all accounts at once: one wave
-		{20, 100, orgSetting{20, 8}, 34 * time.Millisecond},
-		// more slots than accounts or providers
-		{2, 3, orgSetting{32, 64}, (3 + 5 + 2) * time.Millisecond},
-		// one account at a time, one provider at a time
-		{3, 10, orgSetting{1, 1}, 3 * (3 + 5 + 20) * time.Millisecond},
+func TestOrgModel(t *testing.T) {
+	m := orgModel{
+		Providers: 5, Setting: orgSetting{16, 8}, Latency: 50 * time.Millisecond, ListLatency: 50 * time.Millisecond, Probe: time.Second,
+		DDBReads: 0.1, DDBWrites: 6.4, CPUPerAccount: 2 * time.Millisecond, RSSBaseMiB: 17, RSSPerAccountMiB: 0.01,
 	}
-	for _, tt := range tests {
-		if got := orgIAMLimit(tt.accounts, tt.providers, tt.s, lone); got != tt.want {
-			t.Errorf("orgIAMLimit(%d, %d, %s) = %v, want %v", tt.accounts, tt.providers, tt.s, got, tt.want)
-		}
+	// 3 calls in sequence per account (AssumeRole, List, one round of 5 Gets)
+	if m.chain() != 3 {
+		t.Errorf("chain = %d, want 3", m.chain())
 	}
-}
-
-// cannedIAM answers every request with a GetOpenIDConnectProvider response.
-type cannedIAM struct{}
-
-func (cannedIAM) Do(req *http.Request) (*http.Response, error) {
-	body := `<GetOpenIDConnectProviderResponse><GetOpenIDConnectProviderResult><Url>h/a</Url></GetOpenIDConnectProviderResult></GetOpenIDConnectProviderResponse>`
-	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/xml"}}, Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
-}
-
-func TestIAMMeter(t *testing.T) {
-	m := newIAMMeter()
-	cfg := aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("a", "b", ""),
-		HTTPClient:  cannedIAM{},
-		APIOptions:  []func(*middleware.Stack) error{m.apiOption},
+	// 1 s + 500 pages x 50 ms + 625 waves x 150 ms + (1,000 reads + 64,000 writes / 16) x 10 ms
+	if got, want := m.Network(10000), time.Second+25*time.Second+93750*time.Millisecond+50*time.Second; got != want {
+		t.Errorf("Network(10000) = %v, want %v", got, want)
 	}
-	client := iam.NewFromConfig(cfg)
-	start := time.Now()
-	for _, acct := range []string{"210000000001", "210000000002", "210000000002"} {
-		arn := "arn:aws:iam::" + acct + ":oidc-provider/h/a"
-		if _, err := client.GetOpenIDConnectProvider(context.Background(), &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)}); err != nil {
-			t.Fatal(err)
-		}
+	// 20 s of CPU at a quarter vCPU is 80 s (to the rounding of 1,769 / 442.25)
+	if got := m.CPU(10000, lambdaMBPerVCPU/4); got < 79*time.Second || got > 81*time.Second {
+		t.Errorf("CPU at a quarter vCPU = %v, want 80 s", got)
 	}
-	gets := time.Since(start) // every Get started and ended within it
-	m.record("AssumeRole", "210000000001", start.Add(-time.Second), start.Add(-time.Second+10*time.Millisecond), nil)
-	m.record("List", "", start, start.Add(20*time.Millisecond), nil)
-
-	per, calls, getMean, errs := m.summary(2)
-	if calls != 5 || per.Calls != 2 || errs != 0 || getMean <= 0 {
-		t.Errorf("summary: per %+v, calls %d, Get mean %v, errors %d", per, calls, getMean, errs)
+	if got := m.Wall(10000, 128); got != m.CPU(10000, 128) || got < m.Network(10000) {
+		t.Errorf("Wall at 128 MB = %v: want the CPU term (%v), above the network's (%v)", got, m.CPU(10000, 128), m.Network(10000))
 	}
-	// Account 1 spans from its AssumeRole, a second before its Get, to its
-	// Get's end; account 2 only its Gets: the mean is half a second, plus at
-	// most the time the Gets took (bounds from the clock readings, not from
-	// how fast the machine is).
-	if lo, hi := 500*time.Millisecond, 500*time.Millisecond+gets; per.Wall < lo || per.Wall > hi {
-		t.Errorf("per-account wall %v, want %v to %v", per.Wall, lo, hi)
+	if got := m.RSSMiB(10000); math.Abs(got-117) > 1e-9 {
+		t.Errorf("RSS = %v MiB, want 117", got)
 	}
-	m.reset()
-	if _, calls, _, _ := m.summary(2); calls != 0 {
-		t.Errorf("after reset: %d calls", calls)
+	m.Providers, m.Setting.Conc = 20, 8 // ceil(20/8) = 3 rounds of Gets
+	if m.chain() != 5 {
+		t.Errorf("chain of 20 providers at C8 = %d, want 5", m.chain())
+	}
+	// The bench's limit: no DynamoDB, no listing latency; 20 accounts at 4
+	// at a time are 5 waves of 5 calls.
+	lim := orgModel{Providers: 20, Setting: orgSetting{4, 8}, Latency: 10 * time.Millisecond, Probe: time.Second}
+	if got := lim.IAM(20); got != 250*time.Millisecond || lim.Network(20) != time.Second+250*time.Millisecond {
+		t.Errorf("IAM(20) = %v, Network(20) = %v", got, lim.Network(20))
 	}
 }
 
-func TestCheckOrgReport(t *testing.T) {
-	h := &host{thumbprint: strings.Repeat("ab", 20)}
-	ps := []*provider{{URL: "h/a", Host: h}, {URL: "h/b", Host: h, Drifted: true}}
-	ow := &orgWorld{world: &world{providers: ps, byURL: map[string]*provider{"h/a": ps[0], "h/b": ps[1]}}, load: load{Accounts: 2, Providers: 2, Hosts: 1}}
-	ow.ids, ow.roles = orgAccounts(2)
-	good := func() *drift.Report {
-		rep := &drift.Report{}
-		for _, id := range ow.ids {
-			rep.Accounts = append(rep.Accounts, drift.AccountSummary{AccountID: id, Checked: 2})
-			for _, p := range ps {
-				out := drift.InSync
-				if p.Drifted {
-					out = drift.Drift
-				}
-				rep.Results = append(rep.Results, drift.Result{AccountID: id, ProviderARN: "arn:aws:iam::" + id + ":oidc-provider/" + p.URL,
-					URL: p.URL, Outcome: out, LiveThumbprints: []string{h.thumbprint}, PubliclyTrusted: true})
-			}
-		}
-		rep.Checked = len(rep.Results)
-		return rep
+func TestModelFromResults(t *testing.T) {
+	r := &results{opts: options{rtt: 50 * time.Millisecond, awsLatency: 40 * time.Millisecond}}
+	if _, ok := r.model(); ok {
+		t.Fatal("a model without an organisation run")
 	}
-	if p := ow.checkOrgReport(good()); p != "" {
-		t.Fatalf("good report: %s", p)
+	r.fn.RSS = []invocation{{Measured: testpeer.Measured{HWMKiB: 16 << 10}}}
+	r.org = &orgResults{Load: load{Accounts: 100, Providers: 5, Hosts: 3}, Runs: []orgRun{
+		{Name: "in-process 16/8", Setting: orgSetting{16, 8}, CPU: 9 * time.Second, Took: 10 * time.Second,
+			Limit: orgModel{Setting: orgSetting{16, 8}, Latency: 40 * time.Millisecond, Probe: 300 * time.Millisecond}},
+		{Name: "bootstrap", Setting: orgSetting{8, 8}, CPU: time.Second, HWMKiB: 26 << 10, Took: 6 * time.Second,
+			Limit: orgModel{Setting: orgSetting{8, 8}, Latency: 40 * time.Millisecond, Probe: 350 * time.Millisecond}},
+	}}
+	m, ok := r.model()
+	if !ok || m.Setting != (orgSetting{8, 8}) || m.Latency != 40*time.Millisecond || m.ListLatency != m.Latency || m.Probe != 350*time.Millisecond ||
+		m.CPUPerAccount != 10*time.Millisecond || m.RSSBaseMiB != 16 || math.Abs(m.RSSPerAccountMiB-0.1) > 1e-9 {
+		t.Errorf("model %+v", m)
 	}
-	bad := map[string]func(*drift.Report){
-		"account failed":      func(r *drift.Report) { r.Accounts[1].Error, r.Accounts[1].Checked = "AccessDenied", 0 },
-		"result in the wrong": func(r *drift.Report) { r.Results[0].AccountID = ow.ids[1] },
-		"checked twice":       func(r *drift.Report) { r.Results[1] = r.Results[0] },
-		"wrong outcome":       func(r *drift.Report) { r.Results[3].Outcome = drift.InSync },
-		"not trusted":         func(r *drift.Report) { r.Results[2].PubliclyTrusted = false },
-		"one missing":         func(r *drift.Report) { r.Results = r.Results[1:]; r.Checked-- },
+	ts := r.targets()
+	line := lastLine(ts)
+	want := "bench: limit_ratio=n/a openssl_speedup=n/a cold_start_ms=n/a rss_mb=16.00 bootstrap_mb=n/a org_accounts_per_min=1000.00 org_rss_mb=26.00"
+	if line != want {
+		t.Errorf("last line\n%s\nwant\n%s", line, want)
 	}
-	for name, spoil := range bad {
-		rep := good()
-		spoil(rep)
-		if p := ow.checkOrgReport(rep); p == "" {
-			t.Errorf("%s: no difference found", name)
-		}
+	r.org.Runs[1].Problem = "checked 4 of 500 providers"
+	if !strings.Contains(lastLine(r.targets()), "org_accounts_per_min=n/a") {
+		t.Error("a run with a problem still gave a rate")
 	}
 }

@@ -2,234 +2,181 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/fleet"
 )
-
-// headlineLoad is the load and concurrency of the last line's figures.
-var headlineLoad = load{Accounts: 1, Providers: 100, Hosts: 20}
-
-const headlineConc = 8
 
 // results is everything one bench run measured.
 type results struct {
-	started  time.Time
-	finished time.Time
-	opts     options
-	engine   []engineResult
-	peers    []peerResult
-	orgs     []orgResult
-	// orgCreate is how long creating the organisation load's providers took.
-	orgCreate time.Duration
-	fn        functionResult
-	notes     []string
+	started, finished time.Time
+	opts              options
+	engine            []engineResult
+	peers             []peerResult
+	org               *orgResults
+	fn                functionResult
+	notes             []string
 }
 
-// run measures everything and returns the results, complete unless the error
-// is non-nil. What it starts is registered in c; the caller stops it.
-func run(ctx context.Context, o options, c *cleanups, stderr io.Writer) (*results, error) {
-	res := &results{started: time.Now(), opts: o}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(stderr, "bench: %5.1fs "+format+"\n", append([]any{time.Since(res.started).Seconds()}, args...)...)
-	}
+// bench is one run's peers and files, started once and shared by the scenarios.
+type bench struct {
+	o       options
+	c       *testpeer.Cleanups
+	res     *results
+	logf    func(format string, args ...any)
+	dir     string
+	moto    *testpeer.Moto
+	root    *testidp.CA // signs every host's intermediate: the trust store
+	trust   []string    // SSL_CERT_FILE (root) and SSL_CERT_DIR (empty) of a function
+	hostBin string      // the function for this machine; "" when not built
+	proc    *testidp.Procedure
+}
 
-	dir, err := os.MkdirTemp("", "thumbprint-drift-bench-")
-	if err != nil {
+// run measures every scenario and returns the results, complete unless the
+// error is non-nil. What it starts is registered in c; the caller stops it.
+func run(ctx context.Context, o options, c *testpeer.Cleanups, stderr io.Writer) (*results, error) {
+	res := &results{started: time.Now(), opts: o}
+	b := &bench{o: o, c: c, res: res, logf: func(format string, args ...any) {
+		fmt.Fprintf(stderr, "bench: %5.1fs "+format+"\n", append([]any{time.Since(res.started).Seconds()}, args...)...)
+	}}
+	var err error
+	if b.dir, err = os.MkdirTemp("", "thumbprint-drift-bench-"); err != nil {
 		return nil, err
 	}
-	c.add(func() { os.RemoveAll(dir) })
-	modRoot, err := moduleRoot(ctx)
-	if err != nil {
-		return nil, err
-	}
+	c.Add(func() { os.RemoveAll(b.dir) })
 
 	// The binaries first, so no build runs while anything is timed.
-	var hostBin string
 	if !o.noFunction {
-		logf("building the linux/arm64 bootstrap (make build-DriftCheckFunction) and a host binary with the same flags")
-		if arm, err := buildBootstrap(ctx, modRoot, filepath.Join(dir, "arm64")); err != nil {
-			res.fn.Problems = append(res.fn.Problems, err.Error())
-		} else if st, err := os.Stat(arm); err == nil {
-			res.fn.BootstrapBytes = st.Size()
-		}
-		if hostBin, err = buildHost(ctx, modRoot, dir); err != nil {
-			res.fn.Problems = append(res.fn.Problems, err.Error())
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		b.logf("building the linux/arm64 bootstrap (make build-DriftCheckFunction) and a host binary with the same flags")
+		if err := b.buildFunction(ctx); err != nil {
+			return nil, err
 		}
 	}
 
-	ca, err := testidp.NewRoot("Bench Root CA")
-	if err != nil {
+	if b.root, err = testidp.NewRoot("Bench Root CA"); err != nil {
 		return nil, err
 	}
-	certFile := filepath.Join(dir, "bench-root-ca.pem")
-	if err := os.WriteFile(certFile, ca.PEM(), 0o600); err != nil {
+	if b.trust, err = testpeer.TrustStore(b.dir, b.root.PEM()); err != nil {
 		return nil, err
 	}
 
-	logf("starting moto_server")
-	m, err := testpeer.StartMoto(ctx)
-	if errors.Is(err, testpeer.ErrMissing) {
-		return nil, errors.New("moto_server not found on PATH: install it with pip install 'moto[server]'")
-	}
-	if err != nil {
+	b.logf("starting moto_server")
+	if b.moto, err = testpeer.StartMoto(ctx); err != nil {
 		return nil, err
 	}
-	c.add(m.Close)
-	iamClient := iam.NewFromConfig(m.Config())
-	eb := &engineBench{iam: iamClient, root: ca, handshakes: o.handshakes, cpuProfile: o.cpuProfile}
+	c.Add(b.moto.Close)
 
-	var pr *peer
-	if !o.noPeer {
-		if !testidp.HaveOpenSSL() {
-			res.notes = append(res.notes, "openssl not found on PATH: the peer procedure was not run")
-		} else {
-			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, DisableKeepAlives: true}
-			if pr, err = newPeer(dir, ca.PEM(), tr); err != nil {
-				return nil, err
-			}
-			switch {
-			case o.noCurl:
-				pr.curl = ""
-				res.notes = append(res.notes, "-no-curl: the procedure's discovery step used Go's net/http client (a new connection per request, as curl), openssl for the rest")
-			case pr.curl == "":
-				res.notes = append(res.notes, "curl not found on PATH: the procedure's discovery step used Go's net/http client (a new connection per request, as curl), openssl for the rest")
-			}
+	if !o.noPeer && !testidp.HaveOpenSSL() {
+		res.notes = append(res.notes, "openssl not found on PATH: the peer procedure was not run")
+	} else if !o.noPeer {
+		if b.proc, err = testidp.NewProcedure(b.dir, b.root); err != nil {
+			return nil, err
+		}
+		if b.proc.Curl == "" {
+			res.notes = append(res.notes, "curl not found on PATH: the procedure's discovery step used Go's net/http client (a new connection per request, as curl), openssl for the rest")
 		}
 	}
-	envFor := func(runtimeAPI string) ([]string, error) {
-		env, err := functionEnv(dir, m, runtimeAPI, certFile, o.handshakes)
-		return append(env, o.functionEnv...), err
-	}
-
 	for _, l := range o.loads {
-		if err := benchLoad(ctx, logf, c, res, eb, pr, m, iamClient, ca, l, hostBin, dir, envFor); err != nil {
+		if err := b.benchLoad(ctx, l); err != nil {
 			return nil, err
 		}
 	}
-
 	if o.org.Accounts > 0 {
-		if err := benchOrg(ctx, logf, c, res, m, ca, certFile); err != nil {
+		if res.org, err = b.benchOrg(ctx); err != nil {
 			return nil, err
 		}
 	}
-
-	if hostBin != "" {
-		logf("cold start: %d starts of the host binary", o.coldSamples)
-		for range o.coldSamples {
-			d, err := coldStart(ctx, hostBin, dir, envFor)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				res.fn.Problems = append(res.fn.Problems, "cold start: "+err.Error())
-				break
-			}
-			res.fn.ColdStarts = append(res.fn.ColdStarts, d)
+	if b.hostBin != "" {
+		b.logf("cold start: %d starts of the host binary", o.coldSamples)
+		if err := b.coldStarts(ctx); err != nil {
+			return nil, err
 		}
-		res.fn.SpawnFloor = spawnFloor(ctx, o.coldSamples)
 	}
 	res.finished = time.Now()
 	return res, ctx.Err()
 }
 
-// benchLoad builds one load's world and measures the engine, the peer and
-// the function over it, then tears it down.
-func benchLoad(ctx context.Context, logf func(string, ...any), c *cleanups, res *results, eb *engineBench, pr *peer,
-	m *testpeer.Moto, iamClient *iam.Client, ca *testidp.CA, l load, hostBin, dir string,
-	envFor func(string) ([]string, error)) error {
-	logf("load %s: starting %d identity providers behind %s forwarders, creating %d IAM providers", l.Name(), l.Hosts, res.opts.rtt, l.Providers)
-	if err := m.Reset(ctx); err != nil {
+// benchLoad builds one account's load and measures the engine, the
+// procedure and the function over it, then tears it down.
+func (b *bench) benchLoad(ctx context.Context, l load) error {
+	b.logf("load %s: starting %d identity providers behind %s forwarders, creating %d IAM providers", l.Name(), l.Hosts, b.o.rtt, l.Providers)
+	if err := b.moto.Reset(ctx); err != nil {
 		return err
 	}
-	w, err := buildWorld(ctx, iamClient, ca, l, res.opts.rtt)
+	f, err := fleet.Start(b.root, fleet.Spec{Providers: l.Providers, Hosts: l.Hosts, RTT: b.o.rtt, Drifted: fleet.EveryFifth})
 	if err != nil {
 		return err
 	}
-	c.add(w.Close)
-	defer w.Close()
+	b.c.Add(f.Close)
+	defer f.Close()
+	if _, err := f.Seed(ctx, b.moto, []string{testpeer.AccountID}, 4); err != nil {
+		return err
+	}
 
 	// One untimed run first: moto, the TLS stacks and the SDK warm up.
-	warm := slices.Max(res.opts.conc)
-	logf("load %s: warm-up run at concurrency %d", l.Name(), warm)
-	if _, err := eb.run(ctx, w, l, warm, nil); err != nil {
+	warm := slices.Max(b.o.conc)
+	b.logf("load %s: warm-up run at concurrency %d", l.Name(), warm)
+	if _, err := b.engineRun(ctx, f, l, warm, nil); err != nil {
 		return err
 	}
 	live := map[string][]string{}
-	for _, conc := range res.opts.conc {
-		r, err := eb.run(ctx, w, l, conc, live)
+	for _, conc := range b.o.conc {
+		r, err := b.engineRun(ctx, f, l, conc, live)
 		if err != nil {
 			return err
 		}
-		logf("load %s C%d: %.2fs (limit %.2fs)", l.Name(), conc, r.Took.Seconds(), r.Limit(res.opts.rtt).Seconds())
-		res.engine = append(res.engine, r)
+		b.logf("load %s C%d: %.2fs (limit %.2fs)", l.Name(), conc, r.Took.Seconds(), r.Limit(b.o.rtt).Seconds())
+		b.res.engine = append(b.res.engine, r)
 	}
 
-	if pr != nil {
-		ps := slices.Clone(w.providers)
-		slices.SortFunc(ps, func(a, b *provider) int { return strings.Compare(a.ARN, b.ARN) })
-		n := len(ps)
-		if res.opts.peerProviders > 0 {
-			n = min(n, res.opts.peerProviders)
+	if b.proc != nil {
+		n := len(f.Providers)
+		if b.o.peerProviders > 0 {
+			n = min(n, b.o.peerProviders)
 		}
-		logf("load %s: AWS's curl + openssl procedure over %d providers, one after another", l.Name(), n)
-		p, err := pr.run(ctx, l, ps, res.opts.peerProviders, live)
+		b.logf("load %s: AWS's curl + openssl procedure over %d providers, one after another", l.Name(), n)
+		p, err := runProcedure(ctx, b.proc, l, f, n, live)
 		if err != nil {
 			return err
 		}
-		res.peers = append(res.peers, p)
+		b.res.peers = append(b.res.peers, p)
 	}
 
-	for i := range res.opts.rssRuns {
-		if hostBin == "" {
-			break
-		}
-		logf("load %s: scheduled invocation %d/%d of the function through the Runtime API, for its peak RSS", l.Name(), i+1, res.opts.rssRuns)
-		rep, rss, logs, err := invokeOnce(ctx, hostBin, dir, envFor)
-		if res.opts.functionLog != "" {
-			if err := appendFile(res.opts.functionLog, logs); err != nil {
-				return err
-			}
-		}
+	for i := 0; i < b.o.rssRuns && b.hostBin != ""; i++ {
+		b.logf("load %s: scheduled invocation %d/%d of the function through the Runtime API, for its peak RSS", l.Name(), i+1, b.o.rssRuns)
+		inv, err := b.invoke(ctx, invokeLimit)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			res.fn.Problems = append(res.fn.Problems, "invocation over "+l.Name()+": "+err.Error())
+			b.res.fn.Problems = append(b.res.fn.Problems, "invocation over "+l.Name()+": "+err.Error())
 			break
 		}
-		rss.Load = l.Name()
-		res.fn.RSS = append(res.fn.RSS, rss)
-		if p := w.checkReport(rep); p != "" {
-			res.fn.Problems = append(res.fn.Problems, "invocation over "+l.Name()+": "+p)
+		inv.Load = l.Name()
+		b.res.fn.RSS = append(b.res.fn.RSS, inv)
+		if p := f.CheckReport(inv.Report, nil); p != "" {
+			b.res.fn.Problems = append(b.res.fn.Problems, "invocation over "+l.Name()+": "+p)
 		}
 	}
 	return nil
 }
 
-func appendFile(name string, b []byte) error {
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("-function-log: %w", err)
+// functionEnv is the function's environment: the one-account loads' (mode
+// report, so invocations repeat), then vars, then -function-env; later
+// entries win.
+func (b *bench) functionEnv(vars ...string) ([]string, error) {
+	base := []string{
+		"AWS_LAMBDA_FUNCTION_NAME=drift-check-bench",
+		"DRIFT_MODE=report",
+		"CONCURRENCY=8",
+		fmt.Sprintf("PROBE_HANDSHAKES=%d", b.o.handshakes),
+		"PROBE_TIMEOUT=" + probeTimeout.String(),
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("-function-log: %w", err)
-	}
-	return f.Close()
+	return testpeer.FunctionEnv(b.moto, b.dir, slices.Concat(base, b.trust, vars, b.o.functionEnv)...)
 }

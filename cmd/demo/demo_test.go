@@ -8,125 +8,129 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/handler"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
 )
 
-// TestDemo runs the whole demo in-process, against a real moto_server and the
-// real function binary, and checks what a user reads: the four outcomes, the
-// critical drift alert with its fix command, and provider (2)'s list replaced
-// with its live thumbprint first.
+// TestSamples checks that the sample events the scenes send, rewritten to a
+// demo provider, mean what the scenes say: the update and the create check
+// just that provider, and the own update is the function's own (its role
+// session is functionName), so it is not checked.
+func TestSamples(t *testing.T) {
+	root, err := testpeer.ModuleRoot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const url = "127.0.0.1:4443/team-a"
+	arn := "arn:aws:iam::" + testpeer.AccountID + ":oidc-provider/" + url
+	for _, tc := range []struct{ name, host string }{
+		{"cloudtrail-update-thumbprint.json", "token.actions.githubusercontent.com"},
+		{"cloudtrail-create.json", "gitlab.example.com"},
+		{"cloudtrail-own-update.json", "token.actions.githubusercontent.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			payload, err := sample(root, tc.name, tc.host, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := handler.ParseEvent(payload, functionName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Kind != handler.KindCloudTrail || ev.Call == nil || ev.Call.ProviderARN != arn {
+				t.Fatalf("kind %s, call %+v: want a CloudTrail call naming %s", ev.Kind, ev.Call, arn)
+			}
+			wantIgnore := handler.Ignore("")
+			if tc.name == "cloudtrail-own-update.json" {
+				wantIgnore = handler.IgnoreOwnUpdate
+			}
+			if ev.Ignore != wantIgnore {
+				t.Errorf("ignore %q (%s), want %q", ev.Ignore, ev.Detail, wantIgnore)
+			}
+		})
+	}
+}
+
+// TestDemo runs the whole demo in-process, against a real moto_server and
+// the real function binary, and checks what a reader sees in each scene.
+// (The demo also checks itself: run fails when a scene goes otherwise.)
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode: the demo builds the function and starts moto_server")
 	}
 	peertest.Tool(t, "moto_server")
 	peertest.Tool(t, "go")
-
 	// A cold build compiles the AWS SDK; the demo's own work takes seconds.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	start := time.Now()
-	if err := run(ctx, &out, options{}); err != nil {
+	if err := run(ctx, &out, false, false); err != nil {
 		t.Fatalf("demo failed: %v\noutput:\n%s", err, out.String())
 	}
-	t.Logf("demo took %s", time.Since(start))
 	text := out.String()
-
-	t.Run("report table", func(t *testing.T) {
-		report := section(t, text, "Report")
-		want := []struct{ n, outcome, severity, trusted, change string }{
-			{"1", "in-sync", "none", "yes", "(kept)"},
-			{"2", "updated", "info", "yes", "(written)"},
-			{"3", "drift", "critical", "no", "(not written)"},
-			{"4", "probe-failed", "warning", "-", "(kept)"},
-		}
+	// row matches a report row: provider n, outcome, severity, transition, trusted, change.
+	row := func(n, outcome, severity, transition, trusted, change string) *regexp.Regexp {
+		return regexp.MustCompile(`(?m)^  \(` + n + `\) 127\.0\.0\.1:\d+/\S+\s+` + outcome + `\s+` + severity + `\s+` +
+			transition + `\s+` + regexp.QuoteMeta(trusted) + `\s+.*` + regexp.QuoteMeta(change) + `$`)
+	}
+	has := func(t *testing.T, s string, want ...any) {
+		t.Helper()
 		for _, w := range want {
-			re := regexp.MustCompile(`(?m)^  \(` + w.n + `\) 127\.0\.0\.1:\d+/\S+\s+` + regexp.QuoteMeta(w.outcome) +
-				`\s+` + w.severity + `\s+` + regexp.QuoteMeta(w.trusted) + `\s+.*` + regexp.QuoteMeta(w.change) + `$`)
-			if !re.MatchString(report) {
-				t.Errorf("no row (%s) %s %s trusted=%s %s in:\n%s", w.n, w.outcome, w.severity, w.trusted, w.change, report)
-			}
-		}
-		if !strings.Contains(report, "4 checked: 1 in-sync, 1 updated, 1 drift, 1 probe-failed") {
-			t.Errorf("report heading lacks the counts:\n%s", report)
-		}
-	})
-
-	t.Run("critical drift message with fix", func(t *testing.T) {
-		msgs := section(t, text, "SNS messages")
-		if !strings.Contains(msgs, "SNS messages: 3 published") {
-			t.Errorf("want 3 messages (updated, drift, probe-failed):\n%s", msgs)
-		}
-		var drift string
-		for _, m := range strings.Split(msgs, "\n\n") {
-			if strings.Contains(m, "Subject     thumbprint-drift: new drift 127.0.0.1:") {
-				drift = m
-			}
-		}
-		if drift == "" {
-			t.Fatalf("no drift message:\n%s", msgs)
-		}
-		arn := regexp.MustCompile(`provider_arn=(arn:aws:iam::\d+:oidc-provider/\S+/private-rotated)`).FindStringSubmatch(drift)
-		for _, want := range []string{"outcome=drift severity=critical", "breaks_assume_role=true"} {
-			if !strings.Contains(drift, want) {
-				t.Errorf("drift message lacks %q:\n%s", want, drift)
-			}
-		}
-		if arn == nil {
-			t.Fatalf("drift message names no private-rotated provider:\n%s", drift)
-		}
-		fix := strings.ReplaceAll(drift[strings.Index(drift, "fix "):], "\\\n", "")
-		fix = strings.Join(strings.Fields(strings.TrimPrefix(fix, "fix")), " ")
-		re := regexp.MustCompile(`^aws iam update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn ` +
-			regexp.QuoteMeta(arn[1]) + ` --thumbprint-list [0-9a-f]{40} [0-9a-f]{40}$`)
-		if !re.MatchString(fix) {
-			t.Errorf("fix command %q does not match %s", fix, re)
-		}
-	})
-
-	t.Run("lists before and after", func(t *testing.T) {
-		lists := section(t, text, "Thumbprint lists")
-		blocks := map[string]map[string][]string{}
-		for _, b := range strings.Split(lists, "\n\n") {
-			m := regexp.MustCompile(`\((\d)\) 127\.0\.0\.1:\d+/\S+  (\S+), `).FindStringSubmatch(b)
-			if m == nil {
-				continue
-			}
-			fields := map[string][]string{"outcome": {m[2]}}
-			for _, l := range strings.Split(b, "\n") {
-				f := strings.Fields(l)
-				if len(f) > 0 && (f[0] == "live" || f[0] == "before" || f[0] == "after") {
-					fields[f[0]] = f[1:]
+			switch w := w.(type) {
+			case string:
+				if !strings.Contains(s, w) {
+					t.Errorf("no %q in:\n%s", w, s)
+				}
+			case *regexp.Regexp:
+				if !w.MatchString(s) {
+					t.Errorf("no match for %s in:\n%s", w, s)
 				}
 			}
-			blocks[m[1]] = fields
 		}
-		two := blocks["2"]
-		if two == nil || len(two["live"]) != 1 || len(two["before"]) != 1 || len(two["after"]) != 2 {
-			t.Fatalf("provider (2) block unreadable: %v\n%s", two, lists)
-		}
-		if two["after"][0] != two["live"][0] || two["after"][1] != two["before"][0] || two["live"][0] == two["before"][0] {
-			t.Errorf("provider (2): want after = [live, before] with live != before; got live %v before %v after %v",
-				two["live"], two["before"], two["after"])
-		}
-		for _, n := range []string{"1", "3", "4"} {
-			b := blocks[n]
-			if b == nil || strings.Join(b["before"], " ") != strings.Join(b["after"], " ") {
-				t.Errorf("provider (%s): want its list unchanged, got %v", n, b)
-			}
-		}
-	})
+	}
 
-	t.Run("finished", func(t *testing.T) {
-		if !regexp.MustCompile(`(?m)^Done in [0-9.]+m?s; `).MatchString(text) {
-			t.Errorf("no closing line with the elapsed time:\n%s", text)
+	t.Run("scene 1: new", func(t *testing.T) {
+		s := section(t, text, "Scene 1")
+		has(t, s, "5 checked", row("1", "in-sync", "none", "-", "yes", "(kept)"), row("2", "updated", "info", "applied", "yes", "(written)"),
+			row("3", "drift", "critical", "new", "no", "(not written)"), row("4", "drift", "critical", "new", "no", "(not written)"),
+			row("5", "probe-failed", "warning", "new", "-", "(kept)"),
+			"SNS: 3 message(s)", regexp.MustCompile(`(?m)^    thumbprint-drift: new drift 127\.0\.0\.1:\d+ \(2 providers\)$`),
+			regexp.MustCompile(`(?m)^      fix         aws iam update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn `+
+				`arn:aws:iam::\d{12}:oidc-provider/127\.0\.0\.1:\d+/team-a --thumbprint-list [0-9a-f]{40} [0-9a-f]{40}$`),
+			"    | New: drift for 127.0.0.1:", "    | PROVIDERS (2)", "    | SILENCE",
+			`detail-type="OIDC Provider Thumbprint New" transition=new outcome=drift count=2`,
+			`detail-type="OIDC Provider Thumbprint Applied" transition=applied outcome=updated count=1`,
+			regexp.MustCompile(`(?m)^    \(3\) ACTIVE\s+FAILED\s+CRITICAL\s+thumbprint-drift/arn:aws:iam::\d{12}:oidc-provider/\S+/team-a$`),
+			regexp.MustCompile(`(?m)^    \(2\) ARCHIVED\s+PASSED\s+INFORMATIONAL\s`))
+	})
+	t.Run("scene 2: silent", func(t *testing.T) {
+		s := section(t, text, "Scene 2")
+		has(t, s, row("3", "drift", "critical", "-", "no", "(not written)"), "alerts: none")
+	})
+	t.Run("scene 3: resolved", func(t *testing.T) {
+		s := section(t, text, "Scene 3")
+		has(t, s, row("3", "in-sync", "none", "resolved", "no", "(kept)"), row("4", "drift", "critical", "-", "no", "(not written)"),
+			"SNS: 1 message(s)", `transition=resolved outcome=in-sync count=1`,
+			regexp.MustCompile(`(?m)^    \(3\) ARCHIVED\s+PASSED\s+INFORMATIONAL\s+thumbprint-drift/\S+/team-a$`))
+	})
+	t.Run("scene 4: CloudTrail", func(t *testing.T) {
+		s := section(t, text, "Scene 4")
+		has(t, s, "1 checked", row("1", "updated", "info", "applied", "yes", "(written)"), "report: 0 checked; log: \"event not checked\" reason=own-update")
+		if regexp.MustCompile(`(?m)^  \([2-6]\) `).MatchString(s) {
+			t.Errorf("the CloudTrail check reports another provider than (1):\n%s", s)
 		}
 	})
+	t.Run("scene 5: expiring", func(t *testing.T) {
+		s := section(t, text, "Scene 5")
+		has(t, s, row("6", "expiring", "warning", "new", "no", "(kept)"), "(1 of 2 in its chain: leaf) expires",
+			"thumbprint-drift: new expiring 127.0.0.1:", regexp.MustCompile(`(?m)^    \(6\) ACTIVE\s+FAILED\s+MEDIUM\s`))
+	})
+	has(t, text, regexp.MustCompile(`(?m)^Done in [0-9.]+m?s; `))
 }
 
-// section returns the output section whose heading starts with "== "+name, up
-// to the next heading.
+// section returns the output section whose heading starts with "== "+name,
+// up to the next heading.
 func section(t *testing.T, text, name string) string {
 	t.Helper()
 	i := strings.Index(text, "\n== "+name)

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"os"
+	"runtime/debug"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -16,6 +17,9 @@ import (
 func main() {
 	ctx := context.Background()
 	logger := handler.NewLogger(os.Stdout)
+	if limit, ok := handler.MemoryLimit(os.Getenv); ok {
+		debug.SetMemoryLimit(limit)
+	}
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
 		logger.ErrorContext(ctx, "bad configuration: nothing checked", "error", err.Error())

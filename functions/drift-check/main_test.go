@@ -171,11 +171,11 @@ func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 	}
 	old := strings.Repeat("0a", 20)
 	create := func(url string, tps ...string) string {
-		out, err := iamc.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + url), ThumbprintList: tps, ClientIDList: []string{"sts.amazonaws.com"}})
+		outARN, err := testpeer.CreateProvider(ctx, iamc, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + url), ThumbprintList: tps, ClientIDList: []string{"sts.amazonaws.com"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return aws.ToString(out.OpenIDConnectProviderArn)
+		return outARN
 	}
 	stored := func(arn string) string {
 		out, err := iamc.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
@@ -304,7 +304,7 @@ func TestBootstrapPublishFailureIsAnInvocationError(t *testing.T) {
 	iamc := iam.NewFromConfig(m.Config())
 	port, _ := testpeer.FreePort()
 	unreachable := "127.0.0.1:" + strconv.Itoa(port)
-	out, err := iamc.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + unreachable), ThumbprintList: []string{strings.Repeat("0a", 20)}})
+	outARN, err := testpeer.CreateProvider(ctx, iamc, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + unreachable), ThumbprintList: []string{strings.Repeat("0a", 20)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestBootstrapPublishFailureIsAnInvocationError(t *testing.T) {
 	env = append(env, "SNS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:no-such-topic", "PROBE_TIMEOUT=2s")
 	fn := startFunction(t, buildBootstrap(t), env)
 	res := fn.invoke(t, event(t, "scheduled.json"))
-	if res.Error == nil || !strings.Contains(res.ErrorMessage(), "publish") || !strings.Contains(res.ErrorMessage(), aws.ToString(out.OpenIDConnectProviderArn)) {
+	if res.Error == nil || !strings.Contains(res.ErrorMessage(), "publish") || !strings.Contains(res.ErrorMessage(), outARN) {
 		t.Fatalf("invocation = %+v, want an error naming the failed publish and provider\n%s", res, fn.out.String())
 	}
 }
@@ -340,12 +340,12 @@ func TestBootstrapStateTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	out, err := iam.NewFromConfig(m.Config()).CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+	outARN, err := testpeer.CreateProvider(ctx, iam.NewFromConfig(m.Config()), &iam.CreateOpenIDConnectProviderInput{
 		Url: aws.String("https://" + s.URL()), ThumbprintList: []string{strings.Repeat("0a", 20)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	arn := aws.ToString(out.OpenIDConnectProviderArn)
+	arn := outARN
 	env := append(os.Environ(), m.Env()...)
 	env = append(env, "SNS_TOPIC_ARN="+q.TopicARN, "STATE_TABLE=drift-state", "PROBE_TIMEOUT=5s")
 	fn := startFunction(t, buildBootstrap(t), env)
@@ -522,12 +522,12 @@ func TestBootstrapCloudTrailEvents(t *testing.T) {
 	old := strings.Repeat("0a", 20)
 	arns := make([]string, len(paths))
 	for i, p := range paths {
-		out, err := iamc.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+		outARN, err := testpeer.CreateProvider(ctx, iamc, &iam.CreateOpenIDConnectProviderInput{
 			Url: aws.String("https://" + idp.Host() + p), ThumbprintList: []string{old}, ClientIDList: []string{"sts.amazonaws.com"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		arns[i] = aws.ToString(out.OpenIDConnectProviderArn)
+		arns[i] = outARN
 	}
 	stored := func(arn string) string {
 		out, err := iamc.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})

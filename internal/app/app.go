@@ -74,7 +74,6 @@ func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger
 		Lifecycle:          NewLifecycle(ctx, awsCfg, cfg, logger),
 		Mode:               cfg.Mode,
 		Concurrency:        cfg.Concurrency,
-		ProbeTimeout:       cfg.ProbeTimeout,
 		Logger:             logger,
 		AccountConcurrency: cfg.AccountConcurrency,
 		ExpiryWarning:      cfg.ExpiryWarning,

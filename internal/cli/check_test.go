@@ -183,11 +183,11 @@ func TestCheckCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := strings.Repeat("0b", 20)
-	out, err := iamc.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + s.URL()), ThumbprintList: []string{old}})
+	outARN, err := testpeer.CreateProvider(ctx, iamc, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + s.URL()), ThumbprintList: []string{old}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	arn := aws.ToString(out.OpenIDConnectProviderArn)
+	arn := outARN
 	stored := func() string {
 		o, err := iamc.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
 		if err != nil {
@@ -330,11 +330,11 @@ func TestCheckCommandRoleARN(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	out, err := memberIAM.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + s.URL()), ThumbprintList: []string{strings.Repeat("0e", 20)}})
+	outARN, err := testpeer.CreateProvider(ctx, memberIAM, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + s.URL()), ThumbprintList: []string{strings.Repeat("0e", 20)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	arn := aws.ToString(out.OpenIDConnectProviderArn)
+	arn := outARN
 	if !strings.Contains(arn, member) {
 		t.Fatalf("provider %s not in the member account", arn)
 	}

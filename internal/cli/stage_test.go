@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
 )
 
@@ -155,11 +156,11 @@ func TestStageCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := strings.Repeat("0b", 20)
-	out, err := iamc.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + s.URL()), ThumbprintList: []string{live, old}})
+	outARN, err := testpeer.CreateProvider(ctx, iamc, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + s.URL()), ThumbprintList: []string{live, old}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	arn := aws.ToString(out.OpenIDConnectProviderArn)
+	arn := outARN
 	stored := func() string {
 		o, err := iamc.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
 		if err != nil {

@@ -63,6 +63,8 @@ func RunThumbprint(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 
 	p := thumbprint.New(thumbprint.Options{Handshakes: *handshakes, Timeout: *timeout})
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	res, err := p.Probe(ctx, urls[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "thumbprint: %v\n", err)

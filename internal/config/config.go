@@ -122,7 +122,7 @@ func Default() Config {
 		Concurrency:        8,
 		ProbeTimeout:       10 * time.Second,
 		ProbeHandshakes:    2,
-		AccountConcurrency: 4,
+		AccountConcurrency: 16,
 
 		ProbeConcurrency:     64,
 		RealertInterval:      24 * time.Hour,

@@ -50,10 +50,8 @@ func TestDeadlineReportsEveryProvider(t *testing.T) {
 	for i := range 50 {
 		arns = append(arns, w.provider(fmt.Sprintf("%s/slow/%d", ln.Addr(), i), []string{old1}, nil))
 	}
-	e := w.engine(func(o *drift.Options) {
-		o.Concurrency = 2
-		o.ProbeTimeout = time.Minute // only the run's deadline stops the probes
-	})
+	e := w.engine(func(o *drift.Options) { o.Concurrency = 2 },
+		w.withProbeTimeout(time.Minute)) // only the run's deadline stops the probes
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	rep, err := e.Run(ctx, drift.Request{})

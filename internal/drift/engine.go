@@ -27,14 +27,6 @@ var _ Providers = (*oidcprovider.Store)(nil)
 // ProbeFunc computes the live thumbprints of a provider Url.
 type ProbeFunc func(ctx context.Context, providerURL string) (*thumbprint.Result, error)
 
-// Alert is one result to publish on its own.
-//
-// Deprecated: the engine publishes grouped Messages through Publishers.
-type Alert struct {
-	Result    Result
-	CheckedAt time.Time
-}
-
 // Options configure an Engine.
 type Options struct {
 	Providers Providers
@@ -52,8 +44,6 @@ type Options struct {
 	// Concurrency is how many IAM calls are made at once (CONCURRENCY);
 	// providers wait for their probes without holding one.
 	Concurrency int
-	// ProbeTimeout bounds each provider's probe.
-	ProbeTimeout time.Duration
 	// Logger receives one line per provider decision; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -97,9 +87,6 @@ func New(opts Options) *Engine {
 	}
 	if opts.Concurrency < 1 {
 		opts.Concurrency = def.Concurrency
-	}
-	if opts.ProbeTimeout <= 0 {
-		opts.ProbeTimeout = def.ProbeTimeout
 	}
 	if opts.AccountConcurrency < 1 {
 		opts.AccountConcurrency = def.AccountConcurrency
@@ -438,9 +425,9 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 	}
 	r.Mode = EffectiveMode(runMode, explicit, pol.Mode)
 
-	pctx, cancel := context.WithTimeout(work, e.opts.ProbeTimeout)
-	res, err := probe(pctx, p.URL)
-	cancel()
+	// The probe bounds each of its connections (PROBE_TIMEOUT) from the
+	// moment it is its turn; the run's deadline bounds the wait.
+	res, err := probe(work, p.URL)
 	if err != nil {
 		r.Outcome = ProbeFailed
 		r.Detail = join(append(notes, deadlineDetail(work, err.Error())))

@@ -339,7 +339,7 @@ func TestFaultIdentityProviders(t *testing.T) {
 	}
 	healthy := w.provider(w.idp("/healthy", good).URL(), []string{old1}, nil)
 
-	e := w.engine(func(o *drift.Options) { o.Concurrency = len(cases) + 1; o.ProbeTimeout = 1500 * time.Millisecond })
+	e := w.engine(func(o *drift.Options) { o.Concurrency = len(cases) + 1 }, w.withProbeTimeout(1500*time.Millisecond))
 	rep, err := e.Run(ctx, drift.Request{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)

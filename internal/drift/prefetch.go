@@ -16,9 +16,11 @@ import (
 // (arn:aws:iam::<account>:oidc-provider/<url>), no Get needed. The probes go
 // through the run's probe, whose cache makes a worker's own probe of the
 // same Url join the one in flight or take its result, and whose scheduler
-// bounds the hosts probed at once (PROBE_CONCURRENCY). A prefetch that
-// fails only because its own context ended is not kept, so the worker then
-// probes afresh under its own deadline. A provider that turns out tagged
+// bounds the hosts probed at once (PROBE_CONCURRENCY) and the connections
+// to one host; the probe's own time limit (PROBE_TIMEOUT) runs per
+// connection from its turn, so hundreds of providers on one host (EKS) do
+// not time out waiting for each other. A prefetch that fails only because
+// its own context ended is not kept, so the worker then probes afresh. A provider that turns out tagged
 // ignore has been probed for nothing: probing only reads. The returned stop
 // ends the probes still running (nobody waits for them once the account's
 // workers are done) and waits for them.
@@ -32,11 +34,7 @@ func (r *run) prefetch(arns []string) (stop func()) {
 			continue
 		}
 		seen[url] = true
-		wg.Go(func() {
-			pctx, done := context.WithTimeout(ctx, r.e.opts.ProbeTimeout)
-			defer done()
-			r.probe(pctx, url)
-		})
+		wg.Go(func() { r.probe(ctx, url) })
 	}
 	return func() {
 		cancel()

@@ -146,33 +146,24 @@ type engineOpt func(*drift.Options)
 
 func withMode(m config.Mode) engineOpt { return func(o *drift.Options) { o.Mode = m } }
 
-// withProbeTimeout bounds each probe by d, the engine's ProbeTimeout and the
-// prober's own Timeout alike.
+// withProbeTimeout probes with a time limit of d per connection (PROBE_TIMEOUT).
 func (w *world) withProbeTimeout(d time.Duration) engineOpt {
 	return func(o *drift.Options) {
-		prober := w.prober(d)
+		prober := thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: d, RootCAs: w.roots, DialContext: noDNSDial})
 		o.NewProbe = func() drift.ProbeFunc { return prober.NewRun().Probe }
-		o.ProbeTimeout = d
 	}
-}
-
-// prober is the world's prober: it trusts the world's roots, resolves no
-// names, and bounds each probe by timeout.
-func (w *world) prober(timeout time.Duration) *thumbprint.Prober {
-	return thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: timeout, RootCAs: w.roots, DialContext: noDNSDial})
 }
 
 // engine builds the engine on the real clients, through the fault-injecting
 // IAM wrapper, with the world's trusted roots.
 func (w *world) engine(opts ...engineOpt) *drift.Engine {
-	prober := w.prober(5 * time.Second)
+	prober := thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: 5 * time.Second, RootCAs: w.roots, DialContext: noDNSDial})
 	o := drift.Options{
-		Providers:    oidcprovider.New(w.api),
-		NewProbe:     func() drift.ProbeFunc { return prober.NewRun().Probe },
-		Publishers:   []drift.Publisher{alert.NewPublisher(w.sns, w.topicARN)},
-		Mode:         config.ModeRemediate,
-		Concurrency:  4,
-		ProbeTimeout: 5 * time.Second,
+		Providers:   oidcprovider.New(w.api),
+		NewProbe:    func() drift.ProbeFunc { return prober.NewRun().Probe },
+		Publishers:  []drift.Publisher{alert.NewPublisher(w.sns, w.topicARN)},
+		Mode:        config.ModeRemediate,
+		Concurrency: 4,
 	}
 	for _, f := range opts {
 		f(&o)

@@ -44,7 +44,7 @@ func TestFunctionProperties(t *testing.T) {
 		{"Handler", props["Handler"], "bootstrap"},
 		{"CodeUri", props["CodeUri"], "."},
 		{"Metadata.BuildMethod", lookup(fn, "Metadata", "BuildMethod"), "makefile"},
-		{"MemorySize", props["MemorySize"], 128},
+		{"MemorySize", props["MemorySize"], 256},
 		// A reservation fails the first deploy in a new account (quota 10): Lambda
 		// refuses one that takes unreserved concurrency below its minimum.
 		{"ReservedConcurrentExecutions", props["ReservedConcurrentExecutions"], nil},
@@ -130,7 +130,7 @@ func TestParameters(t *testing.T) {
 		{name: "AccountRoleArns", typ: "String", def: ""},
 		{name: "OrgRoleName", typ: "String", def: ""},
 		{name: "AssumeRoleExternalId", typ: "String", def: ""},
-		{name: "AccountConcurrency", typ: "String", def: "4"},
+		{name: "AccountConcurrency", typ: "String", def: "16"},
 		{name: "OrgIncludeManagementAccount", typ: "String", def: "false"},
 		{name: "OrganizationId", typ: "String", def: ""},
 	}

@@ -126,6 +126,12 @@ func TestBuildDriftCheckFunction(t *testing.T) {
 	if info.Mode().Perm()&0o111 == 0 {
 		t.Errorf("bootstrap mode %v is not executable", info.Mode())
 	}
+	// Small enough to deploy and start fast (issue 13: at most 12 MiB with
+	// every SDK client the configuration may need).
+	const maxBootstrap = 12 << 20
+	if info.Size() > maxBootstrap {
+		t.Errorf("bootstrap is %d bytes (%.2f MiB), more than %d (12 MiB)", info.Size(), float64(info.Size())/(1<<20), maxBootstrap)
+	}
 	f, err := elf.Open(path)
 	if err != nil {
 		t.Fatalf("bootstrap is not an ELF file: %v", err)

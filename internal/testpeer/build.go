@@ -54,3 +54,15 @@ func BuildFunction(ctx context.Context, root, out string, flags ...string) error
 	}
 	return nil
 }
+
+// BuildBootstrap runs `make build-DriftCheckFunction ARTIFACTS_DIR=dir` in the
+// module at root: the stripped static linux/arm64 bootstrap that is deployed.
+// It returns the file's path.
+func BuildBootstrap(ctx context.Context, root, dir string) (string, error) {
+	cmd := exec.CommandContext(ctx, "make", "-s", "build-DriftCheckFunction", "ARTIFACTS_DIR="+dir)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("make build-DriftCheckFunction: %w\n%s", err, bytes.TrimSpace(out))
+	}
+	return filepath.Join(dir, "bootstrap"), nil
+}

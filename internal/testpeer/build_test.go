@@ -50,3 +50,26 @@ func TestBuildFunction(t *testing.T) {
 		t.Errorf("build outside the module: err = %v, want the package and go's output", err)
 	}
 }
+
+func TestBuildBootstrap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the function")
+	}
+	ctx := context.Background()
+	root, err := ModuleRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := BuildBootstrap(ctx, root, t.TempDir())
+	if err != nil {
+		t.Fatalf("BuildBootstrap: %v", err)
+	}
+	// An ELF for arm64: e_machine 183 (EM_AARCH64) at offset 18.
+	b, err := os.ReadFile(bin)
+	if err != nil || len(b) < 20 || string(b[1:4]) != "ELF" || b[18] != 183 {
+		t.Errorf("%s is not a linux/arm64 executable: %v", bin, err)
+	}
+	if _, err := BuildBootstrap(ctx, t.TempDir(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "make build-DriftCheckFunction") {
+		t.Errorf("outside the module: %v", err)
+	}
+}

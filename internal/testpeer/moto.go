@@ -42,7 +42,7 @@ type Moto struct {
 func StartMoto(ctx context.Context) (*Moto, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
-		return nil, fmt.Errorf("moto_server: %w", ErrMissing)
+		return nil, fmt.Errorf("moto_server (pip install 'moto[server]'): %w", ErrMissing)
 	}
 	port, err := FreePort()
 	if err != nil {

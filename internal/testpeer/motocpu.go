@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -22,9 +23,24 @@ func (m *Moto) CPUTime() (time.Duration, error) {
 	if m.cmd.Process == nil {
 		return 0, errors.New("moto_server not started")
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.cmd.Process.Pid))
+	return procCPUTime(m.cmd.Process.Pid)
+}
+
+// SelfCPUTime is the user and system CPU time this process has used.
+func SelfCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPUTime is the user and system CPU time of process pid (Linux:
+// /proc/PID/stat, in 10 ms steps).
+func procCPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("moto_server CPU time: %w", err)
+		return 0, fmt.Errorf("CPU time: %w", err)
 	}
 	return parseStatCPU(b)
 }
@@ -34,17 +50,17 @@ func (m *Moto) CPUTime() (time.Duration, error) {
 func parseStatCPU(stat []byte) (time.Duration, error) {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, errors.New("moto_server CPU time: no command name in /proc stat")
+		return 0, errors.New("CPU time: no command name in /proc stat")
 	}
 	f := strings.Fields(string(stat[i+1:])) // from field 3 (state) on
 	if len(f) < 13 {
-		return 0, errors.New("moto_server CPU time: short /proc stat")
+		return 0, errors.New("CPU time: short /proc stat")
 	}
 	var ticks int64
 	for _, s := range f[11:13] {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("moto_server CPU time: %w", err)
+			return 0, fmt.Errorf("CPU time: %w", err)
 		}
 		ticks += n
 	}

@@ -24,6 +24,15 @@ func TestParseStatCPU(t *testing.T) {
 	}
 }
 
+func TestSelfCPUTime(t *testing.T) {
+	before := SelfCPUTime()
+	for start := time.Now(); time.Since(start) < 30*time.Millisecond; {
+	}
+	if after := SelfCPUTime(); after <= before {
+		t.Errorf("SelfCPUTime did not grow over 30 ms of spinning: %v, then %v", before, after)
+	}
+}
+
 func TestMotoCPUTime(t *testing.T) {
 	m, err := StartMoto(context.Background())
 	if errors.Is(err, ErrMissing) && os.Getenv("CI") == "" {

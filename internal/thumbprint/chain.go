@@ -106,12 +106,16 @@ func (r *Run) probeHost(ctx context.Context, hostport string, seed func() *serve
 // second round trip (the server sees an alert instead of Finished). A TLS 1.3
 // handshake is already complete when the chain has been read and verified,
 // so it is finished and closed normally.
-func (r *Run) handshake(ctx context.Context, hostport string, maxVersion uint16) (served, error) {
+func (r *Run) handshake(ctx context.Context, hostport string, maxVersion uint16) (_ served, err error) {
 	release, err := r.sched.acquire(ctx, hostport)
 	if err != nil {
 		return served{}, err
 	}
 	defer release()
+	caller := ctx
+	ctx, cancel := r.p.bounded(ctx)
+	defer cancel()
+	defer func() { err = overTime(caller, ctx, err) }()
 	var got served
 	cfg := probeConfig(hostport, maxVersion)
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {

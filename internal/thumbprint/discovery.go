@@ -33,7 +33,7 @@ type fetched struct {
 // most 3 redirects, https only. Chains are verified and recorded, not
 // enforced. The request holds one of the issuer host's connections in the
 // scheduler; redirects are followed under it.
-func (r *Run) fetchDiscovery(ctx context.Context, t target) (fetched, error) {
+func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err error) {
 	p := r.p
 	discoveryURL := t.discoveryURL
 	var (
@@ -89,6 +89,13 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (fetched, error) {
 	if err != nil {
 		return fetched{}, err
 	}
+	// The time limit runs from the grant: waiting for the host's turn (one
+	// EKS host serves hundreds of providers) is bounded by the caller's
+	// context, not by the per-provider timeout.
+	caller := ctx
+	ctx, cancel := r.p.bounded(ctx)
+	defer cancel()
+	defer func() { err = overTime(caller, ctx, err) }()
 	defer func() {
 		// Close every connection before giving the host's room back: the
 		// transport closes them a moment later on its own goroutines, and

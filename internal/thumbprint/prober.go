@@ -56,3 +56,25 @@ func New(opts Options) *Prober {
 func (p *Prober) Probe(ctx context.Context, providerURL string) (*Result, error) {
 	return p.NewRun().Probe(ctx, providerURL)
 }
+
+// bounded is ctx limited by Options.Timeout, for the work of one connection
+// once the scheduler has granted it: the discovery request (with its
+// redirects) or one handshake. Waiting for the grant is bounded only by the
+// caller's context, so providers queued behind one busy host do not time out
+// for others' work.
+func (p *Prober) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if p.opts.Timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, p.opts.Timeout)
+}
+
+// overTime reports err as a timeout when bounded's time limit passed while
+// the caller's context had not ended: the deadline cut the connection short,
+// whatever the TLS stack or the JSON parser then made of the truncated input.
+func overTime(caller, bounded context.Context, err error) error {
+	if err == nil || expired(caller) != nil || expired(bounded) == nil {
+		return err
+	}
+	return &kindError{kind: KindTimeout, err: &timeoutError{err: err}}
+}

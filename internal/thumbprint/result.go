@@ -17,7 +17,13 @@ type Options struct {
 	// Handshakes is the number of separate TLS handshakes made with each host
 	// (PROBE_HANDSHAKES); servers may alternate cross-signed chains. 0 means 2.
 	Handshakes int
-	// Timeout bounds one Probe call (PROBE_TIMEOUT). 0 means only the context bounds it.
+	// Timeout bounds the work of each connection a probe makes once it is
+	// its turn: the discovery request (redirects included) and each TLS
+	// handshake (PROBE_TIMEOUT). The handshakes of a host run in parallel, so a
+	// provider's probe takes at most about twice Timeout of its own work;
+	// waiting for its turn (PROBE_CONCURRENCY hosts, MaxConnsPerHost
+	// connections to one host) is bounded by the caller's context only.
+	// 0 means only the context bounds it.
 	Timeout time.Duration
 	// Concurrency bounds the distinct hosts a Run has connections open to at
 	// once (PROBE_CONCURRENCY); 0 means DefaultConcurrency.

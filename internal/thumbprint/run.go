@@ -29,11 +29,6 @@ func (r *Run) Probe(ctx context.Context, providerURL string) (*Result, error) {
 	if err != nil {
 		return nil, newError(ctx, StepDiscovery, strings.TrimSpace(providerURL), err)
 	}
-	if r.p.opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.p.opts.Timeout)
-		defer cancel()
-	}
 	fetch := func() (fetched, error) {
 		return r.docs.do(ctx, t.discoveryURL, func() (fetched, error) { return r.fetchDiscovery(ctx, t) })
 	}

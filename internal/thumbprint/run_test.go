@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
@@ -203,5 +204,55 @@ func TestRunDiscoveryFailureLeavesHostToOthers(t *testing.T) {
 				t.Errorf("%s: %d handshakes, thumbprints %v; want 2, [%s]", urls[i], h.Handshakes, results[i].Thumbprints, sha1Hex(k.int1.DER))
 			}
 		}
+	}
+}
+
+// TestRunTimeoutRunsFromTheTurn: hundreds of providers share one host (one
+// EKS host serves every cluster of a region), so most wait for one of its
+// MaxConnsPerHost connections. Options.Timeout bounds each connection's own
+// work from its turn, not the wait: with discovery requests that each take
+// 60% of the timeout, three waves of them (the last provider waits about
+// twice the timeout) all succeed.
+func TestRunTimeoutRunsFromTheTurn(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("takes about three times the discovery latency")
+	}
+	const timeout = 2 * time.Second
+	latency := timeout * 6 / 10 // the identity provider's answer time, simulated by the server
+	k := newPKI(t)
+	jwks := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, "127.0.0.1"), k.int1)}})
+	slowDocs := anyPathIssuer(jwks.Host())
+	issuer := startServer(t, testidp.ServerOptions{
+		Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, "127.0.0.1"), k.int1)},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-time.After(latency):
+			case <-r.Context().Done():
+				return
+			}
+			slowDocs.ServeHTTP(w, r)
+		}),
+	})
+	p := thumbprint.New(thumbprint.Options{Handshakes: 1, Timeout: timeout, RootCAs: k.root.Pool(), Proxy: direct})
+	run := p.NewRun()
+	n := 3 * thumbprint.MaxConnsPerHost
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		wg.Go(func() { _, errs[i] = run.Probe(t.Context(), fmt.Sprintf("%s/id/%02d", issuer.Host(), i)) })
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("provider %d of %d on one host: %v", i, n, err)
+		}
+	}
+	// The run's shape, not its speed: the waits did exceed the timeout, so
+	// the test would fail if the timeout counted them.
+	if elapsed < timeout {
+		t.Fatalf("%d providers took %v, less than the timeout %v: the waves did not queue", n, elapsed, timeout)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package testpeer
 
 import (
 	"io"
@@ -29,10 +29,10 @@ func startEcho(t *testing.T) string {
 
 // The forwarder's delays are enforced, so the lower bounds are exact; the
 // upper bounds only catch a forwarder that adds far more than asked.
-func TestForwarderRoundTrips(t *testing.T) {
+func TestLatencyRoundTrips(t *testing.T) {
 	const rtt = 40 * time.Millisecond
 	const slack = 250 * time.Millisecond
-	f, err := startForwarder(startEcho(t), rtt)
+	f, err := StartLatency(startEcho(t), rtt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +82,8 @@ func TestForwarderRoundTrips(t *testing.T) {
 	}
 }
 
-func TestForwarderCloseEndsConnections(t *testing.T) {
-	f, err := startForwarder(startEcho(t), time.Second)
+func TestLatencyCloseEndsConnections(t *testing.T) {
+	f, err := StartLatency(startEcho(t), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"fmt"
@@ -11,27 +11,27 @@ import (
 func TestLimitRTT(t *testing.T) {
 	tests := []struct {
 		name string
-		s    shape
+		s    Shape
 		want int
 	}{
 		// every host at once (20 <= Pc 64), each host's 5 discoveries, one more
 		// handshake and the TLS 1.2 check at once: max(D, S) = 3
-		{"100p/20h", shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 8}, 3},
+		{"100p/20h", Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 8}, 3},
 		// 100 hosts over Pc 64 slots: two turns
-		{"100p/100h", shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8}, 6},
-		{"100p/100h Pc 8", shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8, ProbeConcurrency: 8}, 39},
-		{"100p/100h Pc 100", shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8, ProbeConcurrency: 100}, 3},
+		{"100p/100h", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8}, 6},
+		{"100p/100h Pc 8", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8, ProbeConcurrency: 8}, 39},
+		{"100p/100h Pc 100", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8, ProbeConcurrency: 100}, 3},
 		// one host's 100 discoveries and 2 handshakes, 8 connections at once: 13 turns
-		{"100 Urls on one host", shape{Providers: 100, URLs: 100, Hosts: 1, Handshakes: 2, Concurrency: 8}, 39},
-		{"one provider, 5 handshakes", shape{Providers: 1, URLs: 1, Hosts: 1, Handshakes: 5, Concurrency: 8}, 3},
-		// organisation shape: 20 accounts x the same 100 Urls, discovered once per run
-		{"2000 providers, 100 Urls", shape{Providers: 2000, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 32}, 3},
-		{"no providers", shape{Providers: 0, URLs: 0, Hosts: 0, Handshakes: 2, Concurrency: 8}, 0},
+		{"100 Urls on one host", Shape{Providers: 100, URLs: 100, Hosts: 1, Handshakes: 2, Concurrency: 8}, 39},
+		{"one provider, 5 handshakes", Shape{Providers: 1, URLs: 1, Hosts: 1, Handshakes: 5, Concurrency: 8}, 3},
+		// organisation Shape: 20 accounts x the same 100 Urls, discovered once per run
+		{"2000 providers, 100 Urls", Shape{Providers: 2000, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 32}, 3},
+		{"no providers", Shape{Providers: 0, URLs: 0, Hosts: 0, Handshakes: 2, Concurrency: 8}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := limitRTT(tt.s); got != tt.want {
-				t.Errorf("limitRTT(%+v) = %d, want %d", tt.s, got, tt.want)
+			if got := LimitRTT(tt.s); got != tt.want {
+				t.Errorf("LimitRTT(%+v) = %d, want %d", tt.s, got, tt.want)
 			}
 		})
 	}
@@ -39,7 +39,7 @@ func TestLimitRTT(t *testing.T) {
 
 func TestLimit(t *testing.T) {
 	const ms = time.Millisecond
-	s := shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 8}
+	s := Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 8}
 	tests := []struct {
 		name           string
 		list, iamAlone time.Duration
@@ -51,8 +51,8 @@ func TestLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := limit(s, 50*ms, tt.list, tt.iamAlone); got != tt.want {
-				t.Errorf("limit = %s, want %s", got, tt.want)
+			if got := Limit(s, 50*ms, tt.list, tt.iamAlone); got != tt.want {
+				t.Errorf("Limit = %s, want %s", got, tt.want)
 			}
 		})
 	}
@@ -69,34 +69,23 @@ func arnsOn(n, h int) []string {
 	return arns
 }
 
-// jobsOf turns ARNs into jobs, in their order.
-func jobsOf(arns []string) []job {
-	jobs := make([]job, len(arns))
-	for i, arn := range arns {
-		_, url, _ := strings.Cut(arn, ":oidc-provider/")
-		host, _, _ := strings.Cut(url, "/")
-		jobs[i] = job{URL: url, Host: host}
-	}
-	return jobs
-}
-
 // engineJobs is n providers over h hosts in the engine's order.
-func engineJobs(n, h int) []job { return jobsOf(engineOrder(arnsOn(n, h))) }
+func engineJobs(n, h int) []Job { return JobsOf(EngineOrder(arnsOn(n, h))) }
 
 // sortedJobs is the same providers in sorted ARN order, a host's providers
 // adjacent: the engine's order before drift.WorkOrder.
-func sortedJobs(n, h int) []job { return jobsOf(arnsOn(n, h)) }
+func sortedJobs(n, h int) []Job { return JobsOf(arnsOn(n, h)) }
 
 func TestSimulateRTT(t *testing.T) {
 	tests := []struct {
 		name  string
-		jobs  []job
+		jobs  []Job
 		pc, k int
 		want  int
 	}{
 		{name: "one provider", jobs: engineJobs(1, 1), pc: 64, k: 2, want: 3},
 		{name: "two providers, one host: at once", jobs: engineJobs(2, 1), pc: 64, k: 2, want: 3},
-		{name: "same Url twice: discovered once", jobs: []job{{"h/a", "h"}, {"h/a", "h"}}, pc: 64, k: 2, want: 3},
+		{name: "same Url twice: discovered once", jobs: []Job{{"h/a", "h"}, {"h/a", "h"}}, pc: 64, k: 2, want: 3},
 		{name: "100p/20h", jobs: sortedJobs(100, 20), pc: 64, k: 2, want: 3},
 		{name: "100p/100h: two turns of 64 slots", jobs: sortedJobs(100, 100), pc: 64, k: 2, want: 6},
 		{name: "100p/100h, 8 slots", jobs: sortedJobs(100, 100), pc: 8, k: 2, want: 39},
@@ -106,8 +95,8 @@ func TestSimulateRTT(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := simulateRTT(tt.jobs, tt.pc, tt.k); got != tt.want {
-				t.Errorf("simulateRTT = %d, want %d", got, tt.want)
+			if got := SimulateRTT(tt.jobs, tt.pc, tt.k); got != tt.want {
+				t.Errorf("SimulateRTT = %d, want %d", got, tt.want)
 			}
 		})
 	}
@@ -117,10 +106,10 @@ func TestSimulateNeverBeatsLimit(t *testing.T) {
 	for _, h := range []int{1, 5, 20, 37, 100} {
 		for _, pc := range []int{1, 2, 8, 32, 64} {
 			for _, k := range []int{1, 2, 5} {
-				for order, jobs := range map[string][]job{"engine": engineJobs(100, h), "sorted": sortedJobs(100, h)} {
-					s := shape{Providers: 100, URLs: 100, Hosts: h, Handshakes: k, Concurrency: 8, ProbeConcurrency: pc}
-					if sim, lim := simulateRTT(jobs, pc, k), limitRTT(s); sim < lim {
-						t.Errorf("%s %+v: schedule %d round trips beats the limit %d", order, s, sim, lim)
+				for order, jobs := range map[string][]Job{"engine": engineJobs(100, h), "sorted": sortedJobs(100, h)} {
+					s := Shape{Providers: 100, URLs: 100, Hosts: h, Handshakes: k, Concurrency: 8, ProbeConcurrency: pc}
+					if sim, lim := SimulateRTT(jobs, pc, k), LimitRTT(s); sim < lim {
+						t.Errorf("%s %+v: schedule %d round trips beats the Limit %d", order, s, sim, lim)
 					}
 				}
 			}
@@ -128,7 +117,7 @@ func TestSimulateNeverBeatsLimit(t *testing.T) {
 	}
 }
 
-// TestEngineOrder pins engineOrder (drift.WorkOrder)'s rule: round robin over
+// TestEngineOrder pins EngineOrder (drift.WorkOrder)'s rule: round robin over
 // the hosts (host[:port] of the Url in the ARN) in order of first appearance,
 // each host's providers in their own order.
 func TestEngineOrder(t *testing.T) {
@@ -153,11 +142,11 @@ func TestEngineOrder(t *testing.T) {
 		p + "idp.example.com:8443/tenant-2",
 		p + "oidc.eks.us-east-1.amazonaws.com/id/C",
 	}
-	if got := engineOrder(in); !slices.Equal(got, want) {
-		t.Errorf("engineOrder =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	if got := EngineOrder(in); !slices.Equal(got, want) {
+		t.Errorf("EngineOrder =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if got := engineOrder(nil); len(got) != 0 {
-		t.Errorf("engineOrder(nil) = %v", got)
+	if got := EngineOrder(nil); len(got) != 0 {
+		t.Errorf("EngineOrder(nil) = %v", got)
 	}
 	// The bench's load: 100 providers on 20 hosts, sorted ARNs in: the first
 	// 20 jobs go to 20 different hosts.
@@ -167,17 +156,5 @@ func TestEngineOrder(t *testing.T) {
 	}
 	if len(first) != 20 {
 		t.Errorf("first 20 jobs of 100p/20h on %d hosts, want 20", len(first))
-	}
-}
-
-func TestMedian(t *testing.T) {
-	if got := median(nil); got != 0 {
-		t.Errorf("median(nil) = %v", got)
-	}
-	if got := median([]time.Duration{5, 1, 3}); got != 3 {
-		t.Errorf("median odd = %v", got)
-	}
-	if got := median([]time.Duration{4, 1, 3, 2}); got != 2 {
-		t.Errorf("median even = %v, want 2 (mean of 2 and 3, truncated)", got)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package testpeer
 
 import (
 	"fmt"
@@ -8,14 +8,14 @@ import (
 	"time"
 )
 
-// forwarder is a loopback TCP forwarder that makes one round trip cost rtt:
-// it stands in front of a local identity provider as the "host" clients
-// connect to. The connection itself costs one round trip (the client's first
+// Latency is a loopback TCP forwarder that makes one round trip cost rtt: it
+// stands in front of a local identity provider, or of moto_server, as the host
+// clients connect to, so a benchmark knows the network it runs on. The connection itself costs one round trip (the client's first
 // bytes leave no earlier than rtt after the connection was accepted, as after
 // SYN, SYN-ACK), and every chunk read from either side reaches the other rtt/2
 // later, in order. Bandwidth is not limited; a half-close is forwarded with the
 // same delay.
-type forwarder struct {
+type Latency struct {
 	ln       net.Listener
 	backend  string
 	rtt      time.Duration
@@ -27,27 +27,31 @@ type forwarder struct {
 	open map[net.Conn]struct{}
 }
 
-// startForwarder listens on a free port of 127.0.0.1 and forwards to backend.
-func startForwarder(backend string, rtt time.Duration) (*forwarder, error) {
+// StartLatency listens on a free port of 127.0.0.1 and forwards to backend
+// (host:port), adding rtt to every round trip.
+func StartLatency(backend string, rtt time.Duration) (*Latency, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("forwarder listen: %w", err)
+		return nil, fmt.Errorf("latency forwarder listen: %w", err)
 	}
-	f := &forwarder{ln: ln, backend: backend, rtt: rtt, done: make(chan struct{}), open: map[net.Conn]struct{}{}}
+	f := &Latency{ln: ln, backend: backend, rtt: rtt, done: make(chan struct{}), open: map[net.Conn]struct{}{}}
 	f.wg.Add(1)
 	go f.serve()
 	return f, nil
 }
 
-// Addr is the host:port clients use: the identity provider's host as far as
-// they can tell.
-func (f *forwarder) Addr() string { return f.ln.Addr().String() }
+// Addr is the host:port clients use: the backend's host as far as they can tell.
+func (f *Latency) Addr() string { return f.ln.Addr().String() }
+
+// URL is http://Addr, for an AWS endpoint (AWS_ENDPOINT_URL_IAM, BaseEndpoint)
+// in front of moto_server.
+func (f *Latency) URL() string { return "http://" + f.Addr() }
 
 // Accepted is the number of connections accepted so far.
-func (f *forwarder) Accepted() int { return int(f.accepted.Load()) }
+func (f *Latency) Accepted() int { return int(f.accepted.Load()) }
 
 // Close stops accepting, closes every connection and waits for the goroutines.
-func (f *forwarder) Close() {
+func (f *Latency) Close() {
 	f.mu.Lock()
 	select {
 	case <-f.done:
@@ -65,7 +69,7 @@ func (f *forwarder) Close() {
 }
 
 // track registers c so Close can close it; false when already closing.
-func (f *forwarder) track(c net.Conn) bool {
+func (f *Latency) track(c net.Conn) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	select {
@@ -77,14 +81,14 @@ func (f *forwarder) track(c net.Conn) bool {
 	return true
 }
 
-func (f *forwarder) untrack(c net.Conn) {
+func (f *Latency) untrack(c net.Conn) {
 	f.mu.Lock()
 	delete(f.open, c)
 	f.mu.Unlock()
 	c.Close()
 }
 
-func (f *forwarder) serve() {
+func (f *Latency) serve() {
 	defer f.wg.Done()
 	for {
 		client, err := f.ln.Accept()
@@ -127,7 +131,7 @@ type chunk struct {
 
 // pump copies src to dst, each chunk rtt/2 after it was read (and not before
 // notBefore + rtt/2), then half-closes dst. On a write error it closes both.
-func (f *forwarder) pump(dst, src net.Conn, notBefore time.Time) {
+func (f *Latency) pump(dst, src net.Conn, notBefore time.Time) {
 	half := f.rtt / 2
 	queue := make(chan chunk, 256)
 	go func() {
@@ -172,7 +176,7 @@ func (f *forwarder) pump(dst, src net.Conn, notBefore time.Time) {
 }
 
 // sleepUntil waits for t; false when the forwarder closes first.
-func (f *forwarder) sleepUntil(t time.Time) bool {
+func (f *Latency) sleepUntil(t time.Time) bool {
 	d := time.Until(t)
 	if d <= 0 {
 		return true

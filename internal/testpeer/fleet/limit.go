@@ -1,0 +1,210 @@
+package fleet
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
+)
+
+// The network limit of a fleet: the fewest round trips a probe of its hosts
+// can take, and the engine's probe schedule on that network.
+
+// Round trips one step of the probe costs on a network where a round trip
+// costs R, counted from what internal/thumbprint does (TLS 1.3 between Go
+// client and server, as here, and as most identity providers negotiate):
+//
+//   - discovery (fetchDiscovery): a new connection per request (DisableKeepAlives):
+//     TCP connect 1, TLS 1.3 handshake 1 (ClientHello with key share; the
+//     server's whole flight), GET and response 1 (the request leaves with the
+//     client's Finished) = 3;
+//   - handshake (probeHost): a new connection each: TCP connect 1, TLS 1.3
+//     handshake 1, closed as soon as the client's Finished is sent = 2; the
+//     TLS 1.2 check costs the same (TCP 1, then it hangs up as soon as the
+//     server's first flight, with the chain, has arrived).
+//
+// The discovery request's handshake is one of a host's K handshakes, and the
+// issuer host's other K-1 handshakes and its TLS 1.2 check start beside the
+// discovery request, all at once: a host whose jwks_uri is on itself (as
+// here) takes max(D, S) = D, not D + K*S.
+const (
+	DiscoveryRTT = 3
+	HandshakeRTT = 2
+)
+
+// ProbeConcurrency is PROBE_CONCURRENCY's default: hosts probed at once.
+var ProbeConcurrency = config.Default().ProbeConcurrency
+
+// LimitFormula is printed with the results, so the figure can be checked by
+// hand, with what its terms and the schedule (SimulateRTT) mean.
+var LimitFormula = fmt.Sprintf(`discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once;
+  a host's handshakes and TLS 1.2 check run beside its discovery, hosts Pc = %d at once (PROBE_CONCURRENCY), at most M = %d connections per host; IAM reads (C at once) do not wait for probes
+  limit = max(List + ceil(H/min(Pc,H)) x ceil((ceil(U/H) + K)/M) x max(D, S) x R, IAM alone), IAM alone = List and P Gets, C at once, nothing else running
+  (a lower bound: the probes start from List's ARNs; probing and IAM reads then go side by side; moto serves about one call at a time)
+  model = the engine's probe schedule on that network with no other cost: every provider's probe started at once in List order, hosts granted in order`,
+	ProbeConcurrency, thumbprint.MaxConnsPerHost)
+
+// Shape is the probe work of one run: P providers over U distinct provider
+// Urls (discovery documents, fetched once per run each) on H distinct hosts
+// (handshaken with K times, plus the TLS 1.2 check, once per run each), IAM
+// calls Concurrency at once (C), hosts probed ProbeConcurrency at once (Pc).
+type Shape struct {
+	Providers, URLs, Hosts, Handshakes, Concurrency int
+	// ProbeConcurrency is PROBE_CONCURRENCY; 0 means its default.
+	ProbeConcurrency int
+}
+
+// LimitRTT is the fewest round trips the probing of a run of s can take: the
+// hosts go ProbeConcurrency at once, each taking max(D, S), its connections
+// (its Urls' discoveries, K-1 more handshakes and the TLS 1.2 check) all at
+// once when they fit in thumbprint.MaxConnsPerHost (M), in turns otherwise.
+// IAM calls do not wait for probes: they are the other term of the Limit
+// (Limit), not part of this one.
+func LimitRTT(s Shape) int {
+	if s.Providers <= 0 || s.Hosts <= 0 {
+		return 0
+	}
+	pc := s.ProbeConcurrency
+	if pc <= 0 {
+		pc = ProbeConcurrency
+	}
+	perHost := CeilDiv(CeilDiv(s.URLs, s.Hosts)+s.Handshakes, thumbprint.MaxConnsPerHost) * max(DiscoveryRTT, HandshakeRTT)
+	return CeilDiv(s.Hosts, min(pc, s.Hosts)) * perHost
+}
+
+// Limit is the fastest a run of s can be: List first (the probes start from
+// the ARNs it returns; list is its lone latency), then the probing
+// (LimitRTT x rtt) beside the IAM reads; iamAlone is List and the Gets, C at
+// once, timed with nothing else running.
+func Limit(s Shape, rtt, list, iamAlone time.Duration) time.Duration {
+	return max(list+time.Duration(LimitRTT(s))*rtt, iamAlone)
+}
+
+func CeilDiv(a, b int) int { return (a + b - 1) / b }
+
+// Job is one provider as the engine sees it: its discovery Url and the host its
+// handshakes go to (the jwks_uri host, here the issuer's).
+type Job struct {
+	URL, Host string
+}
+
+// SimulateRTT is the engine's probe schedule on a network of whole round
+// trips and no other cost: every provider's probe starts at once (the engine
+// starts them from the ARNs), the scheduler grants hosts a slot in the order
+// their first provider asks, pc at once; a host keeps its slot while its
+// discoveries, handshakes and TLS 1.2 check run, all at once when they fit in
+// thumbprint.MaxConnsPerHost. It returns the time the last host is done, in
+// round trips.
+func SimulateRTT(jobs []Job, pc, handshakes int) int {
+	if len(jobs) == 0 || pc <= 0 {
+		return 0
+	}
+	var hosts []string
+	urls := map[string]map[string]bool{}
+	for _, j := range jobs {
+		if urls[j.Host] == nil {
+			hosts = append(hosts, j.Host)
+			urls[j.Host] = map[string]bool{}
+		}
+		urls[j.Host][j.URL] = true
+	}
+	free := make(intHeap, min(pc, len(hosts))) // when each slot is free
+	heap.Init(&free)
+	end := 0
+	for _, h := range hosts {
+		start := heap.Pop(&free).(int)
+		t := start + CeilDiv(len(urls[h])+handshakes, thumbprint.MaxConnsPerHost)*max(DiscoveryRTT, HandshakeRTT)
+		end = max(end, t)
+		heap.Push(&free, t)
+	}
+	return end
+}
+
+// intHeap is a min-heap of times.
+type intHeap []int
+
+func (h intHeap) Len() int           { return len(h) }
+func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *intHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// EngineOrder is the order the engine hands arns (as its List returns them:
+// sorted) to its workers: drift.WorkOrder, the engine's own rule.
+func EngineOrder(arns []string) []string {
+	out := make([]string, 0, len(arns))
+	for _, i := range drift.WorkOrder(arns) {
+		out = append(out, arns[i])
+	}
+	return out
+}
+
+// JobsOf turns ARNs into jobs, in their order: the Url in each ARN, and its
+// host[:port].
+func JobsOf(arns []string) []Job {
+	jobs := make([]Job, len(arns))
+	for i, arn := range arns {
+		_, url, _ := strings.Cut(arn, ":oidc-provider/")
+		host, _, _ := strings.Cut(url, "/")
+		jobs[i] = Job{URL: url, Host: host}
+	}
+	return jobs
+}
+
+// IAMFloor returns the fastest of samples Lists made one at a time, and how
+// long a run's IAM reads take alone: List, then a Get of every provider in
+// arns, conc at once, nothing else running. They are Limit's list and
+// iamAlone (moto serves calls about one at a time, so the reads alone are not
+// ceil(P/C) lone Gets).
+func IAMFloor(ctx context.Context, store *oidcprovider.Store, arns []string, conc, samples int) (list, alone time.Duration, err error) {
+	ls := make([]time.Duration, 0, samples)
+	for range samples {
+		start := time.Now()
+		if _, err := store.List(ctx); err != nil {
+			return 0, 0, fmt.Errorf("lone List: %w", err)
+		}
+		ls = append(ls, time.Since(start))
+	}
+	start := time.Now()
+	if _, err := store.List(ctx); err != nil {
+		return 0, 0, fmt.Errorf("List: %w", err)
+	}
+	jobs := make(chan string)
+	errs := make(chan error, conc)
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			var first error
+			for arn := range jobs {
+				if _, err := store.Get(ctx, arn); err != nil && first == nil {
+					first = fmt.Errorf("Get %s: %w", arn, err)
+				}
+			}
+			errs <- first
+		})
+	}
+	for _, arn := range arns {
+		jobs <- arn
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		err = cmp.Or(err, e)
+	}
+	return slices.Min(ls), time.Since(start), err
+}
