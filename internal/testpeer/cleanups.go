@@ -40,16 +40,38 @@ func (c *Cleanups) Run() {
 // second runs the cleanups at once and exits with 130. A closed stdout or
 // stderr (prog | head) fails the write instead of killing the program (SIGPIPE
 // ignored) before it stops what it started. It says so on stderr as name.
-func (c *Cleanups) OnSignal(name string, stderr io.Writer, cancel func()) {
+// The returned stop gives the signals back to their default handling; until
+// then the handler stays installed (a program calls it once; a test stops it
+// so that a later signal in the same process is not taken for the second).
+func (c *Cleanups) OnSignal(name string, stderr io.Writer, cancel func()) (stop func()) {
 	sigs := make(chan os.Signal, 2)
+	pipe := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	done := make(chan struct{})
+	next := func() bool {
+		select {
+		case <-sigs:
+			return true
+		case <-done:
+			return false
+		}
+	}
 	go func() {
-		<-sigs
+		if !next() {
+			return
+		}
 		fmt.Fprintf(stderr, "%s: interrupted: stopping everything it started (again to hurry)\n", name)
 		cancel()
-		<-sigs
+		if !next() {
+			return
+		}
 		c.Run()
 		os.Exit(130)
 	}()
+	return sync.OnceFunc(func() {
+		signal.Stop(sigs)
+		signal.Stop(pipe)
+		close(done)
+	})
 }

@@ -25,7 +25,10 @@ func TestCleanups(t *testing.T) {
 func TestOnSignal(t *testing.T) {
 	var c Cleanups
 	cancelled := make(chan struct{})
-	c.OnSignal("test", io.Discard, func() { close(cancelled) })
+	stop := c.OnSignal("test", io.Discard, func() { close(cancelled) })
+	// Stopped, or the next SIGINT to this process (this test again, with
+	// -count) would be its second: cleanups and exit 130.
+	defer stop()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
