@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
+	"log/slog"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/app"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
@@ -35,6 +36,7 @@ type engineResult struct {
 	Shape                                           fleet.Shape
 	Took, IAMGet, ProbeAvg, CPU, ListLone, IAMAlone time.Duration
 	Counts                                          map[drift.Outcome]int
+	DDBReads, DDBWrites                             int // the state table's BatchGetItem and UpdateItem calls
 }
 
 // Limit is the fastest the run can be: List, then probing and IAM reads side by side.
@@ -51,24 +53,27 @@ func (r engineResult) Ratio(rtt time.Duration) float64 {
 // real prober trusting the bench root, mode report so runs repeat) over every
 // provider of f once at concurrency conc, as the function does: the engine
 // lists them itself. last, when not nil, receives the live thumbprints by Url.
-func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc int, last map[string][]string) (engineResult, error) {
+// With a state table, the run is in mode alert through the alert lifecycle
+// (no publisher: the lifecycle's reads and writes are the cost measured).
+func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc int, last map[string][]string, table string) (engineResult, error) {
 	prober := thumbprint.New(thumbprint.Options{Handshakes: b.o.handshakes, Timeout: probeTimeout, RootCAs: b.root.Pool()})
 	meter := testpeer.NewCallMeter()
 	cfg := b.moto.Config()
 	cfg.APIOptions = append(cfg.APIOptions, meter.APIOption)
 	store := oidcprovider.New(iam.NewFromConfig(cfg))
-	var probes timing
+	var probes testpeer.Timing
 	engine := drift.New(drift.Options{
 		Providers: store,
 		NewProbe: func() drift.ProbeFunc {
 			probe := prober.NewRun().Probe
 			return func(ctx context.Context, providerURL string) (*thumbprint.Result, error) {
-				defer probes.since(time.Now())
+				defer probes.Since(time.Now())
 				return probe(ctx, providerURL)
 			}
 		},
-		Mode:        config.ModeReport,
+		Mode:        map[bool]config.Mode{false: config.ModeReport, true: config.ModeAlert}[table != ""],
 		Concurrency: conc,
+		Lifecycle:   app.NewLifecycle(ctx, cfg, config.Config{StateTable: table, RealertInterval: 24 * time.Hour, ProbeFailuresToAlert: 2}, slog.New(slog.DiscardHandler)),
 	})
 
 	// The engine starts every provider's probe at once, in List order; the
@@ -98,11 +103,11 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc int,
 	r := engineResult{
 		Load: l.Name(), Conc: conc, Shape: s, LimitRTT: fleet.LimitRTT(s), SimRTT: fleet.SimulateRTT(fleet.JobsOf(arns), fleet.ProbeConcurrency, s.Handshakes),
 		ListLone: listLone, IAMAlone: iamAlone,
-		Took: took, Handshakes: f.Handshakes() - before, WantHS: s.URLs + s.Hosts*s.Handshakes, ProbeAvg: probes.mean(), CPU: cpu,
+		Took: took, Handshakes: f.Handshakes() - before, WantHS: s.URLs + s.Hosts*s.Handshakes, ProbeAvg: probes.Mean(), CPU: cpu,
 	}
-	if get := meter.Calls()[testpeer.Op{Service: "IAM", Operation: "GetOpenIDConnectProvider"}]; get.N > 0 {
-		r.IAMGet = get.Time / time.Duration(get.N)
-	}
+	calls := meter.Calls()
+	r.DDBReads, r.DDBWrites = calls[testpeer.Op{Service: "DynamoDB", Operation: "BatchGetItem"}].N, calls[testpeer.Op{Service: "DynamoDB", Operation: "UpdateItem"}].N
+	r.IAMGet = calls[testpeer.Op{Service: "IAM", Operation: "GetOpenIDConnectProvider"}].Mean()
 	if err != nil {
 		r.Problem = "run error: " + err.Error()
 	}
@@ -119,13 +124,6 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc int,
 	}
 	return r, nil
 }
-
-// timing sums durations from many goroutines.
-type timing struct{ n, total atomic.Int64 }
-
-func (t *timing) since(start time.Time) { t.n.Add(1); t.total.Add(int64(time.Since(start))) }
-
-func (t *timing) mean() time.Duration { return time.Duration(t.total.Load() / max(t.n.Load(), 1)) }
 
 // peerResult is AWS's documented procedure run over a load's providers.
 type peerResult struct {

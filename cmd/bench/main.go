@@ -37,7 +37,6 @@ type options struct {
 	org                                             load // Accounts 0: none
 	orgSettings                                     []orgSetting
 	noFunction, noPeer                              bool
-	functionEnv                                     []string
 }
 
 // load is one world: accounts (1: the function's own; more: organisation
@@ -72,13 +71,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rssRuns, "rss-runs", 3, "invocations (each in a new process) per one-account load for the peak RSS; the largest is reported")
 	fs.BoolVar(&o.noFunction, "no-function", false, "skip the function binary (build, size, cold start, RSS)")
 	fs.BoolVar(&o.noPeer, "no-peer", false, "skip the openssl procedure")
-	fs.Func("function-env", "KEY=VALUE added to the function's environment (repeatable), e.g. GODEBUG=gctrace=1 or GOMEMLIMIT=20MiB", func(v string) error {
-		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
-			return errors.New("want KEY=VALUE")
-		}
-		o.functionEnv = append(o.functionEnv, v)
-		return nil
-	})
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "stop everything after this long")
 	if err := fs.Parse(args); err != nil {
 		return o, err

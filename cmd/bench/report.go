@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"runtime"
@@ -89,10 +90,7 @@ func outcomes(c map[drift.Outcome]int, problem string) string {
 			parts = append(parts, fmt.Sprintf("%s %d", o, c[o]))
 		}
 	}
-	if len(parts) == 0 {
-		return "-"
-	}
-	return strings.Join(parts, ", ")
+	return cmp.Or(strings.Join(parts, ", "), "-")
 }
 
 func firstLine(s string) string {
@@ -105,10 +103,7 @@ func firstLine(s string) string {
 
 // share is a CPU time over a wall time, in cores.
 func share(cpu, wall time.Duration) string {
-	if wall <= 0 {
-		return "?"
-	}
-	return fmt.Sprintf("%.2f", cpu.Seconds()/wall.Seconds())
+	return fmt.Sprintf("%.2f", cpu.Seconds()/max(wall.Seconds(), 1e-9))
 }
 
 func printResults(out io.Writer, r *results) {
@@ -133,6 +128,9 @@ func printResults(out io.Writer, r *results) {
 		}
 		tw.Flush()
 		for _, e := range r.engine {
+			if base := r.engineAt(headlineLoad.Name(), e.Conc); e.DDBReads+e.DDBWrites > 0 && base != nil {
+				p("  state cost, %s C%d: %d BatchGetItem, %d UpdateItem, %+.0f ms over the stateless run", e.Load, e.Conc, e.DDBReads, e.DDBWrites, ms(e.Took-base.Took))
+			}
 			p("  limit of %s C%d: max(List %.1f ms + probing %s, IAM alone %s)", e.Load, e.Conc, ms(e.ListLone), secs(time.Duration(e.LimitRTT)*rtt), secs(e.IAMAlone))
 		}
 		p("  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider\n"+

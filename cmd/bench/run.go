@@ -122,17 +122,31 @@ func (b *bench) benchLoad(ctx context.Context, l load) error {
 	// One untimed run first: moto, the TLS stacks and the SDK warm up.
 	warm := slices.Max(b.o.conc)
 	b.logf("load %s: warm-up run at concurrency %d", l.Name(), warm)
-	if _, err := b.engineRun(ctx, f, l, warm, nil); err != nil {
+	if _, err := b.engineRun(ctx, f, l, warm, nil, ""); err != nil {
 		return err
 	}
 	live := map[string][]string{}
 	for _, conc := range b.o.conc {
-		r, err := b.engineRun(ctx, f, l, conc, live)
+		r, err := b.engineRun(ctx, f, l, conc, live, "")
 		if err != nil {
 			return err
 		}
 		b.logf("load %s C%d: %.2fs (limit %.2fs)", l.Name(), conc, r.Took.Seconds(), r.Limit(b.o.rtt).Seconds())
 		b.res.engine = append(b.res.engine, r)
+	}
+	states := []string{"+state (empty)", "+state (quiet)"} // the state's cost: from empty state, then quiet
+	if l != headlineLoad {
+		states = nil
+	} else if err := testpeer.CreateStateTable(ctx, b.moto.Config(), "bench-state"); err != nil {
+		return err
+	}
+	for _, name := range states {
+		r, err := b.engineRun(ctx, f, l, headlineConc, nil, "bench-state")
+		r.Load += name
+		b.res.engine = append(b.res.engine, r)
+		if err != nil {
+			return err
+		}
 	}
 
 	if b.proc != nil {
@@ -168,8 +182,7 @@ func (b *bench) benchLoad(ctx context.Context, l load) error {
 }
 
 // functionEnv is the function's environment: the one-account loads' (mode
-// report, so invocations repeat), then vars, then -function-env; later
-// entries win.
+// report, so invocations repeat), then vars; later entries win.
 func (b *bench) functionEnv(vars ...string) ([]string, error) {
 	base := []string{
 		"AWS_LAMBDA_FUNCTION_NAME=drift-check-bench",
@@ -178,5 +191,5 @@ func (b *bench) functionEnv(vars ...string) ([]string, error) {
 		fmt.Sprintf("PROBE_HANDSHAKES=%d", b.o.handshakes),
 		"PROBE_TIMEOUT=" + probeTimeout.String(),
 	}
-	return testpeer.FunctionEnv(b.moto, b.dir, slices.Concat(base, b.trust, vars, b.o.functionEnv)...)
+	return testpeer.FunctionEnv(b.moto, b.dir, slices.Concat(base, b.trust, vars)...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -152,3 +153,15 @@ func (m *CallMeter) AccountSpan() time.Duration {
 func AsAccount(id string) func(*middleware.Stack) error {
 	return smithyhttp.AddHeaderValue("x-moto-account-id", id)
 }
+
+// Timing sums durations from many goroutines, for a mean.
+type Timing struct{ n, total atomic.Int64 }
+
+// Since adds the time since start.
+func (t *Timing) Since(start time.Time) { t.n.Add(1); t.total.Add(int64(time.Since(start))) }
+
+// Mean is the mean of the durations added; 0 without any.
+func (t *Timing) Mean() time.Duration { return time.Duration(t.total.Load() / max(t.n.Load(), 1)) }
+
+// Mean is the mean time of a call; 0 without calls.
+func (s CallStats) Mean() time.Duration { return s.Time / time.Duration(max(s.N, 1)) }
