@@ -439,7 +439,6 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 		}
 		return r
 	}
-	r.Probe = res
 	r.LiveThumbprints = res.Thumbprints
 	r.PubliclyTrusted = res.PubliclyTrusted
 	r.ThumbprintEnforced = res.ThumbprintEnforced

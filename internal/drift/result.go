@@ -5,7 +5,6 @@ package drift
 import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
-	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
 // Outcome is what a run did with one provider.
@@ -97,8 +96,6 @@ type Result struct {
 
 	// Mode is the mode that applied to this provider (default, request and tag).
 	Mode config.Mode `json:"-"`
-	// Probe is what the probe found, when it ran.
-	Probe *thumbprint.Result `json:"-"`
 	// tagWarning: a thumbprint-drift tag was not understood (named in Detail),
 	// so the decision is logged as a warning even when its severity is none.
 	tagWarning bool
