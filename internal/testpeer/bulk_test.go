@@ -39,18 +39,28 @@ func TestParallel(t *testing.T) {
 		t.Errorf("Parallel: err %v, %d done, peak %d in flight; want nil, 40, at most 4", err, done.Load(), peak.Load())
 	}
 
-	// The first error is returned and nothing new starts after it.
+	// The first error is returned and nothing new starts after it. The
+	// calls after the failing one hold their slot until the error has
+	// cancelled the context, so however late the failing call runs, at most
+	// one starts beside it: 0 to 3, and 4.
 	boom := errors.New("boom")
 	var started atomic.Int32
 	err = testpeer.Parallel(context.Background(), 1000, 2, func(ctx context.Context, i int) error {
 		started.Add(1)
-		if i == 3 {
+		switch {
+		case i == 3:
 			return boom
+		case i > 3:
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Second):
+				t.Errorf("call %d: the context was not cancelled after the error", i)
+			}
 		}
 		return nil
 	})
-	if !errors.Is(err, boom) || started.Load() > 10 {
-		t.Errorf("after an error: err %v, %d started; want boom, a handful", err, started.Load())
+	if !errors.Is(err, boom) || started.Load() > 5 {
+		t.Errorf("after an error: err %v, %d started; want boom, at most 5", err, started.Load())
 	}
 }
 
