@@ -67,11 +67,7 @@ func PlanStage(live, stored []string, next string) ([]string, bool, error) {
 	if err := oidcprovider.ValidateList(list); err != nil {
 		return nil, false, err
 	}
-	changed := len(list) != len(stored)
-	for i := 0; !changed && i < len(list); i++ {
-		changed = !strings.EqualFold(list[i], stored[i])
-	}
-	return list, changed, nil
+	return list, !oidcprovider.SameList(list, stored), nil
 }
 
 // PEMThumbprint is the thumbprint of the last certificate in a PEM file: the
@@ -204,7 +200,7 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "stage: re-read %s before writing: %v; nothing written\n", *arn, err)
 			return ExitError
 		}
-		if !sameThumbprints(cur.Thumbprints, p.Thumbprints) {
+		if !oidcprovider.SameList(cur.Thumbprints, p.Thumbprints) {
 			fmt.Fprintf(stderr, "stage: %s changed from %q to %q while staging; nothing written, run stage again\n", *arn, p.Thumbprints, cur.Thumbprints)
 			return ExitError
 		}
@@ -228,18 +224,4 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "recorded  %s as seen in %s\n", next, *table)
 	}
 	return ExitOK
-}
-
-// sameThumbprints reports whether a and b hold the same entries in the same
-// order, ignoring case.
-func sameThumbprints(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !strings.EqualFold(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
 }

@@ -180,20 +180,6 @@ func Decide(live, stored []string, seen LastSeen, publiclyTrusted bool, mode con
 	return d
 }
 
-// sameList reports whether a and b hold the same entries in the same order,
-// ignoring case.
-func sameList(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !strings.EqualFold(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
 // ExpiringSoon finds the served certificate (of any chain of any host
 // probed) that expires first and reports it when it expires within horizon
 // of now: an in-sync provider whose thumbprint AWS enforces is then

@@ -493,7 +493,7 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 			r.Detail = join(append(notes, fmt.Sprintf("re-read before write: %v; nothing written", err)))
 			return r
 		}
-		if !sameList(cur.Thumbprints, r.StoredThumbprints) {
+		if !oidcprovider.SameList(cur.Thumbprints, r.StoredThumbprints) {
 			notes = append(notes, fmt.Sprintf("stored list changed from %q to %q since the decision; decided again", r.StoredThumbprints, cur.Thumbprints))
 			r.StoredThumbprints = cur.Thumbprints
 			d = Decide(res.Thumbprints, cur.Thumbprints, seenFor(cur.Thumbprints), res.PubliclyTrusted, r.Mode, pol.AllowUnverified)

@@ -124,6 +124,20 @@ func ValidThumbprint(s string) bool {
 	return true
 }
 
+// SameList reports whether a and b hold the same thumbprints in the same
+// order, ignoring case.
+func SameList(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !strings.EqualFold(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // ValidateList checks a list before it is sent: 1 to 5 entries, each 40 hex
 // characters, no duplicates. The error wraps ErrInvalidList.
 func ValidateList(list []string) error {
