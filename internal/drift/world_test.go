@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -106,17 +105,11 @@ func (w *world) provider(url string, thumbprints []string, tags map[string]strin
 	for k, v := range tags {
 		in.Tags = append(in.Tags, iamtypes.Tag{Key: aws.String(k), Value: aws.String(v)})
 	}
-	out, err := w.iam.CreateOpenIDConnectProvider(context.Background(), in)
-	var exists *iamtypes.EntityAlreadyExistsException
-	if errors.As(err, &exists) {
-		// A retried create whose first attempt landed (moto under load can
-		// reset a kept-alive connection): the provider is there as asked.
-		return "arn:aws:iam::" + testpeer.AccountID + ":oidc-provider/" + url
-	}
+	arn, err := testpeer.CreateProvider(context.Background(), w.iam, in)
 	if err != nil {
-		w.t.Fatalf("create provider %s: %v", url, err)
+		w.t.Fatal(err)
 	}
-	return aws.ToString(out.OpenIDConnectProviderArn)
+	return arn
 }
 
 func (w *world) stored(arn string) []string {
