@@ -49,13 +49,15 @@ type Writer struct {
 	Principal string `json:"principal"`
 	// At is the call's eventTime.
 	At time.Time `json:"at,omitzero"`
-	// UserAgent and InvokedBy are the record's, as CloudTrail gave them.
-	UserAgent string `json:"user_agent,omitempty"`
-	InvokedBy string `json:"invoked_by,omitempty"`
+	// UserAgent and InvokedBy are the record's, as CloudTrail gave them; the
+	// state keeps them, results and messages show only tool, principal and
+	// time (a user agent is hundreds of bytes, per provider of a message).
+	UserAgent string `json:"-"`
+	InvokedBy string `json:"-"`
 	// EventName is the IAM call; Thumbprints the list it set (create and
 	// thumbprint update), in its order.
-	EventName   string   `json:"event_name,omitempty"`
-	Thumbprints []string `json:"thumbprints,omitempty"`
+	EventName   string   `json:"-"`
+	Thumbprints []string `json:"-"`
 }
 
 // String names the writer as an alert does: "terraform (arn:..., 2025-01-15T15:41:09Z)".
