@@ -51,8 +51,12 @@ func run(ctx context.Context, only string, verbose bool) error {
 	}
 	fmt.Println()
 	for _, r := range results {
-		fmt.Printf("%-22s transformed (%d resources), created (%d), function ran (%s), calls allowed (%d of %d), deleted (%s)\n",
-			r.Set.Name, len(r.Resources), len(r.Created), rehearsal.FormatCounts(r.Outcomes), len(r.Calls)-len(r.Denied()), len(r.Calls), r.Deleted["thumbprint-drift"])
+		created := "not created"
+		if r.Stack != nil {
+			created = r.Stack.Status
+		}
+		fmt.Printf("%-22s transformed (%d resources), created (%s), function ran (%s), calls allowed (%d of %d), deleted (%s)\n",
+			r.Set.Name, len(r.Resources), created, rehearsal.FormatCounts(r.Outcomes), len(r.Calls)-len(r.Denied()), len(r.Calls), r.Deleted["thumbprint-drift"])
 	}
 	if err != nil {
 		return err

@@ -61,7 +61,8 @@ type Options struct {
 type Result struct {
 	Set Set
 	// Resources are the logical ids of the transformed template, and
-	// Created those of the stack (the type where moto lists no logical id).
+	// Created those moto lists for the stack (it lists some resource types
+	// without their logical id).
 	Resources, Created []string
 	// Stack is the central stack as created.
 	Stack *Stack
@@ -271,13 +272,10 @@ func (r *rehearsal) set(ctx context.Context, s Set) (*Result, error) {
 		return res, err
 	}
 	res.Created = slices.Sorted(maps.Keys(stack.Resources))
-	for _, u := range stack.Unnamed {
-		res.Created = append(res.Created, u.Type)
-	}
 	if err := r.checkOutputs(stack, doc.Outputs); err != nil {
 		return res, err
 	}
-	r.say("  created: %s, %d resources, outputs %s", stack.Status, stack.Count(), strings.Join(slices.Sorted(maps.Keys(stack.Outputs)), " "))
+	r.say("  created: %s; resources moto lists by logical id: %s; outputs %s", stack.Status, strings.Join(res.Created, " "), strings.Join(slices.Sorted(maps.Keys(stack.Outputs)), " "))
 
 	var memberStack *Stack
 	if member != "" {

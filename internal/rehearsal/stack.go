@@ -33,8 +33,9 @@ type Stack struct {
 	Outputs map[string]string
 	// Resources by logical id.
 	Resources map[string]Resource
-	// Unnamed are resources moto lists without their logical id (alarms,
-	// topic and queue policies, permissions, among others).
+	// Unnamed are entries moto lists without a logical id: resources whose
+	// model keeps none (alarms, topic and queue policies, among others) and
+	// resources a false Condition left out.
 	Unnamed []Resource
 }
 
@@ -145,9 +146,6 @@ func (s *Stack) readResources(ctx context.Context, cfn *cloudformation.Client) e
 	}
 	return nil
 }
-
-// Count is how many resources the stack has.
-func (s *Stack) Count() int { return len(s.Resources) + len(s.Unnamed) }
 
 // Physical is the physical id of logical id id; "" when the stack has none.
 func (s *Stack) Physical(id string) string { return s.Resources[id].PhysicalID }
