@@ -134,8 +134,8 @@ func (tp *template) admits(t *testing.T, params map[string]string) error {
 // Lambda holds for the function of a stack created with every parameter at
 // its Default, with each variable that holds a parameter (a Ref in the
 // transformed template) set to params' value.
-// TestStackEnvironmentHoldsParameters checks that reading with a stack created
-// with a value for every parameter.
+// TestStackEnvironmentHoldsParameters checks that reading on a stack created
+// with a value other than the Default for every such parameter.
 func functionEnv(t *testing.T, tp *template, params map[string]string) map[string]string {
 	t.Helper()
 	env := maps.Clone(tp.deploy(t, "", nil).Env)
@@ -169,9 +169,13 @@ func envParameters(t *testing.T, tp *template) map[string][]string {
 			}
 			continue
 		}
-		if _, plain := v.(string); !plain {
-			t.Errorf("environment %s = %#v: only a plain value or a Ref is read here; extend envParameters", variable, v)
-		}
+		// A variable may hold a resource (a bucket only when sharded): only a
+		// parameter inside some other expression is beyond this reading.
+		refs(v, func(name string) {
+			if _, isParam := declared[name]; isParam {
+				t.Errorf("environment %s = %#v holds parameter %s in an expression; extend envParameters", variable, v, name)
+			}
+		})
 	}
 	return out
 }
@@ -245,6 +249,33 @@ func durationLenient(keys ...string) map[string]string {
 		m[k] = "Go's duration syntax allows " + why + "; the template admits the usual spelling"
 	}
 	return m
+}
+
+// shardSizeCase: 0 (one invocation) or config.MinShardSize to
+// config.MaxShardSize, in organisation mode (a Rule ties them).
+func shardSizeCase() parityCase {
+	lo, hi := config.MinShardSize, config.MaxShardSize
+	c := parityCase{
+		param:   "ShardSize",
+		context: map[string]string{"OrgRoleName": "thumbprint-drift-member"},
+		values: []string{
+			"0", strconv.Itoa(lo), strconv.Itoa(hi), strconv.Itoa(lo - 1), strconv.Itoa(hi + 1), "1", "1000",
+			"10.0", "1e1", "010", "+10", "00", "-0",
+		},
+		lenient: map[string]string{
+			"010": "a leading zero: the function reads the same number",
+			"+10": "a plus sign: the function reads the same number",
+			"00":  "a leading zero: the function reads 0, which the template admits",
+			"-0":  "negative zero: the function reads 0, which the template admits",
+		},
+	}
+	for n := -5; n <= lo+20; n++ {
+		c.sweep = append(c.sweep, strconv.Itoa(n), strconv.Itoa(n)+".0")
+	}
+	for n := hi - 20; n <= hi+20; n++ {
+		c.sweep = append(c.sweep, strconv.Itoa(n))
+	}
+	return c
 }
 
 func probeTimeoutCase() parityCase {
@@ -343,6 +374,7 @@ func parityCases() []parityCase {
 		choice("AlertFormat", []string{"json", "chatbot"}, []string{"slack", "jsonx", "chat bot"}),
 		choice("SecurityHub", []string{"true", "false"}, []string{"1", "0", "yes", "t", "truee"}),
 		choice("OrgIncludeManagementAccount", []string{"true", "false"}, []string{"1", "0", "yes", "t", "truee"}),
+		shardSizeCase(),
 		{
 			param: "EventBusName",
 			values: []string{
