@@ -26,6 +26,7 @@ type Handler struct {
 	metrics      io.Writer
 	functionName string
 	mode         config.Mode
+	sharder      Sharder
 }
 
 // New returns a Handler. Metrics (CloudWatch Embedded Metric Format lines) go
