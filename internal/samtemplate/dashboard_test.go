@@ -111,7 +111,7 @@ func TestDashboard(t *testing.T) {
 		return strings.Join(append([]string{ns, name, "FunctionName", fn}, dims...), " ")
 	}
 	lambda := func(name string) string { return "AWS/Lambda " + name + " FunctionName " + fn }
-	stateMachine := "arn:aws:states:" + pseudoParameters["AWS::Region"] + ":" + pseudoParameters["AWS::AccountId"] + ":stateMachine:" + pseudoParameters["AWS::StackName"] + "-shards"
+	stateMachine := "arn:aws:states:" + testpeer.Region + ":" + testpeer.AccountID + ":stateMachine:" + tp.deploy(t, "", nil).Name + "-shards"
 	states := func(name string) string { return "AWS/States " + name + " StateMachineArn " + stateMachine }
 
 	byTitle := map[string][]string{}
