@@ -64,6 +64,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 			if werr := WriteMetrics(h.metrics, h.functionName, rep); werr != nil {
 				h.logger.WarnContext(ctx, "metrics not written", "error", werr.Error())
 			}
+			Bound(rep, shard.DefaultMaxReportBytes)
 		}
 		if err != nil {
 			h.logger.ErrorContext(ctx, "sharded run failed", "run", req.Run, "error", err.Error())

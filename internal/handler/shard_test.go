@@ -105,3 +105,28 @@ type runFunc func(context.Context, drift.Request) (*drift.Report, error)
 func (f runFunc) Run(ctx context.Context, req drift.Request) (*drift.Report, error) {
 	return f(ctx, req)
 }
+
+// bigNotify answers notify with a report of 2,000 drifted providers, far
+// over what Step Functions passes between states.
+type bigNotify struct{ steps }
+
+func (b *bigNotify) Notify(context.Context, string, []shard.BatchRef) (*drift.Report, error) {
+	return orgReport(400, 5, func(acct string, i int) drift.Result {
+		return providerResult(acct, ghHost, "", drift.Drift, drift.SeverityCritical, "mode alert: not applied")
+	}), nil
+}
+
+// TestHandleBoundsNotify: notify's report, the sharded run's, is bounded
+// by the handler as an invocation's is, to shard.DefaultMaxReportBytes.
+func TestHandleBoundsNotify(t *testing.T) {
+	h := handler.New(runner{t}, nil, nil, "drift-fn", config.ModeRemediate).WithSharder(&bigNotify{})
+	out, err := h.Handle(context.Background(), []byte(`{"shard": "notify", "run": "20261207T031500Z-0a1b2c3d", "batches": [{"key": "runs/20261207T031500Z-0a1b2c3d/checked-0123456789abcdef.json"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := out.(*drift.Report)
+	if n := handler.ResponseSize(rep); n > shard.DefaultMaxReportBytes || rep.ResultsOmitted == 0 || len(rep.OmittedGroups) != 1 {
+		t.Errorf("notify's report of %d bytes, %d results omitted, groups %v; want at most %d bytes, drift past it in one group",
+			n, rep.ResultsOmitted, rep.OmittedGroups, shard.DefaultMaxReportBytes)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -143,4 +144,51 @@ func GetJSON(ctx context.Context, cfg aws.Config, bucket, key string, v any) err
 		return fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
 	}
 	return nil
+}
+
+// StateMachineDefinition is the definition of the state machine id of a
+// transformed template as CloudFormation resolves it: the DefinitionString's
+// lines joined, each ${name} of DefinitionSubstitutions replaced with
+// values[name] (moto's CloudFormation creates a state machine that does not
+// execute, so tests create it again through the Step Functions API with this).
+// A substitution without a value is an error.
+func StateMachineDefinition(transformed []byte, id string, values map[string]string) (string, error) {
+	var doc struct {
+		Resources map[string]struct {
+			Type       string
+			Properties struct {
+				DefinitionString struct {
+					Join []json.RawMessage `json:"Fn::Join"`
+				}
+				DefinitionSubstitutions map[string]any
+			}
+		}
+	}
+	if err := json.Unmarshal(transformed, &doc); err != nil {
+		return "", fmt.Errorf("transformed template: %w", err)
+	}
+	res, ok := doc.Resources[id]
+	if !ok || res.Type != "AWS::StepFunctions::StateMachine" || len(res.Properties.DefinitionString.Join) != 2 {
+		return "", fmt.Errorf("transformed template: no state machine %s with a joined DefinitionString", id)
+	}
+	var sep string
+	var lines []string
+	if err := json.Unmarshal(res.Properties.DefinitionString.Join[0], &sep); err != nil {
+		return "", fmt.Errorf("state machine %s: join separator: %w", id, err)
+	}
+	if err := json.Unmarshal(res.Properties.DefinitionString.Join[1], &lines); err != nil {
+		return "", fmt.Errorf("state machine %s: definition lines are not plain strings: %w", id, err)
+	}
+	def := strings.Join(lines, sep)
+	for name := range res.Properties.DefinitionSubstitutions {
+		v, ok := values[name]
+		if !ok {
+			return "", fmt.Errorf("state machine %s: no value for substitution %s", id, name)
+		}
+		def = strings.ReplaceAll(def, "${"+name+"}", v)
+	}
+	if i := strings.Index(def, "${"); i >= 0 {
+		return "", fmt.Errorf("state machine %s: unresolved %s", id, def[i:min(len(def), i+40)])
+	}
+	return def, nil
 }

@@ -42,8 +42,6 @@ type Options struct {
 	Accounts func(ctx context.Context) ([]string, error)
 	// Check checks the accounts of one batch, for check.
 	Check func(ctx context.Context, accounts []string) (*drift.Report, error)
-	// MaxReportBytes bounds notify's report (the state machine's output).
-	MaxReportBytes int
 	// Now is the clock (run ids); nil means time.Now.
 	Now func() time.Time
 	// Logger; nil discards.
@@ -51,7 +49,9 @@ type Options struct {
 }
 
 // DefaultMaxReportBytes bounds notify's report far under the 256 KiB Step
-// Functions passes from a task to the execution's output.
+// Functions passes from a task to the execution's output: the handler
+// bounds the report it returns to it (handler.Bound), as it bounds an
+// invocation's report to Lambda's limit.
 const DefaultMaxReportBytes = 128 << 10
 
 // readConcurrency bounds the batch results notify reads at once.
@@ -69,9 +69,6 @@ func New(opts Options) *Runner {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.MaxReportBytes <= 0 {
-		opts.MaxReportBytes = DefaultMaxReportBytes
 	}
 	return &Runner{opts: opts}
 }
@@ -208,7 +205,7 @@ func resultKeyOf(run string, accts []string) string {
 }
 
 // Notify reads every batch's results and returns the run's report: counts,
-// results and accounts of all batches, bounded to MaxReportBytes. It
+// results and accounts of all batches (the handler bounds it). It
 // returns an error, after reading everything, when a batch's result cannot
 // be read or a batch reported an error (update-failed, account-failed), as
 // one invocation's run would.
@@ -247,7 +244,6 @@ func (r *Runner) Notify(ctx context.Context, run string, batches []BatchRef) (*d
 		}
 	}
 	rep := Merge(reps)
-	rep.Bound(r.opts.MaxReportBytes)
 	r.opts.Logger.InfoContext(ctx, "sharded run finished", "run", run, "batches", len(batches), "checked", rep.Checked, "counts", rep.Counts)
 	if len(runErrs) > 0 {
 		return rep, fmt.Errorf("run %s: %w", run, errors.Join(runErrs...))
@@ -273,7 +269,9 @@ func Merge(reps []*drift.Report) *drift.Report {
 		}
 		out.Results = append(out.Results, rep.Results...)
 		out.ResultsOmitted += rep.ResultsOmitted
+		out.OmittedGroups = append(out.OmittedGroups, rep.OmittedGroups...)
 		out.Accounts = append(out.Accounts, rep.Accounts...)
+		out.AccountsOmitted += rep.AccountsOmitted
 	}
 	for _, res := range out.Results {
 		if res.Transition != drift.TransitionNone {

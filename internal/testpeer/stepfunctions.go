@@ -70,7 +70,8 @@ var invokePath = regexp.MustCompile(`^/2015-03-31/functions/([^/]+)/invocations$
 // StartStepFunctions starts the front on a free loopback port, then
 // moto_server with MOTO_PORT set to it, and turns moto's
 // stepfunctions.execute_state_machine config on (before any state machine
-// exists, as moto requires). Stop both with Close.
+// exists, as moto requires). invoker may be nil until SetInvoker. Stop both
+// with Close.
 func StartStepFunctions(ctx context.Context, invoker Invoker) (*StepFunctions, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -116,6 +117,14 @@ func (s *StepFunctions) enableExecution(ctx context.Context) error {
 	return nil
 }
 
+// SetInvoker sets who answers the invocations from now on (the function
+// processes often need the world moto holds, so they start after it).
+func (s *StepFunctions) SetInvoker(invoker Invoker) {
+	s.mu.Lock()
+	s.invoker = invoker
+	s.mu.Unlock()
+}
+
 // Intercept sets a rule seeing each invocation after the function answered
 // (n counts the invocations before it): a non-nil error document replaces
 // the answer, as when the function's process dies after its work and before
@@ -139,8 +148,15 @@ func (s *StepFunctions) invoke(w http.ResponseWriter, r *http.Request, name stri
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	s.mu.Lock()
+	invoker := s.invoker
+	s.mu.Unlock()
+	if invoker == nil {
+		http.Error(w, "no function to invoke yet", http.StatusServiceUnavailable)
+		return
+	}
 	start := time.Now()
-	inv, err := s.invoker.Invoke(r.Context(), payload, s.FunctionTimeout)
+	inv, err := invoker.Invoke(r.Context(), payload, s.FunctionTimeout)
 	if err != nil {
 		// The service failed to run the function: Lambda answers 5xx
 		// (Lambda.ServiceException in Step Functions).
@@ -256,9 +272,9 @@ type Execution struct {
 }
 
 // RunStateMachine creates a state machine of definition (as roleARN), starts
-// one execution with input, and waits (within limit) until it ends. moto
-// executes one StartExecution per account and region (getmoto/moto#10077):
-// use a fresh StepFunctions for each, or DeleteStateMachine in between.
+// one execution with input, waits (within limit) until it ends, and deletes
+// the state machine: moto executes one StartExecution per account and region
+// (getmoto/moto#10077), so each run creates its own.
 func RunStateMachine(ctx context.Context, api *sfn.Client, name, definition, roleARN, input string, limit time.Duration) (Execution, error) {
 	sm, err := api.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
 		Name: aws.String(name), Definition: aws.String(definition), RoleArn: aws.String(roleARN),
@@ -281,6 +297,9 @@ func RunStateMachine(ctx context.Context, api *sfn.Client, name, definition, rol
 			return Execution{}, fmt.Errorf("describe execution %s: %w", aws.ToString(ex.ExecutionArn), err)
 		}
 		if d.Status != sfntypes.ExecutionStatusRunning {
+			if _, err := api.DeleteStateMachine(ctx, &sfn.DeleteStateMachineInput{StateMachineArn: sm.StateMachineArn}); err != nil {
+				return Execution{}, fmt.Errorf("delete state machine %s: %w", name, err)
+			}
 			return Execution{ARN: aws.ToString(ex.ExecutionArn), Status: d.Status, Output: aws.ToString(d.Output),
 				Error: aws.ToString(d.Error), Cause: aws.ToString(d.Cause), Took: time.Since(start)}, nil
 		}
