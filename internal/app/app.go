@@ -73,7 +73,7 @@ func newEngineFor(ctx context.Context, awsCfg aws.Config, cfg config.Config, log
 		logger.WarnContext(ctx, "no SNS topic, event bus or Security Hub: alerts are logged only")
 	}
 	prober := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: cfg.ProbeTimeout, Concurrency: cfg.ProbeConcurrency})
-	own := oidcprovider.New(iam.NewFromConfig(awsCfg))
+	own := oidcprovider.New(iam.NewFromConfig(awsCfg, awsclient.IAMOptions))
 	opts := drift.Options{
 		Providers:          own,
 		NewProbe:           func() drift.ProbeFunc { return prober.NewRun().Probe },
@@ -86,7 +86,7 @@ func newEngineFor(ctx context.Context, awsCfg aws.Config, cfg config.Config, log
 		ExpiryWarning:      cfg.ExpiryWarning,
 	}
 	if !cfg.MultiAccount() {
-		stsc := sts.NewFromConfig(awsCfg)
+		stsc := sts.NewFromConfig(awsCfg, awsclient.STSOptions)
 		opts.OwnAccount = func(ctx context.Context) (string, error) {
 			c, err := accounts.WhoAmI(ctx, stsc)
 			return c.AccountID, err
@@ -116,7 +116,7 @@ func NewLifecycle(ctx context.Context, awsCfg aws.Config, cfg config.Config, log
 
 // NewStateStore is the state table's store with a client from awsCfg.
 func NewStateStore(awsCfg aws.Config, table string) *state.Store {
-	return state.New(dynamodb.NewFromConfig(awsCfg), table)
+	return state.New(dynamodb.NewFromConfig(awsCfg, awsclient.DynamoDBOptions), table)
 }
 
 // StageState is the state table as the CLI's stage uses it: when a
@@ -150,7 +150,7 @@ func OpenStageState(ctx context.Context, table string) (*StageState, error) {
 // delegated administrator unless cfg.OrgIncludeManagementAccount). Each
 // account's role is assumed when the engine opens it.
 func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, org accounts.OrgAPI, reach *reach, ids []string) func(context.Context) ([]drift.Account, error) {
-	stsc := sts.NewFromConfig(awsCfg)
+	stsc := sts.NewFromConfig(awsCfg, awsclient.STSOptions)
 	return func(ctx context.Context) ([]drift.Account, error) {
 		targets, err := listTargets(ctx, cfg, stsc, org, ids)
 		if err != nil {
@@ -173,7 +173,7 @@ func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, or
 					}
 					acfg := awsCfg.Copy()
 					acfg.Credentials = creds
-					return oidcprovider.New(iam.NewFromConfig(acfg)), nil
+					return oidcprovider.New(iam.NewFromConfig(acfg, awsclient.IAMOptions)), nil
 				}
 			}
 			out = append(out, a)
@@ -249,7 +249,7 @@ func (r *reach) set(targets []accounts.Target) {
 // own for its own account (and for every account without organisation
 // mode), else one through the account's member role.
 func (r *reach) securityHub(awsCfg aws.Config, cfg config.Config) func(context.Context, string) (alert.SecurityHubAPI, error) {
-	stsc := sts.NewFromConfig(awsCfg)
+	stsc := sts.NewFromConfig(awsCfg, awsclient.STSOptions)
 	own := securityhub.NewFromConfig(awsCfg)
 	return func(ctx context.Context, acct string) (alert.SecurityHubAPI, error) {
 		r.mu.Lock()

@@ -38,7 +38,7 @@ func newSharder(awsCfg aws.Config, cfg config.Config, logger *slog.Logger, org a
 	if org == nil {
 		org = organizations.NewFromConfig(awsCfg)
 	}
-	stsc := sts.NewFromConfig(awsCfg)
+	stsc := sts.NewFromConfig(awsCfg, awsclient.STSOptions)
 	return shard.New(shard.Options{
 		Store:  s3.NewFromConfig(awsCfg),
 		Bucket: cfg.ShardBucket,
