@@ -145,12 +145,12 @@ func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSett
 		cfg.AccountConcurrency, cfg.Concurrency = s.AccountConc, s.Conc
 		cfg.ProbeHandshakes, cfg.ProbeTimeout = b.o.handshakes, probeTimeout
 		meter := testpeer.NewCallMeter()
-		engine := app.NewEngineFromAWS(ctx, w.AWSConfig(meter.APIOption), cfg, nil)
+		svc := app.NewFromAWS(ctx, w.AWSConfig(meter.APIOption), cfg, nil)
 		rctx, cancel := context.WithTimeout(ctx, orgRunLimit)
 		defer cancel()
 		cpu, start := testpeer.SelfCPUTime(), time.Now()
 		var err error
-		rep, err = engine.Run(rctx, drift.Request{})
+		rep, err = svc.Run(rctx, drift.Request{})
 		r.Took, r.CPU = time.Since(start), testpeer.SelfCPUTime()-cpu
 		if ctx.Err() != nil {
 			return r, ctx.Err()

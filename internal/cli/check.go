@@ -122,12 +122,12 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *verbose {
 		logger = slog.New(slog.NewJSONHandler(stderr, nil))
 	}
-	engine, err := app.NewEngine(ctx, cfg, logger)
+	svc, err := app.New(ctx, cfg, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "check: %v\n", err)
 		return ExitError
 	}
-	rep, runErr := engine.Run(ctx, drift.Request{Mode: m, Providers: providers})
+	rep, runErr := svc.Run(ctx, drift.Request{Mode: m, Providers: providers})
 	if errors.Is(runErr, drift.ErrListFailed) {
 		what := "providers"
 		if cfg.MultiAccount() {
