@@ -34,7 +34,10 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require golang.org/x/sync v0.25.0
+require (
+	github.com/aws/aws-sdk-go-v2/service/cloudformation v1.86.0
+	golang.org/x/sync v0.25.0
+)
 
 require (
 	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.8 // indirect

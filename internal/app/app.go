@@ -82,6 +82,13 @@ func newService(ctx context.Context, awsCfg aws.Config, cfg config.Config, logge
 	if lc != nil {
 		opts.Seen = lc
 	}
+	if !cfg.MultiAccount() {
+		stsc := sts.NewFromConfig(awsCfg)
+		opts.OwnAccount = func(ctx context.Context) (string, error) {
+			c, err := accounts.WhoAmI(ctx, stsc)
+			return c.AccountID, err
+		}
+	}
 	if cfg.MultiAccount() {
 		if org == nil {
 			org = organizations.NewFromConfig(awsCfg)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
@@ -20,6 +21,10 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 	if err != nil {
 		if errors.Is(err, errNoIAMSlot) {
 			return notReached(arn, runMode)
+		}
+		if detail, ok := e.outsideRun(work, arn, err); ok {
+			r.Outcome, r.Detail = Skipped, detail
+			return r
 		}
 		if errors.Is(err, oidcprovider.ErrNotFound) {
 			r.Outcome, r.Detail = Skipped, "provider not found (deleted since it was listed, or not in this account)"
@@ -126,6 +131,45 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 	r.Outcome = Drift
 	r.Detail = join(append(notes, "stored list kept changing under concurrent writers; nothing written"))
 	return r
+}
+
+// outsideRun tells whether a provider IAM would not let the run read
+// (AccessDenied, or NoSuchEntity as IAM may answer for another account's ARN)
+// is outside the run: without organisation mode, a provider of another
+// account than the run's own. The detail says so and names IAM's answer.
+func (e *Engine) outsideRun(ctx context.Context, arn string, getErr error) (string, bool) {
+	if e.opts.Accounts != nil || e.opts.OwnAccount == nil ||
+		!errors.Is(getErr, oidcprovider.ErrAccessDenied) && !errors.Is(getErr, oidcprovider.ErrNotFound) {
+		return "", false
+	}
+	own, err := e.ownAccount(ctx)
+	if err != nil {
+		return "", false
+	}
+	acct := accounts.AccountOf(arn)
+	if acct == own {
+		return "", false
+	}
+	answer := "NoSuchEntity"
+	if errors.Is(getErr, oidcprovider.ErrAccessDenied) {
+		answer = "AccessDenied"
+	}
+	return fmt.Sprintf("account %s is not in this run (it checks account %s only; IAM answered %s); nothing checked", acct, own, answer), true
+}
+
+// ownAccount is OwnAccount's answer, asked once per Engine while it fails.
+func (e *Engine) ownAccount(ctx context.Context) (string, error) {
+	e.ownMu.Lock()
+	defer e.ownMu.Unlock()
+	if e.own != "" {
+		return e.own, nil
+	}
+	own, err := e.opts.OwnAccount(ctx)
+	if err != nil {
+		return "", fmt.Errorf("own account: %w", err)
+	}
+	e.own = own
+	return own, nil
 }
 
 func notReached(arn string, mode config.Mode) Result {

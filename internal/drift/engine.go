@@ -56,9 +56,16 @@ type Options struct {
 	// AccountConcurrency is how many accounts are checked at once.
 	AccountConcurrency int
 	// ExpiryWarning is the expiring horizon (EXPIRY_WARNING): an in-sync
-	// provider whose thumbprint AWS enforces is expiring when a served
-	// certificate expires within it. 0 turns the warning off.
+	// provider whose thumbprint AWS enforces is expiring when a certificate
+	// whose thumbprint is live (the last of a served chain) expires within
+	// it. 0 turns the warning off.
 	ExpiryWarning time.Duration
+	// OwnAccount returns the account id of Providers (STS
+	// GetCallerIdentity) without organisation mode. It is asked only when a
+	// provider cannot be read (AccessDenied or NoSuchEntity): a provider of
+	// another account is then skipped with the reason, never a probe
+	// failure. nil: such a provider is judged by the error alone.
+	OwnAccount func(ctx context.Context) (string, error)
 }
 
 // Account is one AWS account a run checks.
@@ -79,6 +86,9 @@ type Account struct {
 // Engine runs drift checks.
 type Engine struct {
 	opts Options
+
+	ownMu sync.Mutex
+	own   string // OwnAccount's answer, once it gave one
 }
 
 // New returns an Engine. Zero options take config defaults.
@@ -191,8 +201,11 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 			return nil, err
 		}
 	}
-	stop := r.prefetch(arns)
-	defer stop()
+	// A provider's probe starts once it has been read: its tags may say
+	// ignore, and an ignored provider's host is never contacted unless
+	// another provider needs it. The IAM reads go on while probes are in
+	// flight (maxInFlight providers at once, CONCURRENCY IAM calls), and
+	// WorkOrder reads one provider of every host before a second of any.
 	providers = limitIAM(providers, r.e.opts.Concurrency)
 	results := make([]Result, len(arns))
 	jobs := make(chan int)

@@ -10,6 +10,7 @@ import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 )
 
 // Kind is what sent an invocation.
@@ -77,6 +78,9 @@ type Call struct {
 	Session   string `json:"session,omitempty"`
 	// ErrorCode is set when the call failed.
 	ErrorCode string `json:"error_code,omitempty"`
+	// Writer is who wrote the provider (tool, principal, time), when the call
+	// makes them its last writer (iac.ParseWriter: never the function itself).
+	Writer *iac.Writer `json:"writer,omitempty"`
 }
 
 // The EventBridge fields of a CloudTrail IAM call.
@@ -220,6 +224,9 @@ func parseCloudTrail(eb eventBridge, functionName string) (Event, error) {
 			call.Session = sessionName(id.ARN, id.PrincipalID)
 		}
 	}
+	// A record whose writer fields have odd types still names its provider:
+	// it is checked, without a writer.
+	call.Writer, _ = iac.ParseWriter(eb.Detail, functionName, accounts.SessionName)
 	switch d.EventName {
 	case eventCreate:
 		if d.ResponseElements != nil {

@@ -131,7 +131,7 @@ func (c *Call) attrs() []slog.Attr {
 	if c == nil {
 		return nil
 	}
-	return []slog.Attr{
+	attrs := []slog.Attr{
 		slog.String("event_name", c.EventName),
 		slog.String("event_id", c.EventID),
 		slog.String("account_id", c.Account),
@@ -139,4 +139,8 @@ func (c *Call) attrs() []slog.Attr {
 		slog.String("principal", c.Principal),
 		slog.String("session", c.Session),
 	}
+	if c.Writer != nil {
+		attrs = append(attrs, slog.String("writer_tool", string(c.Writer.Tool)))
+	}
+	return attrs
 }
