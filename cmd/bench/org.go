@@ -116,7 +116,7 @@ func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 
 // orgRun measures one run over the organisation at setting s, from empty
 // state when fresh: the host bootstrap through the Runtime API when
-// bootstrap, else app.NewEngineFromAWS in-process with its calls metered. It
+// bootstrap, else app.NewFromAWS in-process with its calls metered. It
 // checks the report against the seed and reads the messages sent (a first
 // run should send the shared drift as one message, a repeat none).
 func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSetting, fresh, bootstrap bool) (orgRun, error) {

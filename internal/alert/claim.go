@@ -177,25 +177,14 @@ func (l *Lifecycle) claim(ctx context.Context, obs []drift.Result, now time.Time
 			}
 			continue
 		}
-		if prev.Claimed(now, "") {
-			l.lost(ctx, *r, st.Transition, "another invocation holds it")
-			continue
-		}
 		writes.Go(func() error {
-			err := l.store.Claim(ctx, prev, st.Quiet, id, until, now)
+			c, err := l.claimOne(ctx, prev, st, *r, now, id, until)
 			switch {
-			case errors.Is(err, state.ErrConflict):
-				l.lost(ctx, *r, st.Transition, "another invocation claimed or sent it")
 			case err != nil:
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
-			default:
-				c := &Claimed{Result: *r, Transition: st.Transition, Delivered: st.Delivered, FindingCreated: st.FindingCreated,
-					Claim: id, ClaimUntil: until, Version: prev.Version + 1, Record: &st.Full}
-				if st.Owed != "" {
-					owedResult(&c.Result, st.Owed, st.OwedAt)
-				}
+			case c != nil:
 				claimed[i] = c
 			}
 			return nil
@@ -209,6 +198,51 @@ func (l *Lifecycle) claim(ctx context.Context, obs []drift.Result, now time.Time
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// claimAttempts bounds how often a claim is decided again after another
+// invocation wrote the item in between (an observation, or its own claim).
+const claimAttempts = 3
+
+// claimOne claims st's transition of r over prev. When the item changed
+// since it was read (another invocation's observation, claim or record),
+// it reads it again and decides again: the transition is then claimed, or
+// found held or already sent by the other invocation (nil, no error).
+func (l *Lifecycle) claimOne(ctx context.Context, prev state.Item, st Step, r drift.Result, now time.Time, id string, until time.Time) (*Claimed, error) {
+	for attempt := 1; ; attempt++ {
+		if prev.Claimed(now, "") {
+			l.lost(ctx, r, st.Transition, "another invocation holds it")
+			return nil, nil
+		}
+		err := l.store.Claim(ctx, prev, st.Quiet, id, until, now)
+		if err == nil {
+			c := &Claimed{Result: r, Transition: st.Transition, Delivered: st.Delivered, FindingCreated: st.FindingCreated,
+				Claim: id, ClaimUntil: until, Version: prev.Version + 1, Record: &st.Full}
+			if st.Owed != "" {
+				owedResult(&c.Result, st.Owed, st.OwedAt)
+			}
+			return c, nil
+		}
+		if !errors.Is(err, state.ErrConflict) || attempt == claimAttempts {
+			if errors.Is(err, state.ErrConflict) {
+				l.lost(ctx, r, st.Transition, "another invocation claimed or sent it")
+				return nil, nil
+			}
+			return nil, err
+		}
+		items, err := l.store.Get(ctx, []string{r.Key()})
+		if err != nil {
+			return nil, err
+		}
+		var ok bool
+		if prev, ok = items[r.Key()]; !ok {
+			prev = state.Item{Key: r.Key()}
+		}
+		if st = Next(prev, r, now, l.policy); st.Transition == TransitionNone {
+			l.lost(ctx, r, "", "another invocation sent it")
+			return nil, nil
+		}
+	}
 }
 
 // record stores c's transition as sent (Record): with the integrations
