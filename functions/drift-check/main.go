@@ -30,5 +30,14 @@ func main() {
 		logger.ErrorContext(ctx, "start-up failed: nothing checked", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(handler.New(svc.Engine, svc.Pipeline, logger, os.Stdout, os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), cfg.Mode).Invoke)
+	h := handler.New(svc.Engine, svc.Pipeline, logger, os.Stdout, os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), cfg.Mode)
+	if cfg.ShardBucket != "" {
+		sharder, err := app.NewSharder(ctx, cfg, logger)
+		if err != nil {
+			logger.ErrorContext(ctx, "start-up failed: nothing checked", "error", err.Error())
+			os.Exit(1)
+		}
+		h = h.WithSharder(sharder)
+	}
+	lambda.Start(h.Handle)
 }

@@ -64,6 +64,12 @@ func NewFromAWS(ctx context.Context, awsCfg aws.Config, cfg config.Config, logge
 // from awsCfg). Tests pass a fake where moto cannot play the part: a
 // delegated administrator's ListAccounts.
 func newService(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger, org accounts.OrgAPI) *Service {
+	return newServiceFor(ctx, awsCfg, cfg, logger, org, nil)
+}
+
+// newServiceFor is newService whose runs check only the accounts ids (a
+// sharded run's batch), or every account of organisation mode when ids is empty.
+func newServiceFor(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger, org accounts.OrgAPI, ids []string) *Service {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -93,7 +99,7 @@ func newService(ctx context.Context, awsCfg aws.Config, cfg config.Config, logge
 		if org == nil {
 			org = organizations.NewFromConfig(awsCfg)
 		}
-		opts.Accounts = accountLister(awsCfg, cfg, own, org)
+		opts.Accounts = accountLister(awsCfg, cfg, own, org, ids)
 	}
 	return &Service{
 		Engine:   drift.New(opts),
@@ -157,19 +163,12 @@ func OpenStateStore(ctx context.Context, table string) (*state.Store, error) {
 // account with own credentials; the management account skipped from a
 // delegated administrator unless cfg.OrgIncludeManagementAccount). Each
 // account's role is assumed when the engine opens it.
-func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, org accounts.OrgAPI) func(context.Context) ([]drift.Account, error) {
+func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, org accounts.OrgAPI, ids []string) func(context.Context) ([]drift.Account, error) {
 	stsc := sts.NewFromConfig(awsCfg)
 	return func(ctx context.Context) ([]drift.Account, error) {
-		targets := accounts.FromRoles(cfg.AccountRoleARNs)
-		if cfg.OrgRoleName != "" {
-			caller, err := accounts.WhoAmI(ctx, stsc)
-			if err != nil {
-				return nil, err
-			}
-			opts := accounts.OrgOptions{RoleName: cfg.OrgRoleName, IncludeManagement: cfg.OrgIncludeManagementAccount}
-			if targets, err = accounts.FromOrganization(ctx, org, caller, opts); err != nil {
-				return nil, err
-			}
+		targets, err := listTargets(ctx, cfg, stsc, org, ids)
+		if err != nil {
+			return nil, err
 		}
 		out := make([]drift.Account, 0, len(targets))
 		for _, t := range targets {
@@ -194,6 +193,49 @@ func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, or
 		}
 		return out, nil
 	}
+}
+
+// listTargets returns how each account of the run is reached: the accounts
+// ids (a sharded run's batch, each reached as the whole run would reach it),
+// or every account: the configured role ARNs, or every active account of the
+// organisation.
+func listTargets(ctx context.Context, cfg config.Config, stsc accounts.STSAPI, org accounts.OrgAPI, ids []string) ([]accounts.Target, error) {
+	roles := accounts.FromRoles(cfg.AccountRoleARNs)
+	if cfg.OrgRoleName == "" {
+		if len(ids) == 0 {
+			return roles, nil
+		}
+		byID := make(map[string]accounts.Target, len(roles))
+		for _, t := range roles {
+			byID[t.AccountID] = t
+		}
+		out := make([]accounts.Target, 0, len(ids))
+		for _, id := range ids {
+			t, ok := byID[id]
+			if !ok {
+				return nil, fmt.Errorf("account %s is not among ACCOUNT_ROLE_ARNS", id)
+			}
+			out = append(out, t)
+		}
+		return out, nil
+	}
+	caller, err := accounts.WhoAmI(ctx, stsc)
+	if err != nil {
+		return nil, err
+	}
+	opts := accounts.OrgOptions{RoleName: cfg.OrgRoleName, IncludeManagement: cfg.OrgIncludeManagementAccount}
+	if len(ids) == 0 {
+		return accounts.FromOrganization(ctx, org, caller, opts)
+	}
+	management, err := accounts.ManagementAccount(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]accounts.Target, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, accounts.OrgTarget(id, caller, management, opts))
+	}
+	return out, nil
 }
 
 // securityHubs finds the Security Hub client of each account from the

@@ -116,14 +116,32 @@ type Report struct {
 	Checked int             `json:"checked"`
 	Counts  map[Outcome]int `json:"counts"`
 	Results []Result        `json:"results"`
-	// ResultsOmitted counts in-sync results left out of Results to keep the
-	// response under Lambda's 6 MB (Counts still has them).
-	ResultsOmitted int              `json:"results_omitted,omitempty"`
-	Accounts       []AccountSummary `json:"accounts,omitempty"`
+	// ResultsOmitted counts the results left out of Results to keep the
+	// function's response under Lambda's 6 MB (Counts still has them):
+	// in-sync ones first, then, when the others alone do not fit, those past
+	// the bound, summarised in OmittedGroups.
+	ResultsOmitted int `json:"results_omitted,omitempty"`
+	// OmittedGroups summarises the results other than in-sync left out, by
+	// outcome and host.
+	OmittedGroups []OmittedGroup   `json:"omitted_groups,omitempty"`
+	Accounts      []AccountSummary `json:"accounts,omitempty"`
+	// AccountsOmitted counts the account sections left out to stay under
+	// the same bound.
+	AccountsOmitted int `json:"accounts_omitted,omitempty"`
 	// Reached are the accounts of an organisation run whose role was assumed
 	// and whose providers were listed ("" for the organisation's own
 	// listing); nil outside organisation mode. Not part of the JSON report.
 	Reached []string `json:"-"`
+}
+
+// OmittedGroup counts the results of one outcome and host left out of a
+// bounded report.
+type OmittedGroup struct {
+	Outcome Outcome `json:"outcome"`
+	// Host is the alert grouping host (Result.Host); "(other hosts)" when
+	// the groups themselves did not fit and were merged per outcome.
+	Host  string `json:"host"`
+	Count int    `json:"count"`
 }
 
 // AccountSummary is one account's section of an organisation report.

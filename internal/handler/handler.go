@@ -35,6 +35,7 @@ type Handler struct {
 	metrics      io.Writer
 	functionName string
 	mode         config.Mode
+	sharder      Sharder
 }
 
 // New returns a Handler that runs runner and sends the report's alerts
@@ -61,11 +62,6 @@ func New(runner Runner, notifier Notifier, logger *slog.Logger, metrics io.Write
 // EventBridge event nor a valid manual payload, or a CloudTrail event whose
 // detail cannot be read; nothing is touched.
 var ErrBadEvent = errors.New("bad invocation payload")
-
-// MaxResponseBytes bounds the report an invocation returns: Lambda refuses a
-// response payload over 6,291,556 bytes; this leaves room for the runtime's
-// encoding.
-const MaxResponseBytes = 6_000_000
 
 // Invoke handles one invocation and returns the report. It returns an error
 // (after every provider was processed) when listing failed, a publish failed or
@@ -104,10 +100,11 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (*drift.R
 			h.logger.WarnContext(ctx, "metrics not written", "error", werr.Error())
 		}
 		h.logger.InfoContext(ctx, "run finished", "mode", string(rep.Mode), "checked", rep.Checked, "counts", rep.Counts)
-		rep.Bound(MaxResponseBytes)
-		if rep.ResultsOmitted > 0 {
-			h.logger.WarnContext(ctx, "in-sync results left out of the response to stay under Lambda's 6 MB (counts has them)",
-				"results_omitted", rep.ResultsOmitted, "max_response_bytes", MaxResponseBytes)
+		Bound(rep, MaxResponseBytes)
+		if rep.ResultsOmitted > 0 || rep.AccountsOmitted > 0 {
+			h.logger.WarnContext(ctx, "results left out of the response to stay under Lambda's 6 MB (counts has them; omitted_groups summarises the problems among them)",
+				"results_omitted", rep.ResultsOmitted, "omitted_groups", rep.OmittedGroups, "accounts_omitted", rep.AccountsOmitted,
+				"max_response_bytes", MaxResponseBytes)
 		}
 	}
 	if err != nil {

@@ -169,8 +169,8 @@ func TestTransitionsSentMetric(t *testing.T) {
 	}
 }
 
-// bigReport is a report of inSync in-sync results and one drift whose detail
-// pads the report's JSON to exactly size bytes.
+// bigReport is a report of inSync in-sync results and one drift whose Url
+// pads the response to exactly size bytes (ResponseSize).
 func bigReport(t *testing.T, inSync, size int) *drift.Report {
 	t.Helper()
 	rep := &drift.Report{Mode: config.ModeRemediate, Checked: inSync + 1, Counts: map[drift.Outcome]int{drift.InSync: inSync, drift.Drift: 1}}
@@ -183,39 +183,41 @@ func bigReport(t *testing.T, inSync, size int) *drift.Report {
 		})
 	}
 	rep.Results = append(rep.Results, drift.Result{ProviderARN: "arn:aws:iam::123456789012:oidc-provider/idp.example", Outcome: drift.Drift,
-		Severity: drift.SeverityCritical, BreaksAssumeRole: true})
-	js, _ := json.Marshal(rep)
-	if len(js) > size {
-		t.Fatalf("report of %d in-sync results is %d bytes, over %d", inSync, len(js), size)
+		Severity: drift.SeverityCritical, BreaksAssumeRole: true, Detail: "not applied"})
+	n := handler.ResponseSize(rep)
+	if n > size {
+		t.Fatalf("report of %d in-sync results is %d bytes, over %d", inSync, n, size)
 	}
-	rep.Results[inSync].Detail = strings.Repeat("x", size-len(js))
+	rep.Results[inSync].URL = "idp.example/" + strings.Repeat("x", size-n-len("idp.example/"))
+	if n := handler.ResponseSize(rep); n != size {
+		t.Fatalf("padded report is %d bytes, want %d", n, size)
+	}
 	return rep
 }
 
-// The response stays under Lambda's 6 MB: a report at the bound is returned
-// whole; one byte over, in-sync results leave it and results_omitted counts them.
+// The response stays within Lambda's 6 MB (6,291,556 bytes, as the runtime
+// posts it): a report at the limit is returned whole; one byte past it,
+// in-sync results leave it and results_omitted counts them.
 func TestInvokeBoundsTheResponse(t *testing.T) {
-	const inSync = 13700 // about 5.96 MB of in-sync results
+	const inSync = 14400 // about 6.2 MB of in-sync results
 	tests := []struct {
 		name string
 		size int
 		want func(*testing.T, *drift.Report)
 	}{
-		{"at the bound", handler.MaxResponseBytes, func(t *testing.T, r *drift.Report) {
+		{"at Lambda's limit", 6_291_556, func(t *testing.T, r *drift.Report) {
 			if r.ResultsOmitted != 0 || len(r.Results) != inSync+1 {
 				t.Errorf("results_omitted %d, %d results", r.ResultsOmitted, len(r.Results))
 			}
 		}},
-		{"one byte over", handler.MaxResponseBytes + 1, func(t *testing.T, r *drift.Report) {
-			if r.ResultsOmitted < 1 || len(r.Results)+r.ResultsOmitted != inSync+1 {
-				t.Errorf("results_omitted %d, %d results", r.ResultsOmitted, len(r.Results))
+		{"one byte past it", 6_291_557, func(t *testing.T, r *drift.Report) {
+			if r.ResultsOmitted < 1 || r.ResultsOmitted > 2 || len(r.Results)+r.ResultsOmitted != inSync+1 || len(r.OmittedGroups) != 0 {
+				t.Errorf("results_omitted %d, %d results, groups %v; want one or two in-sync results left out", r.ResultsOmitted, len(r.Results), r.OmittedGroups)
 			}
 		}},
-		{"Lambda's limit", 6_291_556, func(t *testing.T, r *drift.Report) {
-			if r.ResultsOmitted < (6_291_556-handler.MaxResponseBytes)/500 {
-				t.Errorf("results_omitted %d", r.ResultsOmitted)
-			}
-		}},
+	}
+	if handler.MaxResponseBytes != 6_291_556 {
+		t.Fatalf("MaxResponseBytes %d, want Lambda's 6,291,556", handler.MaxResponseBytes)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,12 +226,8 @@ func TestInvokeBoundsTheResponse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			js, err := json.Marshal(got)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(js) > handler.MaxResponseBytes {
-				t.Fatalf("response of %d bytes, over %d", len(js), handler.MaxResponseBytes)
+			if n := handler.ResponseSize(got); n > handler.MaxResponseBytes {
+				t.Fatalf("response of %d bytes, over %d", n, handler.MaxResponseBytes)
 			}
 			if last := got.Results[len(got.Results)-1]; last.Outcome != drift.Drift || got.Counts[drift.InSync] != inSync {
 				t.Errorf("the drift result left, or counts changed: %v", got.Counts)
