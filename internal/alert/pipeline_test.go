@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -360,7 +361,7 @@ func TestTwoInvocationsAtOnce(t *testing.T) {
 		errs := make([]error, 2)
 		for i := range 2 {
 			wg.Go(func() {
-				_, errs[i] = w.pipeline().Run(context.Background(), report(results...))
+				_, errs[i] = w.pipeline().Run(context.Background(), report(slices.Clone(results)...)) // each invocation its own results
 			})
 		}
 		wg.Wait()
