@@ -31,7 +31,9 @@ type orgResults struct {
 	Load                  load
 	Create, CreateMotoCPU time.Duration // the organisation and its providers in moto
 	Runs                  []orgRun
-	Problems              []string
+	// Sharded is the same organisation as a sharded run (-shard-size).
+	Sharded  *shardedRun
+	Problems []string
 }
 
 // orgRun is one measured run over the organisation.
@@ -111,6 +113,14 @@ func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 		return nil, err
 	}
 	res.Runs = append(res.Runs, r)
+	if b.o.shardSize > 0 {
+		if res.Sharded, err = b.shardedOrg(ctx, w); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			res.Problems = append(res.Problems, "sharded: "+err.Error())
+		}
+	}
 	return res, nil
 }
 

@@ -47,7 +47,7 @@ func (r *results) targets() []target {
 		{"openssl_speedup", ">=", "procedure total / ours, " + head, speedup, 10},
 		{"cold_start_ms", "<=", "median", ms(testpeer.Median(r.fn.ColdStarts)), 30},
 		{"rss_mb", "<=", "MiB, VmHWM, largest over the one-account invocations", float64(r.fn.MaxRSSKiB()) / 1024, 40},
-		{"bootstrap_mb", "<=", "MiB", float64(r.fn.BootstrapBytes) / (1 << 20), 12},
+		{"bootstrap_mb", "<=", "MiB", float64(r.fn.BootstrapBytes) / (1 << 20), 13}, // 12 before the S3 client of sharded runs (issue 20)
 		{"org_accounts_per_min", ">=", "member accounts per minute, the bootstrap's run (90 s for 1,000)", perMin, 1000.0 / 1.5},
 		{"org_rss_mb", "<=", "MiB, VmHWM of the bootstrap's organisation run", orgRSS, 64},
 		{"handshakes_ratio", "<=", fmt.Sprintf("median at PROBE_HANDSHAKES=%d / at 1, %s", r.opts.handshakes, head), hsRatio, 1.3},
@@ -307,6 +307,7 @@ func printOrg(out io.Writer, r *results) {
 	for _, pr := range org.Problems {
 		p("  PROBLEM: %s", firstLine(pr))
 	}
+	printSharded(p, org)
 	p("  limit: the shared hosts' probing + IAM = ceil(A/AC) x (AssumeRole, List, ceil(P/C) Gets) x %s; per account: calls (SDK middleware), their latency, AssumeRole\n"+
 		"  to last Get (mean); moto near 1 core is the bound; CPU: the function's own (bootstrap), this whole process in-process (hosts, forwarders, meter)", lat)
 	if m, ok := r.model(); ok {
