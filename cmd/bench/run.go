@@ -34,9 +34,9 @@ type bench struct {
 	dir     string
 	moto    *testpeer.Moto
 	sf      *testpeer.StepFunctions // moto executing state machines (moto is sf.Moto)
-	root    *testidp.CA // signs every host's intermediate: the trust store
-	trust   []string    // SSL_CERT_FILE (root) and SSL_CERT_DIR (empty) of a function
-	hostBin string      // the function for this machine; "" when not built
+	root    *testidp.CA             // signs every host's intermediate: the trust store
+	trust   []string                // SSL_CERT_FILE (root) and SSL_CERT_DIR (empty) of a function
+	hostBin string                  // the function for this machine; "" when not built
 	proc    *testidp.Procedure
 }
 
