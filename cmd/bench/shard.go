@@ -171,12 +171,7 @@ func printSharded(p func(format string, args ...any), org *orgResults) {
 	if r == nil {
 		return
 	}
-	var unsharded *orgRun
-	for i := range org.Runs {
-		if org.Runs[i].Name == "bootstrap" {
-			unsharded = &org.Runs[i]
-		}
-	}
+	unsharded := org.run("bootstrap")
 	p("sharded run of the same organisation from empty state (template.yaml's state machine on moto's Step Functions engine, the host binary\n"+
 		"answering each invocation through the Runtime API, %d processes): ShardSize %d, MaxConcurrency %d", r.MaxConcurrency, r.ShardSize, r.MaxConcurrency)
 	if unsharded != nil {
