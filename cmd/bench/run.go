@@ -36,6 +36,7 @@ type bench struct {
 	root    *testidp.CA // signs every host's intermediate: the trust store
 	trust   []string    // SSL_CERT_FILE (root) and SSL_CERT_DIR (empty) of a function
 	hostBin string      // the function for this machine; "" when not built
+	profBin string      // its profiling build (-v); "" when not built
 	proc    *testidp.Procedure
 }
 
@@ -51,6 +52,11 @@ func run(ctx context.Context, o options, c *testpeer.Cleanups, stderr io.Writer)
 		return nil, err
 	}
 	c.Add(func() { os.RemoveAll(b.dir) })
+	if o.profileDir != "" {
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
 
 	// The binaries first, so no build runs while anything is timed.
 	if !o.noFunction {
