@@ -629,3 +629,45 @@ func TestParameterAdmits(t *testing.T) {
 		})
 	}
 }
+
+// TestStackEnvironmentHoldsParameters: in stacks moto's CloudFormation
+// created with a value other than the Default for every parameter the
+// function's environment holds, Lambda holds each such variable as exactly
+// its parameter's value, which is what functionEnv reads the parity cases by.
+func TestStackEnvironmentHoldsParameters(t *testing.T) {
+	tp := loadTemplate(t)
+	fed := envParameters(t, tp)
+	stacks := []map[string]string{
+		{
+			"DriftMode": "alert", "Concurrency": "7", "ProbeConcurrency": "9", "ProbeTimeout": "9s", "ProbeHandshakes": "3",
+			"AccountRoleArns": roleA, "AssumeRoleExternalId": "ext-1", "AccountConcurrency": "5", "RealertInterval": "12h",
+			"ProbeFailuresToAlert": "3", "ExpiryWarning": "168h", "AlertFormat": "chatbot", "EventBusName": "security-events",
+			"SecurityHub": "true", "ShardSize": "25",
+		},
+		// The Rules allow one way of choosing accounts at a time.
+		{"OrgRoleName": "thumbprint-drift-member", "OrgIncludeManagementAccount": "true"},
+	}
+	covered := map[string]bool{}
+	for i, params := range stacks {
+		if err := tp.admits(t, params); err != nil {
+			t.Fatalf("stack %d: the template refuses %v: %v", i, params, err)
+		}
+		env := tp.deploy(t, "", params).Env
+		for param, value := range params {
+			if def := fmt.Sprint(lookup(tp.doc, "Parameters", param, "Default")); def == value {
+				t.Errorf("%s=%q is its Default: pick another value", param, value)
+			}
+			for _, variable := range fed[param] {
+				covered[param] = true
+				if env[variable] != value {
+					t.Errorf("stack %d: %s=%q reaches the function as %s=%q", i, param, value, variable, env[variable])
+				}
+			}
+		}
+	}
+	for param := range fed {
+		if !covered[param] {
+			t.Errorf("parameter %s feeds %v and no stack here sets it", param, fed[param])
+		}
+	}
+}
