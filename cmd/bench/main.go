@@ -4,7 +4,9 @@
 // real bootstrap): one account's loads against the network limit and against
 // AWS's curl + openssl procedure; an organisation of -org-accounts members
 // through the production wiring, with IAM and STS at -aws-latency per call,
-// in-process (calls metered) and as the bootstrap (peak RSS), and a model of
+// in-process (calls metered) and as the bootstrap (peak RSS), then as a
+// sharded run (-shard-size: template.yaml's state machine on moto's Step
+// Functions engine, beside the unsharded run's wall time), and a model of
 // 10,000 accounts from it; the bootstrap's size and cold start. It prints
 // tables and, last, one line of figures:
 //
@@ -43,6 +45,7 @@ type options struct {
 	org                                             load // Accounts 0: none
 	orgSettings                                     []orgSetting
 	noFunction, noPeer, verbose                     bool
+	shardSize, shardConc                            int // the sharded run; shardSize 0: none
 }
 
 // load is one world: accounts (1: the function's own; more: organisation
@@ -63,7 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o := options{}
 	def := config.Default()
 	var conc, loads, orgShape, orgSettings string
-	quick := fs.Bool("quick", false, "smaller run (about a minute): load 100x20 at concurrency 8, 100 member accounts, the openssl procedure over 20 providers (extrapolated), 5 cold starts, 1 RSS invocation")
+	quick := fs.Bool("quick", false, "smaller run (about a minute): load 100x20 at concurrency 8, 100 member accounts (sharded by 25), the openssl procedure over 20 providers (extrapolated), 5 cold starts, 1 RSS invocation")
 	fs.DurationVar(&o.rtt, "rtt", 50*time.Millisecond, "round trip time the forwarders add in front of each identity provider")
 	fs.DurationVar(&o.awsLatency, "aws-latency", 50*time.Millisecond, "time a forwarder adds to each IAM and STS call of the organisation scenario")
 	fs.IntVar(&o.handshakes, "handshakes", def.ProbeHandshakes, "TLS handshakes per host (PROBE_HANDSHAKES), 1 to 5")
@@ -73,6 +76,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.org.Accounts, "org-accounts", 1000, "member accounts of the organisation scenario (0 skips it)")
 	fs.StringVar(&orgShape, "org-shape", "5x3", "providers per member account x hosts they share (the last host's providers drifted in every account)")
 	fs.StringVar(&orgSettings, "org-conc", fmt.Sprintf("%d/%d,32/%d", def.AccountConcurrency, def.Concurrency, def.Concurrency), "in-process organisation runs as ACCOUNT_CONCURRENCY/CONCURRENCY, comma-separated, or none (then only the bootstrap's run, no calls metered); the bootstrap runs with the defaults")
+	fs.IntVar(&o.shardSize, "shard-size", 250, "the organisation again as a sharded run (template.yaml's state machine on moto's Step Functions engine) with this ShardSize, 10 to 10000 (0 skips it)")
+	fs.IntVar(&o.shardConc, "shard-conc", 4, "the sharded run's MaxConcurrency, and as many function processes, 1 to 64")
 	fs.IntVar(&o.peerProviders, "peer-providers", 0, "run the openssl procedure over only the first N providers of a load and extrapolate (0: all)")
 	fs.IntVar(&o.coldSamples, "cold-samples", 20, "cold starts to take the median of")
 	fs.IntVar(&o.rssRuns, "rss-runs", 3, "invocations (each in a new process) per one-account load for the peak RSS; the largest is reported")
@@ -91,7 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		for name, v := range map[string]string{"conc": "8", "loads": "100x20", "org-accounts": "100", "peer-providers": "20", "cold-samples": "5", "hs-rounds": "3",
-			"rss-runs": "1", "org-conc": fmt.Sprintf("%d/%d", def.AccountConcurrency, def.Concurrency)} {
+			"rss-runs": "1", "org-conc": fmt.Sprintf("%d/%d", def.AccountConcurrency, def.Concurrency), "shard-size": "25"} {
 			if !set[name] {
 				_ = fs.Set(name, v)
 			}
@@ -133,6 +138,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		{o.rssRuns < 0 || o.rssRuns > 20, "-rss-runs: want 0 to 20"},
 		{o.hsRounds < 0 || o.hsRounds > 50, "-hs-rounds: want 0 to 50"},
 		{o.peerProviders < 0, "-peer-providers: want 0 or more"},
+		{o.shardSize != 0 && (o.shardSize < config.MinShardSize || o.shardSize > config.MaxShardSize), "-shard-size: want 0 or 10 to 10000"},
+		{o.shardConc < 1 || o.shardConc > 64, "-shard-conc: want 1 to 64"},
 		{o.timeout <= 0, "-timeout: want a positive duration"},
 	} {
 		if c.bad {

@@ -32,7 +32,9 @@ type orgResults struct {
 	Load                  load
 	Create, CreateMotoCPU time.Duration // the organisation and its providers in moto
 	Runs                  []orgRun
-	Problems              []string
+	// Sharded is the same organisation as a sharded run (-shard-size).
+	Sharded  *shardedRun
+	Problems []string
 }
 
 // orgRun is one measured run over the organisation.
@@ -109,19 +111,26 @@ func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 		return res, nil
 	}
 	res.Runs = append(res.Runs, r)
-	if len(b.o.orgSettings) == 0 {
-		return res, nil
+	if len(b.o.orgSettings) > 0 {
+		if r, err = b.orgRun(ctx, w, "repeat "+s.String(), s, false, false); err != nil {
+			return nil, err
+		}
+		res.Runs = append(res.Runs, r)
 	}
-	if r, err = b.orgRun(ctx, w, "repeat "+s.String(), s, false, false); err != nil {
-		return nil, err
+	if b.o.shardSize > 0 {
+		if res.Sharded, err = b.shardedOrg(ctx, w); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			res.Problems = append(res.Problems, "sharded: "+err.Error())
+		}
 	}
-	res.Runs = append(res.Runs, r)
 	return res, nil
 }
 
 // orgRun measures one run over the organisation at setting s, from empty
 // state when fresh: the host bootstrap through the Runtime API when
-// bootstrap, else app.NewEngineFromAWS in-process with its calls metered. It
+// bootstrap, else app.NewFromAWS in-process with its calls metered. It
 // checks the report against the seed and reads the messages sent (a first
 // run should send the shared drift as one message, a repeat none).
 func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSetting, fresh, bootstrap bool) (orgRun, error) {
@@ -162,12 +171,12 @@ func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSett
 		cfg.AccountConcurrency, cfg.Concurrency = s.AccountConc, s.Conc
 		cfg.ProbeHandshakes, cfg.ProbeTimeout = b.o.handshakes, probeTimeout
 		meter := testpeer.NewCallMeter()
-		engine := app.NewEngineFromAWS(ctx, w.AWSConfig(meter.APIOption), cfg, nil)
+		svc := app.NewFromAWS(ctx, w.AWSConfig(meter.APIOption), cfg, nil)
 		rctx, cancel := context.WithTimeout(ctx, orgRunLimit)
 		defer cancel()
 		cpu, start := testpeer.SelfCPUTime(), time.Now()
 		var err error
-		rep, err = engine.Run(rctx, drift.Request{})
+		rep, err = svc.Run(rctx, drift.Request{})
 		r.Took, r.CPU = time.Since(start), testpeer.SelfCPUTime()-cpu
 		if ctx.Err() != nil {
 			return r, ctx.Err()
