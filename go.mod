@@ -1,6 +1,6 @@
 module github.com/thumbprint-drift/thumbprint-drift
 
-go 1.26
+go 1.26.0
 
 // The probe reads certificate chains from legacy TLS 1.2 servers that sign
 // their key exchange only with SHA-1, as STS and AWS's openssl procedure
@@ -35,7 +35,10 @@ require (
 	github.com/aws/smithy-go v1.28.9
 )
 
-require github.com/aws/aws-sdk-go-v2/service/cloudformation v1.86.0
+require (
+	github.com/aws/aws-sdk-go-v2/service/cloudformation v1.86.0
+	golang.org/x/sync v0.25.0
+)
 
 require (
 	github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream v1.7.27 // indirect

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/app"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
@@ -71,7 +72,8 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc, k i
 	cfg.APIOptions = append(cfg.APIOptions, meter.APIOption)
 	store := oidcprovider.New(iam.NewFromConfig(cfg))
 	var probes testpeer.Timing
-	engine := drift.New(drift.Options{
+	lc := app.NewLifecycle(ctx, cfg, config.Config{StateTable: table, RealertInterval: 24 * time.Hour, ProbeFailuresToAlert: 2}, slog.New(slog.DiscardHandler))
+	opts := drift.Options{
 		Providers: store,
 		NewProbe: func() drift.ProbeFunc {
 			probe := prober.NewRun().Probe
@@ -82,8 +84,11 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc, k i
 		},
 		Mode:        map[bool]config.Mode{false: config.ModeReport, true: config.ModeAlert}[table != ""],
 		Concurrency: conc,
-		Lifecycle:   app.NewLifecycle(ctx, cfg, config.Config{StateTable: table, RealertInterval: 24 * time.Hour, ProbeFailuresToAlert: 2}, slog.New(slog.DiscardHandler)),
-	})
+	}
+	if lc != nil {
+		opts.Seen = lc
+	}
+	svc := &app.Service{Engine: drift.New(opts), Pipeline: alert.New(alert.Options{Lifecycle: lc})}
 
 	// The engine starts every provider's probe at once, in List order; the
 	// probe's scheduler grants hosts in the order they ask.
@@ -103,7 +108,7 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc, k i
 	before := f.Handshakes()
 	cpu := testpeer.SelfCPUTime()
 	start := time.Now()
-	rep, err := engine.Run(rctx, drift.Request{})
+	rep, err := svc.Run(rctx, drift.Request{})
 	took := time.Since(start)
 	cpu = testpeer.SelfCPUTime() - cpu
 	if ctx.Err() != nil {

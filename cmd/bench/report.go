@@ -300,7 +300,7 @@ func printOrg(out io.Writer, r *results) {
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	l, lat := org.Load, r.opts.awsLatency
-	p("organisation through the production wiring (app.NewEngineFromAWS, ORG_ROLE_NAME, DRIFT_MODE=alert, SNS read back through SQS, STATE_TABLE emptied\n"+
+	p("organisation through the production wiring (app.NewFromAWS, ORG_ROLE_NAME, DRIFT_MODE=alert, SNS read back through SQS, STATE_TABLE emptied\n"+
 		"before each run but the repeat): %d member accounts x the same %d provider Urls on %d hosts, the last host's drifted everywhere; a proxy adds %s\n"+
 		"to each IAM and STS call; organisation and %d providers created in %s, moto at %s cores", l.Accounts, l.Providers, l.Hosts, lat,
 		l.Accounts*l.Providers, org.Create.Round(100*time.Millisecond), share(org.CreateMotoCPU, org.Create))

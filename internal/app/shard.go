@@ -33,7 +33,7 @@ func NewSharderFromAWS(awsCfg aws.Config, cfg config.Config, logger *slog.Logger
 
 // newSharder is NewSharderFromAWS with org as the Organizations client (nil:
 // one from awsCfg). Plan lists the accounts as one run would; check runs an
-// engine over its batch's accounts only.
+// engine over its batch's accounts only, and its notify pipeline.
 func newSharder(awsCfg aws.Config, cfg config.Config, logger *slog.Logger, org accounts.OrgAPI) *shard.Runner {
 	if org == nil {
 		org = organizations.NewFromConfig(awsCfg)
@@ -55,7 +55,7 @@ func newSharder(awsCfg aws.Config, cfg config.Config, logger *slog.Logger, org a
 			return ids, nil
 		},
 		Check: func(ctx context.Context, ids []string) (*drift.Report, error) {
-			return newEngineFor(ctx, awsCfg, cfg, logger, org, ids).Run(ctx, drift.Request{})
+			return newServiceFor(ctx, awsCfg, cfg, logger, org, ids).Run(ctx, drift.Request{})
 		},
 		Logger: logger,
 	})

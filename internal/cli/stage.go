@@ -206,6 +206,11 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	} else if !oidcprovider.ValidThumbprint(next) {
 		return usageErr("--thumbprint %q: want 40 hex characters (a SHA-1 thumbprint)", *hexFlag)
 	}
+	if *table != "" {
+		if err := config.CheckTableName(*table); err != nil {
+			return usageErr("--state-table %v", err)
+		}
+	}
 	if *table != "" && NewSeenRecorder == nil {
 		return usageErr("--state-table %s: this build cannot record in a state table", *table)
 	}

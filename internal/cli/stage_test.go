@@ -152,6 +152,7 @@ func TestStageUsageErrors(t *testing.T) {
 		{[]string{"--provider", arn, "--pem", filepath.Join(dir, "missing.pem")}, "missing.pem"},
 		{[]string{"--provider", arn, "--pem", garbage}, "garbage.pem: no PEM CERTIFICATE block"},
 		{[]string{"--provider", arn, "--thumbprint", strings.Repeat("aa", 20), "extra"}, `unexpected argument "extra"`},
+		{[]string{"--provider", arn, "--thumbprint", strings.Repeat("aa", 20), "--state-table", "a"}, `--state-table "a": want a DynamoDB table name`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -48,7 +48,7 @@ func providerResult(acct, host, path string, o drift.Outcome, sev drift.Severity
 	return drift.Result{ProviderARN: "arn:aws:iam::" + acct + ":oidc-provider/" + host + path, URL: host + path, Host: host,
 		Outcome: o, Severity: sev, LiveThumbprints: []string{liveTP}, StoredThumbprints: []string{stale},
 		NewThumbprints: []string{liveTP, stale}, ThumbprintEnforced: true, BreaksAssumeRole: sev == drift.SeverityCritical,
-		Transition: drift.TransitionNew, FirstSeen: "2026-12-07T03:00:00Z", Detail: detail}
+		Transition: "new", FirstSeen: "2026-12-07T03:00:00Z", Detail: detail}
 }
 
 // checkBounded: the response fits, every result is in results or omitted,

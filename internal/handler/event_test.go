@@ -280,7 +280,7 @@ func TestInvokeCloudTrail(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs, metrics bytes.Buffer
 			r := &fakeRunner{report: rep}
-			h := handler.New(r, slog.New(slog.NewJSONHandler(&logs, nil)), &metrics, ownFunction, config.ModeAlert)
+			h := handler.New(r, nil, slog.New(slog.NewJSONHandler(&logs, nil)), &metrics, ownFunction, config.ModeAlert)
 			got, err := h.Invoke(context.Background(), tt.event)
 			if err != nil {
 				t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/handler"
@@ -93,7 +94,7 @@ func TestInvoke(t *testing.T) {
 
 	t.Run("bad payload touches nothing", func(t *testing.T) {
 		r := &fakeRunner{report: rep}
-		if _, err := handler.New(r, nil, nil, "f", "").Invoke(context.Background(), []byte(`{"mode":"yes"}`)); !errors.Is(err, handler.ErrBadEvent) {
+		if _, err := handler.New(r, nil, nil, nil, "f", "").Invoke(context.Background(), []byte(`{"mode":"yes"}`)); !errors.Is(err, handler.ErrBadEvent) {
 			t.Fatalf("err = %v", err)
 		}
 		if r.got != nil {
@@ -105,7 +106,7 @@ func TestInvoke(t *testing.T) {
 		var metrics bytes.Buffer
 		runErr := errors.New("update failed")
 		r := &fakeRunner{report: rep, err: runErr}
-		got, err := handler.New(r, nil, &metrics, "drift-fn", "").Invoke(context.Background(), readEvent(t, "scheduled.json"))
+		got, err := handler.New(r, nil, nil, &metrics, "drift-fn", "").Invoke(context.Background(), readEvent(t, "scheduled.json"))
 		if !errors.Is(err, runErr) || got != rep {
 			t.Fatalf("Invoke = %v, %v", got, err)
 		}
@@ -131,10 +132,10 @@ func TestInvoke(t *testing.T) {
 }
 
 func TestTransitionsSentMetric(t *testing.T) {
-	rep := &drift.Report{Counts: map[drift.Outcome]int{},
-		TransitionsSent: map[drift.Transition]int{drift.TransitionNew: 3, drift.TransitionResolved: 1}}
+	rep := &drift.Report{Counts: map[drift.Outcome]int{}}
+	sent := map[alert.Transition]int{alert.TransitionNew: 3, alert.TransitionResolved: 1}
 	var buf bytes.Buffer
-	if err := handler.WriteMetrics(&buf, "drift-fn", rep); err != nil {
+	if err := handler.WriteMetrics(&buf, "drift-fn", rep, sent); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -221,7 +222,7 @@ func TestInvokeBoundsTheResponse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rep := bigReport(t, inSync, tt.size)
-			got, err := handler.New(&fakeRunner{report: rep}, nil, nil, "f", "").Invoke(context.Background(), nil)
+			got, err := handler.New(&fakeRunner{report: rep}, nil, nil, nil, "f", "").Invoke(context.Background(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -61,7 +61,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 	default:
 		rep, err := h.sharder.Notify(ctx, req.Run, req.Batches)
 		if rep != nil {
-			if werr := WriteMetrics(h.metrics, h.functionName, rep); werr != nil {
+			if werr := WriteMetrics(h.metrics, h.functionName, rep, shard.Sent(rep)); werr != nil {
 				h.logger.WarnContext(ctx, "metrics not written", "error", werr.Error())
 			}
 			Bound(rep, shard.DefaultMaxReportBytes)

@@ -60,7 +60,7 @@ func TestHandleShardPayloads(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &steps{}
 			var metrics bytes.Buffer
-			h := handler.New(runner{t}, nil, &metrics, "drift-fn", config.ModeRemediate).WithSharder(s)
+			h := handler.New(runner{t}, nil, nil, &metrics, "drift-fn", config.ModeRemediate).WithSharder(s)
 			out, err := h.Handle(context.Background(), []byte(tc.payload))
 			if tc.want == "" {
 				if !errors.Is(err, handler.ErrBadEvent) || len(s.got) != 0 {
@@ -83,7 +83,7 @@ func TestHandleShardPayloads(t *testing.T) {
 }
 
 func TestHandleShardWithoutSharder(t *testing.T) {
-	h := handler.New(runner{t}, nil, nil, "drift-fn", config.ModeRemediate)
+	h := handler.New(runner{t}, nil, nil, nil, "drift-fn", config.ModeRemediate)
 	if _, err := h.Handle(context.Background(), []byte(`{"shard": "plan"}`)); !errors.Is(err, handler.ErrBadEvent) || !errors.Is(err, shard.ErrNotSharded) {
 		t.Fatalf("Handle() error = %v, want ErrBadEvent and ErrNotSharded", err)
 	}
@@ -94,7 +94,7 @@ func TestHandleOtherPayloadsRunTheEngine(t *testing.T) {
 	h := handler.New(runFunc(func(context.Context, drift.Request) (*drift.Report, error) {
 		ran = true
 		return handler.EmptyReport(config.ModeReport), nil
-	}), nil, nil, "drift-fn", config.ModeRemediate).WithSharder(&steps{})
+	}), nil, nil, nil, "drift-fn", config.ModeRemediate).WithSharder(&steps{})
 	if _, err := h.Handle(context.Background(), []byte(`{"mode": "report"}`)); err != nil || !ran {
 		t.Fatalf("Handle() error = %v, ran %v; want the engine run", err, ran)
 	}
@@ -119,7 +119,7 @@ func (b *bigNotify) Notify(context.Context, string, []shard.BatchRef) (*drift.Re
 // TestHandleBoundsNotify: notify's report, the sharded run's, is bounded
 // by the handler as an invocation's is, to shard.DefaultMaxReportBytes.
 func TestHandleBoundsNotify(t *testing.T) {
-	h := handler.New(runner{t}, nil, nil, "drift-fn", config.ModeRemediate).WithSharder(&bigNotify{})
+	h := handler.New(runner{t}, nil, nil, nil, "drift-fn", config.ModeRemediate).WithSharder(&bigNotify{})
 	out, err := h.Handle(context.Background(), []byte(`{"shard": "notify", "run": "20261207T031500Z-0a1b2c3d", "batches": [{"key": "runs/20261207T031500Z-0a1b2c3d/checked-0123456789abcdef.json"}]}`))
 	if err != nil {
 		t.Fatal(err)

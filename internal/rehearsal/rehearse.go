@@ -530,7 +530,8 @@ func (r *rehearsal) runFunction(ctx context.Context, s Set, res *Result, stack *
 }
 
 // usedStack: the function wrote to the stack's own state table and published
-// to its topic, and sent to the bus and Security Hub the parameters name.
+// to its topic, and sent to the bus and Security Hub the parameters name
+// (Security Hub when a result is a problem: findings are created on problems).
 func (r *rehearsal) usedStack(ctx context.Context, cfg aws.Config, s Set, res *Result, stack *Stack) error {
 	table := stack.Physical("StateTable")
 	scan, err := dynamodb.NewFromConfig(cfg).Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), Select: "COUNT"})
@@ -541,7 +542,8 @@ func (r *rehearsal) usedStack(ctx context.Context, cfg aws.Config, s Set, res *R
 	if s.Params["EventBusName"] != "" {
 		want["events:PutEvents"] = ""
 	}
-	if s.Params["SecurityHub"] == "true" {
+	// Findings are created on problems: an applied alone imports none.
+	if s.Params["SecurityHub"] == "true" && res.Outcomes["drift"]+res.Outcomes["probe-failed"]+res.Outcomes["update-failed"]+res.Outcomes["expiring"]+res.Outcomes["account-failed"] > 0 {
 		want["securityhub:BatchImportFindings"] = ""
 	}
 	for action, resource := range want {

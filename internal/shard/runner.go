@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 )
 
@@ -179,7 +180,7 @@ func (r *Runner) Check(ctx context.Context, run string, accts []string) (*Checke
 // retryable: the batch's check could not be made or recorded as a whole; a
 // retry may succeed.
 func retryable(err error) bool {
-	return errors.Is(err, drift.ErrListFailed) || errors.Is(err, drift.ErrState) || errors.Is(err, drift.ErrNotDelivered)
+	return errors.Is(err, drift.ErrListFailed) || errors.Is(err, alert.ErrState) || errors.Is(err, alert.ErrNotDelivered)
 }
 
 // withoutQuietInSync is rep without the in-sync results that carry no
@@ -188,7 +189,7 @@ func withoutQuietInSync(rep *drift.Report) *drift.Report {
 	c := *rep
 	c.Results = make([]drift.Result, 0, len(rep.Results))
 	for _, res := range rep.Results {
-		if res.Outcome == drift.InSync && res.Transition == drift.TransitionNone {
+		if res.Outcome == drift.InSync && res.Transition == "" {
 			c.ResultsOmitted++
 			continue
 		}
@@ -252,10 +253,9 @@ func (r *Runner) Notify(ctx context.Context, run string, batches []BatchRef) (*d
 }
 
 // Merge is the report of a run made of the batches' reports: counts,
-// results, omitted results and accounts of every batch, and the transitions
-// sent (counted from the results' transitions).
+// results, omitted results and accounts of every batch.
 func Merge(reps []*drift.Report) *drift.Report {
-	out := &drift.Report{Counts: map[drift.Outcome]int{}, Results: []drift.Result{}, TransitionsSent: map[drift.Transition]int{}}
+	out := &drift.Report{Counts: map[drift.Outcome]int{}, Results: []drift.Result{}}
 	for _, o := range drift.Outcomes {
 		out.Counts[o] = 0
 	}
@@ -273,9 +273,16 @@ func Merge(reps []*drift.Report) *drift.Report {
 		out.Accounts = append(out.Accounts, rep.Accounts...)
 		out.AccountsOmitted += rep.AccountsOmitted
 	}
-	for _, res := range out.Results {
-		if res.Transition != drift.TransitionNone {
-			out.TransitionsSent[res.Transition]++
+	return out
+}
+
+// Sent counts rep's results by the transition sent for them (the
+// TransitionsSent metric of a sharded run).
+func Sent(rep *drift.Report) map[alert.Transition]int {
+	out := map[alert.Transition]int{}
+	for _, res := range rep.Results {
+		if res.Transition != "" {
+			out[alert.Transition(res.Transition)]++
 		}
 	}
 	return out

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/shard"
@@ -132,7 +133,7 @@ func TestCheckAndNotify(t *testing.T) {
 		for _, a := range accts {
 			results = append(results,
 				drift.Result{AccountID: a, ProviderARN: "arn:aws:iam::" + a + ":oidc-provider/quiet.example", Outcome: drift.InSync},
-				drift.Result{AccountID: a, ProviderARN: "arn:aws:iam::" + a + ":oidc-provider/idp.example", Outcome: drift.Drift, Transition: drift.TransitionNew})
+				drift.Result{AccountID: a, ProviderARN: "arn:aws:iam::" + a + ":oidc-provider/idp.example", Outcome: drift.Drift, Transition: "new"})
 		}
 		if accts[0] == batchB[0] {
 			return report(results...), fmt.Errorf("%w: %s: refused", drift.ErrUpdateFailed, results[1].ProviderARN)
@@ -168,7 +169,7 @@ func TestCheckAndNotify(t *testing.T) {
 		t.Errorf("Notify() error = %v, want the batch's update failure", err)
 	}
 	if rep == nil || rep.Checked != 8 || rep.Counts[drift.InSync] != 4 || rep.Counts[drift.Drift] != 4 ||
-		len(rep.Results) != 4 || rep.ResultsOmitted != 4 || rep.TransitionsSent[drift.TransitionNew] != 4 {
+		len(rep.Results) != 4 || rep.ResultsOmitted != 4 || shard.Sent(rep)[alert.TransitionNew] != 4 {
 		t.Errorf("Notify() = %+v, want 8 checked, the 4 quiet in-sync results counted and omitted, 4 new drift", rep)
 	}
 	if calls != 3 {
@@ -178,9 +179,9 @@ func TestCheckAndNotify(t *testing.T) {
 	// A retryable failure (the state could not be written) fails the batch
 	// so that the Map retries it, and writes nothing.
 	failing := shard.New(shard.Options{Store: c, Bucket: bucket, Size: 10, Check: func(context.Context, []string) (*drift.Report, error) {
-		return report(), fmt.Errorf("%w: throttled", drift.ErrState)
+		return report(), fmt.Errorf("%w: throttled", alert.ErrState)
 	}})
-	if _, err := failing.Check(ctx, run, accountIDs(9)[8:]); !errors.Is(err, drift.ErrState) {
+	if _, err := failing.Check(ctx, run, accountIDs(9)[8:]); !errors.Is(err, alert.ErrState) {
 		t.Errorf("Check() error = %v, want the state error", err)
 	}
 	if _, err := r.Notify(ctx, run, []shard.BatchRef{{Key: "runs/" + run + "/checked-ffffffffffffffff.json"}}); err == nil {
