@@ -193,10 +193,17 @@ func (w *e2eWorld) run(t *testing.T) e2eRun {
 	return r
 }
 
-// sentOnce checks that every provider of want appears in exactly one message
-// of the run (with the transition), and no other provider does.
+// sentOnce checks that the run sent exactly one message, with transition,
+// listing every provider of want once and no other, whatever their batch.
 func sentOnce(t *testing.T, r e2eRun, transition string, want []string) {
 	t.Helper()
+	if len(r.messages) != 1 {
+		var subjects []string
+		for _, m := range r.messages {
+			subjects = append(subjects, m.Subject)
+		}
+		t.Errorf("%d messages %q, want one for the shared %s", len(r.messages), subjects, transition)
+	}
 	seen := map[string]int{}
 	for _, m := range r.messages {
 		if got := m.Attr("transition"); got != transition {
