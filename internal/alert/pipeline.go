@@ -175,6 +175,12 @@ func (p *Pipeline) Run(ctx context.Context, rep *drift.Report) (map[Transition]i
 // result's Transition and FirstSeen in rep. Report mode, and results a tag
 // puts in report mode or skipped, neither alert nor touch the state.
 func (p *Pipeline) Claim(ctx context.Context, rep *drift.Report) ([]Claimed, error) {
+	return p.ClaimHeld(ctx, rep, ClaimHold(ctx))
+}
+
+// ClaimHeld is Claim with the claims held for hold instead of ClaimHold:
+// a sharded run's batches claim, and a later invocation notifies.
+func (p *Pipeline) ClaimHeld(ctx context.Context, rep *drift.Report, hold time.Duration) ([]Claimed, error) {
 	if rep == nil || rep.Mode == config.ModeReport {
 		return nil, nil
 	}
@@ -195,7 +201,7 @@ func (p *Pipeline) Claim(ctx context.Context, rep *drift.Report) ([]Claimed, err
 		return nil, nil
 	}
 	now := p.now().UTC()
-	claimed, err := p.lc.claim(ctx, obs, now, ClaimHold(ctx))
+	claimed, err := p.lc.claim(ctx, obs, now, hold)
 	if err != nil {
 		p.logger.ErrorContext(ctx, "alert state failed: the results concerned send nothing this run", "error", err.Error())
 		err = fmt.Errorf("%w: %w", ErrState, err)
