@@ -158,14 +158,14 @@ func New(opts Options) *Pipeline {
 // returns the results sent, by transition. Losing a race for a transition
 // to a concurrent invocation is no error.
 func (p *Pipeline) Run(ctx context.Context, rep *drift.Report) (map[Transition]int, error) {
-	claimed, err := p.Claim(ctx, rep)
+	claimed, observe, err := p.claim(ctx, rep)
 	d, nerr := p.Notify(ctx, claimed)
 	for i := range rep.Results {
 		if d.Unsent[rep.Results[i].Key()] {
 			rep.Results[i].Transition = string(TransitionNone)
 		}
 	}
-	return d.Sent, errors.Join(err, nerr)
+	return d.Sent, errors.Join(err, nerr, p.observe(ctx, observe))
 }
 
 // Claim is the lifecycle stage: it decides the transition of each result
@@ -173,10 +173,28 @@ func (p *Pipeline) Run(ctx context.Context, rep *drift.Report) (map[Transition]i
 // against the alert state and claims it, so that no other invocation sends
 // it until this claim is recorded, released or lapses. It sets each
 // result's Transition and FirstSeen in rep. Report mode, and results a tag
-// puts in report mode or skipped, neither alert nor touch the state.
+// puts in report mode or skipped, neither alert nor touch the state. It
+// also writes the observations that need no delivery.
 func (p *Pipeline) Claim(ctx context.Context, rep *drift.Report) ([]Claimed, error) {
+	claimed, observe, err := p.claim(ctx, rep)
+	return claimed, errors.Join(err, p.observe(ctx, observe))
+}
+
+// observe writes the observations of a claim (observe nil: none).
+func (p *Pipeline) observe(ctx context.Context, observe func(context.Context) error) error {
+	if observe == nil {
+		return nil
+	}
+	if err := observe(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrState, err)
+	}
+	return nil
+}
+
+// claim is Claim, its observations left to write.
+func (p *Pipeline) claim(ctx context.Context, rep *drift.Report) ([]Claimed, func(context.Context) error, error) {
 	if rep == nil || rep.Mode == config.ModeReport {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var idx []int
 	for i, res := range rep.Results {
@@ -192,10 +210,10 @@ func (p *Pipeline) Claim(ctx context.Context, rep *drift.Report) ([]Claimed, err
 		obs = append(obs, recoveredAccounts(rep)...)
 	}
 	if len(obs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	now := p.now().UTC()
-	claimed, err := p.lc.claim(ctx, obs, now, ClaimHold(ctx))
+	claimed, observe, err := p.lc.claim(ctx, obs, now, ClaimHold(ctx))
 	if err != nil {
 		p.logger.ErrorContext(ctx, "alert state failed: the results concerned send nothing this run", "error", err.Error())
 		err = fmt.Errorf("%w: %w", ErrState, err)
@@ -209,7 +227,7 @@ func (p *Pipeline) Claim(ctx context.Context, rep *drift.Report) ([]Claimed, err
 	for j, i := range idx {
 		rep.Results[i].Transition, rep.Results[i].FirstSeen = string(transition[obs[j].Key()]), obs[j].FirstSeen
 	}
-	return claimed, err
+	return claimed, observe, err
 }
 
 // recoveredAccounts are in-sync observations of the accounts rep reached,
