@@ -365,7 +365,9 @@ func (p *Pipeline) fanOut(ctx context.Context, msgs []Message) *fanned {
 						}
 					}
 				}
-				err := fmt.Errorf("%w to %s: %s %s %s for %s: %w", ErrNotDelivered, name, sub.Transition, sub.Outcome, sub.Host, keysOf(keys), errors.Join(why...))
+				// An account's own message (account-failed) has no host: no empty word.
+				what := slices.DeleteFunc([]string{string(sub.Transition), string(sub.Outcome), sub.Host}, func(s string) bool { return s == "" })
+				err := fmt.Errorf("%w to %s: %s for %s: %w", ErrNotDelivered, name, strings.Join(what, " "), keysOf(keys), errors.Join(why...))
 				p.logger.ErrorContext(ctx, "alert not delivered to "+name+": its transitions are not recorded for it, a retry sends them to it", messageAttrs(*sub, slog.String("integration", name), slog.String("error", err.Error()))...)
 				f.errs = append(f.errs, err)
 				return nil
