@@ -158,7 +158,7 @@ func New(opts Options) *Pipeline {
 // returns the results sent, by transition. Losing a race for a transition
 // to a concurrent invocation is no error.
 func (p *Pipeline) Run(ctx context.Context, rep *drift.Report) (map[Transition]int, error) {
-	claimed, observe, err := p.claim(ctx, rep)
+	claimed, observe, err := p.claim(ctx, rep, ClaimHold(ctx))
 	d, nerr := p.Notify(ctx, claimed)
 	for i := range rep.Results {
 		if d.Unsent[rep.Results[i].Key()] {
@@ -176,7 +176,13 @@ func (p *Pipeline) Run(ctx context.Context, rep *drift.Report) (map[Transition]i
 // puts in report mode or skipped, neither alert nor touch the state. It
 // also writes the observations that need no delivery.
 func (p *Pipeline) Claim(ctx context.Context, rep *drift.Report) ([]Claimed, error) {
-	claimed, observe, err := p.claim(ctx, rep)
+	return p.ClaimHeld(ctx, rep, ClaimHold(ctx))
+}
+
+// ClaimHeld is Claim with the claims held for hold instead of ClaimHold:
+// a sharded run's batches claim, and a later invocation notifies.
+func (p *Pipeline) ClaimHeld(ctx context.Context, rep *drift.Report, hold time.Duration) ([]Claimed, error) {
+	claimed, observe, err := p.claim(ctx, rep, hold)
 	return claimed, errors.Join(err, p.observe(ctx, observe))
 }
 
@@ -191,8 +197,8 @@ func (p *Pipeline) observe(ctx context.Context, observe func(context.Context) er
 	return nil
 }
 
-// claim is Claim, its observations left to write.
-func (p *Pipeline) claim(ctx context.Context, rep *drift.Report) ([]Claimed, func(context.Context) error, error) {
+// claim is ClaimHeld, its observations left to write.
+func (p *Pipeline) claim(ctx context.Context, rep *drift.Report, hold time.Duration) ([]Claimed, func(context.Context) error, error) {
 	if rep == nil || rep.Mode == config.ModeReport {
 		return nil, nil, nil
 	}
@@ -213,7 +219,7 @@ func (p *Pipeline) claim(ctx context.Context, rep *drift.Report) ([]Claimed, fun
 		return nil, nil, nil
 	}
 	now := p.now().UTC()
-	claimed, observe, err := p.lc.claim(ctx, obs, now, ClaimHold(ctx))
+	claimed, observe, err := p.lc.claim(ctx, obs, now, hold)
 	if err != nil {
 		p.logger.ErrorContext(ctx, "alert state failed: the results concerned send nothing this run", "error", err.Error())
 		err = fmt.Errorf("%w: %w", ErrState, err)

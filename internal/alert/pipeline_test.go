@@ -70,7 +70,7 @@ type pipeWorld struct {
 	// seen are the proxies' request counts at the last take.
 	seen map[string]int
 	// imports counts the findings imported (passed to moto), by id.
-	mu       sync.Mutex
+	mu      sync.Mutex
 	imports map[string]int
 }
 

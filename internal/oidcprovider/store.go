@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/awsclient"
 )
 
 // API is the part of the IAM client this package calls.
@@ -64,7 +66,9 @@ func New(api API) *Store { return &Store{api: api} }
 
 // List returns the ARNs of the account's OIDC providers, sorted.
 func (s *Store) List(ctx context.Context) ([]string, error) {
-	out, err := s.api.ListOpenIDConnectProviders(ctx, &iam.ListOpenIDConnectProvidersInput{})
+	out, err := awsclient.WarmCall(func() (*iam.ListOpenIDConnectProvidersOutput, error) {
+		return s.api.ListOpenIDConnectProviders(ctx, &iam.ListOpenIDConnectProvidersInput{})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list OIDC providers: %w", classify(err))
 	}
@@ -81,7 +85,9 @@ func (s *Store) List(ctx context.Context) ([]string, error) {
 // Get reads one provider with its tags. A provider that no longer exists gives
 // an error wrapping ErrNotFound.
 func (s *Store) Get(ctx context.Context, arn string) (Provider, error) {
-	out, err := s.api.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
+	out, err := awsclient.WarmCall(func() (*iam.GetOpenIDConnectProviderOutput, error) {
+		return s.api.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
+	})
 	if err != nil {
 		return Provider{}, fmt.Errorf("get provider %s: %w", arn, classify(err))
 	}
@@ -104,9 +110,11 @@ func (s *Store) update(ctx context.Context, arn string, list []string) error {
 	if err := ValidateList(list); err != nil {
 		return fmt.Errorf("update thumbprints of %s: %w", arn, err)
 	}
-	_, err := s.api.UpdateOpenIDConnectProviderThumbprint(ctx, &iam.UpdateOpenIDConnectProviderThumbprintInput{
-		OpenIDConnectProviderArn: aws.String(arn),
-		ThumbprintList:           append([]string(nil), list...),
+	_, err := awsclient.WarmCall(func() (*iam.UpdateOpenIDConnectProviderThumbprintOutput, error) {
+		return s.api.UpdateOpenIDConnectProviderThumbprint(ctx, &iam.UpdateOpenIDConnectProviderThumbprintInput{
+			OpenIDConnectProviderArn: aws.String(arn),
+			ThumbprintList:           append([]string(nil), list...),
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("update thumbprints of %s: %w", arn, classify(err))

@@ -40,6 +40,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/awsclient"
 )
 
 // dynamoAPI is the part of the DynamoDB client the store calls: the function's
@@ -324,7 +326,7 @@ func (s *Store) update(ctx context.Context, key string, u *update, cond string) 
 	if len(u.vals) > 0 {
 		in.ExpressionAttributeValues = u.vals
 	}
-	_, err := s.api.UpdateItem(ctx, in)
+	_, err := awsclient.WarmCall(func() (*dynamodb.UpdateItemOutput, error) { return s.api.UpdateItem(ctx, in) })
 	return err
 }
 
