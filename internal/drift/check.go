@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
@@ -87,13 +86,10 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 	}
 	for range 3 {
 		r.Outcome, r.NewThumbprints = d.Outcome, d.NewList
-		r.BreaksAssumeRole = d.Outcome == Drift && res.ThumbprintEnforced
 		if !d.Apply {
-			if d.Outcome == InSync && res.ThumbprintEnforced && e.opts.ExpiryWarning > 0 {
-				if detail, ok := ExpiringSoon(res, e.opts.Now(), e.opts.ExpiryWarning); ok {
-					r.Outcome = Expiring
-					notes = append(notes, detail)
-				}
+			if detail, ok := expiring(d.Outcome, res, e.opts.Now(), e.opts.ExpiryWarning); ok {
+				r.Outcome = Expiring
+				notes = append(notes, detail)
 			}
 			if d.Reason != "" {
 				notes = append(notes, d.Reason)
@@ -101,30 +97,25 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 			r.Detail = join(notes)
 			return r
 		}
-		// Read again just before writing: never overwrite someone else's change.
-		cur, err := providers.Get(ctx, arn)
-		if errors.Is(err, oidcprovider.ErrNotFound) {
-			r.Outcome, r.BreaksAssumeRole = Skipped, false
-			r.Detail = join(append(notes, "provider deleted before the write; nothing written"))
-			return r
-		}
-		if err != nil {
-			r.Outcome = UpdateFailed
-			r.Detail = join(append(notes, fmt.Sprintf("re-read before write: %v; nothing written", err)))
-			return r
-		}
-		if !oidcprovider.SameList(cur.Thumbprints, r.StoredThumbprints) {
+		// The compare-and-swap reads again just before writing: never
+		// overwrite someone else's change.
+		cur, err := providers.UpdateIfUnchanged(ctx, arn, r.StoredThumbprints, d.NewList)
+		switch {
+		case errors.Is(err, oidcprovider.ErrChanged):
 			notes = append(notes, fmt.Sprintf("stored list changed from %q to %q since the decision; decided again", r.StoredThumbprints, cur.Thumbprints))
 			r.StoredThumbprints = cur.Thumbprints
 			d = Decide(res.Thumbprints, cur.Thumbprints, seenFor(cur.Thumbprints), res.PubliclyTrusted, r.Mode, pol.AllowUnverified)
 			continue
-		}
-		if err := providers.Update(ctx, arn, d.NewList); err != nil {
+		case errors.Is(err, oidcprovider.ErrNotFound):
+			r.Outcome = Skipped
+			r.Detail = join(append(notes, "provider deleted before the write; nothing written"))
+			return r
+		case err != nil:
 			r.Outcome = UpdateFailed
-			r.Detail = join(append(notes, err.Error()))
+			r.Detail = join(append(notes, err.Error()+"; nothing written"))
 			return r
 		}
-		r.Outcome, r.BreaksAssumeRole = Updated, false
+		r.Outcome = Updated
 		r.Detail = join(append(notes, "thumbprint list replaced"))
 		return r
 	}
@@ -192,7 +183,7 @@ func deadlineDetail(work context.Context, detail string) string {
 func issuerHost(r *Result) string {
 	url := r.URL
 	if url == "" {
-		_, url, _ = strings.Cut(r.ProviderARN, ":oidc-provider/")
+		url = urlOfARN(r.ProviderARN)
 	}
 	return alertHost(url)
 }

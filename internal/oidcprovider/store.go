@@ -1,5 +1,6 @@
-// Package oidcprovider reads and updates IAM OpenID Connect providers through a
-// small interface over the IAM client.
+// Package oidcprovider reads IAM OpenID Connect providers and writes their
+// thumbprint lists (one compare-and-swap, UpdateIfUnchanged, for every writer)
+// through a small interface over the IAM client, and parses their ARNs.
 package oidcprovider
 
 import (
@@ -96,10 +97,10 @@ func (s *Store) Get(ctx context.Context, arn string) (Provider, error) {
 	return p, nil
 }
 
-// Update replaces the provider's ThumbprintList with list, after checking it
+// update replaces the provider's ThumbprintList with list, after checking it
 // (1 to 5 entries, each 40 hex characters): IAM would refuse anything else, and
 // an empty list must never be written.
-func (s *Store) Update(ctx context.Context, arn string, list []string) error {
+func (s *Store) update(ctx context.Context, arn string, list []string) error {
 	if err := ValidateList(list); err != nil {
 		return fmt.Errorf("update thumbprints of %s: %w", arn, err)
 	}
@@ -111,6 +112,29 @@ func (s *Store) Update(ctx context.Context, arn string, list []string) error {
 		return fmt.Errorf("update thumbprints of %s: %w", arn, classify(err))
 	}
 	return nil
+}
+
+// ErrChanged: the provider's list is no longer the one the caller decided
+// on (another writer changed it); nothing was written.
+var ErrChanged = errors.New("thumbprint list changed since it was read")
+
+// UpdateIfUnchanged is the compare-and-swap of a provider's list, the one
+// every writer uses: it reads the provider again just before writing and
+// writes list only when the stored list is still expected (compared as
+// SameList), so that no writer overwrites another's change. IAM has no
+// conditional write; the read right before the write is the narrowest
+// window there is. It returns the provider as read: when its list is no
+// longer expected, with an error wrapping ErrChanged and nothing written;
+// a provider deleted in between gives an error wrapping ErrNotFound.
+func (s *Store) UpdateIfUnchanged(ctx context.Context, arn string, expected, list []string) (Provider, error) {
+	cur, err := s.Get(ctx, arn)
+	if err != nil {
+		return Provider{}, fmt.Errorf("re-read before write: %w", err)
+	}
+	if !SameList(cur.Thumbprints, expected) {
+		return cur, fmt.Errorf("update thumbprints of %s: %w: %q, not %q", arn, ErrChanged, cur.Thumbprints, expected)
+	}
+	return cur, s.update(ctx, arn, list)
 }
 
 // ValidThumbprint reports whether s is 40 hexadecimal characters (either case).
