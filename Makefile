@@ -15,7 +15,7 @@ RESPONSE      ?= .aws-sam/invoke-response.json
 SAM           := $(shell command -v sam 2>/dev/null)
 AWS           := $(shell command -v aws 2>/dev/null)
 
-.PHONY: all build build-DriftCheckFunction cli test test-short lint demo bench deploy clean validate invoke logs delete
+.PHONY: all build build-DriftCheckFunction cli test test-short lint demo bench rehearse deploy clean validate invoke logs delete
 
 all: lint test
 
@@ -51,6 +51,14 @@ demo:
 
 bench:
 	$(GO) run ./cmd/bench
+
+# The deploy rehearsal: for each parameter set of internal/rehearsal's matrix,
+# template.yaml through aws-sam-translator (what sam deploy submits), the stack
+# created in moto_server's CloudFormation, the real function run with the
+# stack's environment and role, each AWS call it made checked against that
+# role's policies, the stack deleted. SET=name runs one set.
+rehearse:
+	$(GO) run ./cmd/rehearse $(if $(SET),-set $(SET))
 
 deploy:
 	sam build && sam deploy

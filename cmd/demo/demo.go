@@ -172,7 +172,8 @@ func (d *demo) scenes(ctx context.Context) {
 
 	d.line("\n== Scene 5: early warning, expiring (events/cloudtrail-create.json)")
 	d.para("  ", "An operator creates (6) "+p6.url+", on the private chain (AWS enforces its thumbprint) and storing its "+
-		"live thumbprint; its leaf certificate expires in 10 days, inside EXPIRY_WARNING (720h). The creation's CloudTrail "+
+		"live thumbprint; its issuing CA's certificate, the last one served (whose SHA-1 is the thumbprint), expires in 10 days, "+
+		"inside EXPIRY_WARNING (720h): the next chain will carry a new thumbprint. The creation's CloudTrail "+
 		"event (the sample, naming (6)) checks it:")
 	d.do(d.w.create(ctx, p6))
 	r5 := d.invoke(ctx, "cloudtrail-create.json", "gitlab.example.com", p6.url)

@@ -123,7 +123,7 @@ func TestDemo(t *testing.T) {
 	})
 	t.Run("scene 5: expiring", func(t *testing.T) {
 		s := section(t, text, "Scene 5")
-		has(t, s, row("6", "expiring", "warning", "new", "no", "(kept)"), "(1 of 2 in its chain: leaf) expires",
+		has(t, s, row("6", "expiring", "warning", "new", "no", "(kept)"), "(2 of 2 in its chain:",
 			"thumbprint-drift: new expiring 127.0.0.1:", regexp.MustCompile(`(?m)^    \(6\) ACTIVE\s+FAILED\s+MEDIUM\s`))
 	})
 	has(t, text, regexp.MustCompile(`(?m)^Done in [0-9.]+m?s; `))

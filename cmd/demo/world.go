@@ -106,6 +106,7 @@ func startWorld(ctx context.Context, c *cleanups, dir string) (*world, error) {
 		root            *testidp.CA
 		serve, stored   string // "" serve: nothing listens
 		valid           time.Duration
+		caValid         time.Duration // of the stored intermediate; 0: ten years
 		paths, stories  []string
 		createdInScene5 bool
 	}{
@@ -116,10 +117,13 @@ func startWorld(ctx context.Context, c *cleanups, dir string) (*world, error) {
 		{root: private, serve: "Demo Corp Issuing CA 2", stored: "Demo Corp Issuing CA 1", valid: year, paths: []string{"/team-a", "/team-b"},
 			stories: []string{"private chain, intermediate rotated; stores the retired one", "the same host and stale list (another team's provider)"}},
 		{root: public, stored: "Demo Public Intermediate D", paths: []string{"/retired"}, stories: []string{"nothing listens on its port"}},
-		{root: private, serve: "Demo Corp Issuing CA 3", stored: "Demo Corp Issuing CA 3", valid: tenDays, paths: []string{"/new-tenant"},
-			stories: []string{"private chain, in sync, its leaf expires in 10 days (created in scene 5)"}, createdInScene5: true},
+		{root: private, serve: "Demo Corp Issuing CA 3", stored: "Demo Corp Issuing CA 3", valid: year, caValid: tenDays, paths: []string{"/new-tenant"},
+			stories: []string{"private chain, in sync, its issuing CA (the thumbprint) expires in 10 days (created in scene 5)"}, createdInScene5: true},
 	} {
 		stored, err := h.root.Intermediate(h.stored)
+		if h.caValid > 0 {
+			stored, err = h.root.IntermediateUntil(h.stored, time.Now().Add(h.caValid))
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -78,6 +78,13 @@ func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger
 		AccountConcurrency: cfg.AccountConcurrency,
 		ExpiryWarning:      cfg.ExpiryWarning,
 	}
+	if !cfg.MultiAccount() {
+		stsc := sts.NewFromConfig(awsCfg)
+		opts.OwnAccount = func(ctx context.Context) (string, error) {
+			c, err := accounts.WhoAmI(ctx, stsc)
+			return c.AccountID, err
+		}
+	}
 	if cfg.MultiAccount() {
 		if org == nil {
 			org = organizations.NewFromConfig(awsCfg)

@@ -180,33 +180,39 @@ func Decide(live, stored []string, seen LastSeen, publiclyTrusted bool, mode con
 	return d
 }
 
-// ExpiringSoon finds the served certificate (of any chain of any host
-// probed) that expires first and reports it when it expires within horizon
-// of now: an in-sync provider whose thumbprint AWS enforces is then
-// expiring, since the next chain may carry a new thumbprint. The detail names
-// the certificate (subject common name, host, position in its chain) and when
-// it expires (RFC 3339). The caller decides whether the warning applies.
+// ExpiringSoon finds, among the certificates whose thumbprint is live (the
+// last certificate of each served chain, of any host probed), the one that
+// expires first, and reports it when it expires within horizon of now: an
+// in-sync provider whose thumbprint AWS enforces is then expiring, since the
+// next chain will carry a new thumbprint. A leaf or a lower intermediate is
+// never a reason: renewed under the same CA, it keeps the thumbprint (with
+// cert-manager's 90-day or an ACME CA's one-day leaves every private IdP
+// would otherwise be expiring for good). The detail names the certificate
+// (subject common name, thumbprint, host, position in its chain) and when it
+// expires (RFC 3339). The caller decides whether the warning applies.
 func ExpiringSoon(res *thumbprint.Result, now time.Time, horizon time.Duration) (detail string, ok bool) {
 	if res == nil || horizon <= 0 {
 		return "", false
 	}
 	type found struct {
-		cert     thumbprint.Certificate
-		host     string
-		pos, len int
+		cert thumbprint.Certificate
+		host string
+		len  int
 	}
 	var first *found
 	within := map[string]bool{} // by SHA-1: chains share certificates
 	for _, h := range res.Hosts {
 		for _, c := range h.Chains {
-			for i, cert := range c.Certificates {
-				if cert.NotAfter.Sub(now) > horizon {
-					continue
-				}
-				within[cert.SHA1] = true
-				if first == nil || cert.NotAfter.Before(first.cert.NotAfter) {
-					first = &found{cert: cert, host: h.Host, pos: i + 1, len: len(c.Certificates)}
-				}
+			if len(c.Certificates) == 0 {
+				continue
+			}
+			cert := c.Certificates[len(c.Certificates)-1]
+			if cert.NotAfter.Sub(now) > horizon {
+				continue
+			}
+			within[cert.SHA1] = true
+			if first == nil || cert.NotAfter.Before(first.cert.NotAfter) {
+				first = &found{cert: cert, host: h.Host, len: len(c.Certificates)}
 			}
 		}
 	}
@@ -217,21 +223,14 @@ func ExpiringSoon(res *thumbprint.Result, now time.Time, horizon time.Duration) 
 	if name == "" {
 		name = first.cert.Subject
 	}
-	role := "intermediate"
-	switch first.pos {
-	case 1:
-		role = "leaf"
-	case first.len:
-		role = "last certificate sent, whose SHA-1 is the thumbprint"
-	}
 	when := "expires " + first.cert.NotAfter.UTC().Format(time.RFC3339) + ", in " + left(first.cert.NotAfter.Sub(now))
 	if !first.cert.NotAfter.After(now) {
 		when = "expired " + first.cert.NotAfter.UTC().Format(time.RFC3339)
 	}
-	detail = fmt.Sprintf("certificate %q served by %s (%d of %d in its chain: %s) %s; the thumbprint is enforced, and the next chain may carry a new one: stage its thumbprint ahead of the rotation",
-		name, alertHost(first.host), first.pos, first.len, role, when)
+	detail = fmt.Sprintf("certificate %q with the live thumbprint %s, served by %s (%d of %d in its chain: the last certificate sent) %s; the thumbprint is enforced, and the next chain will carry a new one: stage its thumbprint ahead of the rotation",
+		name, first.cert.SHA1, alertHost(first.host), first.len, first.len, when)
 	if len(within) > 1 {
-		detail += fmt.Sprintf(" (%d served certificates expire within %s)", len(within), horizon)
+		detail += fmt.Sprintf(" (%d certificates with a live thumbprint expire within %s)", len(within), horizon)
 	}
 	return detail, true
 }

@@ -89,10 +89,12 @@ func TestTLS13OnlyEnforcesThumbprint(t *testing.T) {
 	}
 }
 
-// TestExpiring: an in-sync provider whose thumbprint AWS enforces warns when a
-// served certificate expires within EXPIRY_WARNING, naming it and when;
-// not outside the horizon, not where the thumbprint is not enforced, never
-// with the warning off, and never instead of a drift.
+// TestExpiring: an in-sync provider whose thumbprint AWS enforces warns when
+// a certificate whose thumbprint is live (the last certificate served)
+// expires within EXPIRY_WARNING, naming it and when; never for a leaf that
+// expires soon under a long-lived CA (renewed, it keeps the thumbprint), not
+// outside the horizon, not where the thumbprint is not enforced, never with
+// the warning off, and never instead of a drift.
 func TestExpiring(t *testing.T) {
 	w := newWorld(t)
 	const day = 24 * time.Hour
@@ -100,22 +102,32 @@ func TestExpiring(t *testing.T) {
 	tests := []struct {
 		name       string
 		ca         *testidp.CA
+		caSoon     bool // the CA served last expires soon; else only the leaf does
 		minVersion uint16
 		warning    time.Duration
 		drifted    bool
 		want       drift.Outcome
 	}{
-		{name: "private chain, within the horizon", ca: w.private, warning: 30 * day, want: drift.Expiring},
-		{name: "private chain, outside the horizon", ca: w.private, warning: 5 * day, want: drift.InSync},
-		{name: "private chain, warning off", ca: w.private, warning: 0, want: drift.InSync},
-		{name: "public chain: thumbprint not enforced", ca: w.publicInt, warning: 30 * day, want: drift.InSync},
-		{name: "public chain, TLS 1.3 only: enforced", ca: w.publicInt, minVersion: tls.VersionTLS13, warning: 30 * day, want: drift.Expiring},
-		{name: "drifted: a drift, not a warning", ca: w.private, warning: 30 * day, drifted: true, want: drift.Drift},
+		{name: "private CA, within the horizon", ca: w.private, caSoon: true, warning: 30 * day, want: drift.Expiring},
+		{name: "private chain, only the leaf within the horizon", ca: w.private, warning: 30 * day, want: drift.InSync},
+		{name: "private CA, outside the horizon", ca: w.private, caSoon: true, warning: 5 * day, want: drift.InSync},
+		{name: "private CA, warning off", ca: w.private, caSoon: true, warning: 0, want: drift.InSync},
+		{name: "public chain: thumbprint not enforced", ca: w.public, caSoon: true, warning: 30 * day, want: drift.InSync},
+		{name: "public chain, TLS 1.3 only: enforced", ca: w.public, caSoon: true, minVersion: tls.VersionTLS13, warning: 30 * day, want: drift.Expiring},
+		{name: "drifted: a drift, not a warning", ca: w.private, caSoon: true, warning: 30 * day, drifted: true, want: drift.Drift},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, l := w.chainUntil(tt.ca, soon)
-			tp := testidp.Thumbprint(tt.ca.DER)
+			caNotAfter := time.Now().Add(3650 * day)
+			if tt.caSoon {
+				caNotAfter = soon
+			}
+			last, err := tt.ca.IntermediateUntil("Issuing CA "+tt.name, caNotAfter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := w.chainUntil(last, soon)
+			tp := testidp.Thumbprint(last.DER)
 			s := w.idpVersions("/"+strings.NewReplacer(" ", "-", ",", "", ":", "").Replace(tt.name), tt.minVersion, c)
 			stored := []string{tp}
 			if tt.drifted {
@@ -142,7 +154,7 @@ func TestExpiring(t *testing.T) {
 			if r.Severity != drift.SeverityWarning || r.BreaksAssumeRole || !r.ThumbprintEnforced {
 				t.Errorf("severity %s breaks %v enforced %v, want warning, false, true", r.Severity, r.BreaksAssumeRole, r.ThumbprintEnforced)
 			}
-			for _, want := range []string{`"` + l.Cert.Subject.CommonName + `"`, s.Host(), "1 of 2", "leaf", l.Cert.NotAfter.UTC().Format(time.RFC3339)} {
+			for _, want := range []string{`"` + last.Cert.Subject.CommonName + `"`, tp, s.Host(), "2 of 2", last.Cert.NotAfter.UTC().Format(time.RFC3339)} {
 				if !strings.Contains(r.Detail, want) {
 					t.Errorf("detail %q does not name %q", r.Detail, want)
 				}

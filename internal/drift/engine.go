@@ -54,9 +54,16 @@ type Options struct {
 	// AccountConcurrency is how many accounts are checked at once.
 	AccountConcurrency int
 	// ExpiryWarning is the expiring horizon (EXPIRY_WARNING): an in-sync
-	// provider whose thumbprint AWS enforces is expiring when a served
-	// certificate expires within it. 0 turns the warning off.
+	// provider whose thumbprint AWS enforces is expiring when a certificate
+	// whose thumbprint is live (the last of a served chain) expires within
+	// it. 0 turns the warning off.
 	ExpiryWarning time.Duration
+	// OwnAccount returns the account id of Providers (STS
+	// GetCallerIdentity) without organisation mode. It is asked only when a
+	// provider cannot be read (AccessDenied or NoSuchEntity): a provider of
+	// another account is then skipped with the reason, never a probe
+	// failure. nil: such a provider is judged by the error alone.
+	OwnAccount func(ctx context.Context) (string, error)
 }
 
 // Account is one AWS account a run checks.
@@ -77,6 +84,9 @@ type Account struct {
 // Engine runs drift checks.
 type Engine struct {
 	opts Options
+
+	ownMu sync.Mutex
+	own   string // OwnAccount's answer, once it gave one
 }
 
 // New returns an Engine. Zero options take config defaults.
@@ -194,8 +204,11 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 			return nil, err
 		}
 	}
-	stop := r.prefetch(arns)
-	defer stop()
+	// A provider's probe starts once it has been read: its tags may say
+	// ignore, and an ignored provider's host is never contacted unless
+	// another provider needs it. The IAM reads go on while probes are in
+	// flight (maxInFlight providers at once, CONCURRENCY IAM calls), and
+	// WorkOrder reads one provider of every host before a second of any.
 	providers = limitIAM(providers, r.e.opts.Concurrency)
 	results := make([]Result, len(arns))
 	jobs := make(chan int)
@@ -406,6 +419,10 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 		if errors.Is(err, errNoIAMSlot) {
 			return notReached(arn, runMode)
 		}
+		if detail, ok := e.outsideRun(work, arn, err); ok {
+			r.Outcome, r.Detail = Skipped, detail
+			return r
+		}
 		if errors.Is(err, oidcprovider.ErrNotFound) {
 			r.Outcome, r.Detail = Skipped, "provider not found (deleted since it was listed, or not in this account)"
 			return r
@@ -511,6 +528,45 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 	r.Outcome = Drift
 	r.Detail = join(append(notes, "stored list kept changing under concurrent writers; nothing written"))
 	return r
+}
+
+// outsideRun tells whether a provider IAM would not let the run read
+// (AccessDenied, or NoSuchEntity as IAM may answer for another account's ARN)
+// is outside the run: without organisation mode, a provider of another
+// account than the run's own. The detail says so and names IAM's answer.
+func (e *Engine) outsideRun(ctx context.Context, arn string, getErr error) (string, bool) {
+	if e.opts.Accounts != nil || e.opts.OwnAccount == nil ||
+		!errors.Is(getErr, oidcprovider.ErrAccessDenied) && !errors.Is(getErr, oidcprovider.ErrNotFound) {
+		return "", false
+	}
+	own, err := e.ownAccount(ctx)
+	if err != nil {
+		return "", false
+	}
+	acct := accounts.AccountOf(arn)
+	if acct == own {
+		return "", false
+	}
+	answer := "NoSuchEntity"
+	if errors.Is(getErr, oidcprovider.ErrAccessDenied) {
+		answer = "AccessDenied"
+	}
+	return fmt.Sprintf("account %s is not in this run (it checks account %s only; IAM answered %s); nothing checked", acct, own, answer), true
+}
+
+// ownAccount is OwnAccount's answer, asked once per Engine while it fails.
+func (e *Engine) ownAccount(ctx context.Context) (string, error) {
+	e.ownMu.Lock()
+	defer e.ownMu.Unlock()
+	if e.own != "" {
+		return e.own, nil
+	}
+	own, err := e.opts.OwnAccount(ctx)
+	if err != nil {
+		return "", fmt.Errorf("own account: %w", err)
+	}
+	e.own = own
+	return own, nil
 }
 
 func notReached(arn string, mode config.Mode) Result {

@@ -5,42 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
-
-// prefetch starts the probe of every distinct provider Url in arns at once,
-// so that probing overlaps the workers' IAM reads: the Url is in the ARN
-// (arn:aws:iam::<account>:oidc-provider/<url>), no Get needed. The probes go
-// through the run's probe, whose cache makes a worker's own probe of the
-// same Url join the one in flight or take its result, and whose scheduler
-// bounds the hosts probed at once (PROBE_CONCURRENCY) and the connections
-// to one host; the probe's own time limit (PROBE_TIMEOUT) runs per
-// connection from its turn, so hundreds of providers on one host (EKS) do
-// not time out waiting for each other. A prefetch that fails only because
-// its own context ended is not kept, so the worker then probes afresh. A provider that turns out tagged
-// ignore has been probed for nothing: probing only reads. The returned stop
-// ends the probes still running (nobody waits for them once the account's
-// workers are done) and waits for them.
-func (r *run) prefetch(arns []string) (stop func()) {
-	ctx, cancel := context.WithCancel(r.work)
-	var wg sync.WaitGroup
-	seen := make(map[string]bool, len(arns))
-	for _, arn := range arns {
-		url := urlOfARN(arn)
-		if url == "" || seen[url] {
-			continue
-		}
-		seen[url] = true
-		wg.Go(func() { r.probe(ctx, url) })
-	}
-	return func() {
-		cancel()
-		wg.Wait()
-	}
-}
 
 // urlOfARN is the provider Url in an OIDC provider ARN, "" when arn is not one.
 func urlOfARN(arn string) string {

@@ -13,8 +13,9 @@ type Outcome string
 // The outcomes of DESIGN.md's decision table.
 const (
 	InSync Outcome = "in-sync"
-	// Expiring: in sync, thumbprint enforced, and a served certificate
-	// expires within EXPIRY_WARNING.
+	// Expiring: in sync, thumbprint enforced, and a certificate whose
+	// thumbprint is live (the last certificate of a served chain) expires
+	// within EXPIRY_WARNING.
 	Expiring     Outcome = "expiring"
 	Updated      Outcome = "updated"
 	Drift        Outcome = "drift"

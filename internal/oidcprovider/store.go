@@ -28,6 +28,9 @@ var _ API = (*iam.Client)(nil)
 var (
 	// ErrNotFound: the provider does not exist (for example deleted since listing).
 	ErrNotFound = errors.New("provider not found")
+	// ErrAccessDenied: IAM refused the caller (the provider is of another
+	// account, or the role lacks the permission).
+	ErrAccessDenied = errors.New("access denied")
 	// ErrInvalidInput: IAM refused the request's values.
 	ErrInvalidInput = errors.New("invalid input")
 	// ErrServiceFailure: IAM failed the request on its side.
@@ -180,6 +183,8 @@ func classify(err error) error {
 		switch api.ErrorCode() {
 		case "NoSuchEntity":
 			return fmt.Errorf("%w: %w", ErrNotFound, err)
+		case "AccessDenied", "AccessDeniedException":
+			return fmt.Errorf("%w: %w", ErrAccessDenied, err)
 		case "InvalidInput", "ValidationError":
 			return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 		case "ServiceFailure":

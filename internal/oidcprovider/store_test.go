@@ -109,6 +109,7 @@ func TestUpdateClassifiesErrors(t *testing.T) {
 		{"typed invalid input", &types.InvalidInputException{Message: aws.String("bad")}, oidcprovider.ErrInvalidInput},
 		{"typed service failure", &types.ServiceFailureException{Message: aws.String("boom")}, oidcprovider.ErrServiceFailure},
 		{"generic service failure code", &smithy.GenericAPIError{Code: "ServiceFailure"}, oidcprovider.ErrServiceFailure},
+		{"access denied (another account's provider)", &smithy.GenericAPIError{Code: "AccessDenied"}, oidcprovider.ErrAccessDenied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

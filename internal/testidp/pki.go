@@ -65,6 +65,22 @@ func (ca *CA) Intermediate(cn string) (*CA, error) {
 	return &CA{Cert: cert, DER: der, Key: key}, nil
 }
 
+// IntermediateUntil is Intermediate with a validity that ends at notAfter:
+// a CA whose certificate, served last, expires soon.
+func (ca *CA) IntermediateUntil(cn string, notAfter time.Time) (*CA, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := caTemplate(cn)
+	tmpl.NotAfter = notAfter
+	der, cert, err := sign(tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("intermediate %q: %w", cn, err)
+	}
+	return &CA{Cert: cert, DER: der, Key: key}, nil
+}
+
 // CrossSign returns sub's subject and key certified by ca: a cross-signed
 // intermediate, so that a leaf under sub has a second chain through ca.
 func (ca *CA) CrossSign(sub *CA) (*CA, error) {

@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,7 +23,8 @@ import (
 // call is signed with: moto's own lookup scans every account it holds, so with
 // a thousand accounts a benchmark would measure that scan, not its client. It
 // learns the keys of assumed roles from the AssumeRole answers it forwards;
-// a call signed with an unknown key goes to moto as it came.
+// a call signed with an unknown key goes to moto as it came. Once Record is
+// called it also keeps every call (AWSCall: who, what, on which resources).
 type AWSProxy struct {
 	// URL is the proxy's endpoint, for AWS_ENDPOINT_URL or BaseEndpoint.
 	URL string
@@ -31,10 +33,13 @@ type AWSProxy struct {
 	srv     *http.Server
 	mu      sync.Mutex
 	keys    map[string]string // access key id: account
+	roles   map[string]string // access key id: role ARN, when known
+	record  bool
+	calls   []AWSCall
 }
 
 var (
-	credentialScope = regexp.MustCompile(`Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/`)
+	credentialScope = regexp.MustCompile(`Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/`)
 	accessKeyID     = regexp.MustCompile(`<AccessKeyId>([^<]+)</AccessKeyId>`)
 )
 
@@ -49,14 +54,15 @@ func StartAWSProxy(m *Moto, latency map[string]time.Duration) (*AWSProxy, error)
 	if err != nil {
 		return nil, fmt.Errorf("AWS proxy listen: %w", err)
 	}
-	p := &AWSProxy{URL: "http://" + ln.Addr().String(), latency: latency, keys: map[string]string{AccessKey: AccountID}}
+	p := &AWSProxy{URL: "http://" + ln.Addr().String(), latency: latency, keys: map[string]string{AccessKey: AccountID}, roles: map[string]string{}}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, service := "", ""
+		key, region, service := "", "", ""
 		if m := credentialScope.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
-			key, service = m[1], m[2]
+			key, region, service = m[1], m[2], m[3]
 		}
-		if account := p.account(key); account != "" {
+		account, principal, recording := p.signer(key)
+		if account != "" {
 			r.Header.Set("x-moto-account-id", account)
 		}
 		if d := p.latency[service]; d > 0 {
@@ -69,12 +75,25 @@ func StartAWSProxy(m *Moto, latency map[string]time.Duration) (*AWSProxy, error)
 			}
 		}
 		role := ""
-		if service == "sts" {
-			body, _ := io.ReadAll(r.Body)
+		var body []byte
+		if service == "sts" || recording {
+			body, _ = io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		if service == "sts" {
 			if form, err := url.ParseQuery(string(body)); err == nil && form.Get("Action") == "AssumeRole" {
 				role = form.Get("RoleArn")
 			}
+		}
+		if recording {
+			if account == "" {
+				account = AccountID
+			}
+			action, resources := describeCall(r, body, service, account, region)
+			call := AWSCall{Principal: principal, Account: account, Region: region, Service: service, Action: action, Resources: resources}
+			sw := &statusWriter{ResponseWriter: w}
+			w = sw
+			defer func() { call.Status = sw.status; p.keep(call) }()
 		}
 		if role == "" {
 			rp.ServeHTTP(w, r)
@@ -83,9 +102,7 @@ func StartAWSProxy(m *Moto, latency map[string]time.Duration) (*AWSProxy, error)
 		rec := &recorder{header: http.Header{}}
 		rp.ServeHTTP(rec, r)
 		if m := accessKeyID.FindSubmatch(rec.body.Bytes()); m != nil && rec.status == http.StatusOK {
-			p.mu.Lock()
-			p.keys[string(m[1])] = accounts.AccountOf(role)
-			p.mu.Unlock()
+			p.Learn(string(m[1]), role)
 		}
 		for k, v := range rec.header {
 			w.Header()[k] = v
@@ -97,10 +114,40 @@ func StartAWSProxy(m *Moto, latency map[string]time.Duration) (*AWSProxy, error)
 	return p, nil
 }
 
-func (p *AWSProxy) account(key string) string {
+// signer is the account and role of an access key, and whether calls are
+// being recorded.
+func (p *AWSProxy) signer(key string) (account, role string, recording bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.keys[key]
+	return p.keys[key], p.roles[key], p.record
+}
+
+// Learn makes calls signed with access key id key act as role (an ARN) in
+// its account, as if the proxy had forwarded the AssumeRole that gave it.
+func (p *AWSProxy) Learn(key, role string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.keys[key], p.roles[key] = accounts.AccountOf(role), role
+}
+
+// Record forgets the calls recorded so far and records every call from now on.
+func (p *AWSProxy) Record() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.record, p.calls = true, nil
+}
+
+// Calls are the calls recorded since Record, in the order they ended.
+func (p *AWSProxy) Calls() []AWSCall {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.calls)
+}
+
+func (p *AWSProxy) keep(c AWSCall) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, c)
 }
 
 // Env points a function process's SDK at the proxy for every service.
@@ -108,6 +155,26 @@ func (p *AWSProxy) Env() []string { return []string{"AWS_ENDPOINT_URL=" + p.URL}
 
 // Close stops the proxy.
 func (p *AWSProxy) Close() { _ = p.srv.Close() }
+
+// statusWriter passes a response on and keeps its status.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
 
 // recorder is an http.ResponseWriter that keeps the response.
 type recorder struct {
