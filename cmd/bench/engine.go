@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/app"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
@@ -32,7 +33,7 @@ var headlineLoad = load{Accounts: 1, Providers: 100, Hosts: 20}
 // the figures invalid.
 type engineResult struct {
 	Load, Problem                                   string
-	Conc, LimitRTT, SimRTT, Handshakes, WantHS      int
+	Conc, K, LimitRTT, SimRTT, Handshakes, WantHS   int // K: PROBE_HANDSHAKES; Handshakes: TLS connections the hosts saw
 	Shape                                           fleet.Shape
 	Took, IAMGet, ProbeAvg, CPU, ListLone, IAMAlone time.Duration
 	Counts                                          map[drift.Outcome]int
@@ -49,20 +50,30 @@ func (r engineResult) Ratio(rtt time.Duration) float64 {
 	return r.Took.Seconds() / r.Limit(rtt).Seconds()
 }
 
+// TLSPerHost is the TLS connections per host as a host with one provider
+// Url sees them: its first discovery and the probe's handshakes (a host
+// serving several Urls also gets one discovery per further Url).
+func (r engineResult) TLSPerHost() float64 {
+	s := r.Shape
+	return float64(r.Handshakes-(s.URLs-s.Hosts)) / float64(max(s.Hosts, 1))
+}
+
 // engineRun runs the real engine in-process (the real IAM client to moto, the
 // real prober trusting the bench root, mode report so runs repeat) over every
 // provider of f once at concurrency conc, as the function does: the engine
-// lists them itself. last, when not nil, receives the live thumbprints by Url.
+// lists them itself, with k handshakes per host (PROBE_HANDSHAKES). last,
+// when not nil, receives the live thumbprints by Url.
 // With a state table, the run is in mode alert through the alert lifecycle
 // (no publisher: the lifecycle's reads and writes are the cost measured).
-func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc int, last map[string][]string, table string) (engineResult, error) {
-	prober := thumbprint.New(thumbprint.Options{Handshakes: b.o.handshakes, Timeout: probeTimeout, RootCAs: b.root.Pool()})
+func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc, k int, last map[string][]string, table string) (engineResult, error) {
+	prober := thumbprint.New(thumbprint.Options{Handshakes: k, Timeout: probeTimeout, RootCAs: b.root.Pool()})
 	meter := testpeer.NewCallMeter()
 	cfg := b.moto.Config()
 	cfg.APIOptions = append(cfg.APIOptions, meter.APIOption)
 	store := oidcprovider.New(iam.NewFromConfig(cfg))
 	var probes testpeer.Timing
-	engine := drift.New(drift.Options{
+	lc := app.NewLifecycle(ctx, cfg, config.Config{StateTable: table, RealertInterval: 24 * time.Hour, ProbeFailuresToAlert: 2}, slog.New(slog.DiscardHandler))
+	opts := drift.Options{
 		Providers: store,
 		NewProbe: func() drift.ProbeFunc {
 			probe := prober.NewRun().Probe
@@ -73,8 +84,11 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc int,
 		},
 		Mode:        map[bool]config.Mode{false: config.ModeReport, true: config.ModeAlert}[table != ""],
 		Concurrency: conc,
-		Lifecycle:   app.NewLifecycle(ctx, cfg, config.Config{StateTable: table, RealertInterval: 24 * time.Hour, ProbeFailuresToAlert: 2}, slog.New(slog.DiscardHandler)),
-	})
+	}
+	if lc != nil {
+		opts.Seen = lc
+	}
+	svc := &app.Service{Engine: drift.New(opts), Pipeline: alert.New(alert.Options{Lifecycle: lc})}
 
 	// The engine starts every provider's probe at once, in List order; the
 	// probe's scheduler grants hosts in the order they ask.
@@ -86,7 +100,7 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc int,
 	if err != nil {
 		return engineResult{}, err
 	}
-	s := fleet.Shape{Providers: len(f.Providers), URLs: len(f.Providers), Hosts: len(f.Hosts), Handshakes: b.o.handshakes, Concurrency: conc}
+	s := fleet.Shape{Providers: len(f.Providers), URLs: len(f.Providers), Hosts: len(f.Hosts), Handshakes: k, Concurrency: conc}
 
 	rctx, cancel := context.WithTimeout(ctx, engineRunLimit)
 	defer cancel()
@@ -94,16 +108,16 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc int,
 	before := f.Handshakes()
 	cpu := testpeer.SelfCPUTime()
 	start := time.Now()
-	rep, err := engine.Run(rctx, drift.Request{})
+	rep, err := svc.Run(rctx, drift.Request{})
 	took := time.Since(start)
 	cpu = testpeer.SelfCPUTime() - cpu
 	if ctx.Err() != nil {
 		return engineResult{}, ctx.Err()
 	}
 	r := engineResult{
-		Load: l.Name(), Conc: conc, Shape: s, LimitRTT: fleet.LimitRTT(s), SimRTT: fleet.SimulateRTT(fleet.JobsOf(arns), fleet.ProbeConcurrency, s.Handshakes),
+		Load: l.Name(), Conc: conc, K: k, Shape: s, LimitRTT: fleet.LimitRTT(s), SimRTT: fleet.SimulateRTT(fleet.JobsOf(arns), fleet.ProbeConcurrency, s.Handshakes),
 		ListLone: listLone, IAMAlone: iamAlone,
-		Took: took, Handshakes: f.Handshakes() - before, WantHS: s.URLs + s.Hosts*s.Handshakes, ProbeAvg: probes.Mean(), CPU: cpu,
+		Took: took, Handshakes: f.Handshakes() - before, WantHS: s.URLs + s.Hosts*fleet.HostHandshakes(k), ProbeAvg: probes.Mean(), CPU: cpu,
 	}
 	calls := meter.Calls()
 	r.DDBReads, r.DDBWrites = calls[testpeer.Op{Service: "DynamoDB", Operation: "BatchGetItem"}].N, calls[testpeer.Op{Service: "DynamoDB", Operation: "UpdateItem"}].N

@@ -8,7 +8,7 @@
 // 10,000 accounts from it; the bootstrap's size and cold start. It prints
 // tables and, last, one line of figures:
 //
-//	bench: limit_ratio=<x> openssl_speedup=<x> cold_start_ms=<ms> rss_mb=<MiB> bootstrap_mb=<MiB> org_accounts_per_min=<n> org_rss_mb=<MiB>
+//	bench: limit_ratio=<x> openssl_speedup=<x> cold_start_ms=<ms> rss_mb=<MiB> bootstrap_mb=<MiB> org_accounts_per_min=<n> org_rss_mb=<MiB> handshakes_ratio=<x>
 //
 // Everything it starts is stopped when it ends, also on Ctrl-C.
 package main
@@ -32,6 +32,7 @@ import (
 type options struct {
 	rtt, awsLatency, timeout                        time.Duration
 	handshakes, peerProviders, coldSamples, rssRuns int
+	hsRounds                                        int // rounds of the handshake comparison
 	conc                                            []int
 	loads                                           []load
 	org                                             load // Accounts 0: none
@@ -61,6 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.rtt, "rtt", 50*time.Millisecond, "round trip time the forwarders add in front of each identity provider")
 	fs.DurationVar(&o.awsLatency, "aws-latency", 50*time.Millisecond, "time a forwarder adds to each IAM and STS call of the organisation scenario")
 	fs.IntVar(&o.handshakes, "handshakes", def.ProbeHandshakes, "TLS handshakes per host (PROBE_HANDSHAKES), 1 to 5")
+	fs.IntVar(&o.hsRounds, "hs-rounds", 5, "rounds of the handshake comparison over load 100x20 at concurrency 8: one run at -handshakes and one at PROBE_HANDSHAKES=1 each, in alternating order (0 skips it)")
 	fs.StringVar(&conc, "conc", "1,8,32", "engine concurrencies of the one-account loads, comma-separated")
 	fs.StringVar(&loads, "loads", "100x20,100x100", "one-account loads as PROVIDERSxHOSTS, comma-separated")
 	fs.IntVar(&o.org.Accounts, "org-accounts", 1000, "member accounts of the organisation scenario (0 skips it)")
@@ -81,7 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if *quick {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		for name, v := range map[string]string{"conc": "8", "loads": "100x20", "org-accounts": "100", "peer-providers": "20", "cold-samples": "5",
+		for name, v := range map[string]string{"conc": "8", "loads": "100x20", "org-accounts": "100", "peer-providers": "20", "cold-samples": "5", "hs-rounds": "3",
 			"rss-runs": "1", "org-conc": fmt.Sprintf("%d/%d", def.AccountConcurrency, def.Concurrency)} {
 			if !set[name] {
 				_ = fs.Set(name, v)
@@ -120,6 +122,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		{o.org.Accounts < 0 || o.org.Accounts > 20000, "-org-accounts: want 0 to 20000"},
 		{o.coldSamples < 1 || o.coldSamples > 200, "-cold-samples: want 1 to 200"},
 		{o.rssRuns < 0 || o.rssRuns > 20, "-rss-runs: want 0 to 20"},
+		{o.hsRounds < 0 || o.hsRounds > 50, "-hs-rounds: want 0 to 50"},
 		{o.peerProviders < 0, "-peer-providers: want 0 or more"},
 		{o.timeout <= 0, "-timeout: want a positive duration"},
 	} {

@@ -116,7 +116,7 @@ func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 
 // orgRun measures one run over the organisation at setting s, from empty
 // state when fresh: the host bootstrap through the Runtime API when
-// bootstrap, else app.NewEngineFromAWS in-process with its calls metered. It
+// bootstrap, else app.NewFromAWS in-process with its calls metered. It
 // checks the report against the seed and reads the messages sent (a first
 // run should send the shared drift as one message, a repeat none).
 func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSetting, fresh, bootstrap bool) (orgRun, error) {
@@ -145,12 +145,12 @@ func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSett
 		cfg.AccountConcurrency, cfg.Concurrency = s.AccountConc, s.Conc
 		cfg.ProbeHandshakes, cfg.ProbeTimeout = b.o.handshakes, probeTimeout
 		meter := testpeer.NewCallMeter()
-		engine := app.NewEngineFromAWS(ctx, w.AWSConfig(meter.APIOption), cfg, nil)
+		svc := app.NewFromAWS(ctx, w.AWSConfig(meter.APIOption), cfg, nil)
 		rctx, cancel := context.WithTimeout(ctx, orgRunLimit)
 		defer cancel()
 		cpu, start := testpeer.SelfCPUTime(), time.Now()
 		var err error
-		rep, err = engine.Run(rctx, drift.Request{})
+		rep, err = svc.Run(rctx, drift.Request{})
 		r.Took, r.CPU = time.Since(start), testpeer.SelfCPUTime()-cpu
 		if ctx.Err() != nil {
 			return r, ctx.Err()

@@ -25,6 +25,7 @@ type target struct {
 // targets are the last line's figures, in its order.
 func (r *results) targets() []target {
 	var ratio, speedup, perMin, orgRSS float64
+	hsRatio, _, _ := r.handshakeRatio()
 	if head := r.engineAt(headlineLoad.Name(), headlineConc); head != nil && head.Problem == "" {
 		ratio = head.Ratio(r.opts.rtt)
 		if i := slices.IndexFunc(r.peers, func(p peerResult) bool { return p.Load == head.Load }); i >= 0 && r.peers[i].Problem == "" {
@@ -49,6 +50,7 @@ func (r *results) targets() []target {
 		{"bootstrap_mb", "<=", "MiB", float64(r.fn.BootstrapBytes) / (1 << 20), 12},
 		{"org_accounts_per_min", ">=", "member accounts per minute, the bootstrap's run (90 s for 1,000)", perMin, 1000.0 / 1.5},
 		{"org_rss_mb", "<=", "MiB, VmHWM of the bootstrap's organisation run", orgRSS, 64},
+		{"handshakes_ratio", "<=", fmt.Sprintf("median at PROBE_HANDSHAKES=%d / at 1, %s", r.opts.handshakes, head), hsRatio, 1.3},
 	}
 }
 
@@ -59,6 +61,32 @@ func lastLine(ts []target) string {
 		line += " " + t.name + "=" + num(t.value)
 	}
 	return line
+}
+
+// handshakeRatio is the handshake comparison's median run at -handshakes
+// over its median at PROBE_HANDSHAKES=1, with the two runs; 0 when not run
+// or a run was not valid.
+func (r *results) handshakeRatio() (ratio float64, atK, at1 *engineResult) {
+	byK := map[int][]engineResult{}
+	for _, e := range r.handshakes {
+		if e.Problem != "" {
+			return 0, nil, nil
+		}
+		byK[e.K] = append(byK[e.K], e)
+	}
+	median := func(rs []engineResult) *engineResult {
+		if len(rs) == 0 {
+			return nil
+		}
+		rs = slices.Clone(rs)
+		slices.SortFunc(rs, func(a, b engineResult) int { return cmp.Compare(a.Took, b.Took) })
+		return &rs[len(rs)/2]
+	}
+	atK, at1 = median(byK[r.opts.handshakes]), median(byK[1])
+	if atK == nil || at1 == nil {
+		return 0, nil, nil
+	}
+	return atK.Took.Seconds() / at1.Took.Seconds(), atK, at1
 }
 
 func (r *results) engineAt(loadName string, conc int) *engineResult {
@@ -112,19 +140,19 @@ func printResults(out io.Writer, r *results) {
 	p("thumbprint-drift bench, %s (took %s)", r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
 	p("machine: %s/%s, %d cores (runtime.NumCPU), %s; AWS: moto_server on loopback", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	p("network: each identity provider behind a loopback forwarder, R = %s per round trip (connect 1 R, then R/2 each way per chunk)", rtt)
-	p("probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1; the TLS 1.2 check too), K = %d handshakes per host, the discovery's one of them", fleet.DiscoveryRTT, fleet.HandshakeRTT, o.handshakes)
+	p("probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1; the TLS 1.2 check too), K = %d handshakes per host, the discovery's and the TLS 1.2 check's among them", fleet.DiscoveryRTT, fleet.HandshakeRTT, o.handshakes)
 	p("  %s\n", fleet.LimitFormula)
 
 	if len(r.engine) > 0 {
 		p("engine in-process (real IAM client to moto_server, real prober, mode report; one untimed warm-up run per load):")
 		tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "load\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tIAM get\tprobe mean (ideal)\tCPU\tTLS conns (want)\toutcomes")
+		fmt.Fprintln(tw, "load\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tIAM get\tprobe mean (ideal)\tCPU\tTLS conns (want)\tTLS per host\toutcomes")
 		for _, e := range r.engine {
 			s := e.Shape
-			ideal := time.Duration(s.URLs*fleet.DiscoveryRTT+s.Hosts*s.Handshakes*fleet.HandshakeRTT) * rtt / time.Duration(max(s.Providers, 1))
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2f\t%.1f ms\t%.0f ms (%.0f)\t%.0f%%\t%d (%d)\t%s\n", e.Load, e.Conc,
+			ideal := time.Duration(s.URLs*fleet.DiscoveryRTT+s.Hosts*fleet.HostHandshakes(s.Handshakes)*fleet.HandshakeRTT) * rtt / time.Duration(max(s.Providers, 1))
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2f\t%.1f ms\t%.0f ms (%.0f)\t%.0f%%\t%d (%d)\t%.2f\t%s\n", e.Load, e.Conc,
 				secs(e.Limit(rtt)), secs(time.Duration(e.SimRTT)*rtt), secs(e.Took), e.Ratio(rtt), ms(e.IAMGet), ms(e.ProbeAvg), ms(ideal),
-				100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, outcomes(e.Counts, e.Problem))
+				100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, e.TLSPerHost(), outcomes(e.Counts, e.Problem))
 		}
 		tw.Flush()
 		for _, e := range r.engine {
@@ -134,8 +162,10 @@ func printResults(out io.Writer, r *results) {
 			p("  limit of %s C%d: max(List %.1f ms + probing %s, IAM alone %s)", e.Load, e.Conc, ms(e.ListLone), secs(time.Duration(e.LimitRTT)*rtt), secs(e.IAMAlone))
 		}
 		p("  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider\n"+
-			"  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores\n", runtime.NumCPU())
+			"  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores;\n"+
+			"  TLS per host = connections a host with one Url sees (its first discovery and the probe's handshakes; each further Url adds a discovery)\n", runtime.NumCPU())
 	}
+	printHandshakes(out, r)
 
 	printOrg(out, r)
 
@@ -202,6 +232,40 @@ func printResults(out io.Writer, r *results) {
 	p("%s", lastLine(ts))
 }
 
+// printHandshakes prints the handshake comparison.
+func printHandshakes(out io.Writer, r *results) {
+	ratio, atK, at1 := r.handshakeRatio()
+	if len(r.handshakes) == 0 {
+		return
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	p("handshakes per host, %s at C%d, in-process as above, %d rounds alternating which goes first:", headlineLoad.Name(), headlineConc, r.opts.hsRounds)
+	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROBE_HANDSHAKES\truns\tmedian\tTLS per host\tTLS conns\tprobe mean")
+	for _, k := range []int{r.opts.handshakes, 1} {
+		var took []string
+		var last engineResult
+		for _, e := range r.handshakes {
+			if e.K == k {
+				took, last = append(took, fmt.Sprintf("%.2f", e.Took.Seconds())), e
+			}
+		}
+		med := "-"
+		if m := map[int]*engineResult{r.opts.handshakes: atK, 1: at1}[k]; m != nil {
+			med = secs(m.Took)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%d\t%.0f ms\n", k, strings.Join(took, " "), med, last.TLSPerHost(), last.Handshakes, ms(last.ProbeAvg))
+	}
+	tw.Flush()
+	for _, e := range r.handshakes {
+		if e.Problem != "" {
+			p("  INVALID run at PROBE_HANDSHAKES=%d: %s", e.K, e.Problem)
+			break
+		}
+	}
+	p("  median at PROBE_HANDSHAKES=%d / median at 1 = %s (target <= 1.3)\n", r.opts.handshakes, num(ratio))
+}
+
 // printOrg prints the organisation scenario and the model built from it.
 func printOrg(out io.Writer, r *results) {
 	org := r.org
@@ -210,7 +274,7 @@ func printOrg(out io.Writer, r *results) {
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	l, lat := org.Load, r.opts.awsLatency
-	p("organisation through the production wiring (app.NewEngineFromAWS, ORG_ROLE_NAME, DRIFT_MODE=alert, SNS read back through SQS, STATE_TABLE emptied\n"+
+	p("organisation through the production wiring (app.NewFromAWS, ORG_ROLE_NAME, DRIFT_MODE=alert, SNS read back through SQS, STATE_TABLE emptied\n"+
 		"before each run but the repeat): %d member accounts x the same %d provider Urls on %d hosts, the last host's drifted everywhere; a proxy adds %s\n"+
 		"to each IAM and STS call; organisation and %d providers created in %s, moto at %s cores", l.Accounts, l.Providers, l.Hosts, lat,
 		l.Accounts*l.Providers, org.Create.Round(100*time.Millisecond), share(org.CreateMotoCPU, org.Create))
@@ -232,7 +296,7 @@ func printOrg(out io.Writer, r *results) {
 		}
 		fmt.Fprintf(tw, "%s\t%s (%s, %s)\t%s\t%.2f\t%s\t%d\t%.0f KiB\t%s, %s\t%s\t%s\t%d (%d)\t%s\n", e.Name, secs(lim), secs(e.Limit.Probe), secs(e.Limit.IAM(l.Accounts)),
 			secs(e.Took), e.Took.Seconds()/lim.Seconds(), perAcct, len(e.Messages), float64(e.Bytes)/1024, rate, share(e.MotoCPU, e.Took), share(e.CPU, e.Took), rss,
-			e.TLS, l.Providers+l.Hosts*r.opts.handshakes, outcomes(e.Counts, e.Problem))
+			e.TLS, l.Providers+l.Hosts*fleet.HostHandshakes(r.opts.handshakes), outcomes(e.Counts, e.Problem))
 	}
 	tw.Flush()
 	for _, e := range org.Runs {

@@ -18,6 +18,7 @@ type results struct {
 	started, finished time.Time
 	opts              options
 	engine            []engineResult
+	handshakes        []engineResult // the handshake comparison: headlineLoad at headlineConc, K = -handshakes and 1
 	peers             []peerResult
 	org               *orgResults
 	fn                functionResult
@@ -122,17 +123,22 @@ func (b *bench) benchLoad(ctx context.Context, l load) error {
 	// One untimed run first: moto, the TLS stacks and the SDK warm up.
 	warm := slices.Max(b.o.conc)
 	b.logf("load %s: warm-up run at concurrency %d", l.Name(), warm)
-	if _, err := b.engineRun(ctx, f, l, warm, nil, ""); err != nil {
+	if _, err := b.engineRun(ctx, f, l, warm, b.o.handshakes, nil, ""); err != nil {
 		return err
 	}
 	live := map[string][]string{}
 	for _, conc := range b.o.conc {
-		r, err := b.engineRun(ctx, f, l, conc, live, "")
+		r, err := b.engineRun(ctx, f, l, conc, b.o.handshakes, live, "")
 		if err != nil {
 			return err
 		}
 		b.logf("load %s C%d: %.2fs (limit %.2fs)", l.Name(), conc, r.Took.Seconds(), r.Limit(b.o.rtt).Seconds())
 		b.res.engine = append(b.res.engine, r)
+	}
+	if l == headlineLoad {
+		if err := b.compareHandshakes(ctx, f, l); err != nil {
+			return err
+		}
 	}
 	states := []string{"+state (empty)", "+state (quiet)"} // the state's cost: from empty state, then quiet
 	if l != headlineLoad {
@@ -141,7 +147,7 @@ func (b *bench) benchLoad(ctx context.Context, l load) error {
 		return err
 	}
 	for _, name := range states {
-		r, err := b.engineRun(ctx, f, l, headlineConc, nil, "bench-state")
+		r, err := b.engineRun(ctx, f, l, headlineConc, b.o.handshakes, nil, "bench-state")
 		r.Load += name
 		b.res.engine = append(b.res.engine, r)
 		if err != nil {
@@ -176,6 +182,30 @@ func (b *bench) benchLoad(ctx context.Context, l load) error {
 		b.res.fn.RSS = append(b.res.fn.RSS, inv)
 		if p := f.CheckReport(inv.Report, nil); p != "" {
 			b.res.fn.Problems = append(b.res.fn.Problems, "invocation over "+l.Name()+": "+p)
+		}
+	}
+	return nil
+}
+
+// compareHandshakes runs the engine over l at headlineConc with -handshakes
+// and with PROBE_HANDSHAKES=1, -hs-rounds times each, alternating which goes
+// first, so that the machine's load weighs on both alike.
+func (b *bench) compareHandshakes(ctx context.Context, f *fleet.Fleet, l load) error {
+	if b.o.handshakes == 1 || b.o.hsRounds == 0 {
+		return nil
+	}
+	b.logf("load %s C%d: %d rounds of PROBE_HANDSHAKES=%d and =1", l.Name(), headlineConc, b.o.hsRounds, b.o.handshakes)
+	for i := range b.o.hsRounds {
+		ks := []int{b.o.handshakes, 1}
+		if i%2 == 1 {
+			ks[0], ks[1] = ks[1], ks[0]
+		}
+		for _, k := range ks {
+			r, err := b.engineRun(ctx, f, l, headlineConc, k, nil, "")
+			if err != nil {
+				return err
+			}
+			b.res.handshakes = append(b.res.handshakes, r)
 		}
 	}
 	return nil

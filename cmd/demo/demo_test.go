@@ -101,8 +101,11 @@ func TestDemo(t *testing.T) {
 			"    | New: drift for 127.0.0.1:", "    | PROVIDERS (2)", "    | SILENCE",
 			`detail-type="OIDC Provider Thumbprint New" transition=new outcome=drift count=2`,
 			`detail-type="OIDC Provider Thumbprint Applied" transition=applied outcome=updated count=1`,
-			regexp.MustCompile(`(?m)^    \(3\) ACTIVE\s+FAILED\s+CRITICAL\s+thumbprint-drift/arn:aws:iam::\d{12}:oidc-provider/\S+/team-a$`),
-			regexp.MustCompile(`(?m)^    \(2\) ARCHIVED\s+PASSED\s+INFORMATIONAL\s`))
+			regexp.MustCompile(`(?m)^    \(3\) ACTIVE\s+FAILED\s+CRITICAL\s+thumbprint-drift/arn:aws:iam::\d{12}:oidc-provider/\S+/team-a$`))
+		// (2) was applied with no problem alerted before: no finding.
+		if regexp.MustCompile(`(?m)^    \(2\) (ACTIVE|ARCHIVED)\s`).MatchString(s) {
+			t.Errorf("a finding for (2), applied with no open problem:\n%s", s)
+		}
 	})
 	t.Run("scene 2: silent", func(t *testing.T) {
 		s := section(t, text, "Scene 2")

@@ -25,10 +25,19 @@ func main() {
 		logger.ErrorContext(ctx, "bad configuration: nothing checked", "error", err.Error())
 		os.Exit(1)
 	}
-	engine, err := app.NewEngine(ctx, cfg, logger)
+	svc, err := app.New(ctx, cfg, logger)
 	if err != nil {
 		logger.ErrorContext(ctx, "start-up failed: nothing checked", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(handler.New(engine, logger, os.Stdout, os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), cfg.Mode).Invoke)
+	h := handler.New(svc.Engine, svc.Pipeline, logger, os.Stdout, os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), cfg.Mode)
+	if cfg.ShardBucket != "" {
+		sharder, err := app.NewSharder(ctx, cfg, logger)
+		if err != nil {
+			logger.ErrorContext(ctx, "start-up failed: nothing checked", "error", err.Error())
+			os.Exit(1)
+		}
+		h = h.WithSharder(sharder)
+	}
+	lambda.Start(h.Handle)
 }

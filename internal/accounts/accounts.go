@@ -94,16 +94,9 @@ type OrgOptions struct {
 // unless opts.IncludeManagement. Suspended or closing accounts are left out.
 // Sorted by account id.
 func FromOrganization(ctx context.Context, api OrgAPI, caller Caller, opts OrgOptions) ([]Target, error) {
-	org, err := api.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	management, err := ManagementAccount(ctx, api)
 	if err != nil {
-		return nil, fmt.Errorf("describe organization (to learn its management account): %w", err)
-	}
-	var management string
-	if org.Organization != nil {
-		management = aws.ToString(org.Organization.MasterAccountId)
-	}
-	if management == "" {
-		return nil, fmt.Errorf("describe organization: no management account id in the answer")
+		return nil, err
 	}
 	var out []Target
 	p := organizations.NewListAccountsPaginator(api, &organizations.ListAccountsInput{})
@@ -116,21 +109,44 @@ func FromOrganization(ctx context.Context, api OrgAPI, caller Caller, opts OrgOp
 			if !active(a) {
 				continue
 			}
-			id := aws.ToString(a.Id)
-			t := Target{AccountID: id}
-			switch {
-			case id == caller.AccountID:
-				// own credentials
-			case id == management && !opts.IncludeManagement:
-				t.Skip = managementSkipReason(id, caller.AccountID, opts.RoleName)
-			default:
-				t.RoleARN = fmt.Sprintf("arn:%s:iam::%s:role/%s", caller.Partition, id, opts.RoleName)
-			}
-			out = append(out, t)
+			out = append(out, OrgTarget(aws.ToString(a.Id), caller, management, opts))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].AccountID < out[j].AccountID })
 	return out, nil
+}
+
+// ManagementAccount asks Organizations for the organisation's management account.
+func ManagementAccount(ctx context.Context, api OrgAPI) (string, error) {
+	org, err := api.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if err != nil {
+		return "", fmt.Errorf("describe organization (to learn its management account): %w", err)
+	}
+	var management string
+	if org.Organization != nil {
+		management = aws.ToString(org.Organization.MasterAccountId)
+	}
+	if management == "" {
+		return "", fmt.Errorf("describe organization: no management account id in the answer")
+	}
+	return management, nil
+}
+
+// OrgTarget is how account id of the organisation whose management account
+// is management is reached: the caller's own credentials in its own account,
+// skipped in the management account seen from a delegated administrator
+// (unless opts.IncludeManagement), else the role opts.RoleName.
+func OrgTarget(id string, caller Caller, management string, opts OrgOptions) Target {
+	t := Target{AccountID: id}
+	switch {
+	case id == caller.AccountID:
+		// own credentials
+	case id == management && !opts.IncludeManagement:
+		t.Skip = managementSkipReason(id, caller.AccountID, opts.RoleName)
+	default:
+		t.RoleARN = fmt.Sprintf("arn:%s:iam::%s:role/%s", caller.Partition, id, opts.RoleName)
+	}
+	return t
 }
 
 // managementSkipReason is why the management account is not checked from a

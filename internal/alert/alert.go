@@ -1,4 +1,12 @@
-// Package alert formats drift results as SNS messages and publishes them.
+// Package alert is the notify pipeline, after Alertmanager's notify stages:
+// the lifecycle decides each result's transition against the alert state
+// and claims it (Pipeline.Claim); grouping makes one message per
+// transition, outcome, host and live thumbprints; fan-out sends each message
+// to each integration (SNSPublisher, EventBridgePublisher, SecurityHub) that
+// has not taken it, with retries; and each integration's delivery is
+// recorded apart in the state (Pipeline.Notify). It also holds the message
+// formats: the JSON document, the email text, the AWS Chatbot notification,
+// the EventBridge event and the Security Hub finding.
 package alert
 
 import (
@@ -9,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
-	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 )
 
 // API is the part of the SNS client this package calls.
@@ -42,19 +49,19 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// Publisher publishes alerts to one SNS topic.
-type Publisher struct {
+// SNSPublisher publishes alerts to one SNS topic.
+type SNSPublisher struct {
 	api    API
 	topic  string
 	format config.AlertFormat
 	logger *slog.Logger
 }
 
-var _ drift.Publisher = (*Publisher)(nil)
+var _ Integration = (*SNSPublisher)(nil)
 
-// NewPublisher returns a Publisher to topicARN through api (an *sns.Client).
-func NewPublisher(api API, topicARN string, opts ...PublisherOption) *Publisher {
-	p := &Publisher{api: api, topic: topicARN, format: config.FormatJSON, logger: slog.New(slog.DiscardHandler)}
+// NewSNSPublisher returns an SNSPublisher to topicARN through api (an *sns.Client).
+func NewSNSPublisher(api API, topicARN string, opts ...SNSOption) *SNSPublisher {
+	p := &SNSPublisher{api: api, topic: topicARN, format: config.FormatJSON, logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(p)
 	}

@@ -103,7 +103,7 @@ func chatbotID(d Document) string {
 
 func severityEmoji(d Document) string {
 	switch {
-	case d.Transition == drift.TransitionResolved || d.Transition == drift.TransitionApplied:
+	case d.Transition == TransitionResolved || d.Transition == TransitionApplied:
 		return ":white_check_mark:"
 	case d.Severity == drift.SeverityCritical:
 		return ":rotating_light:"

@@ -16,12 +16,12 @@ import (
 // "Messages"): what SNS delivers to every protocol but email, and the detail
 // of the EventBridge event. Its JSON names are a contract.
 type Document struct {
-	Transition      drift.Transition `json:"transition"`
-	Outcome         drift.Outcome    `json:"outcome"`
-	Severity        drift.Severity   `json:"severity"`
-	Host            string           `json:"host"`
-	LiveThumbprints []string         `json:"live_thumbprints"`
-	Mode            string           `json:"mode"`
+	Transition      Transition     `json:"transition"`
+	Outcome         drift.Outcome  `json:"outcome"`
+	Severity        drift.Severity `json:"severity"`
+	Host            string         `json:"host"`
+	LiveThumbprints []string       `json:"live_thumbprints"`
+	Mode            string         `json:"mode"`
 	// CheckedAt is RFC 3339, UTC.
 	CheckedAt string `json:"checked_at"`
 	// Count is how many providers (or accounts) the message concerns.
@@ -104,7 +104,7 @@ func nonNil(s []string) []string {
 
 // NewDocument is m's document listing all of its results (unbounded; the
 // publishers bound it).
-func NewDocument(m drift.Message) Document {
+func NewDocument(m Message) Document {
 	results := make([]DocumentResult, len(m.Results))
 	for i, r := range m.Results {
 		results[i] = documentResult(r)
@@ -156,7 +156,7 @@ func marshal(v any) (string, error) {
 // DetailType is the EventBridge detail-type of a message with transition t:
 // "OIDC Provider Thumbprint New", "... Changed", "... Reminder", "... Resolved",
 // "... Applied".
-func DetailType(t drift.Transition) string {
+func DetailType(t Transition) string {
 	s := string(t)
 	if s != "" {
 		s = strings.ToUpper(s[:1]) + s[1:]

@@ -95,13 +95,13 @@ func EmailText(d Document) string {
 func headline(d Document) string {
 	where := hostOr(d)
 	switch d.Transition {
-	case drift.TransitionResolved:
+	case TransitionResolved:
 		return fmt.Sprintf("Resolved: the problem alerted for %s is gone (%s).", where, count(d))
-	case drift.TransitionApplied:
+	case TransitionApplied:
 		return fmt.Sprintf("Applied: thumbprint-drift replaced the thumbprint list for %s (%s).", where, count(d))
-	case drift.TransitionChanged:
+	case TransitionChanged:
 		return fmt.Sprintf("Changed: %s for %s, different from the last alert (%s, severity %s).", d.Outcome, where, count(d), d.Severity)
-	case drift.TransitionReminder:
+	case TransitionReminder:
 		return fmt.Sprintf("Reminder: %s for %s is still there (%s, severity %s).", d.Outcome, where, count(d), d.Severity)
 	default:
 		return fmt.Sprintf("New: %s for %s (%s, severity %s).", d.Outcome, where, count(d), d.Severity)
@@ -196,7 +196,7 @@ func silence(d Document) (text, command string) {
 	switch {
 	case d.Outcome == drift.AccountFailed:
 		return "Fix the account's role, or leave the account out of the run (ACCOUNT_ROLE_ARNS).", ""
-	case d.Transition == drift.TransitionResolved || d.Transition == drift.TransitionApplied:
+	case d.Transition == TransitionResolved || d.Transition == TransitionApplied:
 		text = "Nothing to do: this closes the alert. To stop messages about a provider, tag it " +
 			TagMode + "=ignore (not checked) or " + TagMode + "=report (checked and reported, never alerted or written):"
 	default:

@@ -2,18 +2,13 @@ package alert
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 )
 
@@ -31,10 +26,6 @@ const EventSource = "thumbprint-drift"
 // smaller, so an event is at most MaxEventBytes-1 as EventBridge counts it
 // (EventSize).
 const MaxEventBytes = 256 * 1024
-
-// eventAttempts is how many times an entry EventBridge failed with a
-// retryable code (throttling, internal failure) is put.
-const eventAttempts = 4
 
 // Event is one grouped message as an EventBridge entry.
 type Event struct {
@@ -68,11 +59,11 @@ func EventSize(e ebtypes.PutEventsRequestEntry) int {
 // whatever ALERT_FORMAT), resources the listed provider ARNs, time the check.
 // As many results as keep the entry under MaxEventBytes are listed, in m's
 // order; the others are counted in the document's omitted.
-func BuildEvent(m drift.Message, bus string) (Event, error) {
+func BuildEvent(m Message, bus string) (Event, error) {
 	return buildEvent(m, bus, MaxEventBytes-1)
 }
 
-func buildEvent(m drift.Message, bus string, limit int) (Event, error) {
+func buildEvent(m Message, bus string, limit int) (Event, error) {
 	full := NewDocument(m)
 	build := func(n int) (Event, error) {
 		d := full.first(n)
@@ -107,13 +98,12 @@ func buildEvent(m drift.Message, bus string, limit int) (Event, error) {
 // EventBridgePublisher puts one event per grouped message on an EventBridge
 // bus (EVENT_BUS_NAME).
 type EventBridgePublisher struct {
-	api     EventBridgeAPI
-	bus     string
-	logger  *slog.Logger
-	backoff func(attempt int) time.Duration
+	api    EventBridgeAPI
+	bus    string
+	logger *slog.Logger
 }
 
-var _ drift.Publisher = (*EventBridgePublisher)(nil)
+var _ Integration = (*EventBridgePublisher)(nil)
 
 // EventBridgeOption configures an EventBridgePublisher.
 type EventBridgeOption func(*EventBridgePublisher)
@@ -127,78 +117,44 @@ func WithEventLogger(l *slog.Logger) EventBridgeOption {
 	}
 }
 
-// WithEventBackoff sets the wait before the attempt-th retry of an entry
-// EventBridge failed with a retryable code (default 200ms doubling).
-func WithEventBackoff(f func(attempt int) time.Duration) EventBridgeOption {
-	return func(p *EventBridgePublisher) { p.backoff = f }
-}
-
 // NewEventBridgePublisher returns a publisher to the bus named (or ARN) bus
 // through api (an *eventbridge.Client).
 func NewEventBridgePublisher(api EventBridgeAPI, bus string, opts ...EventBridgeOption) *EventBridgePublisher {
-	p := &EventBridgePublisher{api: api, bus: bus, logger: slog.New(slog.DiscardHandler),
-		backoff: func(attempt int) time.Duration { return 200 * time.Millisecond << (attempt - 1) }}
+	p := &EventBridgePublisher{api: api, bus: bus, logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(p)
 	}
 	return p
 }
 
-// ErrEventFailed is returned (wrapped) when EventBridge did not accept an
-// event: the message counts as undelivered.
-var ErrEventFailed = errors.New("event not accepted")
+// Name is "eventbridge".
+func (p *EventBridgePublisher) Name() string { return "eventbridge" }
 
-// Publish puts m as one event. An entry EventBridge fails (FailedEntryCount)
-// is an error, after retries when its code is throttling or an internal
-// failure: the message is undelivered, so its transitions are not recorded
-// and a retried invocation sends it again.
-func (p *EventBridgePublisher) Publish(ctx context.Context, m drift.Message) error {
+// Notify puts m as one event. An entry EventBridge fails (FailedEntryCount)
+// is a *Refused of every result of m, with the entry's error code: the
+// pipeline's retry stage sends it again when the code is throttling or an
+// internal failure, and otherwise m is not delivered to EventBridge, so a
+// retried invocation sends it here again (and not to the other integrations).
+func (p *EventBridgePublisher) Notify(ctx context.Context, m Message) error {
 	ev, err := BuildEvent(m, p.bus)
 	if err != nil {
 		return fmt.Errorf("build event for bus %s: %w", p.bus, err)
 	}
 	logOmitted(ctx, p.logger, "EventBridge event", m, ev.Omitted, MaxEventBytes-1)
-	what := fmt.Sprintf("%s event for %s (%d providers) on bus %s", aws.ToString(ev.Entry.DetailType), messageWhere(m), len(m.Results), p.bus)
-	for attempt := 1; ; attempt++ {
-		out, err := p.api.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{ev.Entry}})
-		if err != nil {
-			return fmt.Errorf("put %s: %w", what, err)
-		}
-		if out.FailedEntryCount == 0 && (len(out.Entries) == 0 || out.Entries[0].ErrorCode == nil) {
-			return nil
-		}
-		code, msg := "unknown", ""
-		if len(out.Entries) > 0 {
-			code, msg = aws.ToString(out.Entries[0].ErrorCode), aws.ToString(out.Entries[0].ErrorMessage)
-		}
-		if !retryableEntry(code) || attempt == eventAttempts {
-			return fmt.Errorf("put %s: %w: %s: %s (attempt %d)", what, ErrEventFailed, code, msg, attempt)
-		}
-		wait := time.NewTimer(p.backoff(attempt))
-		select {
-		case <-ctx.Done():
-			wait.Stop()
-			return fmt.Errorf("put %s: %w: %s, retry cut short: %w", what, ErrEventFailed, code, ctx.Err())
-		case <-wait.C:
-		}
+	out, err := p.api.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{ev.Entry}})
+	if err != nil {
+		return fmt.Errorf("put %s event for %s (%d providers) on bus %s: %w", aws.ToString(ev.Entry.DetailType), messageWhere(m), len(m.Results), p.bus, err)
 	}
-}
-
-// retryableEntry reports whether a failed entry's code is worth another try.
-func retryableEntry(code string) bool {
-	return strings.Contains(code, "Throttl") || code == "InternalFailure" || code == "InternalException" || code == "ServiceUnavailable"
-}
-
-// Publishers are the publishers cfg asks for, with clients from awsCfg: SNS
-// to SNS_TOPIC_ARN in ALERT_FORMAT, and EventBridge to EVENT_BUS_NAME. None
-// when neither is set.
-func Publishers(awsCfg aws.Config, cfg config.Config, logger *slog.Logger) []drift.Publisher {
-	var out []drift.Publisher
-	if cfg.TopicARN != "" {
-		out = append(out, NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN, WithFormat(cfg.AlertFormat), WithLogger(logger)))
+	if out.FailedEntryCount == 0 && (len(out.Entries) == 0 || out.Entries[0].ErrorCode == nil) {
+		return nil
 	}
-	if cfg.EventBusName != "" {
-		out = append(out, NewEventBridgePublisher(eventbridge.NewFromConfig(awsCfg), cfg.EventBusName, WithEventLogger(logger)))
+	why := Refusal{Code: "unknown", Message: "PutEvents failed the entry on bus " + p.bus}
+	if len(out.Entries) > 0 {
+		why = Refusal{Code: aws.ToString(out.Entries[0].ErrorCode), Message: aws.ToString(out.Entries[0].ErrorMessage) + " (bus " + p.bus + ")"}
 	}
-	return out
+	refused := &Refused{Keys: make(map[string]Refusal, len(m.Results))}
+	for _, r := range m.Results {
+		refused.Keys[r.Key()] = why
+	}
+	return refused
 }

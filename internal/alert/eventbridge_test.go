@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
-	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
@@ -54,10 +52,10 @@ func (w *ebWorld) drain(t *testing.T) []testpeer.Event {
 func noWait(int) time.Duration { return 0 }
 
 func TestDetailType(t *testing.T) {
-	for tr, want := range map[drift.Transition]string{
-		drift.TransitionNew: "OIDC Provider Thumbprint New", drift.TransitionChanged: "OIDC Provider Thumbprint Changed",
-		drift.TransitionReminder: "OIDC Provider Thumbprint Reminder", drift.TransitionResolved: "OIDC Provider Thumbprint Resolved",
-		drift.TransitionApplied: "OIDC Provider Thumbprint Applied",
+	for tr, want := range map[alert.Transition]string{
+		alert.TransitionNew: "OIDC Provider Thumbprint New", alert.TransitionChanged: "OIDC Provider Thumbprint Changed",
+		alert.TransitionReminder: "OIDC Provider Thumbprint Reminder", alert.TransitionResolved: "OIDC Provider Thumbprint Resolved",
+		alert.TransitionApplied: "OIDC Provider Thumbprint Applied",
 	} {
 		if got := alert.DetailType(tr); got != want {
 			t.Errorf("DetailType(%s) = %q, want %q", tr, got, want)
@@ -71,20 +69,20 @@ func TestEventBridgePublishDelivers(t *testing.T) {
 	w := newEBWorld(t)
 	p := alert.NewEventBridgePublisher(w.eb, bus)
 	tests := []struct {
-		transition drift.Transition
+		transition alert.Transition
 		outcome    drift.Outcome
 	}{
-		{drift.TransitionNew, drift.Drift},
-		{drift.TransitionChanged, drift.Drift},
-		{drift.TransitionReminder, drift.Drift},
-		{drift.TransitionResolved, drift.InSync},
-		{drift.TransitionApplied, drift.Updated},
+		{alert.TransitionNew, drift.Drift},
+		{alert.TransitionChanged, drift.Drift},
+		{alert.TransitionReminder, drift.Drift},
+		{alert.TransitionResolved, drift.InSync},
+		{alert.TransitionApplied, drift.Updated},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.transition), func(t *testing.T) {
 			m := twoAccounts()
 			m.Transition, m.Outcome = tt.transition, tt.outcome
-			if err := p.Publish(context.Background(), m); err != nil {
+			if err := p.Notify(context.Background(), m); err != nil {
 				t.Fatal(err)
 			}
 			evs := w.drain(t)
@@ -99,7 +97,7 @@ func TestEventBridgePublishDelivers(t *testing.T) {
 			if !reflect.DeepEqual(ev.Resources, wantResources) {
 				t.Errorf("resources %v, want %v", ev.Resources, wantResources)
 			}
-			if tt.transition == drift.TransitionNew {
+			if tt.transition == alert.TransitionNew {
 				golden(t, "message-document.golden.json", ev.Detail)
 				return
 			}
@@ -139,8 +137,20 @@ func (f *faultyEB) PutEvents(ctx context.Context, in *eventbridge.PutEventsInput
 	return f.EventBridgeAPI.PutEvents(ctx, in, opts...)
 }
 
-// A failed entry is an undelivered message: an error, after retries for
-// throttling; an entry that fails for good is never reported as sent.
+// notifyVia sends m's results through a stateless pipeline of integ alone,
+// with retry's attempts and no wait between them.
+func notifyVia(ctx context.Context, integ alert.Integration, attempts int, backoff func(int) time.Duration, m alert.Message) (alert.Delivery, error) {
+	var claimed []alert.Claimed
+	for _, r := range m.Results {
+		claimed = append(claimed, alert.Claimed{Result: r, Host: m.Host, Mode: m.Mode, CheckedAt: m.CheckedAt, Transition: m.Transition})
+	}
+	p := alert.New(alert.Options{Integrations: []alert.Integration{integ}, Retry: alert.Retry{Attempts: attempts, Backoff: backoff}})
+	return p.Notify(ctx, claimed)
+}
+
+// A failed entry is an undelivered message: an error, after the pipeline's
+// retries for throttling; an entry that fails for good is never reported as
+// sent.
 func TestEventBridgeFailedEntries(t *testing.T) {
 	w := newEBWorld(t)
 	tests := []struct {
@@ -157,9 +167,8 @@ func TestEventBridgeFailedEntries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &faultyEB{EventBridgeAPI: w.eb, fail: tt.fail}
-			p := alert.NewEventBridgePublisher(f, bus, alert.WithEventBackoff(noWait))
-			err := p.Publish(context.Background(), twoAccounts())
-			if (err != nil) != tt.wantErr || tt.wantErr && !errors.Is(err, alert.ErrEventFailed) {
+			d, err := notifyVia(context.Background(), alert.NewEventBridgePublisher(f, bus), 4, noWait, twoAccounts())
+			if (err != nil) != tt.wantErr || tt.wantErr && !errors.Is(err, alert.ErrNotDelivered) || tt.wantErr != (len(d.Unsent) == 2) {
 				t.Fatalf("Publish = %v, want error %v", err, tt.wantErr)
 			}
 			if tt.wantErr && (!strings.Contains(err.Error(), bus) || !strings.Contains(err.Error(), tt.fail[len(tt.fail)-1])) {
@@ -179,8 +188,7 @@ func TestEventBridgeFailedEntries(t *testing.T) {
 	}
 
 	t.Run("a bus that does not exist", func(t *testing.T) {
-		p := alert.NewEventBridgePublisher(w.eb, "no-such-bus", alert.WithEventBackoff(noWait))
-		err := p.Publish(context.Background(), twoAccounts())
+		_, err := notifyVia(context.Background(), alert.NewEventBridgePublisher(w.eb, "no-such-bus"), 4, noWait, twoAccounts())
 		if err == nil || !strings.Contains(err.Error(), "no-such-bus") {
 			t.Fatalf("Publish = %v, want an error naming the bus", err)
 		}
@@ -189,8 +197,8 @@ func TestEventBridgeFailedEntries(t *testing.T) {
 	t.Run("context cancelled during backoff", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		f := &faultyEB{EventBridgeAPI: w.eb, fail: []string{"ThrottlingException"}}
-		p := alert.NewEventBridgePublisher(f, bus, alert.WithEventBackoff(func(int) time.Duration { cancel(); return time.Hour }))
-		if err := p.Publish(ctx, twoAccounts()); !errors.Is(err, context.Canceled) || !errors.Is(err, alert.ErrEventFailed) {
+		_, err := notifyVia(ctx, alert.NewEventBridgePublisher(f, bus), 4, func(int) time.Duration { cancel(); return time.Hour }, twoAccounts())
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, alert.ErrNotDelivered) {
 			t.Fatalf("Publish = %v, want cancelled and undelivered", err)
 		}
 	})
@@ -230,7 +238,7 @@ func TestEventBridgeAtTheSizeEdge(t *testing.T) {
 	f := &faultyEB{EventBridgeAPI: w.eb}
 	logger, logs := logBuffer()
 	p := alert.NewEventBridgePublisher(f, bus, alert.WithEventLogger(logger))
-	if err := p.Publish(context.Background(), msg); err != nil {
+	if err := p.Notify(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}
 	if got := alert.EventSize(f.entries[0]); got != limit {
@@ -249,7 +257,7 @@ func TestEventBridgeAtTheSizeEdge(t *testing.T) {
 	}
 
 	msg.Results[n-1].Detail += "x"
-	if err := p.Publish(context.Background(), msg); err != nil {
+	if err := p.Notify(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}
 	if got := alert.EventSize(f.entries[1]); got > limit {
@@ -271,28 +279,4 @@ func TestEventBridgeAtTheSizeEdge(t *testing.T) {
 		t.Fatalf("logged %v as left out, want [%s]", arns, last)
 	}
 	t.Logf("%d results of a %d-byte detail fill an entry of %d bytes", n, len(msg.Results[0].Detail), limit)
-}
-
-func TestPublishersFromConfig(t *testing.T) {
-	tests := []struct {
-		name  string
-		cfg   config.Config
-		types []string
-	}{
-		{"none", config.Config{}, nil},
-		{"SNS", config.Config{TopicARN: "arn:aws:sns:us-east-1:123456789012:t", AlertFormat: config.FormatChatbot}, []string{"*alert.Publisher"}},
-		{"SNS and EventBridge", config.Config{TopicARN: "arn:aws:sns:us-east-1:123456789012:t", EventBusName: bus}, []string{"*alert.Publisher", "*alert.EventBridgePublisher"}},
-		{"EventBridge only", config.Config{EventBusName: bus}, []string{"*alert.EventBridgePublisher"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			for _, p := range alert.Publishers(aws.Config{Region: "us-east-1"}, tt.cfg, nil) {
-				got = append(got, fmt.Sprintf("%T", p))
-			}
-			if !reflect.DeepEqual(got, tt.types) {
-				t.Errorf("publishers %v, want %v", got, tt.types)
-			}
-		})
-	}
 }

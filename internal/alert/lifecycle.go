@@ -1,15 +1,10 @@
 package alert
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"log/slog"
+	"cmp"
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
@@ -48,7 +43,7 @@ const (
 // Step is the lifecycle's decision for one key in one run.
 type Step struct {
 	// Transition is what to send; none when nothing is.
-	Transition drift.Transition
+	Transition Transition
 	// FirstSeen is when the result's problem was first seen (zero for
 	// results that are not problems). For probe-failed it is the first
 	// failed run of the streak, before the alert threshold too.
@@ -66,6 +61,14 @@ type Step struct {
 	// delivers it, and OwedAt is when it was applied.
 	Owed   string
 	OwedAt time.Time
+	// Delivered are the integrations that already took Transition: an
+	// earlier run delivered it to them and not to the others, which this
+	// step's delivery owes it to.
+	Delivered []string
+	// FindingCreated is when the key's Security Hub finding was created
+	// (its first problem alerted); zero when the transition has no finding
+	// to import (an applied that closes no alerted problem).
+	FindingCreated time.Time
 }
 
 // Next decides the transition of result r given prev, the key's item as
@@ -87,6 +90,12 @@ type Step struct {
 // applied (in place of resolved). A problem seen again drops it: its own
 // transitions tell the state that matters now.
 //
+// A transition that some integrations took and others did not is recorded
+// as sent with the integrations that took it (prev.OwedTransition,
+// prev.DeliveredTo): while it still holds, and nothing newer is to be
+// sent, the step sends it again, to the other integrations only. A newer
+// transition replaces it for every integration.
+//
 // first_seen is kept while the problem's outcome persists: a changed live
 // thumbprint (the identity provider rotated again while the provider still
 // drifts) sends changed but keeps first_seen, since the provider has been
@@ -96,7 +105,7 @@ func Next(prev state.Item, r drift.Result, now time.Time, p Policy) Step {
 	q.Key = r.Key()
 	dirty := false
 
-	live := drift.SortedLive(r.LiveThumbprints)
+	live := SortedLive(r.LiveThumbprints)
 	for _, t := range live {
 		if last, ok := q.Seen[t]; !ok || now.Sub(last) >= SeenRefresh {
 			if q.Seen == nil {
@@ -147,7 +156,7 @@ func Next(prev state.Item, r drift.Result, now time.Time, p Policy) Step {
 		if prev.Applied == id && !now.Before(prev.AppliedAt) && now.Sub(prev.AppliedAt) < AppliedWindow {
 			break // another invocation sent this very update
 		}
-		step.Transition = drift.TransitionApplied
+		step.Transition = TransitionApplied
 		step.Quiet.Owed, step.Quiet.OwedAt = id, now
 		full.Outcome, full.Live, full.AlertedAt = "", nil, time.Time{}
 		full.Applied, full.AppliedAt = id, now
@@ -155,29 +164,41 @@ func Next(prev state.Item, r drift.Result, now time.Time, p Policy) Step {
 	case problem != "":
 		switch {
 		case prev.Outcome == "":
-			step.Transition = drift.TransitionNew
+			step.Transition = TransitionNew
 		case prev.Outcome != string(problem) || !slices.Equal(prev.Live, live):
-			step.Transition = drift.TransitionChanged
+			step.Transition = TransitionChanged
 		case p.RealertInterval > 0 && !now.Before(prev.AlertedAt.Add(p.RealertInterval)):
-			step.Transition = drift.TransitionReminder
+			step.Transition = TransitionReminder
 		}
-		if step.Transition != drift.TransitionNone {
+		if step.Transition != TransitionNone {
 			full.Outcome, full.Live, full.AlertedAt = string(problem), live, now
 		}
 	case q.Owed != "":
-		step.Transition, step.Owed, step.OwedAt = drift.TransitionApplied, q.Owed, q.OwedAt
+		step.Transition, step.Owed, step.OwedAt = TransitionApplied, q.Owed, q.OwedAt
 		full.Outcome, full.Live, full.AlertedAt = "", nil, time.Time{}
 		full.Applied, full.AppliedAt = q.Owed, q.OwedAt
 		full.Owed, full.OwedAt = "", time.Time{}
 	default:
 		if prev.Outcome != "" {
-			step.Transition = drift.TransitionResolved
+			step.Transition = TransitionResolved
 			full.Outcome, full.Live, full.AlertedAt = "", nil, time.Time{}
 		}
 	}
-	if step.Transition == drift.TransitionNone {
+	switch {
+	case step.Transition != TransitionNone:
+		step.FindingCreated = findingCreated(prev, &full, step.Transition, problem, now)
+	case prev.OwedTransition != "" && owedHolds(prev, r, problem):
+		step.Transition, step.Delivered = Transition(prev.OwedTransition), prev.DeliveredTo
+		step.FindingCreated = prev.FindingCreated
+		if step.Transition == TransitionApplied {
+			step.Owed, step.OwedAt = prev.Applied, prev.AppliedAt
+		}
+		full = q
+	default:
 		full = q
 	}
+	// What integrations owe is set by the record of a partial delivery.
+	full.OwedTransition, full.DeliveredTo = "", nil
 	step.Full = full
 	return finish(step, now)
 }
@@ -185,7 +206,7 @@ func Next(prev state.Item, r drift.Result, now time.Time, p Policy) Step {
 // finish forgets sightings past SeenWindow (beyond MaxSeen, the oldest) in
 // what is about to be written.
 func finish(s Step, now time.Time) Step {
-	if !s.Write && s.Transition == drift.TransitionNone {
+	if !s.Write && s.Transition == TransitionNone {
 		return s
 	}
 	prune := func(it *state.Item) {
@@ -207,6 +228,38 @@ func finish(s Step, now time.Time) Step {
 	return s
 }
 
+// findingCreated is when the Security Hub finding of a transition t was
+// created, which full (the record) keeps: the first problem's first sight,
+// through every update and the archive. An applied that closes no alerted
+// problem has no finding (zero).
+func findingCreated(prev state.Item, full *state.Item, t Transition, problem drift.Outcome, now time.Time) time.Time {
+	created := cmp.Or(prev.FindingCreated, prev.FirstSeen)
+	switch {
+	case problem != "" && t != TransitionApplied:
+		created = cmp.Or(created, full.FirstSeen, now)
+	case prev.Outcome != "":
+		created = cmp.Or(created, now)
+	default:
+		return time.Time{}
+	}
+	full.FindingCreated = created
+	return created
+}
+
+// owedHolds reports whether prev's partly delivered transition still tells
+// the state of r: the same problem, or, for resolved and applied, no problem.
+func owedHolds(prev state.Item, r drift.Result, problem drift.Outcome) bool {
+	switch Transition(prev.OwedTransition) {
+	case TransitionNew, TransitionChanged, TransitionReminder:
+		return problem != "" && string(problem) == prev.Outcome && slices.Equal(prev.Live, SortedLive(r.LiveThumbprints))
+	case TransitionResolved:
+		return problem == "" && prev.Outcome == "" && r.Outcome != drift.Updated
+	case TransitionApplied:
+		return problem == "" && prev.Outcome == ""
+	}
+	return false
+}
+
 // appliedID identifies an update: the stored list it replaced and the list
 // it wrote.
 func appliedID(r drift.Result) string {
@@ -218,234 +271,4 @@ func appliedID(r drift.Result) string {
 		return strings.Join(out, ",")
 	}
 	return lower(r.StoredThumbprints) + ">" + lower(r.NewThumbprints)
-}
-
-// Lifecycle is the alert lifecycle over the state table: a drift.Lifecycle.
-type Lifecycle struct {
-	store  *state.Store
-	policy Policy
-	logger *slog.Logger
-	// writes bounds the state writes in flight across a run's messages.
-	writes chan struct{}
-}
-
-var _ drift.Lifecycle = (*Lifecycle)(nil)
-
-// writeConcurrency bounds a run's state writes in flight.
-const writeConcurrency = 16
-
-// NewLifecycle returns the lifecycle over store; logger (nil: discard)
-// receives the transitions lost to concurrent invocations.
-func NewLifecycle(store *state.Store, p Policy, logger *slog.Logger) *Lifecycle {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &Lifecycle{store: store, policy: p, logger: logger, writes: make(chan struct{}, writeConcurrency)}
-}
-
-// LastSeen reads when the provider's thumbprints were last seen live, within
-// SeenWindow.
-func (l *Lifecycle) LastSeen(ctx context.Context, providerARN string, now time.Time) (drift.LastSeen, error) {
-	items, err := l.store.Get(ctx, []string{providerARN})
-	if err != nil {
-		return nil, err
-	}
-	out := drift.LastSeen{}
-	for t, at := range items[providerARN].Seen {
-		if now.Sub(at) < SeenWindow {
-			out[t] = at
-		}
-	}
-	return out, nil
-}
-
-// claim is a transition this run holds.
-type claim struct {
-	version int64
-	full    state.Item
-}
-
-// pending is a run's claims and quiet writes.
-type pending struct {
-	l     *Lifecycle
-	id    string
-	now   time.Time
-	mu    sync.Mutex
-	held  map[string]claim
-	quiet []save
-}
-
-type save struct{ prev, next state.Item }
-
-// Begin reads the results' state in batches, decides each transition (Next)
-// and claims it.
-func (l *Lifecycle) Begin(ctx context.Context, results []drift.Result, now time.Time, hold time.Duration) (drift.Pending, error) {
-	keys := make([]string, len(results))
-	for i, r := range results {
-		keys[i] = r.Key()
-	}
-	items, err := l.store.Get(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	p := &pending{l: l, id: claimID(), now: now, held: map[string]claim{}}
-	until := now.Add(hold)
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	for i := range results {
-		r := &results[i]
-		prev, ok := items[r.Key()]
-		if !ok {
-			prev = state.Item{Key: r.Key()}
-		}
-		st := Next(prev, *r, now, l.policy)
-		r.Transition = drift.TransitionNone
-		if !st.FirstSeen.IsZero() {
-			r.FirstSeen = st.FirstSeen.UTC().Format(time.RFC3339)
-		}
-		if st.Transition == drift.TransitionNone {
-			if st.Write {
-				p.quiet = append(p.quiet, save{prev, st.Quiet})
-			}
-			continue
-		}
-		if prev.Claimed(now, "") {
-			l.lost(ctx, *r, st.Transition, "another invocation holds it")
-			continue
-		}
-		wg.Add(1)
-		l.writes <- struct{}{}
-		go func() {
-			defer func() { <-l.writes; wg.Done() }()
-			err := l.store.Claim(ctx, prev, st.Quiet, p.id, until, now)
-			switch {
-			case errors.Is(err, state.ErrConflict):
-				l.lost(ctx, *r, st.Transition, "another invocation claimed or sent it")
-			case err != nil:
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			default:
-				r.Transition = st.Transition
-				if st.Owed != "" {
-					owedResult(r, st.Owed, st.OwedAt)
-				}
-				p.mu.Lock()
-				p.held[r.Key()] = claim{version: prev.Version + 1, full: st.Full}
-				p.mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return p, errors.Join(errs...)
-}
-
-// owedResult restates r, for its message, as the update an earlier run
-// applied (id: stored list ">" new list, lowercase) whose applied was not
-// delivered. The report keeps what this run saw.
-func owedResult(r *drift.Result, id string, at time.Time) {
-	split := func(s string) []string {
-		if s == "" {
-			return []string{}
-		}
-		return strings.Split(s, ",")
-	}
-	stored, written, _ := strings.Cut(id, ">")
-	r.Outcome, r.Severity, r.BreaksAssumeRole = drift.Updated, drift.SeverityInfo, false
-	r.StoredThumbprints, r.NewThumbprints = split(stored), split(written)
-	r.Detail = "thumbprint list replaced at " + at.UTC().Format(time.RFC3339) + " by a run whose alert was not delivered; sent now"
-}
-
-func (l *Lifecycle) lost(ctx context.Context, r drift.Result, t drift.Transition, why string) {
-	l.logger.InfoContext(ctx, "transition not sent by this run: "+why, "key", r.Key(), "transition", string(t), "outcome", string(r.Outcome))
-}
-
-// each runs f for every held claim of results, at most writeConcurrency
-// writes at once.
-func (p *pending) each(results []drift.Result, f func(key string, c claim) error) error {
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	for _, r := range results {
-		p.mu.Lock()
-		c, ok := p.held[r.Key()]
-		delete(p.held, r.Key())
-		p.mu.Unlock()
-		if !ok {
-			continue
-		}
-		wg.Add(1)
-		p.l.writes <- struct{}{}
-		go func() {
-			defer func() { <-p.l.writes; wg.Done() }()
-			if err := f(r.Key(), c); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// Delivered records the transitions of results as sent. A claim taken over
-// after it lapsed means the other invocation sends the transition too
-// (at-least-once); that is logged, not an error.
-func (p *pending) Delivered(ctx context.Context, results []drift.Result) error {
-	return p.each(results, func(key string, c claim) error {
-		err := p.l.store.Record(ctx, c.full, c.version, p.id, p.now)
-		if errors.Is(err, state.ErrConflict) {
-			p.l.logger.WarnContext(ctx, "transition delivered after its claim lapsed and another invocation took it over: it may be sent twice", "key", key)
-			return nil
-		}
-		return err
-	})
-}
-
-// Undelivered releases the claims of results, so that a retry sends them.
-// A release that fails leaves the claim to lapse: the retry after it sends.
-func (p *pending) Undelivered(ctx context.Context, results []drift.Result) error {
-	return p.each(results, func(key string, _ claim) error {
-		if err := p.l.store.Release(ctx, key, p.id); err != nil && !errors.Is(err, state.ErrConflict) {
-			return err
-		}
-		return nil
-	})
-}
-
-// Close writes the observations of results without a transition. One that
-// loses a race is dropped: the other invocation observed the same.
-func (p *pending) Close(ctx context.Context) error {
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	for _, s := range p.quiet {
-		wg.Add(1)
-		p.l.writes <- struct{}{}
-		go func() {
-			defer func() { <-p.l.writes; wg.Done() }()
-			if err := p.l.store.Save(ctx, s.prev, s.next, p.now); err != nil && !errors.Is(err, state.ErrConflict) {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	p.quiet = nil
-	return errors.Join(errs...)
-}
-
-func claimID() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -32,46 +32,46 @@ func TestNext(t *testing.T) {
 		prev   state.Item
 		r      drift.Result
 		pol    alert.Policy
-		want   drift.Transition
+		want   alert.Transition
 		first  time.Time // zero: not a problem
 		write  bool      // quiet fields written (without a transition)
 		open   string    // the problem open after delivery ("" none)
 		failed int       // probe failures counted after
 	}{
-		{"first drift is new", state.Item{}, res(drift.Drift, a), pol, drift.TransitionNew, now, true, "drift", 0},
-		{"same drift before the interval: nothing, no write", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a), res(drift.Drift, a), pol, drift.TransitionNone, ago(5 * time.Hour), false, "drift", 0},
-		{"same drift at the interval: reminder", alerted(drift.Drift, ago(48*time.Hour), ago(24*time.Hour), a), res(drift.Drift, a), pol, drift.TransitionReminder, ago(48 * time.Hour), false, "drift", 0},
-		{"interval 0 never reminds", alerted(drift.Drift, ago(900*time.Hour), ago(900*time.Hour), a), res(drift.Drift, a), alert.Policy{ProbeFailuresToAlert: 2}, drift.TransitionNone, ago(900 * time.Hour), false, "drift", 0},
-		{"live thumbprint changed again: changed, first_seen kept", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a), res(drift.Drift, b), pol, drift.TransitionChanged, ago(5 * time.Hour), true, "drift", 0},
-		{"live order alone changes nothing", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a, b), res(drift.Drift, strings.ToUpper(b), a), pol, drift.TransitionNone, ago(5 * time.Hour), true, "drift", 0},
-		{"other outcome: changed, first_seen now", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a), res(drift.UpdateFailed, a), pol, drift.TransitionChanged, now, true, "update-failed", 0},
-		{"gone: resolved", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a), res(drift.InSync, a), pol, drift.TransitionResolved, time.Time{}, true, "", 0},
-		{"in sync, nothing open, seen today: nothing", state.Item{Key: arn, Version: 1, Seen: seenA}, res(drift.InSync, a), pol, drift.TransitionNone, time.Time{}, false, "", 0},
-		{"in sync, seen a day ago: refresh only", state.Item{Key: arn, Version: 1, Seen: map[string]time.Time{a: ago(24 * time.Hour)}}, res(drift.InSync, a), pol, drift.TransitionNone, time.Time{}, true, "", 0},
-		{"in sync, never seen: recorded", state.Item{}, res(drift.InSync, a), pol, drift.TransitionNone, time.Time{}, true, "", 0},
-		{"updated closes an open problem: applied", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a), updated, pol, drift.TransitionApplied, time.Time{}, true, "", 0},
-		{"updated, nothing open: applied", state.Item{Key: arn, Version: 1, Seen: seenA}, updated, pol, drift.TransitionApplied, time.Time{}, false, "", 0},
-		{"the same update applied by a concurrent run: once", state.Item{Key: arn, Version: 2, Seen: seenA, Applied: b + ">" + a + "," + b, AppliedAt: ago(5 * time.Minute)}, updated, pol, drift.TransitionNone, time.Time{}, false, "", 0},
-		{"the same update again later: applied", state.Item{Key: arn, Version: 2, Seen: seenA, Applied: b + ">" + a + "," + b, AppliedAt: ago(20 * time.Minute)}, updated, pol, drift.TransitionApplied, time.Time{}, false, "", 0},
-		{"first probe failure: counted, not sent", state.Item{}, res(drift.ProbeFailed), pol, drift.TransitionNone, now, true, "", 1},
-		{"second probe failure: new, since the first", state.Item{Key: arn, Version: 1, ProbeFailures: 1, FailingSince: ago(time.Hour)}, res(drift.ProbeFailed), pol, drift.TransitionNew, ago(time.Hour), true, "probe-failed", 2},
-		{"third probe failure: nothing, no write", state.Item{Key: arn, Version: 2, ProbeFailures: 2, FailingSince: ago(2 * time.Hour), Problem: "probe-failed", FirstSeen: ago(2 * time.Hour), Outcome: "probe-failed", AlertedAt: ago(time.Hour)}, res(drift.ProbeFailed), pol, drift.TransitionNone, ago(2 * time.Hour), false, "probe-failed", 2},
-		{"one probe failure while drift is open: drift stays, counted", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a), res(drift.ProbeFailed), pol, drift.TransitionNone, now, true, "drift", 1},
+		{"first drift is new", state.Item{}, res(drift.Drift, a), pol, alert.TransitionNew, now, true, "drift", 0},
+		{"same drift before the interval: nothing, no write", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a), res(drift.Drift, a), pol, alert.TransitionNone, ago(5 * time.Hour), false, "drift", 0},
+		{"same drift at the interval: reminder", alerted(drift.Drift, ago(48*time.Hour), ago(24*time.Hour), a), res(drift.Drift, a), pol, alert.TransitionReminder, ago(48 * time.Hour), false, "drift", 0},
+		{"interval 0 never reminds", alerted(drift.Drift, ago(900*time.Hour), ago(900*time.Hour), a), res(drift.Drift, a), alert.Policy{ProbeFailuresToAlert: 2}, alert.TransitionNone, ago(900 * time.Hour), false, "drift", 0},
+		{"live thumbprint changed again: changed, first_seen kept", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a), res(drift.Drift, b), pol, alert.TransitionChanged, ago(5 * time.Hour), true, "drift", 0},
+		{"live order alone changes nothing", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a, b), res(drift.Drift, strings.ToUpper(b), a), pol, alert.TransitionNone, ago(5 * time.Hour), true, "drift", 0},
+		{"other outcome: changed, first_seen now", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a), res(drift.UpdateFailed, a), pol, alert.TransitionChanged, now, true, "update-failed", 0},
+		{"gone: resolved", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a), res(drift.InSync, a), pol, alert.TransitionResolved, time.Time{}, true, "", 0},
+		{"in sync, nothing open, seen today: nothing", state.Item{Key: arn, Version: 1, Seen: seenA}, res(drift.InSync, a), pol, alert.TransitionNone, time.Time{}, false, "", 0},
+		{"in sync, seen a day ago: refresh only", state.Item{Key: arn, Version: 1, Seen: map[string]time.Time{a: ago(24 * time.Hour)}}, res(drift.InSync, a), pol, alert.TransitionNone, time.Time{}, true, "", 0},
+		{"in sync, never seen: recorded", state.Item{}, res(drift.InSync, a), pol, alert.TransitionNone, time.Time{}, true, "", 0},
+		{"updated closes an open problem: applied", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a), updated, pol, alert.TransitionApplied, time.Time{}, true, "", 0},
+		{"updated, nothing open: applied", state.Item{Key: arn, Version: 1, Seen: seenA}, updated, pol, alert.TransitionApplied, time.Time{}, false, "", 0},
+		{"the same update applied by a concurrent run: once", state.Item{Key: arn, Version: 2, Seen: seenA, Applied: b + ">" + a + "," + b, AppliedAt: ago(5 * time.Minute)}, updated, pol, alert.TransitionNone, time.Time{}, false, "", 0},
+		{"the same update again later: applied", state.Item{Key: arn, Version: 2, Seen: seenA, Applied: b + ">" + a + "," + b, AppliedAt: ago(20 * time.Minute)}, updated, pol, alert.TransitionApplied, time.Time{}, false, "", 0},
+		{"first probe failure: counted, not sent", state.Item{}, res(drift.ProbeFailed), pol, alert.TransitionNone, now, true, "", 1},
+		{"second probe failure: new, since the first", state.Item{Key: arn, Version: 1, ProbeFailures: 1, FailingSince: ago(time.Hour)}, res(drift.ProbeFailed), pol, alert.TransitionNew, ago(time.Hour), true, "probe-failed", 2},
+		{"third probe failure: nothing, no write", state.Item{Key: arn, Version: 2, ProbeFailures: 2, FailingSince: ago(2 * time.Hour), Problem: "probe-failed", FirstSeen: ago(2 * time.Hour), Outcome: "probe-failed", AlertedAt: ago(time.Hour)}, res(drift.ProbeFailed), pol, alert.TransitionNone, ago(2 * time.Hour), false, "probe-failed", 2},
+		{"one probe failure while drift is open: drift stays, counted", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a), res(drift.ProbeFailed), pol, alert.TransitionNone, now, true, "drift", 1},
 		{"drift again after one failure: nothing sent, count reset", func() state.Item {
 			it := alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a)
 			it.ProbeFailures, it.FailingSince = 1, ago(time.Hour)
 			return it
-		}(), res(drift.Drift, a), pol, drift.TransitionNone, ago(5 * time.Hour), true, "drift", 0},
+		}(), res(drift.Drift, a), pol, alert.TransitionNone, ago(5 * time.Hour), true, "drift", 0},
 		{"probe failing long enough while drift is open: changed", func() state.Item {
 			it := alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a)
 			it.ProbeFailures, it.FailingSince = 1, ago(time.Hour)
 			return it
-		}(), res(drift.ProbeFailed), pol, drift.TransitionChanged, ago(time.Hour), true, "probe-failed", 2},
-		{"threshold 1: the first failure is new", state.Item{}, res(drift.ProbeFailed), alert.Policy{ProbeFailuresToAlert: 1}, drift.TransitionNew, now, true, "probe-failed", 1},
-		{"expiring is new", state.Item{}, res(drift.Expiring, a), pol, drift.TransitionNew, now, true, "expiring", 0},
-		{"account failed is new", state.Item{}, drift.Result{AccountID: "111122223333", Outcome: drift.AccountFailed}, pol, drift.TransitionNew, now, true, "account-failed", 0},
+		}(), res(drift.ProbeFailed), pol, alert.TransitionChanged, ago(time.Hour), true, "probe-failed", 2},
+		{"threshold 1: the first failure is new", state.Item{}, res(drift.ProbeFailed), alert.Policy{ProbeFailuresToAlert: 1}, alert.TransitionNew, now, true, "probe-failed", 1},
+		{"expiring is new", state.Item{}, res(drift.Expiring, a), pol, alert.TransitionNew, now, true, "expiring", 0},
+		{"account failed is new", state.Item{}, drift.Result{AccountID: "111122223333", Outcome: drift.AccountFailed}, pol, alert.TransitionNew, now, true, "account-failed", 0},
 		{"account reachable again: resolved", state.Item{Key: "account#111122223333", Version: 2, Problem: "account-failed", FirstSeen: ago(time.Hour), Outcome: "account-failed", AlertedAt: ago(time.Hour)},
-			drift.Result{AccountID: "111122223333", Outcome: drift.InSync}, pol, drift.TransitionResolved, time.Time{}, true, "", 0},
+			drift.Result{AccountID: "111122223333", Outcome: drift.InSync}, pol, alert.TransitionResolved, time.Time{}, true, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,10 +98,10 @@ func TestNext(t *testing.T) {
 			if s.Quiet.Outcome != tt.prev.Outcome || !s.Quiet.AlertedAt.Equal(tt.prev.AlertedAt) {
 				t.Errorf("quiet item changes the alert fields: %+v", s.Quiet)
 			}
-			if s.Transition == drift.TransitionNone && fmt.Sprint(s.Full) != fmt.Sprint(s.Quiet) {
+			if s.Transition == alert.TransitionNone && fmt.Sprint(s.Full) != fmt.Sprint(s.Quiet) {
 				t.Errorf("no transition but Full %+v differs from Quiet %+v", s.Full, s.Quiet)
 			}
-			if s.Transition != drift.TransitionNone && s.Transition != drift.TransitionResolved && s.Transition != drift.TransitionApplied && !s.Full.AlertedAt.Equal(now) {
+			if s.Transition != alert.TransitionNone && s.Transition != alert.TransitionResolved && s.Transition != alert.TransitionApplied && !s.Full.AlertedAt.Equal(now) {
 				t.Errorf("alerted_at %v after %s", s.Full.AlertedAt, s.Transition)
 			}
 			for _, l := range tt.r.LiveThumbprints {
@@ -146,7 +146,7 @@ func TestNextOwedApplied(t *testing.T) {
 
 	upd := alert.Next(open, drift.Result{ProviderARN: arn, Outcome: drift.Updated, LiveThumbprints: []string{a}, StoredThumbprints: []string{b}, NewThumbprints: []string{a, b}}, now, pol)
 	id := b + ">" + a + "," + b
-	if upd.Transition != drift.TransitionApplied || upd.Quiet.Owed != id || upd.Full.Owed != "" || upd.Full.Applied != id {
+	if upd.Transition != alert.TransitionApplied || upd.Quiet.Owed != id || upd.Full.Owed != "" || upd.Full.Applied != id {
 		t.Fatalf("update: %s, claim owes %q, record owes %q applied %q", upd.Transition, upd.Quiet.Owed, upd.Full.Owed, upd.Full.Applied)
 	}
 
@@ -154,7 +154,7 @@ func TestNextOwedApplied(t *testing.T) {
 	released := upd.Quiet
 	released.Version = 5
 	retry := alert.Next(released, drift.Result{ProviderARN: arn, Outcome: drift.InSync, LiveThumbprints: []string{a}}, now.Add(time.Minute), pol)
-	if retry.Transition != drift.TransitionApplied || retry.Owed != id || !retry.OwedAt.Equal(now) {
+	if retry.Transition != alert.TransitionApplied || retry.Owed != id || !retry.OwedAt.Equal(now) {
 		t.Fatalf("retry: %s owed %q at %v, want applied of %q", retry.Transition, retry.Owed, retry.OwedAt, id)
 	}
 	if retry.Full.Outcome != "" || retry.Full.Owed != "" || retry.Full.Applied != id || !retry.Full.AppliedAt.Equal(now) {
@@ -162,10 +162,10 @@ func TestNextOwedApplied(t *testing.T) {
 	}
 
 	// One failed probe keeps it owed; a problem seen again drops it.
-	if s := alert.Next(released, drift.Result{ProviderARN: arn, Outcome: drift.ProbeFailed}, now.Add(time.Minute), pol); s.Transition != drift.TransitionNone || s.Quiet.Owed != id {
+	if s := alert.Next(released, drift.Result{ProviderARN: arn, Outcome: drift.ProbeFailed}, now.Add(time.Minute), pol); s.Transition != alert.TransitionNone || s.Quiet.Owed != id {
 		t.Fatalf("one probe failure: %s, owed %q", s.Transition, s.Quiet.Owed)
 	}
-	if s := alert.Next(released, drift.Result{ProviderARN: arn, Outcome: drift.Drift, LiveThumbprints: []string{b}}, now.Add(time.Minute), pol); s.Transition != drift.TransitionChanged || s.Quiet.Owed != "" || !s.Write {
+	if s := alert.Next(released, drift.Result{ProviderARN: arn, Outcome: drift.Drift, LiveThumbprints: []string{b}}, now.Add(time.Minute), pol); s.Transition != alert.TransitionChanged || s.Quiet.Owed != "" || !s.Write {
 		t.Fatalf("drift again: %s, owed %q, write %v", s.Transition, s.Quiet.Owed, s.Write)
 	}
 }

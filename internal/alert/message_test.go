@@ -28,7 +28,7 @@ const host = "idp.corp.example:8443"
 // twoAccounts is the representative grouped message of the goldens: an
 // identity provider's new chain, not publicly trusted, drifting two providers
 // in two accounts.
-func twoAccounts() drift.Message {
+func twoAccounts() alert.Message {
 	res := func(account, tenant string, stored ...string) drift.Result {
 		return drift.Result{
 			AccountID:          account,
@@ -36,7 +36,7 @@ func twoAccounts() drift.Message {
 			URL:                host + "/" + tenant,
 			Outcome:            drift.Drift,
 			Severity:           drift.SeverityCritical,
-			Transition:         drift.TransitionNew,
+			Transition:         string(alert.TransitionNew),
 			LiveThumbprints:    []string{tpLive},
 			StoredThumbprints:  stored,
 			NewThumbprints:     append([]string{tpLive}, stored...),
@@ -48,8 +48,8 @@ func twoAccounts() drift.Message {
 			Mode:               config.ModeRemediate,
 		}
 	}
-	return drift.Message{
-		Transition:      drift.TransitionNew,
+	return alert.Message{
+		Transition:      alert.TransitionNew,
 		Outcome:         drift.Drift,
 		Severity:        drift.SeverityCritical,
 		Host:            host,
@@ -141,23 +141,23 @@ func TestMessageSubject(t *testing.T) {
 	long := strings.Repeat("h", 120) + ".example.com"
 	tests := []struct {
 		name string
-		edit func(*drift.Message)
+		edit func(*alert.Message)
 		want string
 	}{
-		{"two providers", func(*drift.Message) {}, "thumbprint-drift: new drift idp.corp.example:8443 (2 providers)"},
-		{"one provider has no count", func(m *drift.Message) { m.Results = m.Results[:1] },
+		{"two providers", func(*alert.Message) {}, "thumbprint-drift: new drift idp.corp.example:8443 (2 providers)"},
+		{"one provider has no count", func(m *alert.Message) { m.Results = m.Results[:1] },
 			"thumbprint-drift: new drift idp.corp.example:8443"},
-		{"resolved", func(m *drift.Message) { m.Transition, m.Outcome = drift.TransitionResolved, drift.InSync },
+		{"resolved", func(m *alert.Message) { m.Transition, m.Outcome = alert.TransitionResolved, drift.InSync },
 			"thumbprint-drift: resolved in-sync idp.corp.example:8443 (2 providers)"},
-		{"long host cut, count kept", func(m *drift.Message) { m.Host = long },
+		{"long host cut, count kept", func(m *alert.Message) { m.Host = long },
 			"thumbprint-drift: new drift " + long[:100-len("thumbprint-drift: new drift ")-len(" (2 providers)")] + " (2 providers)"},
-		{"not printable ASCII replaced", func(m *drift.Message) { m.Host = "idp.exämple\n.com" },
+		{"not printable ASCII replaced", func(m *alert.Message) { m.Host = "idp.exämple\n.com" },
 			"thumbprint-drift: new drift idp.ex?mple?.com (2 providers)"},
-		{"account-failed names the account", func(m *drift.Message) {
+		{"account-failed names the account", func(m *alert.Message) {
 			m.Outcome, m.Host = drift.AccountFailed, ""
 			m.Results = []drift.Result{{AccountID: "210987654321", Outcome: drift.AccountFailed}}
 		}, "thumbprint-drift: new account-failed account 210987654321"},
-		{"account-failed counts accounts", func(m *drift.Message) {
+		{"account-failed counts accounts", func(m *alert.Message) {
 			m.Outcome, m.Host = drift.AccountFailed, ""
 			m.Results = []drift.Result{{AccountID: "210987654321"}, {AccountID: "310987654321"}}
 		}, "thumbprint-drift: new account-failed organization (2 accounts)"},
@@ -186,20 +186,20 @@ func TestMessageAttributes(t *testing.T) {
 	arnA := twoAccounts().Results[0].ProviderARN
 	tests := []struct {
 		name string
-		edit func(*drift.Message)
+		edit func(*alert.Message)
 		want map[string]string
 	}{
-		{"two accounts: no provider_arn, no account_id", func(*drift.Message) {},
+		{"two accounts: no provider_arn, no account_id", func(*alert.Message) {},
 			map[string]string{"transition": "new", "outcome": "drift", "severity": "critical", "host": host}},
-		{"one provider", func(m *drift.Message) { m.Results = m.Results[:1] },
+		{"one provider", func(m *alert.Message) { m.Results = m.Results[:1] },
 			map[string]string{"transition": "new", "outcome": "drift", "severity": "critical", "host": host, "provider_arn": arnA, "account_id": "111111111111"}},
-		{"two providers of one account", func(m *drift.Message) {
+		{"two providers of one account", func(m *alert.Message) {
 			m.Results[1].AccountID = "111111111111"
 			m.Results[1].ProviderARN = "arn:aws:iam::111111111111:oidc-provider/" + host + "/tenant/b"
 		}, map[string]string{"transition": "new", "outcome": "drift", "severity": "critical", "host": host, "account_id": "111111111111"}},
-		{"account id from the ARN", func(m *drift.Message) { m.Results = m.Results[:1]; m.Results[0].AccountID = "" },
+		{"account id from the ARN", func(m *alert.Message) { m.Results = m.Results[:1]; m.Results[0].AccountID = "" },
 			map[string]string{"transition": "new", "outcome": "drift", "severity": "critical", "host": host, "provider_arn": arnA, "account_id": "111111111111"}},
-		{"failed account: no empty provider_arn or host", func(m *drift.Message) {
+		{"failed account: no empty provider_arn or host", func(m *alert.Message) {
 			m.Outcome, m.Host, m.Results = drift.AccountFailed, "", []drift.Result{{AccountID: "210987654321", Outcome: drift.AccountFailed}}
 		}, map[string]string{"transition": "new", "outcome": "account-failed", "severity": "critical", "account_id": "210987654321"}},
 	}
@@ -262,16 +262,16 @@ func TestDocumentFix(t *testing.T) {
 // say there is nothing to do, problems say how to silence them.
 func TestEmailWording(t *testing.T) {
 	tests := []struct {
-		transition drift.Transition
+		transition alert.Transition
 		outcome    drift.Outcome
 		want       []string
 	}{
-		{drift.TransitionNew, drift.Drift, []string{"New: drift", "AssumeRoleWithWebIdentity fails", "not publicly trusted or the host requires TLS 1.3", "Value=ignore", "thumbprint-drift:mode=report"}},
-		{drift.TransitionChanged, drift.Drift, []string{"Changed: drift", "different from the last alert"}},
-		{drift.TransitionReminder, drift.ProbeFailed, []string{"Reminder: probe-failed", "could not compute the live thumbprint"}},
-		{drift.TransitionNew, drift.Expiring, []string{"expires soon", "thumbprint-drift stage"}},
-		{drift.TransitionResolved, drift.InSync, []string{"Resolved:", "is gone", "Nothing to do"}},
-		{drift.TransitionApplied, drift.Updated, []string{"Applied:", "wrote the new list", "Nothing to do"}},
+		{alert.TransitionNew, drift.Drift, []string{"New: drift", "AssumeRoleWithWebIdentity fails", "not publicly trusted or the host requires TLS 1.3", "Value=ignore", "thumbprint-drift:mode=report"}},
+		{alert.TransitionChanged, drift.Drift, []string{"Changed: drift", "different from the last alert"}},
+		{alert.TransitionReminder, drift.ProbeFailed, []string{"Reminder: probe-failed", "could not compute the live thumbprint"}},
+		{alert.TransitionNew, drift.Expiring, []string{"expires soon", "thumbprint-drift stage"}},
+		{alert.TransitionResolved, drift.InSync, []string{"Resolved:", "is gone", "Nothing to do"}},
+		{alert.TransitionApplied, drift.Updated, []string{"Applied:", "wrote the new list", "Nothing to do"}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.transition)+" "+string(tt.outcome), func(t *testing.T) {

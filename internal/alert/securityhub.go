@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
@@ -27,71 +29,127 @@ var _ SecurityHubAPI = (*securityhub.Client)(nil)
 const MaxFindingsPerImport = 100
 
 // FindingID is the stable id of a provider's finding (of an account's, for
-// account-failed): one finding per provider, created on a problem, updated
-// when it changes, archived when it is gone.
+// account-failed; of the organisation's, for a failed listing): one finding
+// per provider, created on a problem, updated when it changes, archived
+// when it is gone.
 func FindingID(r drift.Result) string {
-	if r.ProviderARN == "" {
-		return "thumbprint-drift/account/" + r.AccountID
+	switch {
+	case r.ProviderARN != "":
+		return "thumbprint-drift/" + r.ProviderARN
+	case r.AccountID == "":
+		return "thumbprint-drift/organization"
 	}
-	return "thumbprint-drift/" + r.ProviderARN
+	return "thumbprint-drift/account/" + r.AccountID
 }
 
 // SecurityHub imports one AWS Security Finding Format finding per provider of
 // a message, in the provider's own account (its member role in organisation
 // mode), so Security Hub's cross-account aggregation shows it in the
-// administrator account. It is a drift.Publisher: an import that fails is an
-// undelivered alert.
+// administrator account. An account's own problem (account-failed, a failed
+// organisation listing) is imported in the function's own account, which
+// Security Hub requires as AwsAccountId, with the failed account as the
+// finding's resource. It is an Integration: a finding refused is not
+// delivered to Security Hub, for its result only.
 type SecurityHub struct {
 	// client returns the Security Hub client of an account.
 	client func(ctx context.Context, accountID string) (SecurityHubAPI, error)
+	// own returns the function's own account id.
+	own    func(ctx context.Context) (string, error)
 	region string
 }
 
-var _ drift.Publisher = (*SecurityHub)(nil)
+var _ Integration = (*SecurityHub)(nil)
 
-// NewSecurityHub returns a publisher importing findings in region through
-// the client that client returns for each account.
-func NewSecurityHub(region string, client func(ctx context.Context, accountID string) (SecurityHubAPI, error)) *SecurityHub {
-	return &SecurityHub{client: client, region: region}
+// NewSecurityHub returns an integration importing findings in region
+// through the client that client returns for each account; own returns the
+// function's own account id (where account-failed findings are imported).
+func NewSecurityHub(region string, own func(ctx context.Context) (string, error), client func(ctx context.Context, accountID string) (SecurityHubAPI, error)) *SecurityHub {
+	return &SecurityHub{client: client, own: own, region: region}
 }
 
-// Publish imports the findings of m's results, per account, at most 100 per
-// call. Every finding must be accepted for the message to count as delivered.
-func (s *SecurityHub) Publish(ctx context.Context, m drift.Message) error {
-	byAccount := map[string][]shtypes.AwsSecurityFinding{}
-	var order []string
-	for _, r := range m.Results {
-		acct := findingAccount(r)
-		if _, ok := byAccount[acct]; !ok {
-			order = append(order, acct)
-		}
-		byAccount[acct] = append(byAccount[acct], Finding(m, r, s.region))
+// Name is "securityhub".
+func (s *SecurityHub) Name() string { return "securityhub" }
+
+// Notify imports the findings of m's results that have one (m.Findings),
+// per account, at most MaxFindingsPerImport per call. A call that fails, or
+// a finding it reports in FailedFindings, is a *Refused of those results.
+func (s *SecurityHub) Notify(ctx context.Context, m Message) error {
+	type pending struct {
+		keys     []string
+		findings []shtypes.AwsSecurityFinding
 	}
-	var errs []error
-	for _, acct := range order {
-		api, err := s.client(ctx, acct)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("security hub client for account %s: %w", acct, err))
-			continue
+	byAccount := map[string]*pending{}
+	var order []string
+	refused := &Refused{Keys: map[string]Refusal{}}
+	for _, r := range m.Results {
+		created, ok := m.Findings[r.Key()]
+		if !ok {
+			continue // an applied that closes no alerted problem: no finding
 		}
-		findings := byAccount[acct]
-		for start := 0; start < len(findings); start += MaxFindingsPerImport {
-			batch := findings[start:min(start+MaxFindingsPerImport, len(findings))]
-			out, err := api.BatchImportFindings(ctx, &securityhub.BatchImportFindingsInput{Findings: batch})
+		acct := findingAccount(r)
+		if r.ProviderARN == "" {
+			own, err := s.own(ctx)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("import %d findings in account %s: %w", len(batch), acct, err))
+				refused.Keys[r.Key()] = Refusal{Code: "OwnAccountUnknown", Message: err.Error()}
 				continue
 			}
-			if n := aws.ToInt32(out.FailedCount); n > 0 {
-				var why []string
-				for _, f := range out.FailedFindings {
-					why = append(why, aws.ToString(f.Id)+": "+aws.ToString(f.ErrorCode)+" "+aws.ToString(f.ErrorMessage))
+			acct = own
+		}
+		if _, ok := byAccount[acct]; !ok {
+			byAccount[acct] = &pending{}
+			order = append(order, acct)
+		}
+		p := byAccount[acct]
+		p.keys = append(p.keys, r.Key())
+		p.findings = append(p.findings, Finding(m, r, acct, s.region, created))
+	}
+	for _, acct := range order {
+		p := byAccount[acct]
+		api, err := s.client(ctx, acct)
+		if err != nil {
+			for _, k := range p.keys {
+				refused.Keys[k] = Refusal{Code: "NoClient", Message: fmt.Sprintf("security hub client for account %s: %v", acct, err)}
+			}
+			continue
+		}
+		for start := 0; start < len(p.findings); start += MaxFindingsPerImport {
+			end := min(start+MaxFindingsPerImport, len(p.findings))
+			out, err := api.BatchImportFindings(ctx, &securityhub.BatchImportFindingsInput{Findings: p.findings[start:end]})
+			if err != nil {
+				why := Refusal{Code: "Error", Message: fmt.Sprintf("import %d findings in account %s: %v", end-start, acct, err)}
+				if ae, ok := errors.AsType[smithy.APIError](err); ok {
+					why.Code = ae.ErrorCode()
 				}
-				errs = append(errs, fmt.Errorf("import findings in account %s: %d of %d refused: %s", acct, n, len(batch), strings.Join(why, "; ")))
+				for _, k := range p.keys[start:end] {
+					refused.Keys[k] = why
+				}
+				continue
+			}
+			if aws.ToInt32(out.FailedCount) == 0 && len(out.FailedFindings) == 0 {
+				continue
+			}
+			keyOf := map[string]string{}
+			for i, f := range p.findings[start:end] {
+				keyOf[aws.ToString(f.Id)] = p.keys[start+i]
+			}
+			for _, f := range out.FailedFindings {
+				k, ok := keyOf[aws.ToString(f.Id)]
+				if !ok {
+					continue
+				}
+				refused.Keys[k] = Refusal{Code: aws.ToString(f.ErrorCode), Message: fmt.Sprintf("finding %s in account %s: %s", aws.ToString(f.Id), acct, aws.ToString(f.ErrorMessage))}
+			}
+			if len(out.FailedFindings) == 0 { // a count without the entries: every finding of the call
+				for _, k := range p.keys[start:end] {
+					refused.Keys[k] = Refusal{Code: "Unknown", Message: fmt.Sprintf("%d of %d findings refused in account %s", aws.ToInt32(out.FailedCount), end-start, acct)}
+				}
 			}
 		}
 	}
-	return errors.Join(errs...)
+	if len(refused.Keys) > 0 {
+		return refused
+	}
+	return nil
 }
 
 // ASFF severities of the outcomes' severities.
@@ -102,18 +160,24 @@ var findingSeverity = map[drift.Severity]shtypes.SeverityLabel{
 	drift.SeverityNone:     shtypes.SeverityLabelInformational,
 }
 
-// Finding is the ASFF finding of one result of m: ACTIVE and compliance
-// FAILED for a problem (new, changed, reminder), ARCHIVED and PASSED when the
-// problem is gone (resolved) or was fixed (applied).
-func Finding(m drift.Message, r drift.Result, region string) shtypes.AwsSecurityFinding {
-	acct := findingAccount(r)
+// Finding is the ASFF finding of one result of m, imported in account acct
+// (the provider's; the function's own for an account's own problem), the
+// finding created at created (its first problem; zero: the result's first
+// seen, else the check): ACTIVE and compliance FAILED for a problem (new,
+// changed, reminder), ARCHIVED and PASSED when the problem is gone
+// (resolved) or was fixed (applied). CreatedAt and FirstObservedAt are
+// created, whatever the transition.
+func Finding(m Message, r drift.Result, acct string, region string, created time.Time) shtypes.AwsSecurityFinding {
 	partition := findingPartition(r.ProviderARN)
 	checked := m.CheckedAt.UTC().Format(time.RFC3339)
-	created := checked
-	if r.FirstSeen != "" {
-		created = r.FirstSeen
+	createdAt := checked
+	switch {
+	case !created.IsZero():
+		createdAt = created.UTC().Format(time.RFC3339)
+	case r.FirstSeen != "":
+		createdAt = r.FirstSeen
 	}
-	closed := m.Transition == drift.TransitionResolved || m.Transition == drift.TransitionApplied
+	closed := m.Transition == TransitionResolved || m.Transition == TransitionApplied
 	state, compliance, sev := shtypes.RecordStateActive, shtypes.ComplianceStatusFailed, findingSeverity[r.Severity]
 	if closed {
 		state, compliance, sev = shtypes.RecordStateArchived, shtypes.ComplianceStatusPassed, shtypes.SeverityLabelInformational
@@ -123,7 +187,8 @@ func Finding(m drift.Message, r drift.Result, region string) shtypes.AwsSecurity
 	}
 	resourceID, resourceType := r.ProviderARN, "Other"
 	if resourceID == "" {
-		resourceID, resourceType = "AWS::::Account:"+acct, "AwsAccount"
+		// The failed account (the importing one for a failed listing).
+		resourceID, resourceType = "AWS::::Account:"+cmp.Or(r.AccountID, acct), "AwsAccount"
 	}
 	where := m.Host
 	if where == "" {
@@ -131,7 +196,10 @@ func Finding(m drift.Message, r drift.Result, region string) shtypes.AwsSecurity
 	}
 	title := fmt.Sprintf("IAM OIDC provider thumbprint %s: %s", r.Outcome, where)
 	if r.Outcome == drift.AccountFailed {
-		title = "thumbprint-drift could not check account " + acct
+		title = "thumbprint-drift could not check account " + r.AccountID
+		if r.AccountID == "" {
+			title = "thumbprint-drift could not list the organization's accounts"
+		}
 	}
 	desc := findingDescription(m, r)
 	fix := "No action needed: the stored thumbprints match the identity provider's certificates."
@@ -157,9 +225,9 @@ func Finding(m drift.Message, r drift.Result, region string) shtypes.AwsSecurity
 		GeneratorId:     aws.String("thumbprint-drift"),
 		AwsAccountId:    aws.String(acct),
 		Types:           []string{"Software and Configuration Checks/AWS Security Best Practices"},
-		CreatedAt:       aws.String(created),
+		CreatedAt:       aws.String(createdAt),
 		UpdatedAt:       aws.String(checked),
-		FirstObservedAt: aws.String(created),
+		FirstObservedAt: aws.String(createdAt),
 		LastObservedAt:  aws.String(checked),
 		Severity:        &shtypes.Severity{Label: sev, Original: aws.String(string(r.Severity))},
 		Title:           aws.String(findingCut(title, 256)),
@@ -183,12 +251,12 @@ func Finding(m drift.Message, r drift.Result, region string) shtypes.AwsSecurity
 	}
 }
 
-func findingDescription(m drift.Message, r drift.Result) string {
+func findingDescription(m Message, r drift.Result) string {
 	var b strings.Builder
 	switch m.Transition {
-	case drift.TransitionResolved:
+	case TransitionResolved:
 		b.WriteString("Resolved: the stored thumbprints match the live certificates again. ")
-	case drift.TransitionApplied:
+	case TransitionApplied:
 		b.WriteString("Fixed: thumbprint-drift replaced the thumbprint list. ")
 	}
 	fmt.Fprintf(&b, "Outcome %s for %s.", r.Outcome, r.URL)

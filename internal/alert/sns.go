@@ -58,11 +58,11 @@ type snsBody struct {
 // BuildSNS formats m for SNS in format: subject, attributes and both variants,
 // listing as many of m's results as fit in MaxMessageBytes (in m's order) and
 // counting the others in the document's omitted.
-func BuildSNS(m drift.Message, format config.AlertFormat) (SNSMessage, error) {
+func BuildSNS(m Message, format config.AlertFormat) (SNSMessage, error) {
 	return buildSNS(m, format, MaxMessageBytes)
 }
 
-func buildSNS(m drift.Message, format config.AlertFormat, limit int) (SNSMessage, error) {
+func buildSNS(m Message, format config.AlertFormat, limit int) (SNSMessage, error) {
 	full := NewDocument(m)
 	subject := MessageSubject(m)
 	attrs := messageAttributes(m)
@@ -131,7 +131,7 @@ func defaultVariant(d Document, format config.AlertFormat) (string, error) {
 // MessageSubject is "thumbprint-drift: <transition> <outcome> <host>" plus
 // " (N providers)" when N > 1, in printable ASCII and at most MaxSubject
 // characters: a long host is cut, the count kept.
-func MessageSubject(m drift.Message) string {
+func MessageSubject(m Message) string {
 	prefix := printable(fmt.Sprintf("thumbprint-drift: %s %s ", m.Transition, m.Outcome))
 	where := printable(messageWhere(m))
 	suffix := ""
@@ -154,7 +154,7 @@ func MessageSubject(m drift.Message) string {
 
 // messageWhere names what a message is about: its host, or for failed
 // accounts (no host) the account.
-func messageWhere(m drift.Message) string {
+func messageWhere(m Message) string {
 	if m.Host != "" {
 		return m.Host
 	}
@@ -176,7 +176,7 @@ func printable(s string) string {
 // messageAttributes are the String attributes of m: transition, outcome,
 // severity, host, and provider_arn / account_id when the message concerns
 // exactly one. SNS refuses empty values, so none is set empty.
-func messageAttributes(m drift.Message) map[string]string {
+func messageAttributes(m Message) map[string]string {
 	attrs := map[string]string{}
 	set := func(k, v string) {
 		if v != "" {
@@ -214,28 +214,31 @@ func distinct(results []drift.Result, key func(drift.Result) string) []string {
 	return out
 }
 
-// PublisherOption configures a Publisher.
-type PublisherOption func(*Publisher)
+// SNSOption configures an SNSPublisher.
+type SNSOption func(*SNSPublisher)
 
 // WithFormat sets the document format (ALERT_FORMAT); the default is json.
-func WithFormat(f config.AlertFormat) PublisherOption {
-	return func(p *Publisher) { p.format = f }
+func WithFormat(f config.AlertFormat) SNSOption {
+	return func(p *SNSPublisher) { p.format = f }
 }
 
 // WithLogger sets where results left out of a message are logged.
-func WithLogger(l *slog.Logger) PublisherOption {
-	return func(p *Publisher) {
+func WithLogger(l *slog.Logger) SNSOption {
+	return func(p *SNSPublisher) {
 		if l != nil {
 			p.logger = l
 		}
 	}
 }
 
-// Publish publishes m as one SNS message with MessageStructure json: the
+// Name is "sns".
+func (p *SNSPublisher) Name() string { return "sns" }
+
+// Notify publishes m as one SNS message with MessageStructure json: the
 // document (or Chatbot notification) for every protocol, plain text for email.
 // Results that do not fit in MaxMessageBytes are left out, counted in the
 // document's omitted and logged at WARN, one line each.
-func (p *Publisher) Publish(ctx context.Context, m drift.Message) error {
+func (p *SNSPublisher) Notify(ctx context.Context, m Message) error {
 	out, err := BuildSNS(m, p.format)
 	if err != nil {
 		return fmt.Errorf("build message for %s: %w", p.topic, err)
@@ -261,7 +264,7 @@ func (p *Publisher) Publish(ctx context.Context, m drift.Message) error {
 
 // logOmitted logs each result left out of a message, so the log holds every
 // provider the message could not list.
-func logOmitted(ctx context.Context, logger *slog.Logger, what string, m drift.Message, omitted []drift.Result, limit int) {
+func logOmitted(ctx context.Context, logger *slog.Logger, what string, m Message, omitted []drift.Result, limit int) {
 	for _, r := range omitted {
 		logger.LogAttrs(ctx, slog.LevelWarn, "result left out of "+what+" to stay within "+strconv.Itoa(limit)+" bytes",
 			slog.String("provider_arn", r.ProviderARN),

@@ -60,9 +60,9 @@ func TestPublishDeliversGroupedMessage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newSNSWorld(t, m, "grouped-"+tt.name, testpeer.AlertQueueOptions{})
-			p := alert.NewPublisher(w.sns, w.queue.TopicARN, alert.WithFormat(tt.format))
+			p := alert.NewSNSPublisher(w.sns, w.queue.TopicARN, alert.WithFormat(tt.format))
 			msg := twoAccounts()
-			if err := p.Publish(context.Background(), msg); err != nil {
+			if err := p.Notify(context.Background(), msg); err != nil {
 				t.Fatal(err)
 			}
 			want, err := alert.BuildSNS(msg, tt.format)
@@ -107,8 +107,8 @@ func (f failingSNS) Publish(context.Context, *sns.PublishInput, ...func(*sns.Opt
 
 func TestPublishWrapsErrors(t *testing.T) {
 	boom := errors.New("boom")
-	p := alert.NewPublisher(failingSNS{boom}, "arn:aws:sns:us-east-1:123456789012:t")
-	err := p.Publish(context.Background(), twoAccounts())
+	p := alert.NewSNSPublisher(failingSNS{boom}, "arn:aws:sns:us-east-1:123456789012:t")
+	err := p.Notify(context.Background(), twoAccounts())
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "arn:aws:sns:us-east-1:123456789012:t") || !strings.Contains(err.Error(), host) {
 		t.Fatalf("error %v, want it wrapped with the topic and the host", err)
 	}
@@ -142,7 +142,7 @@ func omittedARNs(t *testing.T, buf *bytes.Buffer) []string {
 // manyProviders is a message of n providers of one host in n accounts, each
 // a typical drift (two stored thumbprints, three in the new list) with a
 // detail of detailLen bytes.
-func manyProviders(n, detailLen int) drift.Message {
+func manyProviders(n, detailLen int) alert.Message {
 	m := twoAccounts()
 	proto := m.Results[0]
 	m.Results = make([]drift.Result, n)
@@ -180,10 +180,10 @@ func TestPublishAtTheSizeEdge(t *testing.T) {
 			msg := exactlyAtLimit(t, tt.format)
 			n := len(msg.Results)
 			logger, logs := logBuffer()
-			p := alert.NewPublisher(w.sns, w.queue.TopicARN, alert.WithFormat(tt.format), alert.WithLogger(logger))
+			p := alert.NewSNSPublisher(w.sns, w.queue.TopicARN, alert.WithFormat(tt.format), alert.WithLogger(logger))
 
 			// At the edge: every result listed.
-			if err := p.Publish(ctx, msg); err != nil {
+			if err := p.Notify(ctx, msg); err != nil {
 				t.Fatalf("publish at the edge: %v", err)
 			}
 			got := w.drain(t)
@@ -208,7 +208,7 @@ func TestPublishAtTheSizeEdge(t *testing.T) {
 			if len(over.Omitted) != 1 || over.Size() > alert.MaxMessageBytes {
 				t.Fatalf("one byte over: %d omitted, %d bytes", len(over.Omitted), over.Size())
 			}
-			if err := p.Publish(ctx, msg); err != nil {
+			if err := p.Notify(ctx, msg); err != nil {
 				t.Fatalf("publish one byte over: %v", err)
 			}
 			got = w.drain(t)
@@ -251,7 +251,7 @@ func TestPublishAtTheSizeEdge(t *testing.T) {
 // exactlyAtLimit returns a message in format whose SNS size is exactly
 // MaxMessageBytes with every result listed: as many 900-byte-detail results
 // as fit, then details lengthened byte by byte to the limit.
-func exactlyAtLimit(t *testing.T, format config.AlertFormat) drift.Message {
+func exactlyAtLimit(t *testing.T, format config.AlertFormat) alert.Message {
 	t.Helper()
 	msg := manyProviders(200, 900)
 	first, err := alert.BuildSNS(msg, format)
@@ -286,7 +286,7 @@ func exactlyAtLimit(t *testing.T, format config.AlertFormat) drift.Message {
 		}
 	}
 	t.Fatalf("no message of exactly %d bytes found", alert.MaxMessageBytes)
-	return drift.Message{}
+	return alert.Message{}
 }
 
 // documentOf is the JSON document a delivered message carries, in format.
@@ -315,9 +315,9 @@ func TestPublish500ProvidersOfOneHost(t *testing.T) {
 	for _, format := range []config.AlertFormat{config.FormatJSON, config.FormatChatbot} {
 		t.Run(string(format), func(t *testing.T) {
 			logger, logs := logBuffer()
-			p := alert.NewPublisher(w.sns, w.queue.TopicARN, alert.WithFormat(format), alert.WithLogger(logger))
+			p := alert.NewSNSPublisher(w.sns, w.queue.TopicARN, alert.WithFormat(format), alert.WithLogger(logger))
 			msg := manyProviders(500, 0)
-			if err := p.Publish(context.Background(), msg); err != nil {
+			if err := p.Notify(context.Background(), msg); err != nil {
 				t.Fatal(err)
 			}
 			got := w.drain(t)

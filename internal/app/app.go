@@ -1,9 +1,10 @@
-// Package app wires configuration, AWS clients, the probe and the engine, the
-// same way for the Lambda function and the CLI.
+// Package app wires configuration, AWS clients, the probe, the engine and
+// the notify pipeline, the same way for the Lambda function and the CLI.
 package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -27,56 +28,65 @@ import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
-// NewEngine builds the engine for cfg with clients from the SDK's standard
+// Service is the engine and the notify pipeline of one configuration.
+type Service struct {
+	Engine   *drift.Engine
+	Pipeline *alert.Pipeline
+}
+
+// Run checks (the engine) and sends the report's transitions (the
+// pipeline), in one invocation; the error joins both.
+func (s *Service) Run(ctx context.Context, req drift.Request) (*drift.Report, error) {
+	rep, err := s.Engine.Run(ctx, req)
+	if rep == nil {
+		return rep, err
+	}
+	_, aerr := s.Pipeline.Run(ctx, rep)
+	return rep, errors.Join(err, aerr)
+}
+
+// New builds the service for cfg with clients from the SDK's standard
 // chain. Without a topic, alerts are logged only, and it says so.
-func NewEngine(ctx context.Context, cfg config.Config, logger *slog.Logger) (*drift.Engine, error) {
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Service, error) {
 	awsCfg, err := awsclient.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return NewEngineFromAWS(ctx, awsCfg, cfg, logger), nil
+	return NewFromAWS(ctx, awsCfg, cfg, logger), nil
 }
 
-// NewEngineFromAWS builds the engine for cfg with clients from awsCfg.
-func NewEngineFromAWS(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger) *drift.Engine {
-	return newEngine(ctx, awsCfg, cfg, logger, nil)
+// NewFromAWS builds the service for cfg with clients from awsCfg.
+func NewFromAWS(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger) *Service {
+	return newService(ctx, awsCfg, cfg, logger, nil)
 }
 
-// newEngine is NewEngineFromAWS with org as the Organizations client (nil:
-// one from awsCfg). Tests pass a fake where moto cannot play the part: a
+// newService is NewFromAWS with org as the Organizations client (nil: one
+// from awsCfg). Tests pass a fake where moto cannot play the part: a
 // delegated administrator's ListAccounts.
-func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger, org accounts.OrgAPI) *drift.Engine {
+func newService(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger, org accounts.OrgAPI) *Service {
+	return newServiceFor(ctx, awsCfg, cfg, logger, org, nil)
+}
+
+// newServiceFor is newService whose runs check only the accounts ids (a
+// sharded run's batch), or every account of organisation mode when ids is empty.
+func newServiceFor(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger, org accounts.OrgAPI, ids []string) *Service {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	reach := &reach{}
-	var publishers []drift.Publisher
-	if cfg.TopicARN != "" {
-		publishers = append(publishers, alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN, alert.WithFormat(cfg.AlertFormat), alert.WithLogger(logger)))
-	} else {
-		logger.WarnContext(ctx, "SNS_TOPIC_ARN is empty: alerts are not published to SNS")
-	}
-	if cfg.EventBusName != "" {
-		publishers = append(publishers, alert.NewEventBridgePublisher(eventbridge.NewFromConfig(awsCfg), cfg.EventBusName, alert.WithEventLogger(logger)))
-	}
-	if cfg.SecurityHub {
-		publishers = append(publishers, alert.NewSecurityHub(awsCfg.Region, reach.securityHub(awsCfg, cfg)))
-	}
-	if len(publishers) == 0 {
-		logger.WarnContext(ctx, "no SNS topic, event bus or Security Hub: alerts are logged only")
-	}
+	lc := NewLifecycle(ctx, awsCfg, cfg, logger)
 	prober := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: cfg.ProbeTimeout, Concurrency: cfg.ProbeConcurrency})
 	own := oidcprovider.New(iam.NewFromConfig(awsCfg))
 	opts := drift.Options{
 		Providers:          own,
 		NewProbe:           func() drift.ProbeFunc { return prober.NewRun().Probe },
-		Publishers:         publishers,
-		Lifecycle:          NewLifecycle(ctx, awsCfg, cfg, logger),
 		Mode:               cfg.Mode,
 		Concurrency:        cfg.Concurrency,
 		Logger:             logger,
 		AccountConcurrency: cfg.AccountConcurrency,
 		ExpiryWarning:      cfg.ExpiryWarning,
+	}
+	if lc != nil {
+		opts.Seen = lc
 	}
 	if !cfg.MultiAccount() {
 		stsc := sts.NewFromConfig(awsCfg)
@@ -89,14 +99,40 @@ func newEngine(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger
 		if org == nil {
 			org = organizations.NewFromConfig(awsCfg)
 		}
-		opts.Accounts = accountLister(awsCfg, cfg, own, org, reach)
+		opts.Accounts = accountLister(awsCfg, cfg, own, org, ids)
 	}
-	return drift.New(opts)
+	return &Service{
+		Engine:   drift.New(opts),
+		Pipeline: alert.New(alert.Options{Lifecycle: lc, Integrations: Integrations(ctx, awsCfg, cfg, logger), Logger: logger}),
+	}
+}
+
+// Integrations are the receivers cfg asks for, with clients from awsCfg:
+// SNS to SNS_TOPIC_ARN in ALERT_FORMAT, EventBridge to EVENT_BUS_NAME, and
+// Security Hub (SECURITY_HUB). None: alerts are logged only, and it says so.
+func Integrations(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger) []alert.Integration {
+	var out []alert.Integration
+	if cfg.TopicARN != "" {
+		out = append(out, alert.NewSNSPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN, alert.WithFormat(cfg.AlertFormat), alert.WithLogger(logger)))
+	} else {
+		logger.WarnContext(ctx, "SNS_TOPIC_ARN is empty: alerts are not published to SNS")
+	}
+	if cfg.EventBusName != "" {
+		out = append(out, alert.NewEventBridgePublisher(eventbridge.NewFromConfig(awsCfg), cfg.EventBusName, alert.WithEventLogger(logger)))
+	}
+	if cfg.SecurityHub {
+		hubs := newSecurityHubs(awsCfg, cfg)
+		out = append(out, alert.NewSecurityHub(awsCfg.Region, hubs.ownAccount, hubs.client))
+	}
+	if len(out) == 0 {
+		logger.WarnContext(ctx, "no SNS topic, event bus or Security Hub: alerts are logged only")
+	}
+	return out
 }
 
 // NewLifecycle is the alert lifecycle over cfg's state table, or nil
 // without one (stateless, and the log says so).
-func NewLifecycle(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger) drift.Lifecycle {
+func NewLifecycle(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger) *alert.Lifecycle {
 	if cfg.StateTable == "" {
 		logger.WarnContext(ctx, "STATE_TABLE is empty: no alert state, so every run alerts every problem as new (probe-failed included, from its first failure) and every update as applied; set STATE_TABLE for new, changed, reminder and resolved")
 		return nil
@@ -127,21 +163,13 @@ func OpenStateStore(ctx context.Context, table string) (*state.Store, error) {
 // account with own credentials; the management account skipped from a
 // delegated administrator unless cfg.OrgIncludeManagementAccount). Each
 // account's role is assumed when the engine opens it.
-func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, org accounts.OrgAPI, reach *reach) func(context.Context) ([]drift.Account, error) {
+func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, org accounts.OrgAPI, ids []string) func(context.Context) ([]drift.Account, error) {
 	stsc := sts.NewFromConfig(awsCfg)
 	return func(ctx context.Context) ([]drift.Account, error) {
-		targets := accounts.FromRoles(cfg.AccountRoleARNs)
-		if cfg.OrgRoleName != "" {
-			caller, err := accounts.WhoAmI(ctx, stsc)
-			if err != nil {
-				return nil, err
-			}
-			opts := accounts.OrgOptions{RoleName: cfg.OrgRoleName, IncludeManagement: cfg.OrgIncludeManagementAccount}
-			if targets, err = accounts.FromOrganization(ctx, org, caller, opts); err != nil {
-				return nil, err
-			}
+		targets, err := listTargets(ctx, cfg, stsc, org, ids)
+		if err != nil {
+			return nil, err
 		}
-		reach.set(targets)
 		out := make([]drift.Account, 0, len(targets))
 		for _, t := range targets {
 			a := drift.Account{ID: t.AccountID, RoleARN: t.RoleARN, Skip: t.Skip}
@@ -167,55 +195,120 @@ func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, or
 	}
 }
 
-// reach remembers how the accounts of the last listing are reached (nil
-// roles: one account, the caller's own), so that Security Hub findings go to
-// each provider's own account.
-type reach struct {
+// listTargets returns how each account of the run is reached: the accounts
+// ids (a sharded run's batch, each reached as the whole run would reach it),
+// or every account: the configured role ARNs, or every active account of the
+// organisation.
+func listTargets(ctx context.Context, cfg config.Config, stsc accounts.STSAPI, org accounts.OrgAPI, ids []string) ([]accounts.Target, error) {
+	roles := accounts.FromRoles(cfg.AccountRoleARNs)
+	if cfg.OrgRoleName == "" {
+		if len(ids) == 0 {
+			return roles, nil
+		}
+		byID := make(map[string]accounts.Target, len(roles))
+		for _, t := range roles {
+			byID[t.AccountID] = t
+		}
+		out := make([]accounts.Target, 0, len(ids))
+		for _, id := range ids {
+			t, ok := byID[id]
+			if !ok {
+				return nil, fmt.Errorf("account %s is not among ACCOUNT_ROLE_ARNS", id)
+			}
+			out = append(out, t)
+		}
+		return out, nil
+	}
+	caller, err := accounts.WhoAmI(ctx, stsc)
+	if err != nil {
+		return nil, err
+	}
+	opts := accounts.OrgOptions{RoleName: cfg.OrgRoleName, IncludeManagement: cfg.OrgIncludeManagementAccount}
+	if len(ids) == 0 {
+		return accounts.FromOrganization(ctx, org, caller, opts)
+	}
+	management, err := accounts.ManagementAccount(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]accounts.Target, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, accounts.OrgTarget(id, caller, management, opts))
+	}
+	return out, nil
+}
+
+// securityHubs finds the Security Hub client of each account from the
+// configuration alone (so that an invocation that only notifies finds them
+// too): the function's own client for its own account and outside
+// organisation mode, else one through the account's member role (the role
+// ARN listed for it, or ORG_ROLE_NAME in it).
+type securityHubs struct {
+	awsCfg aws.Config
+	cfg    config.Config
+	sts    *sts.Client
+	own    alert.SecurityHubAPI
+
 	mu      sync.Mutex
-	roles   map[string]string // account id to role ARN; "" for own credentials
+	caller  *accounts.Caller
 	clients map[string]alert.SecurityHubAPI
 }
 
-func (r *reach) set(targets []accounts.Target) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.roles = map[string]string{}
-	for _, t := range targets {
-		if t.Skip == "" {
-			r.roles[t.AccountID] = t.RoleARN
-		}
-	}
+func newSecurityHubs(awsCfg aws.Config, cfg config.Config) *securityHubs {
+	return &securityHubs{awsCfg: awsCfg, cfg: cfg, sts: sts.NewFromConfig(awsCfg), own: securityhub.NewFromConfig(awsCfg), clients: map[string]alert.SecurityHubAPI{}}
 }
 
-// securityHub returns the Security Hub client of an account: the caller's
-// own for its own account (and for every account without organisation
-// mode), else one through the account's member role.
-func (r *reach) securityHub(awsCfg aws.Config, cfg config.Config) func(context.Context, string) (alert.SecurityHubAPI, error) {
-	stsc := sts.NewFromConfig(awsCfg)
-	own := securityhub.NewFromConfig(awsCfg)
-	return func(ctx context.Context, acct string) (alert.SecurityHubAPI, error) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.roles == nil {
-			return own, nil
+// whoAmI is the function's own identity, asked of STS once it is known.
+func (h *securityHubs) whoAmI(ctx context.Context) (accounts.Caller, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.caller != nil {
+		return *h.caller, nil
+	}
+	c, err := accounts.WhoAmI(ctx, h.sts)
+	if err != nil {
+		return accounts.Caller{}, err
+	}
+	h.caller = &c
+	return c, nil
+}
+
+func (h *securityHubs) ownAccount(ctx context.Context) (string, error) {
+	c, err := h.whoAmI(ctx)
+	return c.AccountID, err
+}
+
+func (h *securityHubs) client(ctx context.Context, acct string) (alert.SecurityHubAPI, error) {
+	if !h.cfg.MultiAccount() {
+		return h.own, nil
+	}
+	caller, err := h.whoAmI(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if acct == caller.AccountID {
+		return h.own, nil
+	}
+	role := ""
+	for _, arn := range h.cfg.AccountRoleARNs {
+		if accounts.AccountOf(arn) == acct {
+			role = arn
 		}
-		role, ok := r.roles[acct]
-		switch {
-		case !ok:
-			return nil, fmt.Errorf("account %s is not in this run: no role to import its findings with", acct)
-		case role == "":
-			return own, nil
-		}
-		if c, ok := r.clients[role]; ok {
-			return c, nil
-		}
-		acfg := awsCfg.Copy()
-		acfg.Credentials = accounts.Credentials(stsc, role, cfg.ExternalID)
-		c := securityhub.NewFromConfig(acfg)
-		if r.clients == nil {
-			r.clients = map[string]alert.SecurityHubAPI{}
-		}
-		r.clients[role] = c
+	}
+	if role == "" && h.cfg.OrgRoleName != "" {
+		role = fmt.Sprintf("arn:%s:iam::%s:role/%s", caller.Partition, acct, h.cfg.OrgRoleName)
+	}
+	if role == "" {
+		return nil, fmt.Errorf("account %s is not in this run: no role to import its findings with", acct)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c, ok := h.clients[role]; ok {
 		return c, nil
 	}
+	acfg := h.awsCfg.Copy()
+	acfg.Credentials = accounts.Credentials(h.sts, role, h.cfg.ExternalID)
+	c := securityhub.NewFromConfig(acfg)
+	h.clients[role] = c
+	return c, nil
 }

@@ -1,4 +1,4 @@
 package app
 
-// NewEngineWithOrg is newEngine for the tests of package app_test.
-var NewEngineWithOrg = newEngine
+// NewServiceWithOrg is newService for the tests of package app_test.
+var NewServiceWithOrg = newService

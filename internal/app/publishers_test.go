@@ -65,7 +65,7 @@ func TestStateAndSecurityHubWiring(t *testing.T) {
 		Credentials:  credentials.NewStaticCredentialsProvider(testpeer.AccessKey, testpeer.SecretKey, ""),
 		BaseEndpoint: aws.String(o.moto.Endpoint),
 	}
-	e := app.NewEngineFromAWS(ctx, awsCfg, cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+	e := app.NewFromAWS(ctx, awsCfg, cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if !strings.Contains(logs.String(), "alert state in DynamoDB table wiring-state") {
 		t.Errorf("start-up log does not name the state table:\n%s", logs.String())
 	}
@@ -82,7 +82,7 @@ func TestStateAndSecurityHubWiring(t *testing.T) {
 		if len(msgs) != want {
 			t.Errorf("run %d: %d messages, want %d", i+1, len(msgs), want)
 		}
-		if i == 0 && (rep.Results[0].Transition != drift.TransitionNew || len(msgs) == 1 && msgs[0].Attr("account_id") != member) {
+		if i == 0 && (rep.Results[0].Transition != "new" || len(msgs) == 1 && msgs[0].Attr("account_id") != member) {
 			t.Errorf("run 1: result %+v", rep.Results[0])
 		}
 	}
@@ -101,7 +101,7 @@ func TestStateAndSecurityHubWiring(t *testing.T) {
 
 func TestStatelessStartUpSaysSo(t *testing.T) {
 	var logs bytes.Buffer
-	app.NewEngineFromAWS(context.Background(), aws.Config{Region: testpeer.Region}, config.Default(), slog.New(slog.NewJSONHandler(&logs, nil)))
+	app.NewFromAWS(context.Background(), aws.Config{Region: testpeer.Region}, config.Default(), slog.New(slog.NewJSONHandler(&logs, nil)))
 	if !strings.Contains(logs.String(), "STATE_TABLE is empty") || !strings.Contains(logs.String(), "every problem as new") {
 		t.Errorf("start-up log:\n%s", logs.String())
 	}

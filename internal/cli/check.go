@@ -16,6 +16,7 @@ import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/app"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 )
 
 // stringList is a repeatable string flag.
@@ -23,10 +24,6 @@ type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
-// providerARN is an IAM OIDC provider ARN: partition, 12-digit account, and
-// the provider Url as IAM stores it (host[:port][/path], no scheme).
-var providerARN = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:oidc-provider/[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?$`)
 
 // topicARN is an SNS topic ARN.
 var topicARN = regexp.MustCompile(`^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
@@ -76,9 +73,8 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return ExitUsage
 	}
 	for _, arn := range providers {
-		if !providerARN.MatchString(arn) {
-			fmt.Fprintf(stderr, "check: --provider %q: not an IAM OIDC provider ARN; want arn:<partition>:iam::<12-digit account>:oidc-provider/<url>, "+
-				"like arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com\n", arn)
+		if _, err := oidcprovider.ParseARN(arn); err != nil {
+			fmt.Fprintf(stderr, "check: --provider %v\n", err)
 			return ExitUsage
 		}
 	}
@@ -122,12 +118,12 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *verbose {
 		logger = slog.New(slog.NewJSONHandler(stderr, nil))
 	}
-	engine, err := app.NewEngine(ctx, cfg, logger)
+	svc, err := app.New(ctx, cfg, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "check: %v\n", err)
 		return ExitError
 	}
-	rep, runErr := engine.Run(ctx, drift.Request{Mode: m, Providers: providers})
+	rep, runErr := svc.Run(ctx, drift.Request{Mode: m, Providers: providers})
 	if errors.Is(runErr, drift.ErrListFailed) {
 		what := "providers"
 		if cfg.MultiAccount() {

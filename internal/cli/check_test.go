@@ -66,20 +66,6 @@ func TestCheckUsage(t *testing.T) {
 	}
 }
 
-// TestProviderARN: the partitions, ports and paths IAM uses are accepted.
-func TestProviderARN(t *testing.T) {
-	for _, arn := range []string{
-		"arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
-		"arn:aws-us-gov:iam::123456789012:oidc-provider/oidc.eks.us-gov-west-1.amazonaws.com/id/ABC",
-		"arn:aws-cn:iam::123456789012:oidc-provider/127.0.0.1:8443/tenant/v2.0",
-		"arn:aws-iso-b:iam::123456789012:oidc-provider/idp.example",
-	} {
-		if !providerARN.MatchString(arn) {
-			t.Errorf("%s refused", arn)
-		}
-	}
-}
-
 // TestHelpExitCodes: every --help lists the four exit codes.
 func TestHelpExitCodes(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"check", "-h"}, {"thumbprint", "--help"}} {

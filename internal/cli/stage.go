@@ -135,8 +135,9 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	case *arn == "":
 		return usageErr("--provider is required")
-	case !providerARN.MatchString(*arn):
-		return usageErr("--provider %q is not an IAM OIDC provider ARN (arn:aws:iam::123456789012:oidc-provider/host/path)", *arn)
+	case !validARN(*arn):
+		_, err := oidcprovider.ParseARN(*arn)
+		return usageErr("--provider %v", err)
 	case (*hexFlag == "") == (*pemFile == ""):
 		return usageErr("give exactly one of --thumbprint and --pem")
 	}
@@ -224,4 +225,9 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "recorded  %s as seen in %s\n", next, *table)
 	}
 	return ExitOK
+}
+
+func validARN(arn string) bool {
+	_, err := oidcprovider.ParseARN(arn)
+	return err == nil
 }

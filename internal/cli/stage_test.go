@@ -107,7 +107,7 @@ func TestStageUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--thumbprint", strings.Repeat("aa", 20)}, "--provider is required"},
-		{[]string{"--provider", "arn:aws:iam::123456789012:role/x", "--thumbprint", strings.Repeat("aa", 20)}, `"arn:aws:iam::123456789012:role/x" is not an IAM OIDC provider ARN`},
+		{[]string{"--provider", "arn:aws:iam::123456789012:role/x", "--thumbprint", strings.Repeat("aa", 20)}, `"arn:aws:iam::123456789012:role/x": not an IAM OIDC provider ARN`},
 		{[]string{"--provider", arn}, "exactly one of --thumbprint and --pem"},
 		{[]string{"--provider", arn, "--thumbprint", strings.Repeat("aa", 20), "--pem", garbage}, "exactly one of --thumbprint and --pem"},
 		{[]string{"--provider", arn, "--thumbprint", "abc"}, `--thumbprint "abc": want 40 hex`},

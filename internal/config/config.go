@@ -50,6 +50,13 @@ const (
 
 	MinProbeFailuresToAlert = 1
 	MaxProbeFailuresToAlert = 100
+
+	// A sharded run's batches hold MinShardSize to MaxShardSize accounts
+	// (SHARD_SIZE; 0 is one invocation for the whole run). 10,000 account ids
+	// are about 150 KB of JSON, under the 256 KiB Step Functions passes to a
+	// Map iteration.
+	MinShardSize = 10
+	MaxShardSize = 10000
 )
 
 // AlertFormat is the shape of the JSON alert document (ALERT_FORMAT).
@@ -110,6 +117,14 @@ type Config struct {
 	EventBusName string
 	// SecurityHub imports findings into AWS Security Hub (SECURITY_HUB); needs StateTable.
 	SecurityHub bool
+
+	// ShardSize is how many accounts a sharded run's batch holds (SHARD_SIZE):
+	// 0, or MinShardSize to MaxShardSize. It is read by the sharded payloads
+	// only: an invocation without one runs as one invocation, whatever it is.
+	ShardSize int
+	// ShardBucket is the S3 bucket of a sharded run's batches and results
+	// (SHARD_BUCKET); empty when the template does not shard.
+	ShardBucket string
 }
 
 // MultiAccount reports whether the configuration names member accounts.
@@ -223,6 +238,18 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.SecurityHub, err = boolVar(getenv, "SECURITY_HUB", false); err != nil {
 		return Config{}, err
 	}
+	if c.ShardSize, err = intVar(getenv, "SHARD_SIZE", 0, 0, MaxShardSize); err != nil {
+		return Config{}, err
+	}
+	if c.ShardSize > 0 && c.ShardSize < MinShardSize {
+		return Config{}, fmt.Errorf("SHARD_SIZE %d: want 0 or an integer from %d to %d", c.ShardSize, MinShardSize, MaxShardSize)
+	}
+	if v := strings.TrimSpace(getenv("SHARD_BUCKET")); v != "" {
+		if !bucketName.MatchString(v) {
+			return Config{}, fmt.Errorf("SHARD_BUCKET %q: want an S3 bucket name (3 to 63 of a-z 0-9 .-, starting and ending with a letter or digit)", v)
+		}
+		c.ShardBucket = v
+	}
 	if c.SecurityHub && c.StateTable == "" {
 		return Config{}, fmt.Errorf("SECURITY_HUB=true needs STATE_TABLE: findings are created, updated and closed from the alert state")
 	}
@@ -262,6 +289,7 @@ var (
 	roleName   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	externalID = regexp.MustCompile(`^[\w+=,.@:/-]{2,}$`)
 	tableName  = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+	bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	eventBus   = regexp.MustCompile(`^([A-Za-z0-9._/-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]{1,256})$`)
 )
 

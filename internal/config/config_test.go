@@ -101,6 +101,16 @@ func TestLoad(t *testing.T) {
 		{name: "org role name with a slash", env: map[string]string{"ORG_ROLE_NAME": "path/x"}, wantErr: "ORG_ROLE_NAME"},
 		{name: "external id too short", env: map[string]string{"ASSUME_ROLE_EXTERNAL_ID": "x"}, wantErr: "ASSUME_ROLE_EXTERNAL_ID"},
 		{name: "account concurrency too high", env: map[string]string{"ACCOUNT_CONCURRENCY": "33"}, wantErr: "ACCOUNT_CONCURRENCY"},
+		{name: "shards at the edges", env: map[string]string{"SHARD_SIZE": "10", "SHARD_BUCKET": "stack-shardbucket-1a2b3c"},
+			want: with(func(c *Config) { c.ShardSize, c.ShardBucket = 10, "stack-shardbucket-1a2b3c" })},
+		{name: "shard size largest", env: map[string]string{"SHARD_SIZE": "10000"}, want: with(func(c *Config) { c.ShardSize = 10000 })},
+		{name: "shard size zero is one invocation", env: map[string]string{"SHARD_SIZE": "0"}, want: Default()},
+		{name: "shard size one below the minimum", env: map[string]string{"SHARD_SIZE": "9"}, wantErr: "SHARD_SIZE"},
+		{name: "shard size one", env: map[string]string{"SHARD_SIZE": "1"}, wantErr: "SHARD_SIZE"},
+		{name: "shard size one past the maximum", env: map[string]string{"SHARD_SIZE": "10001"}, wantErr: "SHARD_SIZE"},
+		{name: "shard size negative", env: map[string]string{"SHARD_SIZE": "-10"}, wantErr: "SHARD_SIZE"},
+		{name: "shard bucket upper case", env: map[string]string{"SHARD_BUCKET": "Runs"}, wantErr: "SHARD_BUCKET"},
+		{name: "shard bucket too short", env: map[string]string{"SHARD_BUCKET": "ab"}, wantErr: "SHARD_BUCKET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -57,7 +57,7 @@ func TestAccountsSkipAndNotInRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := w.engine(func(o *drift.Options) { o.Accounts = accts })
+			e := w.engine(func(o *setup) { o.Accounts = accts })
 			rep, err := e.Run(context.Background(), drift.Request{Mode: config.ModeReport, Providers: tt.request})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
@@ -70,7 +70,7 @@ func TestAccountsSkipAndNotInRun(t *testing.T) {
 				if got := string(r.Outcome) + " " + r.Detail; !ok || !strings.HasPrefix(got, want) {
 					t.Errorf("%q: %q, want %q", r.ProviderARN, got, want)
 				}
-				if r.Outcome == drift.Skipped && (r.Severity != drift.SeverityNone || r.Transition != drift.TransitionNone) {
+				if r.Outcome == drift.Skipped && (r.Severity != drift.SeverityNone || r.Transition != "") {
 					t.Errorf("%q: skipped with severity %q transition %q", r.ProviderARN, r.Severity, r.Transition)
 				}
 			}
@@ -92,7 +92,7 @@ func TestAccountsSkipAndNotInRun(t *testing.T) {
 	})
 	t.Run("listing accounts fails", func(t *testing.T) {
 		boom := errors.New("AccessDeniedException: organizations:ListAccounts")
-		e := w.engine(func(o *drift.Options) {
+		e := w.engine(func(o *setup) {
 			o.Accounts = func(context.Context) ([]drift.Account, error) { return nil, boom }
 		})
 		_, err := e.Run(context.Background(), drift.Request{Mode: config.ModeReport})

@@ -50,7 +50,7 @@ func TestDeadlineReportsEveryProvider(t *testing.T) {
 	for i := range 50 {
 		arns = append(arns, w.provider(fmt.Sprintf("%s/slow/%d", ln.Addr(), i), []string{old1}, nil))
 	}
-	e := w.engine(func(o *drift.Options) { o.Concurrency = 2 },
+	e := w.engine(func(o *setup) { o.Concurrency = 2 },
 		w.withProbeTimeout(time.Minute)) // only the run's deadline stops the probes
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

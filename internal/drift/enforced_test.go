@@ -134,7 +134,7 @@ func TestExpiring(t *testing.T) {
 				stored = []string{old1}
 			}
 			arn := w.provider(s.URL(), stored, nil)
-			e := w.engine(withMode(config.ModeAlert), func(o *drift.Options) { o.ExpiryWarning = tt.warning })
+			e := w.engine(withMode(config.ModeAlert), func(o *setup) { o.ExpiryWarning = tt.warning })
 			rep, err := e.Run(context.Background(), drift.Request{Providers: []string{arn}})
 			if err != nil {
 				t.Fatalf("Run: %v", err)

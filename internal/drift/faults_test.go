@@ -49,9 +49,9 @@ func prodConfig(maxBackoff time.Duration) aws.Config {
 // via points the engine's IAM and SNS clients at the given endpoints.
 func (w *world) via(iamURL, snsURL string, maxBackoff time.Duration) engineOpt {
 	cfg := prodConfig(maxBackoff)
-	return func(o *drift.Options) {
+	return func(o *setup) {
 		o.Providers = oidcprovider.New(iam.NewFromConfig(cfg, func(io *iam.Options) { io.BaseEndpoint = aws.String(iamURL) }))
-		o.Publishers = []drift.Publisher{alert.NewPublisher(sns.NewFromConfig(cfg, func(so *sns.Options) { so.BaseEndpoint = aws.String(snsURL) }), w.topicARN)}
+		o.pipe.Integrations = []alert.Integration{alert.NewSNSPublisher(sns.NewFromConfig(cfg, func(so *sns.Options) { so.BaseEndpoint = aws.String(snsURL) }), w.topicARN)}
 	}
 }
 
@@ -156,7 +156,7 @@ func TestFaultIAMLostMidRun(t *testing.T) {
 		}
 		return testpeer.Pass
 	})
-	e := w.engine(w.via(p.URL, w.moto.Endpoint, 20*time.Millisecond), func(o *drift.Options) { o.Concurrency = 1 })
+	e := w.engine(w.via(p.URL, w.moto.Endpoint, 20*time.Millisecond), func(o *setup) { o.Concurrency = 1 })
 	rep, err := e.Run(context.Background(), drift.Request{})
 	if rep.Checked != 8 {
 		t.Fatalf("checked %d, want every provider", rep.Checked)
@@ -246,7 +246,7 @@ func TestFaultSNSUnreachable(t *testing.T) {
 	arns, tp := w.drifted(3)
 	rep, err := w.engine(w.via(w.moto.Endpoint, closedEndpoint(t), 20*time.Millisecond)).Run(context.Background(), drift.Request{})
 	// One host per provider: one message, so one error, each.
-	if !errors.Is(err, drift.ErrNotDelivered) || strings.Count(err.Error(), "publish applied updated message") != len(arns) {
+	if !errors.Is(err, alert.ErrNotDelivered) || strings.Count(err.Error(), "publish applied updated message") != len(arns) {
 		t.Fatalf("Run error = %v, want one publish error per message", err)
 	}
 	for _, arn := range arns {
@@ -339,7 +339,7 @@ func TestFaultIdentityProviders(t *testing.T) {
 	}
 	healthy := w.provider(w.idp("/healthy", good).URL(), []string{old1}, nil)
 
-	e := w.engine(func(o *drift.Options) { o.Concurrency = len(cases) + 1 }, w.withProbeTimeout(1500*time.Millisecond))
+	e := w.engine(func(o *setup) { o.Concurrency = len(cases) + 1 }, w.withProbeTimeout(1500*time.Millisecond))
 	rep, err := e.Run(ctx, drift.Request{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/app"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
@@ -130,13 +131,20 @@ var policy = alert.Policy{RealertInterval: 24 * time.Hour, ProbeFailuresToAlert:
 
 // engine is the world's engine with the lifecycle over the state table and
 // the injected clock. Each engine has its own lifecycle, as two invocations do.
-func (sw *stateWorld) engine(opts ...engineOpt) *drift.Engine {
+func (sw *stateWorld) engine(opts ...engineOpt) *app.Service {
 	lc := alert.NewLifecycle(sw.store, policy, nil)
-	return sw.world.engine(append([]engineOpt{func(o *drift.Options) { o.Lifecycle, o.Now = lc, sw.clock.Now }}, opts...)...)
+	return sw.world.engine(append([]engineOpt{func(o *setup) { o.pipe.Lifecycle, o.Seen, o.Now = lc, lc, sw.clock.Now }}, opts...)...)
+}
+
+// runSent runs e as one invocation and returns the results sent, by transition.
+func runSent(e *app.Service) (*drift.Report, map[alert.Transition]int, error) {
+	rep, err := e.Engine.Run(context.Background(), drift.Request{})
+	sent, aerr := e.Pipeline.Run(context.Background(), rep)
+	return rep, sent, errors.Join(err, aerr)
 }
 
 // run runs e and returns the report and what was sent, by provider.
-func (sw *stateWorld) run(e *drift.Engine) (*drift.Report, map[string][]sent) {
+func (sw *stateWorld) run(e *app.Service) (*drift.Report, map[string][]sent) {
 	sw.t.Helper()
 	rep, err := e.Run(context.Background(), drift.Request{})
 	if err != nil {
@@ -180,16 +188,20 @@ func TestLifecycleTransitions(t *testing.T) {
 	fixed := sw.provider(sw.idp("/pub", pc).URL(), []string{old2}, nil) // remediated
 	e := sw.engine()
 
-	rep, got := sw.run(e)
+	rep, sent, err := runSent(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := sw.sentByProvider()
 	only(t, "run 1", got, map[string]string{drifted: "new drift", fixed: "applied updated"})
-	if r := resultFor(t, rep, drifted); r.Transition != drift.TransitionNew || r.FirstSeen != rfc(t0) {
+	if r := resultFor(t, rep, drifted); r.Transition != string(alert.TransitionNew) || r.FirstSeen != rfc(t0) {
 		t.Errorf("run 1: result transition %q first_seen %q, want new %s", r.Transition, r.FirstSeen, rfc(t0))
 	}
 	if s := got[drifted]; len(s) == 1 && s[0].Result["first_seen"] != rfc(t0) {
 		t.Errorf("run 1: message first_seen %v", s[0].Result["first_seen"])
 	}
-	if rep.TransitionsSent[drift.TransitionNew] != 1 || rep.TransitionsSent[drift.TransitionApplied] != 1 {
-		t.Errorf("run 1: transitions sent %v", rep.TransitionsSent)
+	if sent[alert.TransitionNew] != 1 || sent[alert.TransitionApplied] != 1 {
+		t.Errorf("run 1: transitions sent %v", sent)
 	}
 
 	// An hour later: the same problem, nothing sent, nothing written.
@@ -197,7 +209,7 @@ func TestLifecycleTransitions(t *testing.T) {
 	sw.db.calls()
 	rep, got = sw.run(e)
 	only(t, "run 2", got, nil)
-	if r := resultFor(t, rep, drifted); r.Transition != drift.TransitionNone || r.FirstSeen != rfc(t0) {
+	if r := resultFor(t, rep, drifted); r.Transition != string(alert.TransitionNone) || r.FirstSeen != rfc(t0) {
 		t.Errorf("run 2: transition %q first_seen %q, want none, %s", r.Transition, r.FirstSeen, rfc(t0))
 	}
 	if gets, upds := sw.db.calls(); gets != 1 || upds != 0 {
@@ -243,7 +255,7 @@ func TestLifecycleTransitions(t *testing.T) {
 	sw.clock.Advance(time.Hour)
 	rep, got = sw.run(e)
 	only(t, "run 7, fixed", got, map[string]string{drifted: "resolved in-sync"})
-	if r := resultFor(t, rep, drifted); r.Transition != drift.TransitionResolved || r.FirstSeen != "" {
+	if r := resultFor(t, rep, drifted); r.Transition != string(alert.TransitionResolved) || r.FirstSeen != "" {
 		t.Errorf("resolved: transition %q first_seen %q", r.Transition, r.FirstSeen)
 	}
 	if s := got[drifted]; len(s) == 1 && s[0].Message.Attr("severity") != "info" {
@@ -267,7 +279,7 @@ func TestLifecycleProbeFailedAfterTwoRuns(t *testing.T) {
 
 	rep, got := sw.run(e)
 	only(t, "run 1", got, nil)
-	if r := resultFor(t, rep, dead); r.Outcome != drift.ProbeFailed || r.Transition != drift.TransitionNone || r.FirstSeen != rfc(t0) {
+	if r := resultFor(t, rep, dead); r.Outcome != drift.ProbeFailed || r.Transition != string(alert.TransitionNone) || r.FirstSeen != rfc(t0) {
 		t.Fatalf("run 1: %s transition %q first_seen %q", r.Outcome, r.Transition, r.FirstSeen)
 	}
 	sw.clock.Advance(time.Hour)
@@ -287,22 +299,24 @@ func TestLifecycleProbeFailedAfterTwoRuns(t *testing.T) {
 
 // flaky fails the messages fail selects, while fail is on.
 type flaky struct {
-	inner drift.Publisher
+	inner alert.Integration
 	mu    sync.Mutex
-	fail  func(drift.Message) bool
+	fail  func(alert.Message) bool
 }
 
-func (f *flaky) Publish(ctx context.Context, m drift.Message) error {
+func (f *flaky) Name() string { return f.inner.Name() }
+
+func (f *flaky) Notify(ctx context.Context, m alert.Message) error {
 	f.mu.Lock()
 	fail := f.fail != nil && f.fail(m)
 	f.mu.Unlock()
 	if fail {
 		return errors.New("injected: SNS unavailable")
 	}
-	return f.inner.Publish(ctx, m)
+	return f.inner.Notify(ctx, m)
 }
 
-func (f *flaky) set(fail func(drift.Message) bool) {
+func (f *flaky) set(fail func(alert.Message) bool) {
 	f.mu.Lock()
 	f.fail = fail
 	f.mu.Unlock()
@@ -315,20 +329,20 @@ func TestLifecycleSNSFailsThenRecovers(t *testing.T) {
 	b := sw.provider(sw.idp("/b", c).URL(), []string{old1}, nil)
 	pc, _ := sw.publicChain()
 	fixed := sw.provider(sw.idp("/fixed", pc).URL(), []string{old2}, nil)
-	pub := &flaky{inner: alert.NewPublisher(sw.sns, sw.topicARN)}
-	e := sw.engine(func(o *drift.Options) { o.Publishers = []drift.Publisher{pub} })
+	pub := &flaky{inner: alert.NewSNSPublisher(sw.sns, sw.topicARN)}
+	e := sw.engine(func(o *setup) { o.pipe.Integrations = []alert.Integration{pub} })
 
 	// SNS fails for a's message and for the applied one; b's goes through.
-	pub.set(func(m drift.Message) bool {
-		return m.Transition == drift.TransitionApplied || m.Results[0].ProviderARN == a
+	pub.set(func(m alert.Message) bool {
+		return m.Transition == alert.TransitionApplied || m.Results[0].ProviderARN == a
 	})
 	rep, err := e.Run(context.Background(), drift.Request{})
-	if !errors.Is(err, drift.ErrNotDelivered) {
+	if !errors.Is(err, alert.ErrNotDelivered) {
 		t.Fatalf("run 1: error %v, want ErrNotDelivered", err)
 	}
 	only(t, "run 1", sw.sentByProvider(), map[string]string{b: "new drift"})
-	for arn, want := range map[string]drift.Transition{a: drift.TransitionNone, b: drift.TransitionNew, fixed: drift.TransitionNone} {
-		if r := resultFor(t, rep, arn); r.Transition != want {
+	for arn, want := range map[string]alert.Transition{a: alert.TransitionNone, b: alert.TransitionNew, fixed: alert.TransitionNone} {
+		if r := resultFor(t, rep, arn); r.Transition != string(want) {
 			t.Errorf("run 1: %s transition %q, want %q", arn, r.Transition, want)
 		}
 	}
@@ -338,7 +352,7 @@ func TestLifecycleSNSFailsThenRecovers(t *testing.T) {
 	pub.set(nil)
 	rep, got := sw.run(e)
 	only(t, "retry", got, map[string]string{a: "new drift", fixed: "applied updated"})
-	if r := resultFor(t, rep, fixed); r.Outcome != drift.InSync || r.Transition != drift.TransitionApplied {
+	if r := resultFor(t, rep, fixed); r.Outcome != drift.InSync || r.Transition != string(alert.TransitionApplied) {
 		t.Errorf("retry: remediated provider %s transition %q, want in-sync applied", r.Outcome, r.Transition)
 	}
 	if s := got[fixed]; len(s) == 1 && !strings.Contains(fmt.Sprint(s[0].Result["detail"]), "not delivered") {
@@ -370,7 +384,7 @@ func TestLifecycleTwoEnginesAtOnce(t *testing.T) {
 		t.Helper()
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
-		for i, e := range []*drift.Engine{e1, e2} {
+		for i, e := range []*app.Service{e1, e2} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -414,10 +428,10 @@ func TestLifecycleStateWriteFailsAfterPublish(t *testing.T) {
 	sw.db.failRecords = 1
 	sw.db.mu.Unlock()
 	rep, err := e.Run(context.Background(), drift.Request{})
-	if !errors.Is(err, drift.ErrState) || !strings.Contains(err.Error(), "injected") {
+	if !errors.Is(err, alert.ErrState) || !strings.Contains(err.Error(), "injected") {
 		t.Fatalf("run 1: error %v, want the state error", err)
 	}
-	if r := resultFor(t, rep, arn); r.Transition != drift.TransitionNew {
+	if r := resultFor(t, rep, arn); r.Transition != string(alert.TransitionNew) {
 		t.Errorf("run 1: transition %q, want new (it was delivered)", r.Transition)
 	}
 	only(t, "run 1", sw.sentByProvider(), map[string]string{arn: "new drift"})
@@ -427,7 +441,7 @@ func TestLifecycleStateWriteFailsAfterPublish(t *testing.T) {
 	// and record.
 	_, got := sw.run(e)
 	only(t, "retry within the claim", got, nil)
-	sw.clock.Advance(drift.ClaimHold(context.Background()))
+	sw.clock.Advance(alert.ClaimHold(context.Background()))
 	_, got = sw.run(e)
 	only(t, "retry after the claim lapsed", got, map[string]string{arn: "new drift"})
 	sw.clock.Advance(time.Hour)
@@ -466,10 +480,10 @@ func TestLifecycleCost(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	e := sw.engine(withMode(config.ModeAlert), func(o *drift.Options) { o.Concurrency = 16 })
+	e := sw.engine(withMode(config.ModeAlert), func(o *setup) { o.Concurrency = 16 })
 
 	start := time.Now()
-	rep, _ := e.Run(context.Background(), drift.Request{})
+	_, sent, _ := runSent(e)
 	noisy := time.Since(start)
 	gets, upds := sw.db.calls()
 	msgs := sw.messages()
@@ -481,8 +495,8 @@ func TestLifecycleCost(t *testing.T) {
 	if m.Attr("transition") != "new" || m.Body["count"] != float64(n) || len(m.Results())+int(omitted) != n {
 		t.Errorf("message: %s count %v, %d results + %v omitted; want new, %d", m.Attr("transition"), m.Body["count"], len(m.Results()), omitted, n)
 	}
-	if fmt.Sprint(m.Body["live_thumbprints"]) != fmt.Sprint([]any{tp}) || rep.TransitionsSent[drift.TransitionNew] != n {
-		t.Errorf("message live %v, sent %v", m.Body["live_thumbprints"], rep.TransitionsSent)
+	if fmt.Sprint(m.Body["live_thumbprints"]) != fmt.Sprint([]any{tp}) || sent[alert.TransitionNew] != n {
+		t.Errorf("message live %v, sent %v", m.Body["live_thumbprints"], sent)
 	}
 	if gets != (n+99)/100 || upds != 2*n {
 		t.Errorf("noisy run: %d BatchGetItem, %d UpdateItem; want %d and %d (a claim and a record per transition)", gets, upds, (n+99)/100, 2*n)
@@ -491,7 +505,7 @@ func TestLifecycleCost(t *testing.T) {
 
 	sw.clock.Advance(time.Hour)
 	start = time.Now()
-	rep, _ = e.Run(context.Background(), drift.Request{})
+	rep, _ := e.Run(context.Background(), drift.Request{})
 	quiet := time.Since(start)
 	gets, upds = sw.db.calls()
 	if len(sw.messages()) != 0 || rep.Counts[drift.Drift] != n {
@@ -545,7 +559,7 @@ func TestLifecycleReportModeTouchesNoState(t *testing.T) {
 	if gets, upds := sw.db.calls(); gets != 0 || upds != 0 || len(sw.messages()) != 0 {
 		t.Errorf("report mode: %d reads, %d writes of state, messages sent", gets, upds)
 	}
-	if rep.Results[0].Transition != drift.TransitionNone {
+	if rep.Results[0].Transition != string(alert.TransitionNone) {
 		t.Errorf("report mode result transition %q", rep.Results[0].Transition)
 	}
 }
@@ -590,7 +604,7 @@ func TestLifecycleAccountFailedResolved(t *testing.T) {
 	const member = "444455556666"
 	var mu sync.Mutex
 	broken := true
-	e := sw.engine(func(o *drift.Options) {
+	e := sw.engine(func(o *setup) {
 		o.Accounts = func(context.Context) ([]drift.Account, error) {
 			return []drift.Account{
 				{ID: testpeer.AccountID, Open: func(context.Context) (drift.Providers, error) { return oidcprovider.New(sw.api), nil }},
@@ -628,7 +642,7 @@ func TestLifecycleAccountFailedResolved(t *testing.T) {
 			t.Errorf("run %d: sent %q for the account, want %q", i+1, got, want)
 		}
 		if i == 0 {
-			if r := rep.Results[len(rep.Results)-1]; r.Outcome != drift.AccountFailed || r.Transition != drift.TransitionNew || r.FirstSeen != rfc(t0) {
+			if r := rep.Results[len(rep.Results)-1]; r.Outcome != drift.AccountFailed || r.Transition != string(alert.TransitionNew) || r.FirstSeen != rfc(t0) {
 				t.Errorf("run 1: account result %+v", r)
 			}
 		}

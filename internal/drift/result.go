@@ -30,9 +30,9 @@ const (
 // Outcomes lists every provider outcome in the order reports show them.
 var Outcomes = []Outcome{InSync, Expiring, Updated, Drift, ProbeFailed, UpdateFailed, Skipped}
 
-// Problem reports whether o is a problem the alert lifecycle tracks
-// (DESIGN.md "Alert lifecycle"): drift, probe-failed, update-failed, expiring
-// and account-failed.
+// Problem reports whether o is a problem (DESIGN.md's decision table gives
+// it a severity above none and an operator has something to do): drift,
+// probe-failed, update-failed, expiring and account-failed.
 func (o Outcome) Problem() bool {
 	switch o {
 	case Drift, ProbeFailed, UpdateFailed, Expiring, AccountFailed:
@@ -40,20 +40,6 @@ func (o Outcome) Problem() bool {
 	}
 	return false
 }
-
-// Transition is what the alert lifecycle sends for a result; empty when
-// nothing is sent.
-type Transition string
-
-// The transitions of DESIGN.md's lifecycle table.
-const (
-	TransitionNone     Transition = ""
-	TransitionNew      Transition = "new"
-	TransitionChanged  Transition = "changed"
-	TransitionReminder Transition = "reminder"
-	TransitionResolved Transition = "resolved"
-	TransitionApplied  Transition = "applied"
-)
 
 // Severity grades an outcome for alert routing.
 type Severity string
@@ -83,9 +69,12 @@ type Result struct {
 	ThumbprintEnforced bool `json:"thumbprint_enforced"`
 	// BreaksAssumeRole: drift left in place and the thumbprint enforced.
 	BreaksAssumeRole bool `json:"breaks_assume_role"`
-	// Transition is the lifecycle transition sent for this result; empty: none.
-	Transition Transition `json:"transition"`
-	// FirstSeen is when the current problem was first seen (RFC 3339), for problems.
+	// Transition is the alert lifecycle's transition sent for this result
+	// (new, changed, reminder, resolved, applied); empty: none. The engine
+	// leaves it empty; the notify pipeline (internal/alert) sets it.
+	Transition string `json:"transition"`
+	// FirstSeen is when the current problem was first seen (RFC 3339), for
+	// problems; set by the notify pipeline from the alert state.
 	FirstSeen string `json:"first_seen,omitempty"`
 	Detail    string `json:"detail"`
 	// AccountID is set in organisation mode.
@@ -102,8 +91,8 @@ type Result struct {
 	tagWarning bool
 }
 
-// Key is the result's key in the alert state: the provider ARN (which holds
-// the account), or "account#<id>" for an account's own result (account-failed).
+// Key identifies the result's subject: the provider ARN (which holds the
+// account), or "account#<id>" for an account's own result (account-failed).
 func (r Result) Key() string {
 	if r.ProviderARN == "" {
 		return "account#" + r.AccountID
@@ -111,9 +100,9 @@ func (r Result) Key() string {
 	return r.ProviderARN
 }
 
-// accountID is the result's account: set in organisation mode, else the
+// Account is the result's account: set in organisation mode, else the
 // provider ARN's.
-func (r Result) accountID() string {
+func (r Result) Account() string {
 	if r.AccountID != "" {
 		return r.AccountID
 	}
@@ -127,13 +116,32 @@ type Report struct {
 	Checked int             `json:"checked"`
 	Counts  map[Outcome]int `json:"counts"`
 	Results []Result        `json:"results"`
-	// ResultsOmitted counts in-sync results left out of Results to keep the
-	// response under Lambda's 6 MB (Counts still has them).
-	ResultsOmitted int              `json:"results_omitted,omitempty"`
-	Accounts       []AccountSummary `json:"accounts,omitempty"`
-	// TransitionsSent counts the results of the messages delivered, by
-	// transition (the TransitionsSent metric); not part of the JSON report.
-	TransitionsSent map[Transition]int `json:"-"`
+	// ResultsOmitted counts the results left out of Results to keep the
+	// function's response under Lambda's 6 MB (Counts still has them):
+	// in-sync ones first, then, when the others alone do not fit, those past
+	// the bound, summarised in OmittedGroups.
+	ResultsOmitted int `json:"results_omitted,omitempty"`
+	// OmittedGroups summarises the results other than in-sync left out, by
+	// outcome and host.
+	OmittedGroups []OmittedGroup   `json:"omitted_groups,omitempty"`
+	Accounts      []AccountSummary `json:"accounts,omitempty"`
+	// AccountsOmitted counts the account sections left out to stay under
+	// the same bound.
+	AccountsOmitted int `json:"accounts_omitted,omitempty"`
+	// Reached are the accounts of an organisation run whose role was assumed
+	// and whose providers were listed ("" for the organisation's own
+	// listing); nil outside organisation mode. Not part of the JSON report.
+	Reached []string `json:"-"`
+}
+
+// OmittedGroup counts the results of one outcome and host left out of a
+// bounded report.
+type OmittedGroup struct {
+	Outcome Outcome `json:"outcome"`
+	// Host is the alert grouping host (Result.Host); "(other hosts)" when
+	// the groups themselves did not fit and were merged per outcome.
+	Host  string `json:"host"`
+	Count int    `json:"count"`
 }
 
 // AccountSummary is one account's section of an organisation report.

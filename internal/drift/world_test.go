@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/app"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
@@ -135,33 +136,43 @@ func noDNSDial(ctx context.Context, network, addr string) (net.Conn, error) {
 	return d.DialContext(ctx, network, addr)
 }
 
-type engineOpt func(*drift.Options)
+// setup is what a test's service is built from: the engine's options and
+// the notify pipeline's.
+type setup struct {
+	drift.Options
+	pipe alert.Options
+}
 
-func withMode(m config.Mode) engineOpt { return func(o *drift.Options) { o.Mode = m } }
+type engineOpt func(*setup)
+
+func withMode(m config.Mode) engineOpt { return func(o *setup) { o.Mode = m } }
 
 // withProbeTimeout probes with a time limit of d per connection (PROBE_TIMEOUT).
 func (w *world) withProbeTimeout(d time.Duration) engineOpt {
-	return func(o *drift.Options) {
+	return func(o *setup) {
 		prober := thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: d, RootCAs: w.roots, DialContext: noDNSDial})
 		o.NewProbe = func() drift.ProbeFunc { return prober.NewRun().Probe }
 	}
 }
 
 // engine builds the engine on the real clients, through the fault-injecting
-// IAM wrapper, with the world's trusted roots.
-func (w *world) engine(opts ...engineOpt) *drift.Engine {
+// IAM wrapper, with the world's trusted roots, and the notify pipeline to
+// the world's topic: a run is one invocation's.
+func (w *world) engine(opts ...engineOpt) *app.Service {
 	prober := thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: 5 * time.Second, RootCAs: w.roots, DialContext: noDNSDial})
-	o := drift.Options{
+	o := setup{Options: drift.Options{
 		Providers:   oidcprovider.New(w.api),
 		NewProbe:    func() drift.ProbeFunc { return prober.NewRun().Probe },
-		Publishers:  []drift.Publisher{alert.NewPublisher(w.sns, w.topicARN)},
 		Mode:        config.ModeRemediate,
 		Concurrency: 4,
-	}
+	}, pipe: alert.Options{Integrations: []alert.Integration{alert.NewSNSPublisher(w.sns, w.topicARN)}}}
 	for _, f := range opts {
 		f(&o)
 	}
-	return drift.New(o)
+	if o.pipe.Now == nil {
+		o.pipe.Now = o.Now
+	}
+	return &app.Service{Engine: drift.New(o.Options), Pipeline: alert.New(o.pipe)}
 }
 
 // messages drains the alert queue.

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 )
 
 // Kind is what sent an invocation.
@@ -50,6 +50,11 @@ const (
 	// IgnoreOtherAccount: the event's account does not hold the provider it
 	// names (IAM never records that; a hand-made event can).
 	IgnoreOtherAccount Ignore = "account-mismatch"
+	// IgnoreMalformed: a CloudTrail event whose fields cannot be read (no
+	// detail, a number where a string belongs, a string where an object
+	// does). CloudTrail never sends one; refusing it would only make Lambda
+	// retry it into the dead-letter queue, since no retry can read it.
+	IgnoreMalformed Ignore = "malformed"
 )
 
 // Event is what an invocation payload asks for.
@@ -132,12 +137,6 @@ type cloudTrailDetail struct {
 	} `json:"responseElements"`
 }
 
-// manual is the manual payload: {"mode": "report", "providers": ["arn:..."]}.
-type manual struct {
-	Mode      string   `json:"mode"`
-	Providers []string `json:"providers"`
-}
-
 // ParseEvent reads an invocation payload. functionName is the function's own
 // name (AWS_LAMBDA_FUNCTION_NAME): Lambda names the execution role's session
 // after it, so CloudTrail shows the function's own updates under it.
@@ -155,26 +154,45 @@ type manual struct {
 //     "providers"; an unknown key is refused rather than guessed at, since a
 //     typo in "mode" would otherwise run the default mode, which may write.
 //
-// A payload that is none of these, or a CloudTrail event whose fields have the
-// wrong JSON types, is refused with ErrBadEvent.
+// A CloudTrail event whose fields cannot be read is acknowledged
+// (IgnoreMalformed). A payload that is none of these, a manual payload with
+// an unknown key, an empty "providers" list or an entry that is not an OIDC
+// provider ARN, an EventBridge event carrying a manual key ("mode",
+// "providers"), and data after the JSON object are refused with ErrBadEvent
+// naming the key.
 func ParseEvent(payload []byte, functionName string) (Event, error) {
 	trimmed := bytes.TrimSpace(payload)
 	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
 		return Event{Kind: KindManual}, nil
 	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &probe); err != nil {
+	if err := dec.Decode(&probe); err != nil {
 		return Event{}, fmt.Errorf("%w: want a JSON object: %v", ErrBadEvent, err)
+	}
+	if probe == nil {
+		return Event{}, fmt.Errorf("%w: want a JSON object, not null followed by more data", ErrBadEvent)
+	}
+	if off := dec.InputOffset(); off < int64(len(trimmed)) {
+		return Event{}, fmt.Errorf("%w: trailing data after the JSON object at byte %d: %.40q", ErrBadEvent, off, trimmed[off:])
 	}
 	_, hasType := probe["detail-type"]
 	_, hasSource := probe["source"]
 	if hasType && hasSource {
+		for _, key := range []string{"mode", "providers"} {
+			if _, ok := probe[key]; ok {
+				return Event{}, fmt.Errorf(`%w: key %q: an EventBridge event (it has "source" and "detail-type") runs as the schedule or a CloudTrail check, never with a %s; `+
+					`send a manual payload {"mode": ..., "providers": [...]} instead`, ErrBadEvent, key, key)
+			}
+		}
+		var source, detailType string
+		if json.Unmarshal(probe["source"], &source) == nil && json.Unmarshal(probe["detail-type"], &detailType) == nil &&
+			source == iamSource && detailType == cloudTrailDetailType {
+			return parseCloudTrail(probe, functionName)
+		}
 		var eb eventBridge
 		if err := json.Unmarshal(trimmed, &eb); err != nil {
 			return Event{}, fmt.Errorf("%w: EventBridge event: %v", ErrBadEvent, err)
-		}
-		if eb.Source == iamSource && eb.DetailType == cloudTrailDetailType {
-			return parseCloudTrail(eb, functionName)
 		}
 		return Event{Kind: KindSchedule}, nil
 	}
@@ -182,7 +200,10 @@ func ParseEvent(payload []byte, functionName string) (Event, error) {
 }
 
 func parseManual(payload []byte) (Event, error) {
-	var m manual
+	var m struct {
+		Mode      string    `json:"mode"`
+		Providers *[]string `json:"providers"`
+	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
@@ -192,27 +213,42 @@ func parseManual(payload []byte) (Event, error) {
 	if m.Mode != "" {
 		mode, err := config.ParseMode(m.Mode)
 		if err != nil {
-			return Event{}, fmt.Errorf("%w: %v", ErrBadEvent, err)
+			return Event{}, fmt.Errorf("%w: key \"mode\": %v", ErrBadEvent, err)
 		}
 		ev.Request.Mode = mode
 	}
-	for _, arn := range m.Providers {
-		if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":oidc-provider/") {
-			return Event{}, fmt.Errorf("%w: providers: %q is not an OIDC provider ARN", ErrBadEvent, arn)
+	if m.Providers != nil && len(*m.Providers) == 0 {
+		return Event{}, fmt.Errorf(`%w: key "providers": an empty list checks nothing; leave the key out to check every provider`, ErrBadEvent)
+	}
+	if m.Providers != nil {
+		for _, arn := range *m.Providers {
+			if _, err := oidcprovider.ParseARN(arn); err != nil {
+				return Event{}, fmt.Errorf("%w: key \"providers\": %v", ErrBadEvent, err)
+			}
+			ev.Request.Providers = append(ev.Request.Providers, arn)
 		}
-		ev.Request.Providers = append(ev.Request.Providers, arn)
 	}
 	return ev, nil
 }
 
 // parseCloudTrail narrows the run to the provider a CloudTrail IAM call names.
-func parseCloudTrail(eb eventBridge, functionName string) (Event, error) {
+// One that cannot be read is acknowledged (IgnoreMalformed), never refused.
+func parseCloudTrail(fields map[string]json.RawMessage, functionName string) (Event, error) {
+	malformed := func(format string, args ...any) (Event, error) {
+		return Event{Kind: KindCloudTrail, Ignore: IgnoreMalformed,
+			Detail: fmt.Sprintf(format, args...) + "; CloudTrail never sends such a record, and no retry can read it"}, nil
+	}
+	var eb eventBridge
+	if raw, ok := fields["account"]; ok && json.Unmarshal(raw, &eb.Account) != nil {
+		return malformed("CloudTrail event: \"account\" is %.40s, not a string", raw)
+	}
+	eb.Detail = fields["detail"]
 	var d cloudTrailDetail
 	if detail := bytes.TrimSpace(eb.Detail); len(detail) == 0 || bytes.Equal(detail, []byte("null")) {
-		return Event{}, fmt.Errorf("%w: CloudTrail event without detail", ErrBadEvent)
+		return malformed("CloudTrail event without detail")
 	}
 	if err := json.Unmarshal(eb.Detail, &d); err != nil {
-		return Event{}, fmt.Errorf("%w: CloudTrail event detail: %v", ErrBadEvent, err)
+		return malformed("CloudTrail event detail: %v", err)
 	}
 	call := &Call{EventName: d.EventName, EventID: d.EventID, Account: eb.Account, ErrorCode: d.ErrorCode}
 	if call.Account == "" {
@@ -290,14 +326,8 @@ func sessionName(arn, principalID string) string {
 	return ""
 }
 
-// oidcProviderARN is arn:<partition>:iam::<account>:oidc-provider/<url>.
-var oidcProviderARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::([0-9]{12}):oidc-provider/[^\s]+$`)
-
 // providerAccount returns the account of an OIDC provider ARN.
 func providerAccount(arn string) (string, bool) {
-	m := oidcProviderARN.FindStringSubmatch(arn)
-	if m == nil {
-		return "", false
-	}
-	return m[1], true
+	account, err := oidcprovider.ParseARN(arn)
+	return account, err == nil
 }

@@ -212,29 +212,43 @@ func TestParseEventNotCloudTrail(t *testing.T) {
 	}
 }
 
+// TestParseEventMalformedCloudTrail: a CloudTrail event (source aws.iam,
+// detail-type of a CloudTrail call) whose fields cannot be read is
+// acknowledged as malformed, never refused (a refusal is retried into the
+// dead-letter queue, and no retry can read it); a payload that cannot be
+// told to be a CloudTrail event at all is refused.
 func TestParseEventMalformedCloudTrail(t *testing.T) {
 	const envelope = `{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.iam","account":"123456789012"`
 	for _, tt := range []struct {
 		name    string
 		payload []byte
+		refused bool
 	}{
-		{"no detail", []byte(envelope + `}`)},
-		{"detail null", []byte(envelope + `,"detail":null}`)},
-		{"detail a string", []byte(envelope + `,"detail":"UpdateOpenIDConnectProviderThumbprint"}`)},
-		{"detail a list", []byte(envelope + `,"detail":[]}`)},
-		{"eventName a number", []byte(envelope + `,"detail":{"eventName":7}}`)},
-		{"requestParameters a string", []byte(envelope + `,"detail":{"eventName":"TagOpenIDConnectProvider","requestParameters":"arn:aws:iam::123456789012:oidc-provider/x"}}`)},
-		{"ARN a list", []byte(envelope + `,"detail":{"eventName":"TagOpenIDConnectProvider","requestParameters":{"openIDConnectProviderArn":["arn:aws:iam::123456789012:oidc-provider/x"]}}}`)},
-		{"userIdentity a list", patch(t, "cloudtrail-update-thumbprint.json", func(_, d map[string]any) { d["userIdentity"] = []any{} })},
-		{"errorCode an object", patch(t, "cloudtrail-update-thumbprint.json", func(_, d map[string]any) { d["errorCode"] = map[string]any{} })},
-		{"account a number", patch(t, "cloudtrail-update-thumbprint.json", func(e, _ map[string]any) { e["account"] = 123456789012 })},
-		{"source a number", []byte(`{"detail-type":"Scheduled Event","source":1,"detail":{}}`)},
-		{"truncated", readEvent(t, "cloudtrail-tag.json")[:400]},
+		{name: "no detail", payload: []byte(envelope + `}`)},
+		{name: "detail null", payload: []byte(envelope + `,"detail":null}`)},
+		{name: "detail a string", payload: []byte(envelope + `,"detail":"UpdateOpenIDConnectProviderThumbprint"}`)},
+		{name: "detail a list", payload: []byte(envelope + `,"detail":[]}`)},
+		{name: "eventName a number", payload: []byte(envelope + `,"detail":{"eventName":7}}`)},
+		{name: "requestParameters a string", payload: []byte(envelope + `,"detail":{"eventName":"TagOpenIDConnectProvider","requestParameters":"arn:aws:iam::123456789012:oidc-provider/x"}}`)},
+		{name: "ARN a list", payload: []byte(envelope + `,"detail":{"eventName":"TagOpenIDConnectProvider","requestParameters":{"openIDConnectProviderArn":["arn:aws:iam::123456789012:oidc-provider/x"]}}}`)},
+		{name: "ARN a number", payload: patch(t, "cloudtrail-tag.json", func(_, d map[string]any) { d["requestParameters"] = map[string]any{"openIDConnectProviderArn": 42} })},
+		{name: "userIdentity a list", payload: patch(t, "cloudtrail-update-thumbprint.json", func(_, d map[string]any) { d["userIdentity"] = []any{} })},
+		{name: "userIdentity a string", payload: patch(t, "cloudtrail-update-thumbprint.json", func(_, d map[string]any) { d["userIdentity"] = "AROAEXAMPLE" })},
+		{name: "errorCode an object", payload: patch(t, "cloudtrail-update-thumbprint.json", func(_, d map[string]any) { d["errorCode"] = map[string]any{} })},
+		{name: "account a number", payload: patch(t, "cloudtrail-update-thumbprint.json", func(e, _ map[string]any) { e["account"] = 123456789012 })},
+		{name: "source a number: not known to be CloudTrail", payload: []byte(`{"detail-type":"Scheduled Event","source":1,"detail":{}}`), refused: true},
+		{name: "truncated: not JSON", payload: readEvent(t, "cloudtrail-tag.json")[:400], refused: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ev, err := handler.ParseEvent(tt.payload, ownFunction)
-			if !errors.Is(err, handler.ErrBadEvent) {
-				t.Fatalf("ParseEvent = %+v, %v; want ErrBadEvent", ev, err)
+			if tt.refused {
+				if !errors.Is(err, handler.ErrBadEvent) {
+					t.Fatalf("ParseEvent = %+v, %v; want ErrBadEvent", ev, err)
+				}
+				return
+			}
+			if err != nil || ev.Kind != handler.KindCloudTrail || ev.Ignore != handler.IgnoreMalformed || ev.Detail == "" || len(ev.Request.Providers) != 0 {
+				t.Fatalf("ParseEvent = %+v, %v; want a CloudTrail event ignored as malformed, with a detail", ev, err)
 			}
 		})
 	}
@@ -257,11 +271,16 @@ func TestInvokeCloudTrail(t *testing.T) {
 		{"the function's own update checks nothing", readEvent(t, "cloudtrail-own-update.json"), nil, "INFO", "event not checked"},
 		{"a failed call checks nothing", patch(t, "cloudtrail-tag.json", func(_, d map[string]any) { d["errorCode"] = "NoSuchEntity" }), nil, "INFO", "event not checked"},
 		{"another call checks nothing, with a warning", patch(t, "cloudtrail-tag.json", func(_, d map[string]any) { d["eventName"] = "DeleteOpenIDConnectProvider" }), nil, "WARN", "event not checked"},
+		{"detail null is acknowledged, with a warning", []byte(`{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.iam","account":"123456789012","detail":null}`), nil, "WARN", "event not checked"},
+		{"a number for the ARN is acknowledged", patch(t, "cloudtrail-tag.json", func(_, d map[string]any) { d["requestParameters"] = map[string]any{"openIDConnectProviderArn": 42} }), nil, "WARN", "event not checked"},
+		{"a number for the account is acknowledged", patch(t, "cloudtrail-tag.json", func(e, _ map[string]any) { e["account"] = 123456789012 }), nil, "WARN", "event not checked"},
+		{"a string userIdentity is acknowledged", patch(t, "cloudtrail-update-thumbprint.json", func(_, d map[string]any) { d["userIdentity"] = "AROAEXAMPLE" }), nil, "WARN", "event not checked"},
+		{"a string requestParameters is acknowledged", patch(t, "cloudtrail-tag.json", func(_, d map[string]any) { d["requestParameters"] = "arn:aws:iam::123456789012:oidc-provider/x" }), nil, "WARN", "event not checked"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs, metrics bytes.Buffer
 			r := &fakeRunner{report: rep}
-			h := handler.New(r, slog.New(slog.NewJSONHandler(&logs, nil)), &metrics, ownFunction, config.ModeAlert)
+			h := handler.New(r, nil, slog.New(slog.NewJSONHandler(&logs, nil)), &metrics, ownFunction, config.ModeAlert)
 			got, err := h.Invoke(context.Background(), tt.event)
 			if err != nil {
 				t.Fatal(err)
@@ -331,5 +350,37 @@ func golden(t *testing.T, name string, v any) {
 	_ = json.Unmarshal(got, &gotV)
 	if !reflect.DeepEqual(gotV, want) {
 		t.Fatalf("%s differs:\ngot  %s\nwant %s", path, got, wantRaw)
+	}
+}
+
+// TestParseEventManualEdges: the edges of a manual payload are refused with
+// an error naming the key (or the trailing data), nothing run: an empty
+// providers list (it would run every provider), a schedule-shaped event
+// with a manual key (it would run as the schedule, ignoring it), data after
+// the object, and providers entries the CLI would refuse.
+func TestParseEventManualEdges(t *testing.T) {
+	const schedule = `{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","detail":{}`
+	for _, tt := range []struct {
+		name, payload, names string
+	}{
+		{"empty providers list", `{"providers": []}`, `key "providers": an empty list`},
+		{"empty providers list with a mode", `{"mode": "report", "providers": []}`, `key "providers"`},
+		{"schedule with a mode", schedule + `,"mode":"report"}`, `key "mode"`},
+		{"schedule with providers", schedule + `,"providers":["arn:aws:iam::123456789012:oidc-provider/x"]}`, `key "providers"`},
+		{"CloudTrail event with a mode", `{"detail-type":"AWS API Call via CloudTrail","source":"aws.iam","mode":"remediate","detail":{}}`, `key "mode"`},
+		{"trailing object", `{"mode": "report"} {"mode": "remediate"}`, "trailing data after the JSON object"},
+		{"trailing bracket", `{"mode": "report"}]`, "trailing data after the JSON object"},
+		{"null then data", `null {"mode": "report"}`, "want a JSON object"},
+		{"account of 5 digits", `{"providers": ["arn:aws:iam::12345:oidc-provider/idp.example"]}`, `key "providers": "arn:aws:iam::12345:oidc-provider/idp.example": not an IAM OIDC provider ARN`},
+		{"a Url with a scheme", `{"providers": ["arn:aws:iam::123456789012:oidc-provider/https://idp.example"]}`, `key "providers"`},
+		{"a space in the Url", `{"providers": ["arn:aws:iam::123456789012:oidc-provider/idp.example/a b"]}`, `key "providers"`},
+		{"bad mode", `{"mode": "ignore"}`, `key "mode"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := handler.ParseEvent([]byte(tt.payload), ownFunction)
+			if !errors.Is(err, handler.ErrBadEvent) || !strings.Contains(err.Error(), tt.names) {
+				t.Fatalf("ParseEvent = %+v, %v; want ErrBadEvent naming %s", ev, err, tt.names)
+			}
+		})
 	}
 }

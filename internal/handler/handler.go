@@ -1,5 +1,6 @@
 // Package handler is the Lambda function's invocation logic: it reads the
-// event, runs the engine, writes metrics and returns the report.
+// event, runs the engine, sends the report's alerts through the notify
+// pipeline, writes metrics and returns the report.
 package handler
 
 import (
@@ -10,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 )
@@ -19,22 +21,31 @@ type Runner interface {
 	Run(ctx context.Context, req drift.Request) (*drift.Report, error)
 }
 
+// Notifier sends a report's alerts and returns the results sent, by
+// transition (an *alert.Pipeline).
+type Notifier interface {
+	Run(ctx context.Context, rep *drift.Report) (map[alert.Transition]int, error)
+}
+
 // Handler answers invocations.
 type Handler struct {
 	runner       Runner
+	notifier     Notifier
 	logger       *slog.Logger
 	metrics      io.Writer
 	functionName string
 	mode         config.Mode
+	sharder      Sharder
 }
 
-// New returns a Handler. Metrics (CloudWatch Embedded Metric Format lines) go
+// New returns a Handler that runs runner and sends the report's alerts
+// through notifier (nil: none). Metrics (CloudWatch Embedded Metric Format lines) go
 // to metrics, labelled with functionName, the function's name
 // (AWS_LAMBDA_FUNCTION_NAME), which also recognises the function's own
 // thumbprint updates in CloudTrail events. mode is the default mode, which
 // the empty report of an event that checks nothing shows (empty: the
 // config default).
-func New(runner Runner, logger *slog.Logger, metrics io.Writer, functionName string, mode config.Mode) *Handler {
+func New(runner Runner, notifier Notifier, logger *slog.Logger, metrics io.Writer, functionName string, mode config.Mode) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -44,18 +55,13 @@ func New(runner Runner, logger *slog.Logger, metrics io.Writer, functionName str
 	if mode == "" {
 		mode = config.Default().Mode
 	}
-	return &Handler{runner: runner, logger: logger, metrics: metrics, functionName: functionName, mode: mode}
+	return &Handler{runner: runner, notifier: notifier, logger: logger, metrics: metrics, functionName: functionName, mode: mode}
 }
 
 // ErrBadEvent is returned (wrapped) for a payload that is neither an
 // EventBridge event nor a valid manual payload, or a CloudTrail event whose
 // detail cannot be read; nothing is touched.
 var ErrBadEvent = errors.New("bad invocation payload")
-
-// MaxResponseBytes bounds the report an invocation returns: Lambda refuses a
-// response payload over 6,291,556 bytes; this leaves room for the runtime's
-// encoding.
-const MaxResponseBytes = 6_000_000
 
 // Invoke handles one invocation and returns the report. It returns an error
 // (after every provider was processed) when listing failed, a publish failed or
@@ -83,15 +89,22 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (*drift.R
 		h.logger.LogAttrs(ctx, slog.LevelInfo, "checking the provider of a CloudTrail event", ev.Call.attrs()...)
 	}
 	rep, err := h.runner.Run(ctx, ev.Request)
+	var sent map[alert.Transition]int
+	if rep != nil && h.notifier != nil {
+		var nerr error
+		sent, nerr = h.notifier.Run(ctx, rep)
+		err = errors.Join(err, nerr)
+	}
 	if rep != nil {
-		if werr := WriteMetrics(h.metrics, h.functionName, rep); werr != nil {
+		if werr := WriteMetrics(h.metrics, h.functionName, rep, sent); werr != nil {
 			h.logger.WarnContext(ctx, "metrics not written", "error", werr.Error())
 		}
 		h.logger.InfoContext(ctx, "run finished", "mode", string(rep.Mode), "checked", rep.Checked, "counts", rep.Counts)
-		rep.Bound(MaxResponseBytes)
-		if rep.ResultsOmitted > 0 {
-			h.logger.WarnContext(ctx, "in-sync results left out of the response to stay under Lambda's 6 MB (counts has them)",
-				"results_omitted", rep.ResultsOmitted, "max_response_bytes", MaxResponseBytes)
+		Bound(rep, MaxResponseBytes)
+		if rep.ResultsOmitted > 0 || rep.AccountsOmitted > 0 {
+			h.logger.WarnContext(ctx, "results left out of the response to stay under Lambda's 6 MB (counts has them; omitted_groups summarises the problems among them)",
+				"results_omitted", rep.ResultsOmitted, "omitted_groups", rep.OmittedGroups, "accounts_omitted", rep.AccountsOmitted,
+				"max_response_bytes", MaxResponseBytes)
 		}
 	}
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/handler"
@@ -93,7 +94,7 @@ func TestInvoke(t *testing.T) {
 
 	t.Run("bad payload touches nothing", func(t *testing.T) {
 		r := &fakeRunner{report: rep}
-		if _, err := handler.New(r, nil, nil, "f", "").Invoke(context.Background(), []byte(`{"mode":"yes"}`)); !errors.Is(err, handler.ErrBadEvent) {
+		if _, err := handler.New(r, nil, nil, nil, "f", "").Invoke(context.Background(), []byte(`{"mode":"yes"}`)); !errors.Is(err, handler.ErrBadEvent) {
 			t.Fatalf("err = %v", err)
 		}
 		if r.got != nil {
@@ -105,7 +106,7 @@ func TestInvoke(t *testing.T) {
 		var metrics bytes.Buffer
 		runErr := errors.New("update failed")
 		r := &fakeRunner{report: rep, err: runErr}
-		got, err := handler.New(r, nil, &metrics, "drift-fn", "").Invoke(context.Background(), readEvent(t, "scheduled.json"))
+		got, err := handler.New(r, nil, nil, &metrics, "drift-fn", "").Invoke(context.Background(), readEvent(t, "scheduled.json"))
 		if !errors.Is(err, runErr) || got != rep {
 			t.Fatalf("Invoke = %v, %v", got, err)
 		}
@@ -131,10 +132,10 @@ func TestInvoke(t *testing.T) {
 }
 
 func TestTransitionsSentMetric(t *testing.T) {
-	rep := &drift.Report{Counts: map[drift.Outcome]int{},
-		TransitionsSent: map[drift.Transition]int{drift.TransitionNew: 3, drift.TransitionResolved: 1}}
+	rep := &drift.Report{Counts: map[drift.Outcome]int{}}
+	sent := map[alert.Transition]int{alert.TransitionNew: 3, alert.TransitionResolved: 1}
 	var buf bytes.Buffer
-	if err := handler.WriteMetrics(&buf, "drift-fn", rep); err != nil {
+	if err := handler.WriteMetrics(&buf, "drift-fn", rep, sent); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -168,8 +169,8 @@ func TestTransitionsSentMetric(t *testing.T) {
 	}
 }
 
-// bigReport is a report of inSync in-sync results and one drift whose detail
-// pads the report's JSON to exactly size bytes.
+// bigReport is a report of inSync in-sync results and one drift whose Url
+// pads the response to exactly size bytes (ResponseSize).
 func bigReport(t *testing.T, inSync, size int) *drift.Report {
 	t.Helper()
 	rep := &drift.Report{Mode: config.ModeRemediate, Checked: inSync + 1, Counts: map[drift.Outcome]int{drift.InSync: inSync, drift.Drift: 1}}
@@ -182,53 +183,51 @@ func bigReport(t *testing.T, inSync, size int) *drift.Report {
 		})
 	}
 	rep.Results = append(rep.Results, drift.Result{ProviderARN: "arn:aws:iam::123456789012:oidc-provider/idp.example", Outcome: drift.Drift,
-		Severity: drift.SeverityCritical, BreaksAssumeRole: true})
-	js, _ := json.Marshal(rep)
-	if len(js) > size {
-		t.Fatalf("report of %d in-sync results is %d bytes, over %d", inSync, len(js), size)
+		Severity: drift.SeverityCritical, BreaksAssumeRole: true, Detail: "not applied"})
+	n := handler.ResponseSize(rep)
+	if n > size {
+		t.Fatalf("report of %d in-sync results is %d bytes, over %d", inSync, n, size)
 	}
-	rep.Results[inSync].Detail = strings.Repeat("x", size-len(js))
+	rep.Results[inSync].URL = "idp.example/" + strings.Repeat("x", size-n-len("idp.example/"))
+	if n := handler.ResponseSize(rep); n != size {
+		t.Fatalf("padded report is %d bytes, want %d", n, size)
+	}
 	return rep
 }
 
-// The response stays under Lambda's 6 MB: a report at the bound is returned
-// whole; one byte over, in-sync results leave it and results_omitted counts them.
+// The response stays within Lambda's 6 MB (6,291,556 bytes, as the runtime
+// posts it): a report at the limit is returned whole; one byte past it,
+// in-sync results leave it and results_omitted counts them.
 func TestInvokeBoundsTheResponse(t *testing.T) {
-	const inSync = 13700 // about 5.96 MB of in-sync results
+	const inSync = 14400 // about 6.2 MB of in-sync results
 	tests := []struct {
 		name string
 		size int
 		want func(*testing.T, *drift.Report)
 	}{
-		{"at the bound", handler.MaxResponseBytes, func(t *testing.T, r *drift.Report) {
+		{"at Lambda's limit", 6_291_556, func(t *testing.T, r *drift.Report) {
 			if r.ResultsOmitted != 0 || len(r.Results) != inSync+1 {
 				t.Errorf("results_omitted %d, %d results", r.ResultsOmitted, len(r.Results))
 			}
 		}},
-		{"one byte over", handler.MaxResponseBytes + 1, func(t *testing.T, r *drift.Report) {
-			if r.ResultsOmitted < 1 || len(r.Results)+r.ResultsOmitted != inSync+1 {
-				t.Errorf("results_omitted %d, %d results", r.ResultsOmitted, len(r.Results))
+		{"one byte past it", 6_291_557, func(t *testing.T, r *drift.Report) {
+			if r.ResultsOmitted < 1 || r.ResultsOmitted > 2 || len(r.Results)+r.ResultsOmitted != inSync+1 || len(r.OmittedGroups) != 0 {
+				t.Errorf("results_omitted %d, %d results, groups %v; want one or two in-sync results left out", r.ResultsOmitted, len(r.Results), r.OmittedGroups)
 			}
 		}},
-		{"Lambda's limit", 6_291_556, func(t *testing.T, r *drift.Report) {
-			if r.ResultsOmitted < (6_291_556-handler.MaxResponseBytes)/500 {
-				t.Errorf("results_omitted %d", r.ResultsOmitted)
-			}
-		}},
+	}
+	if handler.MaxResponseBytes != 6_291_556 {
+		t.Fatalf("MaxResponseBytes %d, want Lambda's 6,291,556", handler.MaxResponseBytes)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rep := bigReport(t, inSync, tt.size)
-			got, err := handler.New(&fakeRunner{report: rep}, nil, nil, "f", "").Invoke(context.Background(), nil)
+			got, err := handler.New(&fakeRunner{report: rep}, nil, nil, nil, "f", "").Invoke(context.Background(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			js, err := json.Marshal(got)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(js) > handler.MaxResponseBytes {
-				t.Fatalf("response of %d bytes, over %d", len(js), handler.MaxResponseBytes)
+			if n := handler.ResponseSize(got); n > handler.MaxResponseBytes {
+				t.Fatalf("response of %d bytes, over %d", n, handler.MaxResponseBytes)
 			}
 			if last := got.Results[len(got.Results)-1]; last.Outcome != drift.Drift || got.Counts[drift.InSync] != inSync {
 				t.Errorf("the drift result left, or counts changed: %v", got.Counts)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 )
 
@@ -36,14 +37,14 @@ var metricNames = []string{"ProvidersChecked", "Drift", "BreakingDrift", "Update
 
 // WriteMetrics writes one CloudWatch Embedded Metric Format line with the run's
 // counts, dimension FunctionName, then one line per transition sent:
-// TransitionsSent (results of delivered messages), dimensions FunctionName
-// and Transition.
-func WriteMetrics(w io.Writer, functionName string, rep *drift.Report) error {
+// TransitionsSent (sent, the results of delivered messages by transition),
+// dimensions FunctionName and Transition.
+func WriteMetrics(w io.Writer, functionName string, rep *drift.Report, sent map[alert.Transition]int) error {
 	if err := writeCounts(w, functionName, rep); err != nil {
 		return err
 	}
-	for _, t := range []drift.Transition{drift.TransitionNew, drift.TransitionChanged, drift.TransitionReminder, drift.TransitionResolved, drift.TransitionApplied} {
-		n := rep.TransitionsSent[t]
+	for _, t := range alert.Transitions {
+		n := sent[t]
 		if n == 0 {
 			continue
 		}

@@ -32,6 +32,9 @@ var Matrix = []Set{
 	{Name: "organisation", Params: map[string]string{"OrgRoleName": "thumbprint-drift-member", "AssumeRoleExternalId": "rehearsal-external-id", "OrganizationId": "{org}"}},
 	{Name: "security-hub-and-bus", Params: map[string]string{"SecurityHub": "true", "EventBusName": "thumbprint-drift-alerts"}},
 	{Name: "alert-email", Params: map[string]string{"AlertEmail": "ops@example.com", "AlertFormat": "chatbot", "DriftMode": "alert"}},
+	// Sharded: the schedule starts the state machine; the function runs plan,
+	// check and notify with the stack's bucket.
+	{Name: "sharded", Params: map[string]string{"OrgRoleName": "thumbprint-drift-member", "ShardSize": "20"}},
 	{Name: "account-roles-eu", Region: "eu-west-1", Params: map[string]string{"AccountRoleArns": "arn:aws:iam::{member}:role/thumbprint-drift-member", "SecurityHub": "true", "EventBusName": "arn:aws:events:eu-west-1:{account}:event-bus/thumbprint-drift-alerts"}},
 }
 

@@ -104,6 +104,8 @@ func TestDashboard(t *testing.T) {
 		return strings.Join(append([]string{ns, name, "FunctionName", fn}, dims...), " ")
 	}
 	lambda := func(name string) string { return "AWS/Lambda " + name + " FunctionName " + fn }
+	stateMachine := "arn:aws:states:" + pseudoParameters["AWS::Region"] + ":" + pseudoParameters["AWS::AccountId"] + ":stateMachine:" + pseudoParameters["AWS::StackName"] + "-shards"
+	states := func(name string) string { return "AWS/States " + name + " StateMachineArn " + stateMachine }
 
 	byTitle := map[string][]string{}
 	for _, w := range widgets {
@@ -134,6 +136,10 @@ func TestDashboard(t *testing.T) {
 		{"duration", []string{lambda("Duration")}},
 		{"Errors", []string{lambda("Errors")}},
 		{"Dead-letter", []string{"AWS/SQS ApproximateNumberOfMessagesVisible QueueName " + queue}},
+		// Sharded runs: the state machine's executions by outcome, by the
+		// name the template gives it.
+		{"executions", []string{states("ExecutionsStarted"), states("ExecutionsSucceeded"), states("ExecutionsFailed"),
+			states("ExecutionsTimedOut"), states("ExecutionsAborted")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.title, func(t *testing.T) {

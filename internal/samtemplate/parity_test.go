@@ -168,6 +168,9 @@ func physicalValues(tp *template) map[string]string {
 		case "AWS::DynamoDB::Table":
 			out[id] = generated
 			out[id+".Arn"] = "arn:aws:dynamodb:" + prefix + ":table/" + generated
+		case "AWS::S3::Bucket":
+			out[id] = strings.ToLower(generated)
+			out[id+".Arn"] = "arn:aws:s3:::" + out[id]
 		case "AWS::SQS::Queue":
 			out[id] = "https://sqs." + pseudoParameters["AWS::Region"] + ".amazonaws.com/" + pseudoParameters["AWS::AccountId"] + "/" + generated
 			out[id+".Arn"] = "arn:aws:sqs:" + prefix + ":" + generated
@@ -321,6 +324,33 @@ func durationLenient(keys ...string) map[string]string {
 	return m
 }
 
+// shardSizeCase: 0 (one invocation) or config.MinShardSize to
+// config.MaxShardSize, in organisation mode (a Rule ties them).
+func shardSizeCase() parityCase {
+	lo, hi := config.MinShardSize, config.MaxShardSize
+	c := parityCase{
+		param:   "ShardSize",
+		context: map[string]string{"OrgRoleName": "thumbprint-drift-member"},
+		values: []string{
+			"0", strconv.Itoa(lo), strconv.Itoa(hi), strconv.Itoa(lo - 1), strconv.Itoa(hi + 1), "1", "1000",
+			"10.0", "1e1", "010", "+10", "00", "-0",
+		},
+		lenient: map[string]string{
+			"010": "a leading zero: the function reads the same number",
+			"+10": "a plus sign: the function reads the same number",
+			"00":  "a leading zero: the function reads 0, which the template admits",
+			"-0":  "negative zero: the function reads 0, which the template admits",
+		},
+	}
+	for n := -5; n <= lo+20; n++ {
+		c.sweep = append(c.sweep, strconv.Itoa(n), strconv.Itoa(n)+".0")
+	}
+	for n := hi - 20; n <= hi+20; n++ {
+		c.sweep = append(c.sweep, strconv.Itoa(n))
+	}
+	return c
+}
+
 func probeTimeoutCase() parityCase {
 	c := parityCase{
 		param: "ProbeTimeout",
@@ -417,6 +447,7 @@ func parityCases() []parityCase {
 		choice("AlertFormat", []string{"json", "chatbot"}, []string{"slack", "jsonx", "chat bot"}),
 		choice("SecurityHub", []string{"true", "false"}, []string{"1", "0", "yes", "t", "truee"}),
 		choice("OrgIncludeManagementAccount", []string{"true", "false"}, []string{"1", "0", "yes", "t", "truee"}),
+		shardSizeCase(),
 		{
 			param: "EventBusName",
 			values: []string{

@@ -92,6 +92,9 @@ func TestFunctionEnvironment(t *testing.T) {
 		"ALERT_FORMAT":                   ref("AlertFormat"),
 		"EVENT_BUS_NAME":                 ref("EventBusName"),
 		"SECURITY_HUB":                   ref("SecurityHub"),
+		// Sharded runs; the bucket only when sharded, else empty.
+		"SHARD_SIZE":   ref("ShardSize"),
+		"SHARD_BUCKET": map[string]any{"Fn::If": []any{"Sharded", ref("ShardBucket"), ""}},
 	}
 	for name, w := range want {
 		if got := vars[name]; !reflect.DeepEqual(got, w) {
@@ -133,6 +136,9 @@ func TestParameters(t *testing.T) {
 		{name: "AccountConcurrency", typ: "String", def: "16"},
 		{name: "OrgIncludeManagementAccount", typ: "String", def: "false"},
 		{name: "OrganizationId", typ: "String", def: ""},
+		{name: "ShardSize", typ: "String", def: "0"},
+		{name: "ShardMaxConcurrency", typ: "String", def: "10"},
+		{name: "ShardToleratedFailurePercentage", typ: "String", def: "0"},
 	}
 	params, _ := tp.doc["Parameters"].(map[string]any)
 	if len(params) != len(tests) {
@@ -313,6 +319,8 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 		"logs:PutLogEvents",
 		"organizations:DescribeOrganization", // only with OrgRoleName
 		"organizations:ListAccounts",         // only with OrgRoleName
+		"s3:GetObject",                       // only with ShardSize above 0
+		"s3:PutObject",                       // only with ShardSize above 0
 		"securityhub:BatchImportFindings",    // only with SecurityHub=true
 		"sns:Publish",
 		"sqs:SendMessage",
@@ -363,6 +371,10 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 					if s.condition != "HasEventBus" {
 						t.Errorf("%s under condition %q, want HasEventBus", a, s.condition)
 					}
+				case "s3:GetObject", "s3:PutObject":
+					if s.condition != "Sharded" {
+						t.Errorf("%s under condition %q, want Sharded", a, s.condition)
+					}
 				case "securityhub:BatchImportFindings":
 					if s.condition != "UsesSecurityHub" {
 						t.Errorf("%s under condition %q, want UsesSecurityHub", a, s.condition)
@@ -395,6 +407,9 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 					// (TestAlertEventsPermission evaluates it).
 					want = map[string]any{"Fn::If": []any{"EventBusIsArn", ref("EventBusName"),
 						sub("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}")}}
+				case strings.HasPrefix(a, "s3:"):
+					// The runs' objects in the stack's own bucket, nothing else.
+					want = sub("${ShardBucket.Arn}/runs/*")
 				case a == "securityhub:BatchImportFindings":
 					want = sub("arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default")
 				case strings.HasPrefix(a, "logs:"):

@@ -14,10 +14,13 @@
 //  1. Claim: UpdateItem conditioned on the version read and on no live claim
 //     (claim_until absent or not after now); it stores claim_id and
 //     claim_until with the quiet fields (probe failures, seen times).
-//  2. The caller publishes.
-//  3. Record (conditioned on claim_id) stores what was sent and removes the
-//     claim; if publishing failed, Release (conditioned on claim_id) removes
-//     the claim so that a retry sends it.
+//  2. The caller delivers, to each integration (SNS, EventBridge, Security
+//     Hub) that has not taken the transition yet.
+//  3. Record (conditioned on claim_id) stores what was sent, with the
+//     integrations that took it when some did not (owed_transition,
+//     delivered_to: a later run sends it to the others only), and removes
+//     the claim; when no integration took it, Release (conditioned on
+//     claim_id) removes the claim so that a retry sends it.
 //
 // An invocation that dies between 1 and 3 leaves a claim that expires at
 // claim_until: it delays a retry, never blocks it for good. One that dies
@@ -67,49 +70,63 @@ const Retention = 90 * 24 * time.Hour
 // failure of the run.
 var ErrConflict = errors.New("state changed by another invocation")
 
-// AccountKey is the key of an account's own problems (account-failed).
-func AccountKey(accountID string) string { return "account#" + accountID }
-
-// Item is the remembered state of one key.
+// Item is the remembered state of one key. Each field is one named
+// attribute of the DynamoDB item (attribute names in the comments); an
+// attribute the code does not know is left as it is, so fields can be added
+// without a migration. Item is a plain value, JSON included, so that a
+// claim can be carried from one invocation to another.
 type Item struct {
-	Key string
-	// Version counts the item's writes; 0: no item yet.
-	Version int64
+	Key string `json:"key"` // pk
+	// Version counts the item's writes; 0: no item yet (version).
+	Version int64 `json:"version"`
 
 	// Quiet fields: observations, written without a delivery.
 
 	// Problem is the outcome of the problem seen now (probe-failed only once
-	// it reached the alerting threshold); empty when none.
-	Problem string
-	// FirstSeen is when Problem was first seen.
-	FirstSeen time.Time
+	// it reached the alerting threshold); empty when none (problem).
+	Problem string `json:"problem,omitempty"`
+	// FirstSeen is when Problem was first seen (first_seen).
+	FirstSeen time.Time `json:"first_seen,omitzero"`
 	// ProbeFailures counts consecutive runs whose probe failed (the lifecycle
-	// stops counting at its threshold); FailingSince is the first of them.
-	ProbeFailures int
-	FailingSince  time.Time
-	// Seen is when each thumbprint (lowercase hex) was last seen live.
-	Seen map[string]time.Time
+	// stops counting at its threshold); FailingSince is the first of them
+	// (probe_failures, failing_since).
+	ProbeFailures int       `json:"probe_failures,omitempty"`
+	FailingSince  time.Time `json:"failing_since,omitzero"`
+	// Seen is when each thumbprint (lowercase hex) was last seen live (seen).
+	Seen map[string]time.Time `json:"seen,omitempty"`
 	// Owed identifies an update this function applied whose alert has not
 	// been delivered yet (written by the claim, cleared by the record), and
-	// OwedAt when it was applied: a later run sends it.
-	Owed   string
-	OwedAt time.Time
+	// OwedAt when it was applied: a later run sends it (owed_applied, owed_at).
+	Owed   string    `json:"owed,omitempty"`
+	OwedAt time.Time `json:"owed_at,omitzero"`
 
 	// Alert fields: what was delivered, written only by Record.
 
 	// Outcome and Live identify the problem last alerted; Outcome is empty
-	// when none is open. AlertedAt is when it was last sent.
-	Outcome   string
-	Live      []string
-	AlertedAt time.Time
-	// Applied identifies the last applied update; AppliedAt is when it was sent.
-	Applied   string
-	AppliedAt time.Time
+	// when none is open. AlertedAt is when it was last sent (outcome, live,
+	// alerted_at).
+	Outcome   string    `json:"outcome,omitempty"`
+	Live      []string  `json:"live,omitempty"`
+	AlertedAt time.Time `json:"alerted_at,omitzero"`
+	// Applied identifies the last applied update; AppliedAt is when it was
+	// sent (applied, applied_at).
+	Applied   string    `json:"applied,omitempty"`
+	AppliedAt time.Time `json:"applied_at,omitzero"`
+	// OwedTransition is the last transition recorded when some integrations
+	// took it and others did not; DeliveredTo names those that took it
+	// (integration names, as "sns"). A later run sends it to the others
+	// while it still holds (owed_transition, delivered_to).
+	OwedTransition string   `json:"owed_transition,omitempty"`
+	DeliveredTo    []string `json:"delivered_to,omitempty"`
+	// FindingCreated is when the key's Security Hub finding was created: its
+	// first problem, kept through every update and the archive
+	// (finding_created).
+	FindingCreated time.Time `json:"finding_created,omitzero"`
 
 	// ClaimID and ClaimUntil are the claim of an invocation about to send a
-	// transition.
-	ClaimID    string
-	ClaimUntil time.Time
+	// transition (claim_id, claim_until).
+	ClaimID    string    `json:"claim_id,omitempty"`
+	ClaimUntil time.Time `json:"claim_until,omitzero"`
 }
 
 // Claimed reports whether a claim other than id is live at now.
@@ -121,6 +138,7 @@ func (it Item) Claimed(now time.Time, id string) bool {
 func (it Item) Clone() Item {
 	it.Seen = maps.Clone(it.Seen)
 	it.Live = slices.Clone(it.Live)
+	it.DeliveredTo = slices.Clone(it.DeliveredTo)
 	return it
 }
 
@@ -393,18 +411,25 @@ func (u *update) quiet(it Item, now time.Time) {
 // alerted sets the fields of what was delivered.
 func (u *update) alerted(it Item) {
 	u.set("outcome", strOrNil(it.Outcome))
-	if len(it.Live) > 0 {
-		l := make([]types.AttributeValue, len(it.Live))
-		for i, t := range it.Live {
-			l[i] = str(t)
-		}
-		u.set("live", &types.AttributeValueMemberL{Value: l})
-	} else {
-		u.remove("live")
-	}
+	u.set("live", strList(it.Live))
 	u.set("alerted_at", timeOrNil(it.AlertedAt))
 	u.set("applied", strOrNil(it.Applied))
 	u.set("applied_at", timeOrNil(it.AppliedAt))
+	u.set("owed_transition", strOrNil(it.OwedTransition))
+	u.set("delivered_to", strList(it.DeliveredTo))
+	u.set("finding_created", timeOrNil(it.FindingCreated))
+}
+
+// strList is a list of strings, nil (removed) when empty.
+func strList(l []string) types.AttributeValue {
+	if len(l) == 0 {
+		return nil
+	}
+	out := make([]types.AttributeValue, len(l))
+	for i, s := range l {
+		out[i] = str(s)
+	}
+	return &types.AttributeValueMemberL{Value: out}
 }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
@@ -488,17 +513,25 @@ func decode(av map[string]types.AttributeValue) (Item, error) {
 			}
 		}
 	}
-	it.Outcome = getS("outcome")
-	if l, ok := av["live"].(*types.AttributeValueMemberL); ok {
-		for _, v := range l.Value {
-			if s, ok := v.(*types.AttributeValueMemberS); ok {
-				it.Live = append(it.Live, s.Value)
+	getL := func(name string) []string {
+		var out []string
+		if l, ok := av[name].(*types.AttributeValueMemberL); ok {
+			for _, v := range l.Value {
+				if s, ok := v.(*types.AttributeValueMemberS); ok {
+					out = append(out, s.Value)
+				}
 			}
 		}
+		return out
 	}
+	it.Outcome = getS("outcome")
+	it.Live = getL("live")
 	it.AlertedAt = getT("alerted_at")
 	it.Applied = getS("applied")
 	it.AppliedAt = getT("applied_at")
+	it.OwedTransition = getS("owed_transition")
+	it.DeliveredTo = getL("delivered_to")
+	it.FindingCreated = getT("finding_created")
 	it.ClaimID = getS("claim_id")
 	if ms := getN("claim_until"); ms > 0 {
 		it.ClaimUntil = time.UnixMilli(ms).UTC()

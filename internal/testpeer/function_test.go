@@ -91,6 +91,23 @@ func TestFunction(t *testing.T) {
 	}
 }
 
+// TestRuntimeResponseLimit: as Lambda, the Runtime API takes a response of
+// 6,291,556 bytes and fails the invocation of one a byte longer.
+func TestRuntimeResponseLimit(t *testing.T) {
+	ctx := context.Background()
+	f := startFake(t)
+	for _, n := range []int{MaxResponseBytes, MaxResponseBytes + 1} {
+		event := []byte(`"` + strings.Repeat("x", n-2) + `"`)
+		res, err := f.Invoke(ctx, event, time.Minute)
+		if err != nil {
+			t.Fatalf("Invoke of %d bytes: %v", n, err)
+		}
+		if tooLarge := res.Error != nil && res.Error.ErrorType == ResponseSizeTooLarge; tooLarge != (n > MaxResponseBytes) || !tooLarge && len(res.Response) != n {
+			t.Errorf("response of %d bytes: %d bytes back, error %+v", n, len(res.Response), res.Error)
+		}
+	}
+}
+
 func TestFunctionExits(t *testing.T) {
 	f, err := StartFunction("/bin/sh", t.TempDir(), []string{"PATH=/bin:/usr/bin"})
 	if err != nil {

@@ -43,6 +43,15 @@ type invocation struct {
 	done     chan Invocation
 }
 
+// MaxResponseBytes is Lambda's limit on a synchronous invocation's
+// response payload: a larger response fails the invocation with
+// ResponseSizeTooLarge, as Lambda does.
+const MaxResponseBytes = 6_291_556
+
+// ResponseSizeTooLarge is the error type of an invocation whose response
+// was over MaxResponseBytes.
+const ResponseSizeTooLarge = "Function.ResponseSizeTooLarge"
+
 // Invocation is how a function answered one event.
 type Invocation struct {
 	// Response is the function's result, when it succeeded.
@@ -135,6 +144,16 @@ func (r *Runtime) answer(isErr bool) http.HandlerFunc {
 			return
 		}
 		res := Invocation{}
+		if !isErr && len(body) > MaxResponseBytes {
+			// Lambda refuses the response and fails the invocation.
+			res.Error = &FunctionError{ErrorType: ResponseSizeTooLarge,
+				ErrorMessage: fmt.Sprintf("Response payload size (%d bytes) exceeded maximum allowed payload size (%d bytes).", len(body), MaxResponseBytes)}
+			inv.done <- res
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			_ = json.NewEncoder(w).Encode(res.Error)
+			return
+		}
 		if isErr {
 			res.Error = &FunctionError{}
 			if err := json.Unmarshal(body, res.Error); err != nil {

@@ -40,6 +40,11 @@ type Moto struct {
 // StartMoto starts moto_server on a free port of 127.0.0.1 and waits until it
 // answers. Stop it with Close.
 func StartMoto(ctx context.Context) (*Moto, error) {
+	return startMoto(ctx, nil)
+}
+
+// startMoto is StartMoto with env added to moto_server's environment.
+func startMoto(ctx context.Context, env []string) (*Moto, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, fmt.Errorf("moto_server (pip install 'moto[server]'): %w", ErrMissing)
@@ -49,6 +54,9 @@ func StartMoto(ctx context.Context) (*Moto, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = nil, nil
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if os.Getenv("MOTO_LOG") != "" {

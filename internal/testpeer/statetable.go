@@ -3,6 +3,7 @@ package testpeer
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -30,4 +31,56 @@ func CreateStateTable(ctx context.Context, cfg aws.Config, name string) error {
 		return fmt.Errorf("enable TTL on %s: %w", name, err)
 	}
 	return nil
+}
+
+// AtomicDynamo is a DynamoDB client that gives moto the per-item atomicity
+// DynamoDB guarantees: moto checks a ConditionExpression and applies the
+// update without a lock, so two conditional UpdateItem calls on one item at
+// the same instant can both pass (measured: 25 of 200 pairs of identical
+// claims). UpdateItem calls on one key are serialised here; calls on
+// different keys run at once. It counts the calls.
+type AtomicDynamo struct {
+	*dynamodb.Client
+
+	mu         sync.Mutex
+	items      map[string]*sync.Mutex
+	gets, upds int
+}
+
+// NewAtomicDynamo wraps the client of cfg.
+func NewAtomicDynamo(cfg aws.Config) *AtomicDynamo {
+	return &AtomicDynamo{Client: dynamodb.NewFromConfig(cfg), items: map[string]*sync.Mutex{}}
+}
+
+// BatchGetItem counts and passes the call.
+func (d *AtomicDynamo) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	d.mu.Lock()
+	d.gets++
+	d.mu.Unlock()
+	return d.Client.BatchGetItem(ctx, in, optFns...)
+}
+
+// UpdateItem passes the call, one at a time per key.
+func (d *AtomicDynamo) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	key := fmt.Sprint(in.Key["pk"])
+	d.mu.Lock()
+	d.upds++
+	item, ok := d.items[key]
+	if !ok {
+		item = &sync.Mutex{}
+		d.items[key] = item
+	}
+	d.mu.Unlock()
+	item.Lock()
+	defer item.Unlock()
+	return d.Client.UpdateItem(ctx, in, optFns...)
+}
+
+// Calls returns and resets the BatchGetItem and UpdateItem counts.
+func (d *AtomicDynamo) Calls() (gets, updates int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	gets, updates = d.gets, d.upds
+	d.gets, d.upds = 0, 0
+	return gets, updates
 }

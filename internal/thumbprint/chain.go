@@ -19,68 +19,66 @@ type served struct {
 	version uint16
 }
 
-// probeHost makes the configured number of handshakes with hostport, all at
-// once, and learns whether the host accepts TLS 1.2 with one more handshake,
-// capped at TLS 1.2, beside them; its chain is recorded as well (a server may
-// send TLS 1.2 clients another chain, and STS may be one).
+// probeHost samples the chains hostport serves with Options.Handshakes
+// handshakes in all and learns whether it accepts TLS 1.2, with one
+// handshake for both: the first sampling handshake is capped at TLS 1.2, so
+// it records a chain and proves the host accepts 1.2 (a server may send TLS
+// 1.2 clients another chain, and STS may be one). The others, when more are
+// asked for, are not capped and run beside it. Only a host that refuses TLS
+// 1.2 (it requires TLS 1.3) takes one more handshake, not capped, in place of
+// the refused one.
 //
 // seed, when not nil, waits for the discovery request's handshake with this
-// very host (nil when there was none): it counts as one of the handshakes,
-// so one fewer is made, unless the discovery failed, and then the last one is
-// made after all. The others start at once, beside the discovery request.
-// Distinct chains are kept in the order of the handshakes: the discovery's,
-// the others, the TLS 1.2 check's.
+// very host (nil when there was none): it is the first sample, so one fewer
+// handshake is made, unless the discovery failed, and then one more is made
+// after all. The TLS 1.2 check is always made (the discovery negotiates the
+// highest version), so with one handshake asked for and a seed, the host sees
+// two and both chains count. The handshakes start at once, beside the
+// discovery request. Distinct chains are kept in the order of the
+// handshakes: the discovery's, the TLS 1.2 check's, the others.
 func (r *Run) probeHost(ctx context.Context, hostport string, seed func() *served) (HostResult, error) {
 	p := r.p
 	hr := HostResult{Host: hostport, ServerName: serverName(hostport)}
+	var got []served
 	own := p.handshakes
 	if seed != nil {
 		own--
 	}
-	n := own + 1 // the TLS 1.2 check last
-	results := make([]served, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		var maxVersion uint16 // the highest crypto/tls supports
-		if i == own {
-			maxVersion = tls.VersionTLS12
+	own = max(own, 1)
+	// The first handshake, capped at TLS 1.2, is the check.
+	results, errs := r.handshakes(ctx, hostport, own, tls.VersionTLS12, func() {
+		if seed != nil {
+			if s := seed(); s != nil {
+				got = append(got, *s)
+			}
 		}
-		wg.Go(func() { results[i], errs[i] = r.handshake(ctx, hostport, maxVersion) })
-	}
-	var got []served
-	var extra served
-	var extraErr error
-	if seed != nil {
-		if s := seed(); s != nil {
-			got = append(got, *s)
-		} else {
-			extra, extraErr = r.handshake(ctx, hostport, 0)
-		}
-	}
-	wg.Wait()
-	if seed != nil && len(got) == 0 {
-		results, errs = append(results, extra), append(errs, extraErr)
-	}
-	for i := range len(results) {
-		if i == own {
-			continue
-		}
-		if errs[i] != nil {
-			return HostResult{}, errs[i]
-		}
-		got = append(got, results[i])
-	}
-	hr.Handshakes = len(got)
-	switch err := errs[own]; {
+	})
+	switch err := errs[0]; {
 	case err == nil:
-		got = append(got, results[own])
+		got = append(got, results[0])
 	case hasKind(err, KindTLS):
 		// The host answered and refused a TLS 1.2 session: it requires TLS 1.3.
 		hr.TLS12Error = err.Error()
 	default:
 		return HostResult{}, fmt.Errorf("TLS 1.2 check: %w", err)
 	}
+	for i := 1; i < own; i++ {
+		if errs[i] != nil {
+			return HostResult{}, errs[i]
+		}
+		got = append(got, results[i])
+	}
+	// A refused check or a failed discovery left fewer samples than asked.
+	if missing := p.handshakes - len(got); missing > 0 {
+		results, errs := r.handshakes(ctx, hostport, missing, 0, nil)
+		for i := range missing {
+			if errs[i] != nil {
+				return HostResult{}, errs[i]
+			}
+			got = append(got, results[i])
+		}
+	}
+	hr.Handshakes = len(got)
 	seen := make(map[string]bool)
 	for _, s := range got {
 		if s.version == tls.VersionTLS12 {
@@ -98,6 +96,28 @@ func (r *Run) probeHost(ctx context.Context, hostport string, seed func() *serve
 		hr.TLS12Error = ""
 	}
 	return hr, nil
+}
+
+// handshakes makes n handshakes with hostport at once, the first capped at
+// firstMax (0: any version), the others at the highest version, and returns
+// their chains and errors in that order. meanwhile, when not nil, runs while
+// they are in flight.
+func (r *Run) handshakes(ctx context.Context, hostport string, n int, firstMax uint16, meanwhile func()) ([]served, []error) {
+	results := make([]served, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		var maxVersion uint16 // the highest crypto/tls supports
+		if i == 0 {
+			maxVersion = firstMax
+		}
+		wg.Go(func() { results[i], errs[i] = r.handshake(ctx, hostport, maxVersion) })
+	}
+	if meanwhile != nil {
+		meanwhile()
+	}
+	wg.Wait()
+	return results, errs
 }
 
 // handshake makes one TLS handshake (at most maxVersion; 0: any) and returns

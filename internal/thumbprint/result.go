@@ -14,8 +14,12 @@ import (
 // Options tune a Prober. The zero value is usable: 2 handshakes, the system
 // root pool, proxies from the environment, no timeout beyond the context.
 type Options struct {
-	// Handshakes is the number of separate TLS handshakes made with each host
-	// (PROBE_HANDSHAKES); servers may alternate cross-signed chains. 0 means 2.
+	// Handshakes is the number of separate TLS handshakes whose chains are
+	// recorded for each host (PROBE_HANDSHAKES); servers may alternate
+	// cross-signed chains. 0 means 2. The discovery request's handshake is
+	// the first, the TLS 1.2 check (a handshake capped at TLS 1.2) the
+	// second: a host gets max(Handshakes, 2) connections in all (Handshakes
+	// when the jwks_uri is on another host), one more if it refuses TLS 1.2.
 	Handshakes int
 	// Timeout bounds the work of each connection a probe makes once it is
 	// its turn: the discovery request (redirects included) and each TLS
@@ -73,12 +77,12 @@ type HostResult struct {
 	Host string `json:"host"`
 	// ServerName is the SNI sent; empty for an IP literal.
 	ServerName string `json:"server_name,omitempty"`
-	// Handshakes is the number of handshakes whose chains count
-	// (PROBE_HANDSHAKES): the discovery request's own handshake with this host
-	// is one of them. The TLS 1.2 check is not counted.
+	// Handshakes is the number of handshakes whose chains were recorded, at
+	// least PROBE_HANDSHAKES: the discovery request's own handshake with
+	// this host and the TLS 1.2 check are among them.
 	Handshakes int `json:"handshakes"`
 	// Chains are the distinct chains, exactly as served, in the order of the
-	// handshakes (the discovery request's, the others, the TLS 1.2 check's).
+	// handshakes (the discovery request's, the TLS 1.2 check's, the others).
 	Chains []Chain `json:"chains"`
 	// AcceptsTLS12 tells whether the host completed a handshake capped at TLS 1.2.
 	AcceptsTLS12 bool `json:"accepts_tls12"`

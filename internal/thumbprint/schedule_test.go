@@ -195,17 +195,18 @@ func TestProbeConcurrencyBoundsHosts(t *testing.T) {
 			if d.maxHosts != bound {
 				t.Errorf("%d hosts had connections open at once, want %d (the bound)", d.maxHosts, bound)
 			}
-			if got := len(d.dials); got != hosts*3 {
-				t.Errorf("%d connections, want %d (per host: discovery, one more handshake, the TLS 1.2 check)", got, hosts*3)
+			if got := len(d.dials); got != hosts*2 {
+				t.Errorf("%d connections, want %d (per host: discovery, one more handshake: the TLS 1.2 check)", got, hosts*2)
 			}
 		})
 	}
 }
 
-// TestProbeHandshakesOfOneHostAtOnce: a host's handshakes and the TLS 1.2
-// check all run at once, and beside the discovery request of the issuer host
-// (whose own handshake is one of them): each connection waits at the gate
-// until all of them have started.
+// TestProbeHandshakesOfOneHostAtOnce: a host's handshakes (the TLS 1.2
+// check among them) all run at once, and beside the discovery request of the
+// issuer host (whose own handshake is one of them): each connection waits at
+// the gate until all of them have started. With one handshake asked for, the
+// check is the second.
 func TestProbeHandshakesOfOneHostAtOnce(t *testing.T) {
 	t.Parallel()
 	k := newPKI(t)
@@ -214,7 +215,7 @@ func TestProbeHandshakesOfOneHostAtOnce(t *testing.T) {
 	for _, handshakes := range []int{1, 3, 5} {
 		t.Run(fmt.Sprintf("%d handshakes", handshakes), func(t *testing.T) {
 			d := newRecordingDialer(map[string]string{name + ":443": srv.Host()})
-			all := handshakes + 1 // the discovery's is one of the handshakes; then the TLS 1.2 check
+			all := max(handshakes, 2) // the discovery's and the TLS 1.2 check's among them
 			d.gate = func(_ int, _ string, started []dialRecord) bool { return len(started) >= all }
 			res, err := thumbprint.New(thumbprint.Options{Handshakes: handshakes, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).Probe(t.Context(), name)
 			if err != nil {
@@ -222,7 +223,7 @@ func TestProbeHandshakesOfOneHostAtOnce(t *testing.T) {
 			}
 			d.check(t)
 			if got := len(d.dials); got != all {
-				t.Errorf("%d connections, want %d: discovery, %d more handshakes, the TLS 1.2 check", got, all, handshakes-1)
+				t.Errorf("%d connections, want %d: discovery, the TLS 1.2 check, %d more handshakes", got, all, all-2)
 			}
 			if got := d.maxPerHost[name+":443"]; got != all {
 				t.Errorf("%d connections to the host at once, want %d", got, all)
@@ -240,8 +241,8 @@ func TestProbeHandshakesOfOneHostAtOnce(t *testing.T) {
 			if lastStart.After(firstEnd) {
 				t.Errorf("a connection started at %v, after another ended at %v: not at once", lastStart, firstEnd)
 			}
-			if h := res.Hosts[0]; h.Handshakes != handshakes || !h.AcceptsTLS12 {
-				t.Errorf("host %+v, want %d handshakes counted and TLS 1.2 accepted", h, handshakes)
+			if h := res.Hosts[0]; h.Handshakes != all || !h.AcceptsTLS12 {
+				t.Errorf("host %+v, want %d handshakes counted and TLS 1.2 accepted", h, all)
 			}
 		})
 	}
@@ -263,14 +264,14 @@ func TestProbeDiscoveryHandshakeReusedForItsHostOnly(t *testing.T) {
 		name              string
 		issuerAt          string
 		jwksHost          bool
-		issuerConns       int // discovery, K-1 more, TLS 1.2 check
-		jwksConns         int // K, TLS 1.2 check
+		issuerConns       int // discovery, K-1 more (the TLS 1.2 check first)
+		jwksConns         int // K (the TLS 1.2 check first)
 		wantThumbprints   []string
 		wantHostsInResult []string
 	}{
-		{name: "jwks_uri on the issuer host", issuerAt: same.Host(), issuerConns: 3, wantThumbprints: []string{sha1Hex(k.int1.DER)},
+		{name: "jwks_uri on the issuer host", issuerAt: same.Host(), issuerConns: 2, wantThumbprints: []string{sha1Hex(k.int1.DER)},
 			wantHostsInResult: []string{issuerName + ":443"}},
-		{name: "jwks_uri on another host", issuerAt: separate.Host(), jwksHost: true, issuerConns: 3, jwksConns: 3,
+		{name: "jwks_uri on another host", issuerAt: separate.Host(), jwksHost: true, issuerConns: 2, jwksConns: 2,
 			wantThumbprints: []string{sha1Hex(k.root.DER), sha1Hex(k.int1.DER)}, wantHostsInResult: []string{jwksName + ":443", issuerName + ":443"}},
 	}
 	for _, tt := range tests {

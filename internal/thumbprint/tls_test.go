@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,17 +46,17 @@ func TestProbeTLSVersions(t *testing.T) {
 		acceptsTLS12  bool
 		trusted       bool
 		enforced      bool
-		serverSees    int // handshakes with 2 per host: the discovery's, one more, the TLS 1.2 check when needed
+		serverSees    int // handshakes with 2 per host: the discovery's, the TLS 1.2 check's, one more when the check is refused
 		tls12ErrorHas string
 		oracleAccepts bool
 		oracleFailsOn string
 	}{
-		{name: "TLS 1.2 and 1.3, public", chain: public, acceptsTLS12: true, trusted: true, enforced: false, serverSees: 3, oracleAccepts: true},
+		{name: "TLS 1.2 and 1.3, public", chain: public, acceptsTLS12: true, trusted: true, enforced: false, serverSees: 2, oracleAccepts: true},
 		{name: "TLS 1.3 only, public", chain: public, minV: tls.VersionTLS13, acceptsTLS12: false, trusted: true, enforced: true, serverSees: 3,
 			tls12ErrorHas: "protocol version", oracleAccepts: false},
 		{name: "TLS 1.2 only, public", chain: public, maxV: tls.VersionTLS12, acceptsTLS12: true, trusted: true,
-			enforced: false, serverSees: 3, oracleAccepts: true},
-		{name: "TLS 1.2 and 1.3, private", chain: private, acceptsTLS12: true, trusted: false, enforced: true, serverSees: 3, oracleAccepts: true},
+			enforced: false, serverSees: 2, oracleAccepts: true},
+		{name: "TLS 1.2 and 1.3, private", chain: private, acceptsTLS12: true, trusted: false, enforced: true, serverSees: 2, oracleAccepts: true},
 		{name: "TLS 1.3 only, private", chain: private, minV: tls.VersionTLS13, acceptsTLS12: false, trusted: false, enforced: true, serverSees: 3,
 			tls12ErrorHas: "protocol version", oracleAccepts: false},
 	}
@@ -165,5 +167,53 @@ func TestProbeLegacyServers(t *testing.T) {
 					res.PubliclyTrusted, res.DiscoveryVerified, res.DiscoveryVerifyError, h.AcceptsTLS12, res.ThumbprintEnforced, h.Handshakes)
 			}
 		})
+	}
+}
+
+// TestProbeClientHellos: what the jwks_uri host's handshakes offer, as a TLS
+// server records each ClientHello: two handshakes, the first capped at TLS
+// 1.2 (the check), the other at TLS 1.3; every cipher suite but none of the
+// post-quantum key exchange X25519MLKEM768 (a key share of over 1 KB that
+// protects nothing the probe sends), X25519 first.
+func TestProbeClientHellos(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	chain := testidp.Chain(leaf(t, k.int1, "127.0.0.1"), k.int1)
+	var mu sync.Mutex
+	var hellos []*tls.ClientHelloInfo
+	cfg := &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		mu.Lock()
+		hellos = append(hellos, h)
+		mu.Unlock()
+		return &tls.Config{Certificates: []tls.Certificate{chain}}, nil
+	}}
+	jwks := startPeer(t, func(c net.Conn) {
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = tls.Server(c, cfg).Handshake()
+	})
+	issuer := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{chain}, JWKSURI: "https://" + jwks.Host() + "/keys"})
+	res, err := thumbprint.New(thumbprint.Options{RootCAs: k.root.Pool(), Proxy: direct}).Probe(t.Context(), issuer.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := res.Hosts[0]; h.Host != jwks.Host() || h.Handshakes != 2 || !h.AcceptsTLS12 {
+		t.Errorf("jwks host %+v, want %s with 2 handshakes, TLS 1.2 accepted", h, jwks.Host())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var maxVersions []uint16
+	for _, h := range hellos {
+		maxVersions = append(maxVersions, slices.Max(h.SupportedVersions))
+		if slices.Contains(h.SupportedCurves, tls.X25519MLKEM768) || len(h.SupportedCurves) == 0 || h.SupportedCurves[0] != tls.X25519 {
+			t.Errorf("ClientHello offers %v, want X25519 first and no X25519MLKEM768", h.SupportedCurves)
+		}
+		if !slices.Contains(h.CipherSuites, tls.TLS_RSA_WITH_AES_128_CBC_SHA) {
+			t.Errorf("ClientHello offers %v, want RSA key exchange among them (legacy servers)", h.CipherSuites)
+		}
+	}
+	slices.Sort(maxVersions)
+	if want := []uint16{tls.VersionTLS12, tls.VersionTLS13}; !slices.Equal(maxVersions, want) {
+		t.Errorf("ClientHellos up to versions %x, want %x: the TLS 1.2 check and one more", maxVersions, want)
 	}
 }

@@ -32,14 +32,22 @@ import (
 //     TLS 1.2 check costs the same (TCP 1, then it hangs up as soon as the
 //     server's first flight, with the chain, has arrived).
 //
-// The discovery request's handshake is one of a host's K handshakes, and the
-// issuer host's other K-1 handshakes and its TLS 1.2 check start beside the
-// discovery request, all at once: a host whose jwks_uri is on itself (as
-// here) takes max(D, S) = D, not D + K*S.
+// The discovery request's handshake is one of a host's K handshakes, the TLS
+// 1.2 check (a handshake capped at TLS 1.2) another, and the issuer host's
+// other handshakes (HostHandshakes) start beside the discovery request, all
+// at once: a host whose jwks_uri is on itself (as here) takes max(D, S) = D,
+// not D + K*S.
 const (
 	DiscoveryRTT = 3
 	HandshakeRTT = 2
 )
+
+// HostHandshakes is the handshakes internal/thumbprint makes with a host
+// whose jwks_uri is on itself, besides its discovery requests, for K =
+// PROBE_HANDSHAKES: the first discovery's handshake is one sample, the TLS
+// 1.2 check is the next, and it is made even when K is 1. (A host that
+// refuses TLS 1.2 takes one more; none does here.)
+func HostHandshakes(k int) int { return max(k-1, 1) }
 
 // ProbeConcurrency is PROBE_CONCURRENCY's default: hosts probed at once.
 var ProbeConcurrency = config.Default().ProbeConcurrency
@@ -48,14 +56,15 @@ var ProbeConcurrency = config.Default().ProbeConcurrency
 // hand, with what its terms and the schedule (SimulateRTT) mean.
 var LimitFormula = fmt.Sprintf(`discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once;
   a host's handshakes and TLS 1.2 check run beside its discovery, hosts Pc = %d at once (PROBE_CONCURRENCY), at most M = %d connections per host; IAM reads (C at once) do not wait for probes
-  limit = max(List + ceil(H/min(Pc,H)) x ceil((ceil(U/H) + K)/M) x max(D, S) x R, IAM alone), IAM alone = List and P Gets, C at once, nothing else running
+  limit = max(List + ceil(H/min(Pc,H)) x ceil((ceil(U/H) + max(K-1, 1))/M) x max(D, S) x R, IAM alone), IAM alone = List and P Gets, C at once, nothing else running
   (a lower bound: the probes start from List's ARNs; probing and IAM reads then go side by side; moto serves about one call at a time)
   model = the engine's probe schedule on that network with no other cost: every provider's probe started at once in List order, hosts granted in order`,
 	ProbeConcurrency, thumbprint.MaxConnsPerHost)
 
 // Shape is the probe work of one run: P providers over U distinct provider
 // Urls (discovery documents, fetched once per run each) on H distinct hosts
-// (handshaken with K times, plus the TLS 1.2 check, once per run each), IAM
+// (handshaken with K times, the TLS 1.2 check and the first discovery's
+// among them, once per run each: HostHandshakes), IAM
 // calls Concurrency at once (C), hosts probed ProbeConcurrency at once (Pc).
 type Shape struct {
 	Providers, URLs, Hosts, Handshakes, Concurrency int
@@ -65,7 +74,7 @@ type Shape struct {
 
 // LimitRTT is the fewest round trips the probing of a run of s can take: the
 // hosts go ProbeConcurrency at once, each taking max(D, S), its connections
-// (its Urls' discoveries, K-1 more handshakes and the TLS 1.2 check) all at
+// (its Urls' discoveries and HostHandshakes, the TLS 1.2 check first) all at
 // once when they fit in thumbprint.MaxConnsPerHost (M), in turns otherwise.
 // IAM calls do not wait for probes: they are the other term of the Limit
 // (Limit), not part of this one.
@@ -77,7 +86,7 @@ func LimitRTT(s Shape) int {
 	if pc <= 0 {
 		pc = ProbeConcurrency
 	}
-	perHost := CeilDiv(CeilDiv(s.URLs, s.Hosts)+s.Handshakes, thumbprint.MaxConnsPerHost) * max(DiscoveryRTT, HandshakeRTT)
+	perHost := CeilDiv(CeilDiv(s.URLs, s.Hosts)+HostHandshakes(s.Handshakes), thumbprint.MaxConnsPerHost) * max(DiscoveryRTT, HandshakeRTT)
 	return CeilDiv(s.Hosts, min(pc, s.Hosts)) * perHost
 }
 
@@ -101,7 +110,7 @@ type Job struct {
 // trips and no other cost: every provider's probe starts at once (the engine
 // starts them from the ARNs), the scheduler grants hosts a slot in the order
 // their first provider asks, pc at once; a host keeps its slot while its
-// discoveries, handshakes and TLS 1.2 check run, all at once when they fit in
+// discoveries and handshakes (the TLS 1.2 check among them) run, all at once when they fit in
 // thumbprint.MaxConnsPerHost. It returns the time the last host is done, in
 // round trips.
 func SimulateRTT(jobs []Job, pc, handshakes int) int {
@@ -122,7 +131,7 @@ func SimulateRTT(jobs []Job, pc, handshakes int) int {
 	end := 0
 	for _, h := range hosts {
 		start := heap.Pop(&free).(int)
-		t := start + CeilDiv(len(urls[h])+handshakes, thumbprint.MaxConnsPerHost)*max(DiscoveryRTT, HandshakeRTT)
+		t := start + CeilDiv(len(urls[h])+HostHandshakes(handshakes), thumbprint.MaxConnsPerHost)*max(DiscoveryRTT, HandshakeRTT)
 		end = max(end, t)
 		heap.Push(&free, t)
 	}

@@ -14,16 +14,21 @@ func TestLimitRTT(t *testing.T) {
 		s    Shape
 		want int
 	}{
-		// every host at once (20 <= Pc 64), each host's 5 discoveries, one more
-		// handshake and the TLS 1.2 check at once: max(D, S) = 3
+		// every host at once (20 <= Pc 64), each host's 5 discoveries and one
+		// more handshake (the TLS 1.2 check) at once: max(D, S) = 3
 		{"100p/20h", Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 8}, 3},
 		// 100 hosts over Pc 64 slots: two turns
 		{"100p/100h", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8}, 6},
 		{"100p/100h Pc 8", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8, ProbeConcurrency: 8}, 39},
 		{"100p/100h Pc 100", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8, ProbeConcurrency: 100}, 3},
-		// one host's 100 discoveries and 2 handshakes, 8 connections at once: 13 turns
+		// one host's 100 discoveries and 1 handshake, 8 connections at once: 13 turns
 		{"100 Urls on one host", Shape{Providers: 100, URLs: 100, Hosts: 1, Handshakes: 2, Concurrency: 8}, 39},
 		{"one provider, 5 handshakes", Shape{Providers: 1, URLs: 1, Hosts: 1, Handshakes: 5, Concurrency: 8}, 3},
+		// 7 discoveries and the TLS 1.2 check fit in M = 8 at once (the first
+		// discovery's handshake is a sample, the check the other)
+		{"7 Urls on one host", Shape{Providers: 7, URLs: 7, Hosts: 1, Handshakes: 2, Concurrency: 8}, 3},
+		{"7 Urls on one host, 1 handshake", Shape{Providers: 7, URLs: 7, Hosts: 1, Handshakes: 1, Concurrency: 8}, 3},
+		{"7 Urls on one host, 3 handshakes: two turns", Shape{Providers: 7, URLs: 7, Hosts: 1, Handshakes: 3, Concurrency: 8}, 6},
 		// organisation Shape: 20 accounts x the same 100 Urls, discovered once per run
 		{"2000 providers, 100 Urls", Shape{Providers: 2000, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 32}, 3},
 		{"no providers", Shape{Providers: 0, URLs: 0, Hosts: 0, Handshakes: 2, Concurrency: 8}, 0},

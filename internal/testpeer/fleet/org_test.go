@@ -69,7 +69,7 @@ func TestOrg(t *testing.T) {
 	meter := testpeer.NewCallMeter()
 	cfg := config.Default()
 	cfg.Mode, cfg.OrgRoleName, cfg.TopicARN = config.ModeAlert, "member", o.Alerts.TopicARN
-	rep, err := app.NewEngineFromAWS(ctx, o.AWSConfig(meter.APIOption), cfg, nil).Run(ctx, drift.Request{})
+	rep, err := app.NewFromAWS(ctx, o.AWSConfig(meter.APIOption), cfg, nil).Run(ctx, drift.Request{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
