@@ -590,7 +590,7 @@ func TestBootstrapCloudTrailEvents(t *testing.T) {
 		var got, want any
 		_ = json.Unmarshal(res.Response, &got)
 		_ = json.Unmarshal([]byte(`{"mode":"remediate","checked":0,"results":[],
-			"counts":{"in-sync":0,"expiring":0,"updated":0,"drift":0,"probe-failed":0,"update-failed":0,"skipped":0}}`), &want)
+			"counts":{"in-sync":0,"expiring":0,"updated":0,"drift":0,"reverted":0,"probe-failed":0,"update-failed":0,"skipped":0}}`), &want)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("report %s, want an empty report", res.Response)
 		}

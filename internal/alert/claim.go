@@ -118,20 +118,35 @@ func NewLifecycle(store *state.Store, p Policy, logger *slog.Logger) *Lifecycle 
 // LastSeen reads when the provider's thumbprints were last seen live, within
 // SeenWindow (a drift.Seen, for the engine's merge).
 func (l *Lifecycle) LastSeen(ctx context.Context, providerARN string, now time.Time) (drift.LastSeen, error) {
-	items, err := l.store.Get(ctx, []string{providerARN})
+	m, err := l.Recall(ctx, providerARN, now)
 	if err != nil {
 		return nil, err
 	}
-	out := drift.LastSeen{}
-	for t, at := range items[providerARN].Seen {
+	return m.Seen, nil
+}
+
+var _ drift.Seen = (*Lifecycle)(nil)
+
+// Recall reads what the state remembers of a provider for its decision (a
+// drift.Memory): when its thumbprints were last seen live (within
+// SeenWindow), its last writer other than the function, the list the
+// function last applied, and whether one was ever set back.
+func (l *Lifecycle) Recall(ctx context.Context, providerARN string, now time.Time) (drift.Recall, error) {
+	items, err := l.store.Get(ctx, []string{providerARN})
+	if err != nil {
+		return drift.Recall{}, err
+	}
+	it := items[providerARN]
+	out := drift.Recall{Seen: drift.LastSeen{}, Writer: it.Writer, Wrote: it.Wrote, WroteAt: it.WroteAt, RevertedAt: it.RevertedAt}
+	for t, at := range it.Seen {
 		if now.Sub(at) < SeenWindow {
-			out[t] = at
+			out.Seen[t] = at
 		}
 	}
 	return out, nil
 }
 
-var _ drift.Seen = (*Lifecycle)(nil)
+var _ drift.Memory = (*Lifecycle)(nil)
 
 // claim reads the observations' state in batches, decides each transition
 // (Next), claims it, and writes the observations that need no delivery

@@ -86,7 +86,7 @@ func newServiceFor(ctx context.Context, awsCfg aws.Config, cfg config.Config, lo
 		ExpiryWarning:      cfg.ExpiryWarning,
 	}
 	if lc != nil {
-		opts.Seen = lc
+		opts.Seen, opts.Memory = lc, lc
 	}
 	if !cfg.MultiAccount() {
 		stsc := sts.NewFromConfig(awsCfg)

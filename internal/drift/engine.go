@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
@@ -29,6 +30,23 @@ type Seen interface {
 	LastSeen(ctx context.Context, providerARN string, now time.Time) (LastSeen, error)
 }
 
+// Memory is what the state remembers of a provider for its decision (an
+// *alert.Lifecycle over the state table).
+type Memory interface {
+	Recall(ctx context.Context, providerARN string, now time.Time) (Recall, error)
+}
+
+// Recall is a provider's memory: when its thumbprints were last seen live,
+// its last writer other than the function, the list the function last
+// applied, and whether a list the function applied was ever set back.
+type Recall struct {
+	Seen       LastSeen
+	Writer     *iac.Writer
+	Wrote      []string
+	WroteAt    time.Time
+	RevertedAt time.Time
+}
+
 // ProbeFunc computes the live thumbprints of a provider Url.
 type ProbeFunc func(ctx context.Context, providerURL string) (*thumbprint.Result, error)
 
@@ -41,6 +59,11 @@ type Options struct {
 	// for a merge that cuts the list (the alert state); nil: unknown, the
 	// cut keeps stored entries in their order.
 	Seen Seen
+	// Memory tells, for a provider that drifted, its last writer and the
+	// list the function last applied (ownership by code, reverts), and
+	// serves Seen's purpose with the same read; nil: stateless, ownership
+	// from tags and the run's CloudTrail event only.
+	Memory Memory
 	// Mode is the default mode.
 	Mode config.Mode
 	// Concurrency is how many IAM calls are made at once (CONCURRENCY);
@@ -119,6 +142,9 @@ type Request struct {
 	Mode config.Mode
 	// Providers limits the run to these ARNs; empty: every provider.
 	Providers []string
+	// Writer is who wrote the provider a CloudTrail event names (Providers'
+	// one entry), when the call makes them its last writer; nil otherwise.
+	Writer *iac.Writer
 }
 
 // Errors Run returns (wrapped) after every provider was processed.
@@ -219,7 +245,7 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 					results[i] = notReached(arns[i], r.mode)
 					continue
 				}
-				results[i] = r.e.check(r.ctx, r.work, providers, r.probe, arns[i], r.mode, r.explicit)
+				results[i] = r.e.check(r.ctx, r.work, providers, r.probe, arns[i], r.mode, r.explicit, r.writerOf(arns[i]))
 			}
 		}()
 	}
@@ -229,6 +255,14 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 	close(jobs)
 	wg.Wait()
 	return results, nil
+}
+
+// writerOf is the request's CloudTrail writer when it names arn.
+func (r *run) writerOf(arn string) *iac.Writer {
+	if len(r.req.Providers) == 1 && r.req.Providers[0] == arn {
+		return r.req.Writer
+	}
+	return nil
 }
 
 // WorkOrder is the order in which a run hands providers to its workers: the

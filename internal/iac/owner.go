@@ -80,8 +80,10 @@ type Revert struct {
 
 // SetBackBy is the writer who set back a list the function wrote at wroteAt:
 // last, when it wrote since (or when is unknown); else nil (unknown).
+// CloudTrail's eventTime counts whole seconds, so a write in the same second
+// counts as since.
 func SetBackBy(last *Writer, wroteAt time.Time) *Writer {
-	if last == nil || !last.At.IsZero() && !wroteAt.IsZero() && last.At.Before(wroteAt) {
+	if last == nil || !last.At.IsZero() && !wroteAt.IsZero() && last.At.Before(wroteAt.Truncate(time.Second)) {
 		return nil
 	}
 	return last

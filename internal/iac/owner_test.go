@@ -69,6 +69,7 @@ func TestRevert(t *testing.T) {
 		{"a writer since the function wrote", tf, wrote, tf},
 		{"a writer before the function wrote is not who set it back", old, wrote, nil},
 		{"no writer", nil, wrote, nil},
+		{"a writer in the same second (eventTime counts seconds)", tf, tf.At.Add(900 * time.Millisecond), tf},
 		{"the function's write time unknown", old, time.Time{}, old},
 		{"the writer's time unknown", &iac.Writer{Tool: iac.Pulumi}, wrote, &iac.Writer{Tool: iac.Pulumi}},
 	} {
