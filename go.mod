@@ -33,7 +33,6 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sqs v1.52.11
 	github.com/aws/aws-sdk-go-v2/service/sts v1.51.9
 	github.com/aws/smithy-go v1.28.9
-	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
@@ -47,7 +49,8 @@ func (f functionResult) MaxRSSKiB() int64 {
 }
 
 // buildFunction builds the deployed bootstrap, for its size, and the same
-// code for this machine with the same flags, for the runs.
+// code for this machine with the same flags, for the runs; with -v also a
+// profiling build of it (-tags benchprofile) for the organisation run.
 func (b *bench) buildFunction(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, buildLimit)
 	defer cancel()
@@ -66,18 +69,72 @@ func (b *bench) buildFunction(ctx context.Context) error {
 	} else {
 		b.hostBin = bin
 	}
+	if b.o.verbose {
+		// The same flags (a Go profile names its functions itself); the last -tags wins.
+		prof := filepath.Join(b.profileDir(), "bootstrap-profiled")
+		if err := testpeer.BuildFunction(ctx, root, prof, "-trimpath", "-ldflags=-s -w", "-tags=lambda.norpc,benchprofile"); err != nil {
+			b.res.fn.Problems = append(b.res.fn.Problems, err.Error())
+		} else {
+			b.profBin = prof
+		}
+	}
 	return ctx.Err()
+}
+
+// profileDir is where the profiles go: -profile-dir, or the bench's directory.
+func (b *bench) profileDir() string {
+	if b.o.profileDir != "" {
+		return b.o.profileDir
+	}
+	return b.dir
+}
+
+// profile is the top entries of one run's CPU and allocation profiles.
+type profile struct {
+	CPU, Alloc []string // go tool pprof -top lines, header first
+	Dir        string   // where the files are
+	Err        string   // why they could not be read
+}
+
+// topEntries are the entries of each profile printed.
+const topEntries = 12
+
+// readProfile runs go tool pprof -top over the profiles the profiled
+// bootstrap wrote with prefix.
+func (b *bench) readProfile(ctx context.Context, prefix string) (profile, error) {
+	p := profile{Dir: b.profileDir()}
+	for _, s := range []struct {
+		file string
+		args []string
+		into *[]string
+	}{
+		{"cpu.pprof", nil, &p.CPU},
+		{"heap.pprof", []string{"-sample_index=alloc_space"}, &p.Alloc},
+	} {
+		args := append([]string{"tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", topEntries)}, s.args...)
+		out, err := exec.CommandContext(ctx, "go", append(args, b.profBin, prefix+s.file)...).Output()
+		if err != nil {
+			return p, fmt.Errorf("go tool pprof %s: %w", s.file, err)
+		}
+		*s.into = strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	}
+	return p, nil
 }
 
 // invoke runs the function once in a new process, its environment
 // functionEnv(vars), with a scheduled event and timeout as its remaining
 // time, and decodes its report.
 func (b *bench) invoke(ctx context.Context, timeout time.Duration, vars ...string) (invocation, error) {
+	return b.invokeBin(ctx, b.hostBin, timeout, vars...)
+}
+
+// invokeBin is invoke with the binary bin.
+func (b *bench) invokeBin(ctx context.Context, bin string, timeout time.Duration, vars ...string) (invocation, error) {
 	env, err := b.functionEnv(vars...)
 	if err != nil {
 		return invocation{}, err
 	}
-	m, err := testpeer.InvokeOnce(ctx, b.hostBin, b.dir, env, []byte(scheduledEvent), coldStartLimit, timeout)
+	m, err := testpeer.InvokeOnce(ctx, bin, b.dir, env, []byte(scheduledEvent), coldStartLimit, timeout)
 	inv := invocation{Measured: m}
 	switch {
 	case err != nil:

@@ -4,11 +4,17 @@
 // real bootstrap): one account's loads against the network limit and against
 // AWS's curl + openssl procedure; an organisation of -org-accounts members
 // through the production wiring, with IAM and STS at -aws-latency per call,
-// in-process (calls metered) and as the bootstrap (peak RSS), and a model of
+// in-process (calls metered) and as the bootstrap (peak RSS), then as a
+// sharded run (-shard-size: template.yaml's state machine on moto's Step
+// Functions engine, beside the unsharded run's wall time), and a model of
 // 10,000 accounts from it; the bootstrap's size and cold start. It prints
 // tables and, last, one line of figures:
 //
-//	bench: limit_ratio=<x> openssl_speedup=<x> cold_start_ms=<ms> rss_mb=<MiB> bootstrap_mb=<MiB> org_accounts_per_min=<n> org_rss_mb=<MiB> handshakes_ratio=<x>
+//	bench: limit_ratio=<x> openssl_speedup=<x> cold_start_ms=<ms> rss_mb=<MiB> bootstrap_mb=<MiB> org_accounts_per_min=<n> org_rss_mb=<MiB> handshakes_ratio=<x> cpu_ms_per_account=<ms>
+//
+// With -v, the bootstrap's organisation run is a build with -tags
+// benchprofile (functions/drift-check/profile.go) and the bench prints the
+// top entries of its CPU and allocation profiles.
 //
 // Everything it starts is stopped when it ends, also on Ctrl-C.
 package main
@@ -33,11 +39,13 @@ type options struct {
 	rtt, awsLatency, timeout                        time.Duration
 	handshakes, peerProviders, coldSamples, rssRuns int
 	hsRounds                                        int // rounds of the handshake comparison
+	profileDir                                      string
 	conc                                            []int
 	loads                                           []load
 	org                                             load // Accounts 0: none
 	orgSettings                                     []orgSetting
-	noFunction, noPeer                              bool
+	noFunction, noPeer, verbose                     bool
+	shardSize, shardConc                            int // the sharded run; shardSize 0: none
 }
 
 // load is one world: accounts (1: the function's own; more: organisation
@@ -58,7 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o := options{}
 	def := config.Default()
 	var conc, loads, orgShape, orgSettings string
-	quick := fs.Bool("quick", false, "smaller run (about a minute): load 100x20 at concurrency 8, 100 member accounts, the openssl procedure over 20 providers (extrapolated), 5 cold starts, 1 RSS invocation")
+	quick := fs.Bool("quick", false, "smaller run (about a minute): load 100x20 at concurrency 8, 100 member accounts (sharded by 25), the openssl procedure over 20 providers (extrapolated), 5 cold starts, 1 RSS invocation")
 	fs.DurationVar(&o.rtt, "rtt", 50*time.Millisecond, "round trip time the forwarders add in front of each identity provider")
 	fs.DurationVar(&o.awsLatency, "aws-latency", 50*time.Millisecond, "time a forwarder adds to each IAM and STS call of the organisation scenario")
 	fs.IntVar(&o.handshakes, "handshakes", def.ProbeHandshakes, "TLS handshakes per host (PROBE_HANDSHAKES), 1 to 5")
@@ -67,12 +75,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&loads, "loads", "100x20,100x100", "one-account loads as PROVIDERSxHOSTS, comma-separated")
 	fs.IntVar(&o.org.Accounts, "org-accounts", 1000, "member accounts of the organisation scenario (0 skips it)")
 	fs.StringVar(&orgShape, "org-shape", "5x3", "providers per member account x hosts they share (the last host's providers drifted in every account)")
-	fs.StringVar(&orgSettings, "org-conc", fmt.Sprintf("%d/%d,32/%d", def.AccountConcurrency, def.Concurrency, def.Concurrency), "in-process organisation runs as ACCOUNT_CONCURRENCY/CONCURRENCY, comma-separated; the bootstrap runs with the defaults")
+	fs.StringVar(&orgSettings, "org-conc", fmt.Sprintf("%d/%d,32/%d", def.AccountConcurrency, def.Concurrency, def.Concurrency), "in-process organisation runs as ACCOUNT_CONCURRENCY/CONCURRENCY, comma-separated, or none (then only the bootstrap's run, no calls metered); the bootstrap runs with the defaults")
+	fs.IntVar(&o.shardSize, "shard-size", 250, "the organisation again as a sharded run (template.yaml's state machine on moto's Step Functions engine) with this ShardSize, 10 to 10000 (0 skips it)")
+	fs.IntVar(&o.shardConc, "shard-conc", 4, "the sharded run's MaxConcurrency, and as many function processes, 1 to 64")
 	fs.IntVar(&o.peerProviders, "peer-providers", 0, "run the openssl procedure over only the first N providers of a load and extrapolate (0: all)")
 	fs.IntVar(&o.coldSamples, "cold-samples", 20, "cold starts to take the median of")
 	fs.IntVar(&o.rssRuns, "rss-runs", 3, "invocations (each in a new process) per one-account load for the peak RSS; the largest is reported")
 	fs.BoolVar(&o.noFunction, "no-function", false, "skip the function binary (build, size, cold start, RSS)")
 	fs.BoolVar(&o.noPeer, "no-peer", false, "skip the openssl procedure")
+	fs.BoolVar(&o.verbose, "v", false, "profile the bootstrap's organisation run (the same build with -tags benchprofile: its figures include the profiler's small cost) and print the top entries of its CPU and allocation profiles")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "with -v, where the pprof files and the profiled binary go (default: a temporary directory, removed at the end)")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "stop everything after this long")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -84,7 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		for name, v := range map[string]string{"conc": "8", "loads": "100x20", "org-accounts": "100", "peer-providers": "20", "cold-samples": "5", "hs-rounds": "3",
-			"rss-runs": "1", "org-conc": fmt.Sprintf("%d/%d", def.AccountConcurrency, def.Concurrency)} {
+			"rss-runs": "1", "org-conc": fmt.Sprintf("%d/%d", def.AccountConcurrency, def.Concurrency), "shard-size": "25"} {
 			if !set[name] {
 				_ = fs.Set(name, v)
 			}
@@ -101,9 +113,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	for _, p := range pairs {
 		o.loads = append(o.loads, load{Accounts: 1, Providers: p[0], Hosts: p[1]})
 	}
-	if pairs, err = parsePairs(orgSettings, "/", [2]int{config.MinAccountConcurrency, config.MinConcurrency},
+	if orgSettings == "none" {
+		pairs = nil
+	} else if pairs, err = parsePairs(orgSettings, "/", [2]int{config.MinAccountConcurrency, config.MinConcurrency},
 		[2]int{config.MaxAccountConcurrency, config.MaxConcurrency}, false); err != nil {
-		return o, fmt.Errorf("-org-conc: ACCOUNT_CONCURRENCY/CONCURRENCY: %w", err)
+		return o, fmt.Errorf("-org-conc: ACCOUNT_CONCURRENCY/CONCURRENCY or none: %w", err)
 	}
 	for _, p := range pairs {
 		o.orgSettings = append(o.orgSettings, orgSetting{p[0], p[1]})
@@ -124,6 +138,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		{o.rssRuns < 0 || o.rssRuns > 20, "-rss-runs: want 0 to 20"},
 		{o.hsRounds < 0 || o.hsRounds > 50, "-hs-rounds: want 0 to 50"},
 		{o.peerProviders < 0, "-peer-providers: want 0 or more"},
+		{o.shardSize != 0 && (o.shardSize < config.MinShardSize || o.shardSize > config.MaxShardSize), "-shard-size: want 0 or 10 to 10000"},
+		{o.shardConc < 1 || o.shardConc > 64, "-shard-conc: want 1 to 64"},
 		{o.timeout <= 0, "-timeout: want a positive duration"},
 	} {
 		if c.bad {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/app"
@@ -31,7 +32,9 @@ type orgResults struct {
 	Load                  load
 	Create, CreateMotoCPU time.Duration // the organisation and its providers in moto
 	Runs                  []orgRun
-	Problems              []string
+	// Sharded is the same organisation as a sharded run (-shard-size).
+	Sharded  *shardedRun
+	Problems []string
 }
 
 // orgRun is one measured run over the organisation.
@@ -51,6 +54,7 @@ type orgRun struct {
 	TLS      int      // connections the hosts saw
 	Limit    orgModel // the network model at the run's setting
 	Problem  string
+	Profile  *profile // the bootstrap's, with -v
 }
 
 // benchOrg builds the organisation and measures the production wiring over
@@ -107,10 +111,20 @@ func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 		return res, nil
 	}
 	res.Runs = append(res.Runs, r)
-	if r, err = b.orgRun(ctx, w, "repeat "+s.String(), s, false, false); err != nil {
-		return nil, err
+	if len(b.o.orgSettings) > 0 {
+		if r, err = b.orgRun(ctx, w, "repeat "+s.String(), s, false, false); err != nil {
+			return nil, err
+		}
+		res.Runs = append(res.Runs, r)
 	}
-	res.Runs = append(res.Runs, r)
+	if b.o.shardSize > 0 {
+		if res.Sharded, err = b.shardedOrg(ctx, w); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			res.Problems = append(res.Problems, "sharded: "+err.Error())
+		}
+	}
 	return res, nil
 }
 
@@ -134,11 +148,23 @@ func (b *bench) orgRun(ctx context.Context, w *fleet.Org, name string, s orgSett
 	moto, _ := b.moto.CPUTime()
 	var rep *drift.Report
 	if bootstrap {
-		inv, err := b.invoke(ctx, orgRunLimit, append(w.Env(), "DRIFT_MODE=alert", "ORG_ROLE_NAME="+orgRoleName, "STATE_TABLE="+orgStateTable)...)
+		bin, vars := b.hostBin, append(w.Env(), "DRIFT_MODE=alert", "ORG_ROLE_NAME="+orgRoleName, "STATE_TABLE="+orgStateTable)
+		prefix := filepath.Join(b.profileDir(), "org-")
+		if b.profBin != "" {
+			bin, vars = b.profBin, append(vars, "BENCH_PROFILE="+prefix)
+		}
+		inv, err := b.invokeBin(ctx, bin, orgRunLimit, vars...)
 		if err != nil {
 			return r, err
 		}
 		r.Took, r.CPU, r.HWMKiB, r.Bytes, rep = inv.Took, inv.CPU, inv.HWMKiB, len(inv.Response), inv.Report
+		if b.profBin != "" {
+			p, err := b.readProfile(ctx, prefix)
+			if err != nil {
+				p.Err = err.Error()
+			}
+			r.Profile = &p
+		}
 	} else {
 		cfg := config.Default()
 		cfg.Mode, cfg.OrgRoleName, cfg.TopicARN, cfg.StateTable = config.ModeAlert, orgRoleName, w.Alerts.TopicARN, orgStateTable

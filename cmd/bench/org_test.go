@@ -28,6 +28,9 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || o.org != (load{Accounts: 0, Providers: 100, Hosts: 20}) || !slices.Equal(o.orgSettings, []orgSetting{{4, 8}, {20, 8}}) || o.orgSettings[0].String() != "4/8" {
 		t.Errorf("-quick with organisation flags: %+v, %v", o, err)
 	}
+	if o, err = parseFlags([]string{"-org-conc", "none"}, io.Discard); err != nil || len(o.orgSettings) != 0 {
+		t.Errorf("-org-conc none: %+v, %v", o.orgSettings, err)
+	}
 	for _, bad := range [][]string{
 		{"-org-shape", "5x6"}, {"-org-shape", "5x3,4x2"}, {"-org-accounts", "-1"}, {"-org-conc", "0/8"}, {"-org-conc", "4/65"},
 		{"-org-conc", "4/8,"}, {"-aws-latency", "3s"}, {"-loads", "10x20"}, {"-conc", "0"}, {"extra"},
@@ -92,7 +95,7 @@ func TestModelFromResults(t *testing.T) {
 	}
 	ts := r.targets()
 	line := lastLine(ts)
-	want := "bench: limit_ratio=n/a openssl_speedup=n/a cold_start_ms=n/a rss_mb=16.00 bootstrap_mb=n/a org_accounts_per_min=1000.00 org_rss_mb=26.00 handshakes_ratio=n/a"
+	want := "bench: limit_ratio=n/a openssl_speedup=n/a cold_start_ms=n/a rss_mb=16.00 bootstrap_mb=n/a org_accounts_per_min=1000.00 org_rss_mb=26.00 handshakes_ratio=n/a cpu_ms_per_account=10.00"
 	if line != want {
 		t.Errorf("last line\n%s\nwant\n%s", line, want)
 	}

@@ -33,9 +33,11 @@ type bench struct {
 	logf    func(format string, args ...any)
 	dir     string
 	moto    *testpeer.Moto
-	root    *testidp.CA // signs every host's intermediate: the trust store
-	trust   []string    // SSL_CERT_FILE (root) and SSL_CERT_DIR (empty) of a function
-	hostBin string      // the function for this machine; "" when not built
+	sf      *testpeer.StepFunctions // moto executing state machines (moto is sf.Moto)
+	root    *testidp.CA             // signs every host's intermediate: the trust store
+	trust   []string                // SSL_CERT_FILE (root) and SSL_CERT_DIR (empty) of a function
+	hostBin string                  // the function for this machine; "" when not built
+	profBin string                  // its profiling build (-v); "" when not built
 	proc    *testidp.Procedure
 }
 
@@ -51,6 +53,11 @@ func run(ctx context.Context, o options, c *testpeer.Cleanups, stderr io.Writer)
 		return nil, err
 	}
 	c.Add(func() { os.RemoveAll(b.dir) })
+	if o.profileDir != "" {
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
 
 	// The binaries first, so no build runs while anything is timed.
 	if !o.noFunction {
@@ -67,11 +74,12 @@ func run(ctx context.Context, o options, c *testpeer.Cleanups, stderr io.Writer)
 		return nil, err
 	}
 
-	b.logf("starting moto_server")
-	if b.moto, err = testpeer.StartMoto(ctx); err != nil {
+	b.logf("starting moto_server (executing state machines, for the sharded run)")
+	if b.sf, err = testpeer.StartStepFunctions(ctx, nil); err != nil {
 		return nil, err
 	}
-	c.Add(b.moto.Close)
+	b.moto = b.sf.Moto
+	c.Add(b.sf.Close)
 
 	if !o.noPeer && !testidp.HaveOpenSSL() {
 		res.notes = append(res.notes, "openssl not found on PATH: the peer procedure was not run")

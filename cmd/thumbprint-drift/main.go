@@ -14,7 +14,7 @@ import (
 
 func main() {
 	cli.NewSeenRecorder = func(ctx context.Context, table string) (cli.SeenRecorder, error) {
-		return app.OpenStateStore(ctx, table)
+		return app.OpenStageState(ctx, table)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)

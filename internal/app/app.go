@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -148,14 +149,29 @@ func NewStateStore(awsCfg aws.Config, table string) *state.Store {
 	return state.New(dynamodb.NewFromConfig(awsCfg), table)
 }
 
-// OpenStateStore is the state table's store with a client from the SDK's
-// standard chain (the CLI's stage records staged thumbprints in it).
-func OpenStateStore(ctx context.Context, table string) (*state.Store, error) {
+// StageState is the state table as the CLI's stage uses it: when a
+// provider's thumbprints were last seen live, read as the engine's merge
+// reads it (the lifecycle's window), and recording a staged thumbprint.
+type StageState struct {
+	*state.Store
+	lifecycle *alert.Lifecycle
+}
+
+// LastSeen is when the provider's thumbprints were last seen live, within
+// the window the engine's merge uses.
+func (s *StageState) LastSeen(ctx context.Context, providerARN string, now time.Time) (drift.LastSeen, error) {
+	return s.lifecycle.LastSeen(ctx, providerARN, now)
+}
+
+// OpenStageState is the state table with a client from the SDK's standard
+// chain, for the CLI's stage.
+func OpenStageState(ctx context.Context, table string) (*StageState, error) {
 	awsCfg, err := awsclient.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return NewStateStore(awsCfg, table), nil
+	st := NewStateStore(awsCfg, table)
+	return &StageState{Store: st, lifecycle: alert.NewLifecycle(st, alert.Policy{}, nil)}, nil
 }
 
 // accountLister finds the run's accounts: the configured role ARNs (each

@@ -48,8 +48,9 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprint(stderr, "usage: thumbprint-drift check [--mode report|alert|remediate] [--topic-arn ARN] [--state-table NAME] [--provider ARN]...\n"+
 			"                             [--output table|json] [--role-arn ARN]... | [--org-role-name NAME]\n\n"+
 			"Like terraform plan: prints, per provider, the stored and live thumbprints and the decision.\n"+
-			"Settings come from the environment as for the function: SNS_TOPIC_ARN, STATE_TABLE,\nREALERT_INTERVAL, PROBE_FAILURES_TO_ALERT, CONCURRENCY, PROBE_TIMEOUT, PROBE_HANDSHAKES,\nACCOUNT_ROLE_ARNS, ORG_ROLE_NAME,\n"+
-			"ORG_INCLUDE_MANAGEMENT_ACCOUNT, ASSUME_ROLE_EXTERNAL_ID, ACCOUNT_CONCURRENCY, and the AWS SDK's\nstandard chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).\n\n")
+			"Settings come from the environment as for the function: SNS_TOPIC_ARN, STATE_TABLE,\nREALERT_INTERVAL, PROBE_FAILURES_TO_ALERT, EXPIRY_WARNING, CONCURRENCY, PROBE_CONCURRENCY,\n"+
+			"PROBE_TIMEOUT, PROBE_HANDSHAKES, ALERT_FORMAT, EVENT_BUS_NAME, SECURITY_HUB,\nACCOUNT_ROLE_ARNS, ORG_ROLE_NAME, "+
+			"ORG_INCLUDE_MANAGEMENT_ACCOUNT, ASSUME_ROLE_EXTERNAL_ID,\nACCOUNT_CONCURRENCY, and the AWS SDK's standard chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).\n\n")
 		fs.PrintDefaults()
 		fmt.Fprint(stderr, "\n"+exitCodes)
 	}
@@ -86,9 +87,21 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "check: --role-arn and --org-role-name: choose one way to name the accounts")
 		return ExitUsage
 	}
+	if *stateTable != "" {
+		if err := config.CheckTableName(*stateTable); err != nil {
+			fmt.Fprintf(stderr, "check: --state-table %v\n", err)
+			return ExitUsage
+		}
+	}
+	if *orgRole != "" {
+		if err := config.CheckRoleName(*orgRole); err != nil {
+			fmt.Fprintf(stderr, "check: --org-role-name %v\n", err)
+			return ExitUsage
+		}
+	}
 	cfg, err := config.Load(func(k string) string {
 		if k == "STATE_TABLE" && *stateTable != "" {
-			return *stateTable // validated as the variable is
+			return *stateTable // validated above, as the variable is
 		}
 		return os.Getenv(k)
 	})

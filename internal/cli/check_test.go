@@ -49,6 +49,9 @@ func TestCheckUsage(t *testing.T) {
 		{"provider: no url", []string{"--provider", "arn:aws:iam::123456789012:oidc-provider/"}, `--provider "arn:aws:iam::123456789012:oidc-provider/"`},
 		{"provider: not IAM", []string{"--provider", "arn:aws:sts::123456789012:oidc-provider/idp.example"}, "not an IAM OIDC provider ARN"},
 		{"bad topic", []string{"--mode", "alert", "--topic-arn", "my-topic"}, `--topic-arn "my-topic": not an SNS topic ARN`},
+		{"state table too short", []string{"--state-table", "a"}, `--state-table "a": want a DynamoDB table name`},
+		{"state table with a slash", []string{"--mode", "alert", "--topic-arn", "arn:aws:sns:us-east-1:123456789012:t", "--state-table", "a/b"}, `--state-table "a/b"`},
+		{"organisation role with a path", []string{"--org-role-name", "a/b"}, `--org-role-name "a/b": want an IAM role name`},
 		{"alert without a topic", []string{"--mode", "alert"}, "check: --mode alert publishes alerts, but no SNS topic is set: give one with --topic-arn ARN or SNS_TOPIC_ARN=ARN"},
 		{"remediate without a topic", []string{"--mode", "remediate", "--provider", arn}, "check: --mode remediate publishes alerts, but no SNS topic is set: give one with --topic-arn ARN or SNS_TOPIC_ARN=ARN"},
 	}
@@ -63,6 +66,21 @@ func TestCheckUsage(t *testing.T) {
 				t.Errorf("stdout %q, want nothing", out.String())
 			}
 		})
+	}
+}
+
+// TestCheckHelpListsItsSettings: check --help names every variable it reads.
+func TestCheckHelpListsItsSettings(t *testing.T) {
+	var out, errOut strings.Builder
+	if code := RunCheck(context.Background(), []string{"--help"}, &out, &errOut); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, v := range []string{"SNS_TOPIC_ARN", "STATE_TABLE", "REALERT_INTERVAL", "PROBE_FAILURES_TO_ALERT", "EXPIRY_WARNING",
+		"CONCURRENCY", "PROBE_CONCURRENCY", "PROBE_TIMEOUT", "PROBE_HANDSHAKES", "ALERT_FORMAT", "EVENT_BUS_NAME", "SECURITY_HUB",
+		"ACCOUNT_ROLE_ARNS", "ORG_ROLE_NAME", "ORG_INCLUDE_MANAGEMENT_ACCOUNT", "ASSUME_ROLE_EXTERNAL_ID", "ACCOUNT_CONCURRENCY"} {
+		if !strings.Contains(errOut.String(), v) {
+			t.Errorf("check --help does not name %s:\n%s", v, errOut.String())
+		}
 	}
 }
 

@@ -19,8 +19,9 @@ const (
 	// ExitUsage: usage error. Bad flags or arguments, or a mode that
 	// publishes with nowhere to publish; nothing was called.
 	ExitUsage = 2
-	// ExitProblems: problems found (check). A result is drift, expiring,
-	// probe-failed, update-failed or account-failed.
+	// ExitProblems: problems found. check: a result is drift, expiring,
+	// probe-failed, update-failed or account-failed; stage: no room for the
+	// next thumbprint.
 	ExitProblems = 3
 )
 
@@ -33,7 +34,8 @@ const exitCodes = `exit codes:
   2  usage error: bad flags or arguments, or --mode alert|remediate with no SNS topic;
      nothing was called
   3  problems found (check): drift left in place, expiring, probe-failed,
-     update-failed or account-failed
+     update-failed or account-failed (stage: no room, the live thumbprints and
+     those seen live recently fill the list; nothing written)
 `
 
 const usage = `usage: thumbprint-drift <command> [flags]

@@ -5,16 +5,22 @@ import (
 	"crypto/tls"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/state"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
@@ -28,15 +34,30 @@ func tps(s ...string) []string {
 	return out
 }
 
+// TestPlanStage: live thumbprints first, then stored ones seen live
+// recently (never dropped: the server may alternate to their chain), then
+// next, then the rest; full is refused; an untrusted live thumbprint is
+// written only when allowed, else withheld and the stored list kept.
 func TestPlanStage(t *testing.T) {
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	seenAt := func(days map[string]int) drift.LastSeen {
+		out := drift.LastSeen{}
+		for tp, d := range days {
+			out[strings.Repeat(tp, 20)] = now.Add(-time.Duration(d) * 24 * time.Hour)
+		}
+		return out
+	}
 	tests := []struct {
-		name        string
-		live        []string
-		stored      []string
-		next        string
-		want        []string
-		wantChanged bool
-		wantErr     error
+		name         string
+		live         []string
+		stored       []string
+		seen         drift.LastSeen
+		next         string
+		untrusted    bool // the live chain is not publicly trusted and writing it is not allowed
+		want         []string
+		wantChanged  bool
+		wantWithheld []string
+		wantErr      error
 	}{
 		{name: "next after live, stored after", live: tps("aa"), stored: tps("aa", "01"), next: strings.Repeat("bb", 20), want: tps("aa", "bb", "01"), wantChanged: true},
 		{name: "live not yet stored is kept first", live: tps("aa"), stored: tps("01"), next: strings.Repeat("bb", 20), want: tps("aa", "bb", "01"), wantChanged: true},
@@ -46,19 +67,35 @@ func TestPlanStage(t *testing.T) {
 		{name: "five live leave no room", live: tps("a1", "a2", "a3", "a4", "a5"), stored: nil, next: strings.Repeat("bb", 20), wantErr: ErrStageFull},
 		{name: "next is one of five live", live: tps("a1", "a2", "a3", "a4", "a5"), stored: tps("a1", "a2", "a3", "a4", "a5"), next: strings.Repeat("a3", 20), want: tps("a1", "a2", "a3", "a4", "a5")},
 		{name: "malformed stored entries are dropped", live: tps("aa"), stored: []string{"zz", strings.Repeat("01", 20)}, next: strings.Repeat("bb", 20), want: tps("aa", "bb", "01"), wantChanged: true},
+		{name: "five alternating chains, two sampled, all five seen: no room", live: tps("a1", "a2"), stored: tps("a1", "a2", "a3", "a4", "a5"),
+			seen: seenAt(map[string]int{"a1": 0, "a2": 0, "a3": 1, "a4": 2, "a5": 3}), next: strings.Repeat("bb", 20), wantErr: ErrStageFull},
+		{name: "seen ones kept ahead of next, most recent first; the never seen is cut", live: tps("a1"), stored: tps("01", "a3", "a4", "02", "a2"),
+			seen: seenAt(map[string]int{"a2": 1, "a3": 5, "a4": 2}), next: strings.Repeat("bb", 20), want: tps("a1", "a2", "a4", "a3", "bb"), wantChanged: true},
+		{name: "untrusted: the live one not stored is withheld, the stored list kept behind next", live: tps("aa"), stored: tps("01", "02"), untrusted: true,
+			next: strings.Repeat("bb", 20), want: tps("bb", "01", "02"), wantChanged: true, wantWithheld: tps("aa")},
+		{name: "untrusted but already stored: it stays first", live: tps("aa"), stored: tps("01", "aa"), untrusted: true,
+			next: strings.Repeat("bb", 20), want: tps("aa", "bb", "01"), wantChanged: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, changed, err := PlanStage(tt.live, tt.stored, tt.next)
+			got, err := PlanStage(tt.live, tt.stored, tt.seen, tt.next, !tt.untrusted)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
-			if !reflect.DeepEqual(got, tt.want) || changed != tt.wantChanged {
-				t.Fatalf("PlanStage = %v changed %v, want %v changed %v", got, changed, tt.want, tt.wantChanged)
+			if !reflect.DeepEqual(got.List, tt.want) || got.Changed != tt.wantChanged || !reflect.DeepEqual(got.Withheld, tt.wantWithheld) {
+				t.Fatalf("PlanStage = %v changed %v withheld %v, want %v changed %v withheld %v", got.List, got.Changed, got.Withheld, tt.want, tt.wantChanged, tt.wantWithheld)
+			}
+			if tt.wantErr != nil {
+				return
 			}
 			for _, l := range tt.live {
-				if tt.wantErr == nil && !strings.Contains(strings.Join(got, " "), strings.ToLower(l)) {
-					t.Fatalf("live %s dropped from %v", l, got)
+				if !tt.untrusted && !slices.Contains(got.List, strings.ToLower(l)) {
+					t.Fatalf("live %s dropped from %v", l, got.List)
+				}
+			}
+			for tp := range tt.seen {
+				if slices.Contains(tt.stored, tp) && !slices.Contains(got.List, tp) {
+					t.Fatalf("%s, seen live recently, dropped from %v", tp, got.List)
 				}
 			}
 		})
@@ -115,6 +152,7 @@ func TestStageUsageErrors(t *testing.T) {
 		{[]string{"--provider", arn, "--pem", filepath.Join(dir, "missing.pem")}, "missing.pem"},
 		{[]string{"--provider", arn, "--pem", garbage}, "garbage.pem: no PEM CERTIFICATE block"},
 		{[]string{"--provider", arn, "--thumbprint", strings.Repeat("aa", 20), "extra"}, `unexpected argument "extra"`},
+		{[]string{"--provider", arn, "--thumbprint", strings.Repeat("aa", 20), "--state-table", "a"}, `--state-table "a": want a DynamoDB table name`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -204,4 +242,107 @@ func TestStageCommand(t *testing.T) {
 	if !strings.Contains(errOut, missing) || !strings.Contains(errOut, "no such OIDC provider") {
 		t.Fatalf("unknown provider stderr: %q", errOut)
 	}
+}
+
+// TestStageSeenAndUntrusted runs the built CLI against moto_server (IAM and
+// the state table) and local identity providers:
+//   - an IdP alternating 5 chains, all 5 stored and seen live per the state:
+//     this probe samples only some, yet stage refuses (exit 3), dry run or
+//     not, rather than drop one; nothing is written;
+//   - a private (untrusted) chain: stage stages the thumbprint beside the
+//     stored list, says the live chain is not publicly trusted and does not
+//     write its thumbprint; with --allow-unverified, or the provider's
+//     allow-unverified tag, it does.
+func TestStageSeenAndUntrusted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the CLI and runs moto_server")
+	}
+	ctx := context.Background()
+	m := peertest.Moto(t)
+	iamc := iam.NewFromConfig(m.Config())
+	const table = "stage-state"
+	if err := testpeer.CreateStateTable(ctx, m.Config(), table); err != nil {
+		t.Fatal(err)
+	}
+	st := state.New(dynamodb.NewFromConfig(m.Config()), table)
+	root, _ := testidp.NewRoot("Stage Seen Root")
+	certFile := filepath.Join(t.TempDir(), "roots.pem")
+	if err := os.WriteFile(certFile, root.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := tpBuildCLI(t)
+	env := append(m.Env(), "SSL_CERT_FILE="+certFile, "STATE_TABLE=", "PROBE_HANDSHAKES=2")
+	create := func(url string, list []string, tags ...iamtypes.Tag) (string, func() string) {
+		arn, err := testpeer.CreateProvider(ctx, iamc, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + url), ThumbprintList: list, Tags: tags})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return arn, func() string {
+			o, err := iamc.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.Join(o.ThumbprintList, " ")
+		}
+	}
+	next := strings.Repeat("ce", 20)
+
+	t.Run("five alternating chains seen live: no room", func(t *testing.T) {
+		var chains []tls.Certificate
+		var all []string
+		for i := range 5 {
+			ca, _ := root.Intermediate(fmt.Sprintf("Alternating Intermediate %d", i))
+			leaf, _ := ca.Leaf([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+			chains = append(chains, testidp.Chain(leaf, ca))
+			all = append(all, testidp.Thumbprint(ca.DER))
+		}
+		s, err := testidp.Start(testidp.ServerOptions{Chains: chains, Path: "/alternating"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		arn, stored := create(s.URL(), all)
+		if err := st.RecordSeen(ctx, arn, all, time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"--dry-run"}, {}} {
+			out, errOut := tpRun(t, bin, env, ExitProblems, append([]string{"stage", "--provider", arn, "--thumbprint", next, "--state-table", table}, args...)...)
+			if !strings.Contains(errOut, "no room for the next thumbprint") || !strings.Contains(errOut, "seen live recently") || strings.Contains(out, "new list") {
+				t.Fatalf("stage %v: stdout %q stderr %q; want a refusal naming the thumbprints seen live", args, out, errOut)
+			}
+		}
+		if got := stored(); got != strings.Join(all, " ") {
+			t.Fatalf("stored %s, want the five untouched", got)
+		}
+	})
+
+	t.Run("untrusted live chain", func(t *testing.T) {
+		private, _ := testidp.NewRoot("Stage Private Root")
+		leaf, _ := private.Leaf([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		s, err := testidp.Start(testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf, private)}, Path: "/private", Paths: []string{"/private-flag", "/private-tag"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		live, old := testidp.Thumbprint(private.DER), strings.Repeat("0b", 20)
+
+		arn, stored := create(s.URL(), []string{old})
+		out, _ := tpRun(t, bin, env, ExitOK, "stage", "--provider", arn, "--thumbprint", next)
+		if !strings.Contains(out, "not publicly trusted") || !strings.Contains(out, live+" is not written") || !strings.Contains(out, "--allow-unverified") {
+			t.Fatalf("stage output does not say the live chain is untrusted and withheld:\n%s", out)
+		}
+		if got := stored(); got != next+" "+old {
+			t.Fatalf("stored %s, want the staged thumbprint beside the stored list, the untrusted live one not written", got)
+		}
+
+		flagARN, storedFlag := create(s.Host()+"/private-flag", []string{old})
+		tpRun(t, bin, env, ExitOK, "stage", "--provider", flagARN, "--thumbprint", next, "--allow-unverified")
+		tagARN, storedTag := create(s.Host()+"/private-tag", []string{old}, iamtypes.Tag{Key: aws.String(drift.TagAllowUnverified), Value: aws.String("true")})
+		tpRun(t, bin, env, ExitOK, "stage", "--provider", tagARN, "--thumbprint", next)
+		for name, got := range map[string]string{"--allow-unverified": storedFlag(), "tag": storedTag()} {
+			if got != live+" "+next+" "+old {
+				t.Errorf("with %s stored %s, want live, staged, old", name, got)
+			}
+		}
+	})
 }

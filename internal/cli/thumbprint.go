@@ -61,6 +61,10 @@ func RunThumbprint(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "thumbprint: --timeout %v: want a positive duration\n", *timeout)
 		return ExitUsage
 	}
+	if _, err := thumbprint.IssuerHost(urls[0]); err != nil {
+		fmt.Fprintf(stderr, "thumbprint: URL %q: %v; want host[:port][/path], with or without https://\n", urls[0], err)
+		return ExitUsage
+	}
 
 	p := thumbprint.New(thumbprint.Options{Handshakes: *handshakes, Timeout: *timeout})
 	ctx, cancel := context.WithTimeout(ctx, *timeout)

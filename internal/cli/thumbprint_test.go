@@ -35,7 +35,10 @@ func TestThumbprintUsage(t *testing.T) {
 		{"negative timeout", []string{"--timeout", "-1s", "a.example"}, ExitUsage, "positive duration"},
 		{"unknown flag", []string{"--bogus", "a.example"}, ExitUsage, "flag provided but not defined: -bogus"},
 		{"help", []string{"-h"}, ExitOK, "usage: thumbprint-drift thumbprint"},
-		{"bad URL", []string{"http://a.example"}, ExitError, `discovery http://a.example: bad url: scheme "http" refused`},
+		{"http URL", []string{"http://x"}, ExitUsage, `URL "http://x": `},
+		{"empty URL", []string{""}, ExitUsage, `URL "": `},
+		{"URL with a query", []string{"x/?q=1"}, ExitUsage, `URL "x/?q=1": `},
+		{"URL with userinfo", []string{"https://u@idp.example"}, ExitUsage, `URL "https://u@idp.example": `},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -170,10 +170,10 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.ProbeHandshakes, err = intVar(getenv, "PROBE_HANDSHAKES", c.ProbeHandshakes, MinHandshakes, MaxHandshakes); err != nil {
 		return Config{}, err
 	}
-	if v := strings.TrimSpace(getenv("PROBE_TIMEOUT")); v != "" {
-		d, perr := time.ParseDuration(v)
+	if raw := getenv("PROBE_TIMEOUT"); strings.TrimSpace(raw) != "" {
+		d, perr := ParseDuration(raw)
 		if perr != nil || d < MinTimeout || d > MaxTimeout {
-			return Config{}, fmt.Errorf("PROBE_TIMEOUT %q: want a Go duration from %s to %s, like 10s", v, MinTimeout, MaxTimeout)
+			return Config{}, fmt.Errorf("PROBE_TIMEOUT %q: want a Go duration from %s to %s, like 10s", raw, MinTimeout, MaxTimeout)
 		}
 		c.ProbeTimeout = d
 	}
@@ -186,8 +186,8 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	if v := strings.TrimSpace(getenv("ORG_ROLE_NAME")); v != "" {
-		if !roleName.MatchString(v) {
-			return Config{}, fmt.Errorf("ORG_ROLE_NAME %q: want an IAM role name (1 to 64 of A-Z a-z 0-9 +=,.@_-)", v)
+		if err := CheckRoleName(v); err != nil {
+			return Config{}, fmt.Errorf("ORG_ROLE_NAME %w", err)
 		}
 		c.OrgRoleName = v
 	}
@@ -207,8 +207,8 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if v := strings.TrimSpace(getenv("STATE_TABLE")); v != "" {
-		if !tableName.MatchString(v) {
-			return Config{}, fmt.Errorf("STATE_TABLE %q: want a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _.-)", v)
+		if err := CheckTableName(v); err != nil {
+			return Config{}, fmt.Errorf("STATE_TABLE %w", err)
 		}
 		c.StateTable = v
 	}
@@ -221,12 +221,12 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.ExpiryWarning, err = durationVar(getenv, "EXPIRY_WARNING", c.ExpiryWarning, "720h"); err != nil {
 		return Config{}, err
 	}
-	if v := strings.ToLower(strings.TrimSpace(getenv("ALERT_FORMAT"))); v != "" {
-		switch f := AlertFormat(v); f {
+	if raw := getenv("ALERT_FORMAT"); strings.TrimSpace(raw) != "" {
+		switch f := AlertFormat(strings.ToLower(strings.TrimSpace(raw))); f {
 		case FormatJSON, FormatChatbot:
 			c.AlertFormat = f
 		default:
-			return Config{}, fmt.Errorf("ALERT_FORMAT %q: want json or chatbot", v)
+			return Config{}, fmt.Errorf("ALERT_FORMAT %q: want json or chatbot", raw)
 		}
 	}
 	if v := strings.TrimSpace(getenv("EVENT_BUS_NAME")); v != "" {
@@ -258,7 +258,8 @@ func Load(getenv func(string) string) (Config, error) {
 
 // boolVar reads true or false (case-insensitive); unset or empty is def.
 func boolVar(getenv func(string) string, name string, def bool) (bool, error) {
-	switch v := strings.ToLower(strings.TrimSpace(getenv(name))); v {
+	raw := getenv(name)
+	switch strings.ToLower(strings.TrimSpace(raw)) {
 	case "":
 		return def, nil
 	case "true":
@@ -266,22 +267,48 @@ func boolVar(getenv func(string) string, name string, def bool) (bool, error) {
 	case "false":
 		return false, nil
 	default:
-		return false, fmt.Errorf("%s %q: want true or false", name, v)
+		return false, fmt.Errorf("%s %q: want true or false", name, raw)
 	}
 }
 
 // durationVar reads a non-negative Go duration ("0" turns the feature off);
 // unset or empty is def.
 func durationVar(getenv func(string) string, name string, def time.Duration, example string) (time.Duration, error) {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
+	raw := getenv(name)
+	if strings.TrimSpace(raw) == "" {
 		return def, nil
 	}
-	d, err := time.ParseDuration(v)
+	d, err := ParseDuration(raw)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%s %q: want a Go duration like %s, or 0 for off", name, v, example)
+		return 0, fmt.Errorf("%s %q: want a Go duration like %s, or 0 for off", name, raw, example)
 	}
 	return d, nil
+}
+
+// ParseDuration reads a Go duration ignoring case and surrounding spaces
+// (24H, 1M30S, 1500MS), as README promises for every duration setting.
+func ParseDuration(s string) (time.Duration, error) {
+	return time.ParseDuration(strings.ToLower(strings.TrimSpace(s)))
+}
+
+// CheckTableName checks a DynamoDB table name (STATE_TABLE, --state-table);
+// the error quotes it and says what is accepted, for the caller to prefix
+// with the setting's name.
+func CheckTableName(v string) error {
+	if !tableName.MatchString(v) {
+		return fmt.Errorf("%q: want a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _.-)", v)
+	}
+	return nil
+}
+
+// CheckRoleName checks an IAM role name (ORG_ROLE_NAME, --org-role-name): a
+// name, not a path; the error quotes it, for the caller to prefix with the
+// setting's name.
+func CheckRoleName(v string) error {
+	if !roleName.MatchString(v) {
+		return fmt.Errorf("%q: want an IAM role name (1 to 64 of A-Z a-z 0-9 +=,.@_-; no path)", v)
+	}
+	return nil
 }
 
 var (
@@ -321,13 +348,14 @@ func ParseRoleARNs(s string) ([]string, error) {
 }
 
 func intVar(getenv func(string) string, name string, def, lo, hi int) (int, error) {
-	v := strings.TrimSpace(getenv(name))
+	raw := getenv(name)
+	v := strings.TrimSpace(raw)
 	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("%s %q: want an integer from %d to %d", name, v, lo, hi)
+		return 0, fmt.Errorf("%s %q: want an integer from %d to %d", name, raw, lo, hi)
 	}
 	return n, nil
 }

@@ -147,3 +147,54 @@ func TestParseMode(t *testing.T) {
 		}
 	}
 }
+
+// TestDurationsIgnoreCaseAndErrorsEchoTheValue: durations ignore case as
+// README says (24H is 24h), and an error quotes the value as it was set,
+// not lower-cased or trimmed.
+func TestDurationsIgnoreCaseAndErrorsEchoTheValue(t *testing.T) {
+	ok := []struct {
+		name, value string
+		want        time.Duration
+	}{
+		{"REALERT_INTERVAL", "24H", 24 * time.Hour},
+		{"REALERT_INTERVAL", " 12h30M ", 12*time.Hour + 30*time.Minute},
+		{"EXPIRY_WARNING", "720H", 720 * time.Hour},
+		{"PROBE_TIMEOUT", "1500MS", 1500 * time.Millisecond},
+		{"PROBE_TIMEOUT", "1M30S", 90 * time.Second},
+	}
+	for _, tt := range ok {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			c, err := Load(env(map[string]string{tt.name: tt.value}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]time.Duration{"REALERT_INTERVAL": c.RealertInterval, "EXPIRY_WARNING": c.ExpiryWarning, "PROBE_TIMEOUT": c.ProbeTimeout}[tt.name]
+			if got != tt.want {
+				t.Errorf("%s = %v, want %v", tt.name, got, tt.want)
+			}
+		})
+	}
+	bad := []struct{ name, value string }{
+		{"SECURITY_HUB", "Yes"},
+		{"ORG_INCLUDE_MANAGEMENT_ACCOUNT", " TRUE-ish"},
+		{"ALERT_FORMAT", "Slack"},
+		{"REALERT_INTERVAL", "24 Hours"},
+		{"EXPIRY_WARNING", "-1H"},
+		{"PROBE_TIMEOUT", "10 Sec"},
+		{"CONCURRENCY", " 65 "},
+		{"STATE_TABLE", "ab"},
+		{"ORG_ROLE_NAME", "Path/Role"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			_, err := Load(env(map[string]string{tt.name: tt.value}))
+			want := tt.name + " " + `"` + tt.value + `"`
+			if tt.name == "STATE_TABLE" || tt.name == "ORG_ROLE_NAME" {
+				want = tt.name + " " + `"` + strings.TrimSpace(tt.value) + `"`
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("error %v, want one quoting %s", err, want)
+			}
+		})
+	}
+}

@@ -1,5 +1,8 @@
-// Package drift is the engine: for each IAM OIDC provider it probes the live
-// thumbprints, decides, replaces the stored list where safe, and reports.
+// Package drift is the engine: for each IAM OIDC provider of one account or
+// of every account of an organisation it probes the live thumbprints,
+// decides (the decision table: decide.go), replaces the stored list where
+// safe (check.go), and returns the report (engine.go, org.go). It knows
+// nothing of alerting: internal/alert's notify pipeline takes the report.
 package drift
 
 import (

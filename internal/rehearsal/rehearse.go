@@ -70,6 +70,9 @@ type Result struct {
 	Outcomes map[string]int
 	// Calls are the function's AWS calls, each checked.
 	Calls []CheckedCall
+	// Policies are the statements of the policies (not the trust policy) of
+	// each role that made calls, by Role of CheckedCall ("function", "member").
+	Policies map[string][]Statement
 	// Deleted is the final status of each stack deleted, by stack name.
 	Deleted map[string]string
 	// TableRetained: the state table outlived its stack.
@@ -193,7 +196,7 @@ func (r *rehearsal) say(format string, args ...any) {
 
 // set rehearses one parameter set on an empty moto.
 func (r *rehearsal) set(ctx context.Context, s Set) (*Result, error) {
-	res := &Result{Set: s, Deleted: map[string]string{}}
+	res := &Result{Set: s, Deleted: map[string]string{}, Policies: map[string][]Statement{}}
 	region := s.region()
 	cfg := r.cfg(region, "")
 	r.say("== %s (%s)", s.Name, describeParams(s))
@@ -508,7 +511,7 @@ func (r *rehearsal) runFunction(ctx context.Context, s Set, res *Result, stack *
 	r.say("  function ran: %s", FormatCounts(res.Outcomes))
 
 	calls := r.proxy.Calls()
-	if res.Calls, err = r.check(ctx, region, calls, fc.Role, member); err != nil {
+	if res.Calls, err = r.check(ctx, res, calls, fc.Role); err != nil {
 		return err
 	}
 	if err := r.usedStack(ctx, cfg, s, res, stack); err != nil {
@@ -560,7 +563,7 @@ func (r *rehearsal) usedStack(ctx context.Context, cfg aws.Config, s Set, res *R
 // check judges each call by the policies of the role that signed it: the
 // stack's function role, or the member role it assumed. sts:AssumeRole must
 // also be admitted by the assumed role's trust policy (principal and action).
-func (r *rehearsal) check(ctx context.Context, region string, calls []testpeer.AWSCall, functionRole, member string) ([]CheckedCall, error) {
+func (r *rehearsal) check(ctx context.Context, res *Result, calls []testpeer.AWSCall, functionRole string) ([]CheckedCall, error) {
 	policies := map[string][]Statement{} // by role ARN
 	trusts := map[string][]Statement{}
 	load := func(roleARN string) error {
@@ -604,6 +607,7 @@ func (r *rehearsal) check(ctx context.Context, region string, calls []testpeer.A
 			if err := load(c.Principal); err != nil {
 				return nil, err
 			}
+			res.Policies[cc.Role] = policies[c.Principal]
 			cc.Allowed = true
 			for _, res := range c.Resources {
 				ok, why := Allows(policies[c.Principal], c.IAMAction(), res)

@@ -266,10 +266,21 @@ func PutObject(ctx context.Context, cfg aws.Config, bucket, key string, body []b
 	return nil
 }
 
+func signedForm(ctx context.Context, cfg aws.Config, service string, body []byte) ([]byte, error) {
+	return signedRequest(ctx, cfg, service, http.MethodPost, "/", body, "application/x-www-form-urlencoded")
+}
+
 func signed(ctx context.Context, cfg aws.Config, service, method, path string, body []byte) ([]byte, error) {
+	return signedRequest(ctx, cfg, service, method, path, body, "")
+}
+
+func signedRequest(ctx context.Context, cfg aws.Config, service, method, path string, body []byte, contentType string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, aws.ToString(cfg.BaseEndpoint)+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	creds, err := cfg.Credentials.Retrieve(ctx)
 	if err != nil {
@@ -294,4 +305,14 @@ func signed(ctx context.Context, cfg aws.Config, service, method, path string, b
 		return nil, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
 	}
 	return b, nil
+}
+
+// Query calls action of a query-protocol API (CloudWatch, for one) at cfg's
+// endpoint and returns the XML answer.
+func Query(ctx context.Context, cfg aws.Config, service, action, version string, params map[string]string) ([]byte, error) {
+	form := url.Values{"Action": {action}, "Version": {version}}
+	for k, v := range params {
+		form.Set(k, v)
+	}
+	return signedForm(ctx, cfg, service, []byte(form.Encode()))
 }

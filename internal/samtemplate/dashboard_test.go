@@ -1,8 +1,13 @@
 package samtemplate
 
 import (
+	"context"
+	"encoding/xml"
+
 	"encoding/json"
 	"fmt"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/rehearsal"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 	"reflect"
 	"slices"
 	"strings"
@@ -60,27 +65,29 @@ func dashboard(t *testing.T, tp *template) (fn, queue string, widgets []dashboar
 	if len(ids) != 1 {
 		t.Fatalf("dashboards = %v, want one", ids)
 	}
-	d := tp.resource(t, ids[0], "AWS::CloudWatch::Dashboard")
-	e := tp.evaluator(nil)
-	e.resources = physicalValues(tp)
-	fn, err := e.str(tp.functionProps(t, functionID)["FunctionName"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue = "thumbprint-drift-DeadLetterQueue-1A2B3C4D5E6F"
-	e.resources[functionID] = fn
-	e.resources[deadLetterQueue(t, tp)+".QueueName"] = queue
-
-	name, err := e.str(lookup(d, "Properties", "DashboardName"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if name != pseudoParameters["AWS::StackName"]+"-"+pseudoParameters["AWS::Region"] {
+	// The body as CloudFormation substituted it in a stack moto created.
+	st := tp.deploy(t, "", nil)
+	fn = st.Outputs["DriftCheckFunctionName"]
+	queueArn := st.Outputs["DeadLetterQueueArn"]
+	queue = queueArn[strings.LastIndex(queueArn, ":")+1:]
+	name := st.Outputs["DashboardName"]
+	if name != st.Name+"-"+testpeer.Region {
 		t.Errorf("DashboardName = %q, want <stack>-<region>: dashboards are global to the account", name)
 	}
-	body, err := e.str(lookup(d, "Properties", "DashboardBody"))
+	cfg := engine(t).Config()
+	out, err := rehearsal.Query(context.Background(), cfg, "monitoring", "GetDashboard", "2010-08-01", map[string]string{"DashboardName": name})
 	if err != nil {
-		t.Fatalf("DashboardBody: %v", err)
+		t.Fatalf("get dashboard %s: %v", name, err)
+	}
+	var answer struct {
+		Body string `xml:"GetDashboardResult>DashboardBody"`
+	}
+	if err := xml.Unmarshal(out, &answer); err != nil {
+		t.Fatalf("GetDashboard answer: %v\n%s", err, out)
+	}
+	body := answer.Body
+	if fn == "" || queue == "" || body == "" {
+		t.Fatalf("function %q, queue %q, dashboard body %q: want all from the stack", fn, queue, body)
 	}
 	if strings.Contains(body, "${") {
 		t.Errorf("DashboardBody keeps an unsubstituted variable: %s", body)
@@ -104,7 +111,7 @@ func TestDashboard(t *testing.T) {
 		return strings.Join(append([]string{ns, name, "FunctionName", fn}, dims...), " ")
 	}
 	lambda := func(name string) string { return "AWS/Lambda " + name + " FunctionName " + fn }
-	stateMachine := "arn:aws:states:" + pseudoParameters["AWS::Region"] + ":" + pseudoParameters["AWS::AccountId"] + ":stateMachine:" + pseudoParameters["AWS::StackName"] + "-shards"
+	stateMachine := "arn:aws:states:" + testpeer.Region + ":" + testpeer.AccountID + ":stateMachine:" + tp.deploy(t, "", nil).Name + "-shards"
 	states := func(name string) string { return "AWS/States " + name + " StateMachineArn " + stateMachine }
 
 	byTitle := map[string][]string{}
@@ -163,7 +170,7 @@ func TestDashboard(t *testing.T) {
 
 	t.Run("layout and region", func(t *testing.T) {
 		for i, w := range widgets {
-			if w.Type != "metric" || w.Properties.Region != pseudoParameters["AWS::Region"] || w.Properties.View != "timeSeries" {
+			if w.Type != "metric" || w.Properties.Region != testpeer.Region || w.Properties.View != "timeSeries" {
 				t.Errorf("widget %q: type %q region %q view %q, want a time series metric widget of the stack's region", w.Properties.Title, w.Type, w.Properties.Region, w.Properties.View)
 			}
 			if w.X < 0 || w.Width < 1 || w.X+w.Width > 24 || w.Height < 1 {

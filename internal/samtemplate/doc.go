@@ -7,5 +7,10 @@
 // member-role.yaml (the role in member accounts: trust, exact permissions,
 // StackSet readiness, cfn-lint), samconfig.toml, LICENSE, the sample invoke
 // payloads in events/, and the Makefile targets `sam build` calls and a SAM user
-// runs. It has no code outside its tests.
+// runs. The tests read what CloudFormation deploys: the templates as
+// aws-sam-translator transforms them (scripts/cfn.py through python3), and
+// for what depends on parameters (conditions, rules, resolved policies and
+// environment) the stacks moto_server's CloudFormation creates; the roles'
+// action lists are checked against the calls of the deploy rehearsal
+// (internal/rehearsal). It has no code outside its tests.
 package samtemplate

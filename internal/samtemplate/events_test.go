@@ -1,6 +1,8 @@
 package samtemplate
 
 import (
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
+
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -221,10 +223,7 @@ func TestProviderChangeRuleRegions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.params["AWS::Region"]+" "+tc.params["OrganizationId"], func(t *testing.T) {
-			got, err := tp.evaluator(tc.params).condition(cond)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := tp.conditionIn(t, tc.params, cond)
 			if got != tc.want {
 				t.Errorf("condition %s in %s = %v, want %v", cond, tc.params["AWS::Region"], got, tc.want)
 			}
@@ -253,10 +252,7 @@ func TestOrganizationBusPolicy(t *testing.T) {
 	})
 	t.Run("condition", func(t *testing.T) {
 		for value, want := range map[string]bool{"": false, orgID: true} {
-			got, err := tp.evaluator(map[string]string{"OrganizationId": value}).condition("HasOrganizationId")
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := tp.conditionIn(t, map[string]string{"OrganizationId": value}, "HasOrganizationId")
 			if got != want {
 				t.Errorf("HasOrganizationId with %q = %v, want %v", value, got, want)
 			}
@@ -308,9 +304,9 @@ func TestOrganizationBusPolicy(t *testing.T) {
 		if !reflect.DeepEqual(out["Value"], busArn) || out["Condition"] != "HasOrganizationId" {
 			t.Errorf("output ProviderChangeBusArn = %#v, want the default bus ARN under HasOrganizationId", out)
 		}
-		arn, err := tp.evaluator(nil).str(busArn)
-		if err != nil {
-			t.Fatal(err)
+		arn := tp.deploy(t, "", map[string]string{"OrganizationId": orgID}).Outputs["ProviderChangeBusArn"]
+		if want := "arn:aws:events:" + testpeer.Region + ":" + testpeer.AccountID + ":event-bus/default"; arn != want {
+			t.Errorf("output ProviderChangeBusArn of a stack = %q, want %q", arn, want)
 		}
 		member, _ := loadMemberRole(t)
 		checkAccepts(t, member, "CentralEventBusArn", map[string]bool{arn: true})
@@ -350,10 +346,7 @@ func TestMemberForwardsProviderChanges(t *testing.T) {
 			{map[string]string{"CentralEventBusArn": bus, "AWS::Region": "us-gov-west-1", "AWS::Partition": "aws-us-gov"}, true},
 		}
 		for _, tc := range tests {
-			got, err := tp.evaluator(tc.params).condition("ForwardsProviderChanges")
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := tp.conditionIn(t, tc.params, "ForwardsProviderChanges")
 			if got != tc.want {
 				t.Errorf("ForwardsProviderChanges with %v = %v, want %v", tc.params, got, tc.want)
 			}

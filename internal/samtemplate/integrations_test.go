@@ -8,36 +8,20 @@ import (
 )
 
 // Tests of the permissions of the optional integrations: EventBridge events out
-// (EventBusName) and AWS Security Hub findings (SecurityHub), resolved the way
-// CloudFormation would for each setting.
+// (EventBusName) and AWS Security Hub findings (SecurityHub), as moto's
+// CloudFormation resolves them for each setting.
 
-// grants resolves the function's policy for params and returns the resources
-// of each action among actions.
+// grants are the resources of each action among actions that the function's
+// role allows in a stack moto's CloudFormation created with params.
 func grants(t *testing.T, tp *template, params map[string]string, actions ...string) map[string][]any {
 	t.Helper()
-	e := tp.evaluator(params)
 	got := map[string][]any{}
-	for _, s := range functionStatements(t, tp) {
-		if s.condition != "" {
-			on, err := e.condition(s.condition)
-			if err != nil {
-				t.Fatalf("statement %s: %v", s.sid, err)
-			}
-			if !on {
-				continue
-			}
+	for a, resources := range tp.deploy(t, "", params).grants(functionRoleID) {
+		if !slices.Contains(actions, a) {
+			continue
 		}
-		for _, a := range s.actions {
-			if !slices.Contains(actions, a) {
-				continue
-			}
-			for _, r := range s.resources {
-				v, err := e.eval(r)
-				if err != nil {
-					t.Fatalf("statement %s resource %#v: %v", s.sid, r, err)
-				}
-				got[a] = append(got[a], list(v)...)
-			}
+		for _, r := range resources {
+			got[a] = append(got[a], r)
 		}
 	}
 	return got
@@ -63,7 +47,7 @@ func TestAlertEventsPermission(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			params := map[string]string{"EventBusName": tc.bus}
-			if err := tp.admits(params); err != nil {
+			if err := tp.admits(t, params); err != nil {
 				t.Fatalf("EventBusName %q: %v", tc.bus, err)
 			}
 			if got := grants(t, tp, params, "events:PutEvents"); !reflect.DeepEqual(got, tc.want) {
@@ -112,11 +96,7 @@ func TestMemberRoleImportsFindings(t *testing.T) {
 		t.Errorf("resources = %#v, want %#v", s.resources, want)
 	}
 	for value, want := range map[string]bool{"false": false, "true": true} {
-		on, err := tp.evaluator(map[string]string{"SecurityHub": value}).condition("ImportsFindings")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if on != want {
+		if on := tp.condition(t, "", map[string]string{"SecurityHub": value}, "ImportsFindings"); on != want {
 			t.Errorf("member SecurityHub=%s imports findings = %v, want %v", value, on, want)
 		}
 	}

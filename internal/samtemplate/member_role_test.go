@@ -19,7 +19,6 @@ const (
 // memberActions are the calls the engine makes in a member account.
 var memberActions = []string{
 	"iam:GetOpenIDConnectProvider",
-	"iam:ListOpenIDConnectProviderTags",
 	"iam:ListOpenIDConnectProviders",
 	"iam:UpdateOpenIDConnectProviderThumbprint",
 }
@@ -171,11 +170,7 @@ func TestMemberRoleTrust(t *testing.T) {
 		externalID string
 		want       bool
 	}{{"", false}, {"ext-1", true}} {
-		on, err := tp.evaluator(map[string]string{"ExternalId": tc.externalID}).condition("HasExternalId")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if on != tc.want {
+		if on := tp.condition(t, "", map[string]string{"ExternalId": tc.externalID}, "HasExternalId"); on != tc.want {
 			t.Errorf("ExternalId %q: sts:ExternalId required = %v, want %v", tc.externalID, on, tc.want)
 		}
 	}

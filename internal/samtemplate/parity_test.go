@@ -2,6 +2,7 @@ package samtemplate
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -34,11 +35,11 @@ func parameterAdmits(p map[string]any, value string) error {
 	switch p["Type"] {
 	case "String":
 		n := utf8.RuneCountInString(value)
-		if min, ok := p["MinLength"].(int); ok && n < min {
-			return fmt.Errorf("shorter than MinLength %d", min)
+		if min, ok := p["MinLength"]; ok && float64(n) < toFloat(min) {
+			return fmt.Errorf("shorter than MinLength %v", min)
 		}
-		if max, ok := p["MaxLength"].(int); ok && n > max {
-			return fmt.Errorf("longer than MaxLength %d", max)
+		if max, ok := p["MaxLength"]; ok && float64(n) > toFloat(max) {
+			return fmt.Errorf("longer than MaxLength %v", max)
 		}
 		if pattern, ok := p["AllowedPattern"].(string); ok {
 			re, err := wholeMatch(pattern)
@@ -98,110 +99,51 @@ func toFloat(v any) float64 {
 	return f
 }
 
-// failedRules returns the AssertDescription of every assertion of the
-// template's Rules that fails for e's parameters.
-func (tp *template) failedRules(e *evaluator) ([]string, error) {
-	var failed []string
-	rules, _ := tp.doc["Rules"].(map[string]any)
-	for name, r := range rules {
-		if lookup(r, "RuleCondition") != nil {
-			return nil, fmt.Errorf("rule %s has a RuleCondition; the evaluator handles unconditional rules only", name)
-		}
-		for _, a := range list(lookup(r, "Assertions")) {
-			ok, err := e.bool(lookup(a, "Assert"))
-			if err != nil {
-				return nil, fmt.Errorf("rule %s: %w", name, err)
-			}
-			if !ok {
-				failed = append(failed, fmt.Sprint(lookup(a, "AssertDescription")))
-			}
-		}
-	}
-	return failed, nil
-}
-
 // admits returns nil when CloudFormation would create the stack with params
-// (every other parameter at its Default), else why not.
-func (tp *template) admits(params map[string]string) error {
-	e := tp.evaluator(params)
+// (every other parameter at its Default), else why not: each parameter's
+// constraints as the transformed template declares them, and the template's
+// Rules as moto's CloudFormation evaluates their assertions.
+func (tp *template) admits(t *testing.T, params map[string]string) error {
+	t.Helper()
 	declared, _ := tp.doc["Parameters"].(map[string]any)
 	for name := range params {
-		if _, pseudo := pseudoParameters[name]; pseudo {
-			continue
-		}
 		if _, ok := declared[name]; !ok {
 			return fmt.Errorf("%s is not a parameter", name)
 		}
 	}
 	for name, p := range declared {
-		v, err := e.param(name)
-		if err != nil {
-			return err
+		v, ok := params[name]
+		if !ok {
+			def, has := p.(map[string]any)["Default"]
+			if !has {
+				return fmt.Errorf("parameter %s has no value and no Default", name)
+			}
+			v = fmt.Sprint(def)
 		}
 		if err := parameterAdmits(p.(map[string]any), v); err != nil {
 			return fmt.Errorf("%s %q: %w", name, v, err)
 		}
 	}
-	failed, err := tp.failedRules(e)
-	if err != nil {
-		return err
-	}
-	if len(failed) > 0 {
+	if failed := tp.failedRules(t, params); len(failed) > 0 {
 		return fmt.Errorf("Rules refuse it: %s", strings.Join(failed, "; "))
 	}
 	return nil
 }
 
-// physicalValues are what a Ref or Fn::GetAtt of each resource of the template
-// resolves to in a stack named by pseudoParameters, for the types the
-// function's environment names.
-func physicalValues(tp *template) map[string]string {
-	out := map[string]string{}
-	res, _ := tp.doc["Resources"].(map[string]any)
-	prefix := pseudoParameters["AWS::Region"] + ":" + pseudoParameters["AWS::AccountId"]
-	for id, r := range res {
-		generated := pseudoParameters["AWS::StackName"] + "-" + id + "-1A2B3C4D5E6F"
-		switch lookup(r, "Type") {
-		case "AWS::SNS::Topic":
-			out[id] = "arn:aws:sns:" + prefix + ":" + generated
-			out[id+".TopicArn"] = out[id]
-		case "AWS::DynamoDB::Table":
-			out[id] = generated
-			out[id+".Arn"] = "arn:aws:dynamodb:" + prefix + ":table/" + generated
-		case "AWS::S3::Bucket":
-			out[id] = strings.ToLower(generated)
-			out[id+".Arn"] = "arn:aws:s3:::" + out[id]
-		case "AWS::SQS::Queue":
-			out[id] = "https://sqs." + pseudoParameters["AWS::Region"] + ".amazonaws.com/" + pseudoParameters["AWS::AccountId"] + "/" + generated
-			out[id+".Arn"] = "arn:aws:sqs:" + prefix + ":" + generated
-		}
-	}
-	return out
-}
-
-// functionEnv resolves the function's environment for params.
+// functionEnv is the function's environment for params: the environment
+// Lambda holds for the function of a stack created with every parameter at
+// its Default, with each variable that holds a parameter (a Ref in the
+// transformed template) set to params' value.
+// TestStackEnvironmentHoldsParameters checks that reading on a stack created
+// with a value other than the Default for every such parameter.
 func functionEnv(t *testing.T, tp *template, params map[string]string) map[string]string {
 	t.Helper()
-	vars, ok := lookup(tp.functionProps(t, functionID), "Environment", "Variables").(map[string]any)
-	if !ok {
-		t.Fatal("the function has no Environment.Variables")
-	}
-	e := tp.evaluator(params)
-	e.resources = physicalValues(tp)
-	env := map[string]string{}
-	for name, expr := range vars {
-		v, err := e.eval(expr)
-		if err != nil {
-			t.Fatalf("environment %s: %v", name, err)
-		}
-		switch x := v.(type) {
-		case noValue:
-		case string:
-			env[name] = x
-		case int, float64, bool:
-			env[name] = fmt.Sprint(x)
-		default:
-			t.Fatalf("environment %s resolves to %#v, not a string", name, v)
+	env := maps.Clone(tp.deploy(t, "", nil).Env)
+	for param, vars := range envParameters(t, tp) {
+		if v, ok := params[param]; ok {
+			for _, variable := range vars {
+				env[variable] = v
+			}
 		}
 	}
 	return env
@@ -212,43 +154,28 @@ func loadEnv(env map[string]string) (config.Config, error) {
 	return config.Load(func(k string) string { return env[k] })
 }
 
-// envParameters returns, for each parameter the function's environment uses,
-// the variables it feeds.
+// envParameters returns, for each parameter the function's environment
+// holds, the variables it feeds: the variables whose value in the transformed
+// template is a Ref of that parameter.
 func envParameters(t *testing.T, tp *template) map[string][]string {
 	t.Helper()
 	vars, _ := lookup(tp.functionProps(t, functionID), "Environment", "Variables").(map[string]any)
 	declared, _ := tp.doc["Parameters"].(map[string]any)
 	out := map[string][]string{}
-	var walk func(variable string, v any)
-	walk = func(variable string, v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, arg := range x {
-				switch k {
-				case "Ref":
-					if _, ok := declared[fmt.Sprint(arg)]; ok {
-						out[fmt.Sprint(arg)] = append(out[fmt.Sprint(arg)], variable)
-					}
-				case "Fn::Sub":
-					s, _ := list(arg)[0].(string)
-					for _, m := range subVariable.FindAllStringSubmatch(s, -1) {
-						if _, ok := declared[m[1]]; ok {
-							out[m[1]] = append(out[m[1]], variable)
-						}
-					}
-					walk(variable, list(arg)[1:])
-				default:
-					walk(variable, arg)
-				}
+	for variable, v := range vars {
+		if r, ok := lookup(v, "Ref").(string); ok {
+			if _, isParam := declared[r]; isParam {
+				out[r] = append(out[r], variable)
 			}
-		case []any:
-			for _, y := range x {
-				walk(variable, y)
-			}
+			continue
 		}
-	}
-	for name, expr := range vars {
-		walk(name, expr)
+		// A variable may hold a resource (a bucket only when sharded): only a
+		// parameter inside some other expression is beyond this reading.
+		refs(v, func(name string) {
+			if _, isParam := declared[name]; isParam {
+				t.Errorf("environment %s = %#v holds parameter %s in an expression; extend envParameters", variable, v, name)
+			}
+		})
 	}
 	return out
 }
@@ -502,8 +429,8 @@ func parityCases() []parityCase {
 // refuses it is harmless, when value is blank (the function's default), or a
 // spelling with surrounding spaces or other letter case that the function
 // reads as a value the template admits; "" otherwise.
-func harmlessForm(tp *template, env map[string]string, c parityCase, variable, value string, got config.Config) string {
-	unset := maps(env, variable, "")
+func harmlessForm(t *testing.T, tp *template, env map[string]string, c parityCase, variable, value string, got config.Config) string {
+	unset := withParam(env, variable, "")
 	if strings.TrimSpace(value) == "" {
 		if def, err := loadEnv(unset); err == nil && reflect.DeepEqual(def, got) {
 			return "blank: the function takes its default"
@@ -513,10 +440,10 @@ func harmlessForm(tp *template, env map[string]string, c parityCase, variable, v
 		if canonical == value || canonical == "" {
 			continue
 		}
-		if tp.admits(maps(c.context, c.param, canonical)) != nil {
+		if tp.admits(t, withParam(c.context, c.param, canonical)) != nil {
 			continue
 		}
-		if cfg, err := loadEnv(maps(env, variable, canonical)); err == nil && reflect.DeepEqual(cfg, got) {
+		if cfg, err := loadEnv(withParam(env, variable, canonical)); err == nil && reflect.DeepEqual(cfg, got) {
 			return "the function reads it as " + strconv.Quote(canonical) + ", which the template admits"
 		}
 	}
@@ -524,7 +451,7 @@ func harmlessForm(tp *template, env map[string]string, c parityCase, variable, v
 }
 
 // maps returns a copy of m with k set to v.
-func maps(m map[string]string, k, v string) map[string]string {
+func withParam(m map[string]string, k, v string) map[string]string {
 	out := map[string]string{k: v}
 	for x, y := range m {
 		if x != k {
@@ -560,8 +487,8 @@ func TestTemplateFunctionParity(t *testing.T) {
 				t.Errorf("%s is a Number: CloudFormation then admits decimals such as 8.5 the function refuses; use a String with an AllowedPattern", c.param)
 			}
 			check := func(value string, sweep bool) {
-				params := maps(c.context, c.param, value)
-				cfnErr := tp.admits(params)
+				params := withParam(c.context, c.param, value)
+				cfnErr := tp.admits(t, params)
 				env := functionEnv(t, tp, params)
 				if env[variable] != value {
 					t.Fatalf("%s=%q reaches %s as %q", c.param, value, variable, env[variable])
@@ -572,7 +499,7 @@ func TestTemplateFunctionParity(t *testing.T) {
 				case cfnErr == nil && loadErr != nil:
 					t.Errorf("%s=%q: CloudFormation admits it, and the function refuses it at every invocation: %v", c.param, value, loadErr)
 				case cfnErr != nil && loadErr == nil && !sweep && listed:
-				case cfnErr != nil && loadErr == nil && !sweep && harmlessForm(tp, env, c, variable, value, cfg) != "":
+				case cfnErr != nil && loadErr == nil && !sweep && harmlessForm(t, tp, env, c, variable, value, cfg) != "":
 				case cfnErr != nil && loadErr == nil:
 					t.Errorf("%s=%q: the template refuses it (%v), and the function accepts it as %s=%q; admit it, or list it as lenient with the reason that is harmless", c.param, value, cfnErr, variable, value)
 				case listed:
@@ -624,7 +551,7 @@ func TestTemplateFunctionParityCombinations(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfnErr := tp.admits(tc.params)
+			cfnErr := tp.admits(t, tc.params)
 			_, loadErr := loadEnv(functionEnv(t, tp, tc.params))
 			switch {
 			case cfnErr == nil && loadErr != nil:
@@ -665,7 +592,7 @@ func TestTemplateDefaultsAreFunctionDefaults(t *testing.T) {
 	}
 	for param, vars := range envParameters(t, tp) {
 		def := lookup(tp.doc, "Parameters", param, "Default")
-		unset, err := loadEnv(maps(env, vars[0], ""))
+		unset, err := loadEnv(withParam(env, vars[0], ""))
 		if err != nil || !reflect.DeepEqual(unset, got) {
 			t.Errorf("%s Default %v differs from the function's default for %s (unset: %+v, %v)", param, def, vars[0], unset, err)
 		}
@@ -700,5 +627,47 @@ func TestParameterAdmits(t *testing.T) {
 				t.Errorf("parameterAdmits(%v, %q) = %v, want admitted %v", tc.p, tc.value, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestStackEnvironmentHoldsParameters: in stacks moto's CloudFormation
+// created with a value other than the Default for every parameter the
+// function's environment holds, Lambda holds each such variable as exactly
+// its parameter's value, which is what functionEnv reads the parity cases by.
+func TestStackEnvironmentHoldsParameters(t *testing.T) {
+	tp := loadTemplate(t)
+	fed := envParameters(t, tp)
+	stacks := []map[string]string{
+		{
+			"DriftMode": "alert", "Concurrency": "7", "ProbeConcurrency": "9", "ProbeTimeout": "9s", "ProbeHandshakes": "3",
+			"AccountRoleArns": roleA, "AssumeRoleExternalId": "ext-1", "AccountConcurrency": "5", "RealertInterval": "12h",
+			"ProbeFailuresToAlert": "3", "ExpiryWarning": "168h", "AlertFormat": "chatbot", "EventBusName": "security-events",
+			"SecurityHub": "true", "ShardSize": "25",
+		},
+		// The Rules allow one way of choosing accounts at a time.
+		{"OrgRoleName": "thumbprint-drift-member", "OrgIncludeManagementAccount": "true"},
+	}
+	covered := map[string]bool{}
+	for i, params := range stacks {
+		if err := tp.admits(t, params); err != nil {
+			t.Fatalf("stack %d: the template refuses %v: %v", i, params, err)
+		}
+		env := tp.deploy(t, "", params).Env
+		for param, value := range params {
+			if def := fmt.Sprint(lookup(tp.doc, "Parameters", param, "Default")); def == value {
+				t.Errorf("%s=%q is its Default: pick another value", param, value)
+			}
+			for _, variable := range fed[param] {
+				covered[param] = true
+				if env[variable] != value {
+					t.Errorf("stack %d: %s=%q reaches the function as %s=%q", i, param, value, variable, env[variable])
+				}
+			}
+		}
+	}
+	for param := range fed {
+		if !covered[param] {
+			t.Errorf("parameter %s feeds %v and no stack here sets it", param, fed[param])
+		}
 	}
 }

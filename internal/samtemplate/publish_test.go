@@ -146,17 +146,13 @@ func TestMakeTargets(t *testing.T) {
 	root := repoRoot(t)
 	tp := loadTemplate(t)
 
-	// The names the Makefile derives must be the template's.
-	e := tp.evaluator(nil)
-	fn, err := e.str(tp.functionProps(t, functionID)["FunctionName"])
-	if err != nil {
-		t.Fatal(err)
+	// The names the Makefile derives must be those of a stack CloudFormation
+	// created under the Makefile's default STACK_NAME.
+	st := tp.deploy(t, "", nil)
+	stack, fn, group := st.Name, st.Outputs["DriftCheckFunctionName"], st.Outputs["LogGroupName"]
+	if stack != "thumbprint-drift" || fn == "" || group == "" {
+		t.Fatalf("stack %q: function %q, log group %q", stack, fn, group)
 	}
-	group, err := e.str(lookup(tp.resource(t, functionLogGroup(t, tp), "AWS::Logs::LogGroup"), "Properties", "LogGroupName"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stack := pseudoParameters["AWS::StackName"]
 
 	tests := []struct {
 		name   string

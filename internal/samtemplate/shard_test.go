@@ -14,8 +14,8 @@ import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
 )
 
-// transformed is template.yaml as sam deploy submits it with params.
-func transformed(t *testing.T, params map[string]string) map[string]any {
+// transformedWith is template.yaml as sam deploy submits it with params.
+func transformedWith(t *testing.T, params map[string]string) map[string]any {
 	t.Helper()
 	body, err := rehearsal.Transform(context.Background(), repoRoot(t), rehearsal.CentralTemplate, "s3://code/bootstrap.zip", params)
 	if errors.Is(err, testpeer.ErrMissing) {
@@ -35,7 +35,7 @@ func transformed(t *testing.T, params map[string]string) map[string]any {
 var shardParams = map[string]string{"OrgRoleName": "thumbprint-drift-member", "ShardSize": "20"}
 
 func TestShardedResources(t *testing.T) {
-	doc := transformed(t, shardParams)
+	doc := transformedWith(t, shardParams)
 	res := func(id, typ string) map[string]any {
 		t.Helper()
 		r, _ := lookup(doc, "Resources", id).(map[string]any)

@@ -15,6 +15,7 @@ var cfnFiles = []string{"template.yaml", "member-role.yaml"}
 
 const (
 	functionID     = "DriftCheckFunction"
+	functionRoleID = "DriftCheckFunctionRole"
 	oidcProviderID = "arn:${AWS::Partition}:iam::${AWS::AccountId}:oidc-provider/*"
 	accountRoot    = "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"
 	cloudwatch     = "cloudwatch.amazonaws.com"
@@ -22,18 +23,26 @@ const (
 
 func TestTemplateIsSAM(t *testing.T) {
 	tp := loadTemplate(t)
-	if got := tp.doc["Transform"]; got != "AWS::Serverless-2016-10-31" {
-		t.Errorf("Transform = %v, want AWS::Serverless-2016-10-31", got)
+	if !regexp.MustCompile(`(?m)^Transform: AWS::Serverless-2016-10-31$`).Match(tp.raw) {
+		t.Error("template.yaml does not declare Transform: AWS::Serverless-2016-10-31")
 	}
-	if got := tp.resourcesOfType("AWS::Serverless::Function"); !reflect.DeepEqual(got, []string{functionID}) {
-		t.Errorf("serverless functions = %v, want exactly [%s]", got, functionID)
+	if tp.doc["Transform"] != nil {
+		t.Errorf("the transformed template keeps Transform %v", tp.doc["Transform"])
+	}
+	// Exactly one function, and SAM made it.
+	if got := tp.resourcesOfType("AWS::Lambda::Function"); !reflect.DeepEqual(got, []string{functionID}) {
+		t.Errorf("functions = %v, want exactly [%s]", got, functionID)
+	}
+	tags := list(lookup(tp.doc, "Resources", functionID, "Properties", "Tags"))
+	if !slices.ContainsFunc(tags, func(tag any) bool { return lookup(tag, "Key") == "lambda:createdBy" && lookup(tag, "Value") == "SAM" }) {
+		t.Errorf("function Tags %v: want SAM's lambda:createdBy", tags)
 	}
 }
 
 func TestFunctionProperties(t *testing.T) {
 	tp := loadTemplate(t)
 	props := tp.functionProps(t, functionID)
-	fn := tp.resource(t, functionID, "AWS::Serverless::Function")
+	fn := tp.resource(t, functionID, "AWS::Lambda::Function")
 	tests := []struct {
 		name string
 		got  any
@@ -42,7 +51,8 @@ func TestFunctionProperties(t *testing.T) {
 		{"Runtime", props["Runtime"], "provided.al2023"},
 		{"Architectures", props["Architectures"], []any{"arm64"}},
 		{"Handler", props["Handler"], "bootstrap"},
-		{"CodeUri", props["CodeUri"], "."},
+		{"Code (sam package uploads CodeUri)", props["Code"], map[string]any{"S3Bucket": codeBucket, "S3Key": codeKey}},
+		{"CodeUri in the source", regexp.MustCompile(`(?m)^      CodeUri: \.$`).Match(tp.raw), true},
 		{"Metadata.BuildMethod", lookup(fn, "Metadata", "BuildMethod"), "makefile"},
 		{"MemorySize", props["MemorySize"], 256},
 		// A reservation fails the first deploy in a new account (quota 10): Lambda
@@ -310,7 +320,6 @@ func TestFunctionPoliciesLeastPrivilege(t *testing.T) {
 		"dynamodb:UpdateItem",
 		"events:PutEvents", // only with EventBusName
 		"iam:GetOpenIDConnectProvider",
-		"iam:ListOpenIDConnectProviderTags",
 		"iam:ListOpenIDConnectProviders",
 		"iam:UpdateOpenIDConnectProviderThumbprint",
 		"kms:Decrypt",
@@ -580,21 +589,30 @@ func TestAlarms(t *testing.T) {
 
 func TestScheduleEvent(t *testing.T) {
 	tp := loadTemplate(t)
-	events, _ := tp.functionProps(t, functionID)["Events"].(map[string]any)
-	var scheduleID string
-	var props map[string]any
-	for id, e := range events {
-		if lookup(e, "Type") == "Schedule" {
-			scheduleID = id
-			props, _ = lookup(e, "Properties").(map[string]any)
+	// SAM turns the function's Schedule event into a rule targeting it.
+	var rule string
+	for _, id := range tp.resourcesOfType("AWS::Events::Rule") {
+		targets := list(lookup(tp.doc, "Resources", id, "Properties", "Targets"))
+		if lookup(tp.doc, "Resources", id, "Properties", "ScheduleExpression") != nil &&
+			len(targets) > 0 && reflect.DeepEqual(lookup(targets[0], "Arn"), getAtt(functionID, "Arn")) {
+			if rule != "" {
+				t.Fatalf("schedule rules %s and %s, want one", rule, id)
+			}
+			rule = id
 		}
 	}
-	if props == nil {
+	if rule == "" {
 		t.Fatal("the function has no Schedule event")
 	}
-	if got := props["Schedule"]; !reflect.DeepEqual(got, ref("ScheduleExpression")) {
-		t.Errorf("Schedule = %#v, want Ref ScheduleExpression", got)
+	ruleProps, _ := lookup(tp.doc, "Resources", rule, "Properties").(map[string]any)
+	if got := ruleProps["ScheduleExpression"]; !reflect.DeepEqual(got, ref("ScheduleExpression")) {
+		t.Errorf("ScheduleExpression = %#v, want Ref ScheduleExpression", got)
 	}
+	targets := list(ruleProps["Targets"])
+	if len(targets) != 1 || !reflect.DeepEqual(lookup(targets[0], "Arn"), getAtt(functionID, "Arn")) {
+		t.Fatalf("schedule Targets = %#v, want the function only", targets)
+	}
+	props, _ := targets[0].(map[string]any)
 	if n, ok := lookup(props, "RetryPolicy", "MaximumRetryAttempts").(int); !ok || n < 1 || n > 185 {
 		t.Errorf("RetryPolicy.MaximumRetryAttempts = %#v, want 1 to 185", lookup(props, "RetryPolicy", "MaximumRetryAttempts"))
 	}
@@ -604,8 +622,7 @@ func TestScheduleEvent(t *testing.T) {
 	}
 
 	// With an explicit Arn, SAM adds no queue policy: the template must let the
-	// rule SAM generates (<function><event>) send to the queue.
-	rule := functionID + scheduleID
+	// rule SAM generates send to the queue.
 	queue := ga[0].(string)
 	var allowed bool
 	for _, id := range tp.resourcesOfType("AWS::SQS::QueuePolicy") {
@@ -628,27 +645,23 @@ func TestScheduleEvent(t *testing.T) {
 
 func TestEventInvokeConfig(t *testing.T) {
 	tp := loadTemplate(t)
-	cfg, _ := tp.functionProps(t, functionID)["EventInvokeConfig"].(map[string]any)
+	var cfg map[string]any
+	for _, id := range tp.resourcesOfType("AWS::Lambda::EventInvokeConfig") {
+		if reflect.DeepEqual(lookup(tp.doc, "Resources", id, "Properties", "FunctionName"), ref(functionID)) {
+			cfg, _ = lookup(tp.doc, "Resources", id, "Properties").(map[string]any)
+		}
+	}
 	if cfg == nil {
 		t.Fatal("the function has no EventInvokeConfig")
 	}
 	if n, ok := cfg["MaximumRetryAttempts"].(int); !ok || n < 0 || n > 2 {
 		t.Errorf("MaximumRetryAttempts = %#v, want 0 to 2", cfg["MaximumRetryAttempts"])
 	}
-	onFailure, _ := lookup(cfg, "DestinationConfig", "OnFailure").(map[string]any)
-	dest := onFailure["Destination"]
-	switch onFailure["Type"] {
-	case "SQS":
-		ga := list(lookup(dest, "Fn::GetAtt"))
-		if len(ga) != 2 || ga[1] != "Arn" || !tp.isResource(ga[0], "AWS::SQS::Queue") {
-			t.Errorf("OnFailure SQS Destination = %#v, want GetAtt Arn of a queue in the template", dest)
-		}
-	case "SNS":
-		if !reflect.DeepEqual(dest, ref(alertTopic(t, tp))) {
-			t.Errorf("OnFailure SNS Destination = %#v, want the alert topic", dest)
-		}
-	default:
-		t.Errorf("OnFailure = %#v, want Type SQS or SNS with a Destination", onFailure)
+	dest := lookup(cfg, "DestinationConfig", "OnFailure", "Destination")
+	ga := list(lookup(dest, "Fn::GetAtt"))
+	queue := len(ga) == 2 && ga[1] == "Arn" && tp.isResource(ga[0], "AWS::SQS::Queue")
+	if !queue && !reflect.DeepEqual(dest, ref(alertTopic(t, tp))) {
+		t.Errorf("OnFailure Destination = %#v, want GetAtt Arn of a queue in the template, or the alert topic", dest)
 	}
 }
 
@@ -698,11 +711,32 @@ func TestOutputs(t *testing.T) {
 func TestNoHardCodedPartition(t *testing.T) {
 	re := regexp.MustCompile(`arn:aws(-[a-z]+)*:`)
 	for _, name := range cfnFiles {
+		// What CloudFormation receives, SAM's generated resources included.
 		tp := loadCFNFile(t, name)
-		for i, line := range strings.Split(string(tp.raw), "\n") {
-			if re.MatchString(line) {
-				t.Errorf("%s:%d hard-codes a partition: %s (use ${AWS::Partition})", name, i+1, strings.TrimSpace(line))
-			}
+		if m := re.FindAll(tp.json, -1); len(m) > 0 {
+			t.Errorf("%s as transformed hard-codes a partition %d times (%s...; use ${AWS::Partition})", name, len(m), m[0])
+		}
+	}
+	// A stack created in the China partition names only its ARNs.
+	d := loadTemplate(t).deploy(t, "cn-north-1", nil)
+	var arns []string
+	for _, v := range d.Outputs {
+		if strings.HasPrefix(v, "arn:") {
+			arns = append(arns, v)
+		}
+	}
+	for _, s := range d.statements(functionRoleID) {
+		arns = append(arns, s.Resource...)
+	}
+	if len(arns) < 5 {
+		t.Fatalf("ARNs of the cn-north-1 stack: %v, want the outputs' and the function policy's", arns)
+	}
+	for _, a := range arns {
+		// moto resolves ${AWS::Partition} to aws in an iam:: ARN of a Fn::Sub
+		// whatever the region; the transformed template above shows those use
+		// the pseudo parameter.
+		if a != "*" && !strings.HasPrefix(a, "arn:aws-cn:") && !strings.HasPrefix(a, "arn:aws:iam::") {
+			t.Errorf("stack in cn-north-1: ARN %s is not in the aws-cn partition", a)
 		}
 	}
 }

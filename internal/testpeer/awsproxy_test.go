@@ -2,12 +2,20 @@ package testpeer_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
@@ -61,5 +69,71 @@ func TestAWSProxy(t *testing.T) {
 	own, err := iam.NewFromConfig(cfg).ListOpenIDConnectProviders(ctx, &iam.ListOpenIDConnectProvidersInput{})
 	if err != nil || len(own.OpenIDConnectProviderList) != 0 {
 		t.Errorf("the default account lists %v, %v; want none", own, err)
+	}
+}
+
+// TestAWSProxyRecords: once recording, the proxy names each call as an IAM
+// policy does (service:Action and resource ARNs) and who signed it: a key it
+// was taught, or one an AssumeRole it forwarded returned.
+func TestAWSProxyRecords(t *testing.T) {
+	ctx := context.Background()
+	m := peertest.Moto(t)
+	p, err := testpeer.StartAWSProxy(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	cfg := m.Config()
+	if err := testpeer.CreateStateTable(ctx, cfg, "state"); err != nil {
+		t.Fatal(err)
+	}
+	topic, err := sns.NewFromConfig(cfg).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("alerts")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const self = "arn:aws:iam::" + testpeer.AccountID + ":role/function"
+	const member = "arn:aws:iam::210000000007:role/member"
+	p.Learn(testpeer.AccessKey, self)
+	p.Record()
+
+	cfg.BaseEndpoint = aws.String(p.URL)
+	if _, err := iam.NewFromConfig(cfg).ListOpenIDConnectProviders(ctx, &iam.ListOpenIDConnectProvidersInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sns.NewFromConfig(cfg).Publish(ctx, &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String("m")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dynamodb.NewFromConfig(cfg).PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("state"),
+		Item: map[string]dbtypes.AttributeValue{"pk": &dbtypes.AttributeValueMemberS{Value: "k"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eventbridge.NewFromConfig(cfg).PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{
+		{Source: aws.String("s"), DetailType: aws.String("d"), Detail: aws.String("{}")}}}); err != nil {
+		t.Fatal(err)
+	}
+	mcfg := cfg.Copy()
+	mcfg.Credentials = accounts.Credentials(sts.NewFromConfig(cfg), member, "")
+	if _, err := iam.NewFromConfig(mcfg).GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{
+		OpenIDConnectProviderArn: aws.String("arn:aws:iam::210000000007:oidc-provider/idp.example.test")}); err == nil {
+		t.Error("GetOpenIDConnectProvider of a provider that does not exist succeeded")
+	}
+
+	var got []string
+	for _, c := range p.Calls() {
+		got = append(got, fmt.Sprintf("%s %s %v %s", c.Principal, c.IAMAction(), c.Resources, c.Account))
+	}
+	want := []string{
+		self + " iam:ListOpenIDConnectProviders [*] " + testpeer.AccountID,
+		self + " sns:Publish [" + aws.ToString(topic.TopicArn) + "] " + testpeer.AccountID,
+		self + " dynamodb:PutItem [arn:aws:dynamodb:us-east-1:" + testpeer.AccountID + ":table/state] " + testpeer.AccountID,
+		self + " events:PutEvents [arn:aws:events:us-east-1:" + testpeer.AccountID + ":event-bus/default] " + testpeer.AccountID,
+		self + " sts:AssumeRole [" + member + "] " + testpeer.AccountID,
+		member + " iam:GetOpenIDConnectProvider [arn:aws:iam::210000000007:oidc-provider/idp.example.test] 210000000007",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("calls\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if calls := p.Calls(); len(calls) > 0 && calls[0].Status != http.StatusOK || len(calls) > 0 && calls[len(calls)-1].Status < 400 {
+		t.Errorf("statuses %d (first) and %d (last, failed): want 200 and an error", calls[0].Status, calls[len(calls)-1].Status)
 	}
 }

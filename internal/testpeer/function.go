@@ -1,7 +1,6 @@
 package testpeer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,23 +63,29 @@ type Function struct {
 
 	cmd    *exec.Cmd
 	exited chan struct{}
-	err    error // of Wait, once exited is closed
-	mu     sync.Mutex
-	out    bytes.Buffer
+	err    error  // of Wait, once exited is closed
+	log    string // the file of the process's stdout and stderr
 	once   sync.Once
 }
 
 // StartFunction starts bin in dir with env plus AWS_LAMBDA_RUNTIME_API of a
-// new Runtime API. Stop it with Stop.
+// new Runtime API. Its stdout and stderr go to a file of its own in dir, so
+// every line the function wrote before it answered is in Output once Invoke
+// returns (a pipe would still be copying). Stop it with Stop.
 func StartFunction(bin, dir string, env []string) (*Function, error) {
+	log, err := os.CreateTemp(dir, "function-*.log")
+	if err != nil {
+		return nil, fmt.Errorf("function log: %w", err)
+	}
+	defer log.Close() // the process has its own descriptor
 	rt, err := StartRuntime()
 	if err != nil {
 		return nil, err
 	}
-	f := &Function{Runtime: rt, cmd: exec.Command(bin), exited: make(chan struct{})}
+	f := &Function{Runtime: rt, cmd: exec.Command(bin), exited: make(chan struct{}), log: log.Name()}
 	f.cmd.Env = append(append([]string(nil), env...), "AWS_LAMBDA_RUNTIME_API="+rt.Addr)
 	f.cmd.Dir = dir
-	f.cmd.Stdout, f.cmd.Stderr = lockedWriter{f}, lockedWriter{f}
+	f.cmd.Stdout, f.cmd.Stderr = log, log
 	f.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	f.Started = time.Now()
 	if err := f.cmd.Start(); err != nil {
@@ -91,19 +96,10 @@ func StartFunction(bin, dir string, env []string) (*Function, error) {
 	return f, nil
 }
 
-type lockedWriter struct{ f *Function }
-
-func (w lockedWriter) Write(b []byte) (int, error) {
-	w.f.mu.Lock()
-	defer w.f.mu.Unlock()
-	return w.f.out.Write(b)
-}
-
 // Output is what the function wrote to stdout and stderr so far.
 func (f *Function) Output() []byte {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return bytes.Clone(f.out.Bytes())
+	b, _ := os.ReadFile(f.log)
+	return b
 }
 
 // Ready waits for the function's first request for an event (its cold start

@@ -38,6 +38,10 @@ func fakeFunction(api string) {
 		id := resp.Header.Get("Lambda-Runtime-Aws-Request-Id")
 		ballast = bytes.Repeat([]byte{1}, 8<<20)
 		fmt.Println("event", string(event))
+		if string(event) == `"loud"` {
+			fmt.Println(strings.Repeat("x", 1<<20))
+			fmt.Println("end of loud")
+		}
 		if string(event) == `"fail"` {
 			http.Post(base+id+"/error", "application/json", strings.NewReader(`{"errorMessage":"asked to fail","errorType":"Fake"}`))
 			continue
@@ -104,6 +108,22 @@ func TestRuntimeResponseLimit(t *testing.T) {
 		}
 		if tooLarge := res.Error != nil && res.Error.ErrorType == ResponseSizeTooLarge; tooLarge != (n > MaxResponseBytes) || !tooLarge && len(res.Response) != n {
 			t.Errorf("response of %d bytes: %d bytes back, error %+v", n, len(res.Response), res.Error)
+		}
+	}
+}
+
+// TestFunctionOutputOnAnswer: every line the function wrote before it
+// answered is in Output as soon as Invoke returns (the demo reads each
+// invocation's log lines so), even after a megabyte of them.
+func TestFunctionOutputOnAnswer(t *testing.T) {
+	ctx := context.Background()
+	f := startFake(t)
+	for i := range 5 {
+		if _, err := f.Invoke(ctx, []byte(`"loud"`), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(f.Output()), "end of loud\n"); n != i+1 {
+			t.Fatalf("invocation %d: %d end lines in the output when Invoke returned, want %d", i+1, n, i+1)
 		}
 	}
 }
