@@ -115,33 +115,27 @@ func NewLifecycle(store *state.Store, p Policy, logger *slog.Logger) *Lifecycle 
 	return &Lifecycle{store: store, policy: p, logger: logger}
 }
 
-// LastSeen reads when the provider's thumbprints were last seen live, within
-// SeenWindow (a drift.Seen, for the engine's merge).
-func (l *Lifecycle) LastSeen(ctx context.Context, providerARN string, now time.Time) (drift.LastSeen, error) {
-	m, err := l.Recall(ctx, providerARN, now)
-	if err != nil {
-		return nil, err
-	}
-	return m.Seen, nil
-}
-
-var _ drift.Seen = (*Lifecycle)(nil)
-
 // Recall reads what the state remembers of a provider for its decision (a
 // drift.Memory): when its thumbprints were last seen live (within
 // SeenWindow), its last writer other than the function, the list the
 // function last applied, and whether one was ever set back.
-func (l *Lifecycle) Recall(ctx context.Context, providerARN string, now time.Time) (drift.Recall, error) {
-	items, err := l.store.Get(ctx, []string{providerARN})
+//
+// The items are read in batches (BatchGetItem, 100 keys a call); a provider
+// without an item is absent from the map.
+func (l *Lifecycle) Recall(ctx context.Context, providerARNs []string, now time.Time) (map[string]drift.Recall, error) {
+	items, err := l.store.Get(ctx, providerARNs)
 	if err != nil {
-		return drift.Recall{}, err
+		return nil, err
 	}
-	it := items[providerARN]
-	out := drift.Recall{Seen: drift.LastSeen{}, Writer: it.Writer, Wrote: it.Wrote, WroteAt: it.WroteAt, RevertedAt: it.RevertedAt}
-	for t, at := range it.Seen {
-		if now.Sub(at) < SeenWindow {
-			out.Seen[t] = at
+	out := make(map[string]drift.Recall, len(items))
+	for key, it := range items {
+		rec := drift.Recall{Seen: drift.LastSeen{}, Writer: it.Writer, Wrote: it.Wrote, WroteAt: it.WroteAt, RevertedAt: it.RevertedAt}
+		for t, at := range it.Seen {
+			if now.Sub(at) < SeenWindow {
+				rec.Seen[t] = at
+			}
 		}
+		out[key] = rec
 	}
 	return out, nil
 }

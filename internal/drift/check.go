@@ -20,7 +20,9 @@ import (
 // event is the writer the run's CloudTrail event names for this provider
 // (nil: none); with the tags and, for a drift, the state it says whether
 // the provider is owned by code.
-func (e *Engine) check(ctx, work context.Context, providers Providers, probe ProbeFunc, arn string, runMode config.Mode, explicit bool, event *iac.Writer) Result {
+// memory (nil without state) tells what the state remembers of it.
+func (e *Engine) check(ctx, work context.Context, providers Providers, probe ProbeFunc, arn string, runMode config.Mode, explicit bool, event *iac.Writer,
+	memory func(context.Context, string) (*Recall, error)) Result {
 	r := Result{ProviderARN: arn, Mode: runMode, Host: alertHost(urlOfARN(arn))}
 	p, err := providers.Get(work, arn)
 	if err != nil {
@@ -75,20 +77,18 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 	// the list (when each entry was last seen live), and for a drift (who
 	// owns the provider, what the function wrote).
 	var mem *Recall
+	recalled := false
 	recall := func() *Recall {
-		if mem != nil || e.opts.Memory == nil {
+		if recalled || memory == nil {
 			return mem
 		}
-		m, err := e.opts.Memory.Recall(work, arn, e.opts.Now())
-		if err != nil {
+		recalled = true
+		var err error
+		if mem, err = memory(work, arn); err != nil {
 			notes = append(notes, fmt.Sprintf("the alert state could not be read (%v): ownership by code from the tags and this event only, no revert detected, the cut keeps stored entries in stored order", err))
-			m = Recall{}
 		}
-		mem = &m
 		return mem
 	}
-	var seen LastSeen
-	seenRead := false
 	seenFor := func(stored []string) LastSeen {
 		if !Cuts(res.Thumbprints, stored) {
 			return nil
@@ -96,15 +96,7 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 		if m := recall(); m != nil {
 			return m.Seen
 		}
-		if seenRead || e.opts.Seen == nil {
-			return seen
-		}
-		seenRead = true
-		var err error
-		if seen, err = e.opts.Seen.LastSeen(work, arn, e.opts.Now()); err != nil {
-			notes = append(notes, fmt.Sprintf("when stored entries were last seen live is unknown (%v): the cut keeps them in stored order", err))
-		}
-		return seen
+		return nil
 	}
 	// Who owns the provider: its tags and the writer this run's event names,
 	// and for a drift what the state remembers.

@@ -24,16 +24,11 @@ type Providers interface {
 
 var _ Providers = (*oidcprovider.Store)(nil)
 
-// Seen tells when each thumbprint of a provider was last seen live (an
-// *alert.Lifecycle over the state table).
-type Seen interface {
-	LastSeen(ctx context.Context, providerARN string, now time.Time) (LastSeen, error)
-}
-
-// Memory is what the state remembers of a provider for its decision (an
-// *alert.Lifecycle over the state table).
+// Memory is what the state remembers of providers for their decisions (an
+// *alert.Lifecycle over the state table): Recall reads the providers' items
+// in batches; a provider without one is absent from the map.
 type Memory interface {
-	Recall(ctx context.Context, providerARN string, now time.Time) (Recall, error)
+	Recall(ctx context.Context, providerARNs []string, now time.Time) (map[string]Recall, error)
 }
 
 // Recall is a provider's memory: when its thumbprints were last seen live,
@@ -55,14 +50,11 @@ type Options struct {
 	Providers Providers
 	// NewProbe returns the probe for one run; hosts are probed once per run.
 	NewProbe func() ProbeFunc
-	// Seen tells when a provider's stored thumbprints were last seen live,
-	// for a merge that cuts the list (the alert state); nil: unknown, the
-	// cut keeps stored entries in their order.
-	Seen Seen
 	// Memory tells, for a provider that drifted, its last writer and the
-	// list the function last applied (ownership by code, reverts), and
-	// serves Seen's purpose with the same read; nil: stateless, ownership
-	// from tags and the run's CloudTrail event only.
+	// list the function last applied (ownership by code, reverts), and for
+	// a merge that cuts the list when each stored entry was last seen live;
+	// nil: stateless (ownership from tags and the run's CloudTrail event
+	// only; the cut keeps stored entries in their order).
 	Memory Memory
 	// Mode is the default mode.
 	Mode config.Mode
@@ -233,6 +225,7 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 	// flight (maxInFlight providers at once, CONCURRENCY IAM calls), and
 	// WorkOrder reads one provider of every host before a second of any.
 	providers = limitIAM(providers, r.e.opts.Concurrency)
+	mem := &accountMemory{memory: r.e.opts.Memory, arns: arns, now: r.e.opts.Now}
 	results := make([]Result, len(arns))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -245,7 +238,7 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 					results[i] = notReached(arns[i], r.mode)
 					continue
 				}
-				results[i] = r.e.check(r.ctx, r.work, providers, r.probe, arns[i], r.mode, r.explicit, r.writerOf(arns[i]))
+				results[i] = r.e.check(r.ctx, r.work, providers, r.probe, arns[i], r.mode, r.explicit, r.writerOf(arns[i]), mem.recall)
 			}
 		}()
 	}
@@ -255,6 +248,33 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 	close(jobs)
 	wg.Wait()
 	return results, nil
+}
+
+// accountMemory reads what the state remembers of an account's providers
+// once, in batches, the first time a provider needs it (a drift, a merge
+// that cuts the list): a run without drift reads nothing more than the
+// lifecycle does, and one with drift reads every provider's item in
+// BatchGetItem calls of 100, not one call per drifting provider.
+type accountMemory struct {
+	memory Memory
+	arns   []string
+	now    func() time.Time
+	once   sync.Once
+	items  map[string]Recall
+	err    error
+}
+
+// recall returns what the state remembers of arn; nil without state.
+func (m *accountMemory) recall(ctx context.Context, arn string) (*Recall, error) {
+	if m.memory == nil {
+		return nil, nil
+	}
+	m.once.Do(func() { m.items, m.err = m.memory.Recall(ctx, m.arns, m.now()) })
+	if m.err != nil {
+		return &Recall{}, m.err
+	}
+	rec := m.items[arn]
+	return &rec, nil
 }
 
 // writerOf is the request's CloudTrail writer when it names arn.
