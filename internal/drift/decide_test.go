@@ -122,7 +122,7 @@ func TestDecide(t *testing.T) {
 		{"the function's list set back: reverted, not written", []string{t1}, []string{t2}, true, config.ModeRemediate, false,
 			Code{Wrote: []string{t1, t2}, By: &iac.Writer{Tool: iac.Terraform, Principal: "arn:aws:sts::1:assumed-role/tf/ci"}}, Reverted, false, []string{t1, t2}, "set it back to [" + t2 + "]"},
 		{"set back, tagged remediate: still not written", []string{t1}, []string{t2}, true, config.ModeRemediate, false,
-			Code{Wrote: []string{t1, t2}, Remediate: true}, Reverted, false, []string{t1, t2}, "unknown (no CloudTrail event seen)"},
+			Code{Wrote: []string{t1, t2}, Remediate: true}, Reverted, false, []string{t1, t2}, "an unknown writer"},
 		{"the function's list still there after a rotation: written again", []string{t3}, []string{t1, t2}, true, config.ModeRemediate, false,
 			Code{Wrote: []string{strings.ToUpper(t1), t2}}, Drift, true, []string{t3, t1, t2}, ""},
 		{"the function's list set back, in sync again: in sync", []string{t2}, []string{t2}, true, config.ModeRemediate, false,

@@ -95,6 +95,10 @@ func (r Revert) Detail() string {
 	if !r.WroteAt.IsZero() {
 		wrote += " at " + r.WroteAt.UTC().Format(time.RFC3339)
 	}
+	by := "an unknown writer (no CloudTrail event since)"
+	if r.By != nil {
+		by = r.By.String()
+	}
 	return fmt.Sprintf("reverted: %s; %s set it back to [%s], without a live thumbprint; not written again: the provider is owned by code, put the list in the code (code_fix)",
-		wrote, r.By.String(), strings.Join(r.SetTo, " "))
+		wrote, by, strings.Join(r.SetTo, " "))
 }

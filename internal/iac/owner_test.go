@@ -87,7 +87,7 @@ func TestRevert(t *testing.T) {
 		}
 	}
 	r.By = nil
-	if got := r.Detail(); !strings.Contains(got, "unknown (no CloudTrail event seen) set it back") {
+	if got := r.Detail(); !strings.Contains(got, "an unknown writer (no CloudTrail event since) set it back") {
 		t.Errorf("Detail without a writer = %q", got)
 	}
 	o := iac.Ownership(map[string]string{iac.TagManagedBy: "terraform"}, nil, false)
