@@ -118,14 +118,14 @@ func (b *bench) shardedOrg(ctx context.Context, w *fleet.Org) (*shardedRun, erro
 	if err != nil {
 		return nil, err
 	}
-	r.Took, r.Status, r.Largest = ex.Took, string(ex.Status), len(ex.Output)
+	r.Took, r.Status, r.Largest = ex.Took, string(ex.Status), testpeer.CompactSize([]byte(ex.Output))
 	for _, c := range b.sf.Calls()[before:] {
 		var p struct{ Shard string }
 		_ = json.Unmarshal(c.Payload, &p)
 		s := r.Steps[p.Shard]
 		s.N, s.Total, s.Max = s.N+1, s.Total+c.Took, max(s.Max, c.Took)
 		r.Steps[p.Shard] = s
-		r.Largest = max(r.Largest, len(c.Payload), len(c.Response))
+		r.Largest = max(r.Largest, testpeer.CompactSize(c.Payload), testpeer.CompactSize(c.Response))
 		if c.Error != nil && r.Problem == "" {
 			r.Problem = fmt.Sprintf("%s invocation failed: %s", p.Shard, firstLine(c.Error.ErrorMessage))
 		}

@@ -134,6 +134,14 @@ func count(d Document) string {
 	return plural(d.Count, "provider", "providers")
 }
 
+// capitalize upper-cases s's first letter (ASCII).
+func capitalize(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
@@ -153,35 +161,44 @@ func hostOr(d Document) string {
 
 func happened(d Document) string {
 	n := count(d)
+	// the is the providers as a sentence's subject: "the provider", "the 2 providers".
+	the, do := "the "+n, "do"
+	if d.Count == 1 {
+		the, do = "the "+strings.TrimPrefix(n, "1 "), "does"
+	}
 	switch d.Outcome {
 	case drift.InSync:
-		return fmt.Sprintf("The %s now store every live thumbprint of %s. Nothing to do.", n, d.Host)
+		stores := "store"
+		if d.Count == 1 {
+			stores = "stores"
+		}
+		return fmt.Sprintf("%s now %s every live thumbprint of %s. Nothing to do.", capitalize(the), stores, d.Host)
 	case drift.Updated:
-		return fmt.Sprintf("%s served a certificate chain whose thumbprint the %s did not store. "+
+		return fmt.Sprintf("%s served a certificate chain whose thumbprint %s did not store. "+
 			"thumbprint-drift wrote the new list (the live thumbprints first, then the stored ones, at most 5). "+
-			"Nothing to do; this records the change.", d.Host, n)
+			"Nothing to do; this records the change.", d.Host, the)
 	case drift.Drift:
 		why := "the chain is not publicly trusted, so the function writes it only to a provider tagged " +
 			"thumbprint-drift:allow-unverified=true (each detail says why)"
 		if d.Mode != string(config.ModeRemediate) {
 			why = "the run's mode, " + d.Mode + ", does not write"
 		}
-		return fmt.Sprintf("%s serves a certificate chain whose thumbprint the %s do not store. "+
-			"The stored list was left in place: %s.", d.Host, n, why)
+		return fmt.Sprintf("%s serves a certificate chain whose thumbprint %s %s not store. "+
+			"The stored list was left in place: %s.", d.Host, the, do, why)
 	case drift.Reverted:
-		return fmt.Sprintf("%s serves a certificate chain whose thumbprint the %s do not store. thumbprint-drift "+
+		return fmt.Sprintf("%s serves a certificate chain whose thumbprint %s %s not store. thumbprint-drift "+
 			"had written a list holding it, and another writer (code deploying the provider, most likely) has set it back: "+
 			"each detail names who and when. The function does not write it again, since the code's next apply would "+
-			"set it back once more: put the list in the code (the change below).", d.Host, n)
+			"set it back once more: put the list in the code (the change below).", d.Host, the, do)
 	case drift.UpdateFailed:
-		return fmt.Sprintf("%s serves a certificate chain whose thumbprint the %s do not store, "+
-			"and IAM refused or failed the update to the new list (see each detail).", d.Host, n)
+		return fmt.Sprintf("%s serves a certificate chain whose thumbprint %s %s not store, "+
+			"and IAM refused or failed the update to the new list (see each detail).", d.Host, the, do)
 	case drift.ProbeFailed:
-		return fmt.Sprintf("thumbprint-drift could not compute the live thumbprint of %s for the %s: "+
-			"discovery or the TLS handshake failed, or the run's deadline came first. Nothing was written.", hostOr(d), n)
+		return fmt.Sprintf("thumbprint-drift could not compute the live thumbprint of %s for %s: "+
+			"discovery or the TLS handshake failed, or the run's deadline came first. Nothing was written.", hostOr(d), the)
 	case drift.Expiring:
-		return fmt.Sprintf("A certificate that %s serves expires soon, and AWS checks the thumbprint of the %s. "+
-			"The next chain may carry a new thumbprint; each detail says which certificate and when.", d.Host, n)
+		return fmt.Sprintf("A certificate whose thumbprint is live (the last one %s serves) expires soon, and AWS checks the thumbprint of %s. "+
+			"The next chain will carry a new thumbprint; each detail says which certificate and when.", d.Host, the)
 	case drift.AccountFailed:
 		return fmt.Sprintf("thumbprint-drift could not check %s: the role was not assumed or the providers were not listed (see each detail).", n)
 	}

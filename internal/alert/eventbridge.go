@@ -143,7 +143,7 @@ func (p *EventBridgePublisher) Notify(ctx context.Context, m Message) error {
 	logOmitted(ctx, p.logger, "EventBridge event", m, ev.Omitted, MaxEventBytes-1)
 	out, err := p.api.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{ev.Entry}})
 	if err != nil {
-		return fmt.Errorf("put %s event for %s (%d providers) on bus %s: %w", aws.ToString(ev.Entry.DetailType), messageWhere(m), len(m.Results), p.bus, err)
+		return fmt.Errorf("put %s event for %s (%s) on bus %s: %w", aws.ToString(ev.Entry.DetailType), messageWhere(m), messageCount(m), p.bus, err)
 	}
 	if out.FailedEntryCount == 0 && (len(out.Entries) == 0 || out.Entries[0].ErrorCode == nil) {
 		return nil

@@ -21,6 +21,10 @@ type Policy struct {
 	// ProbeFailuresToAlert is how many consecutive runs must fail to probe a
 	// provider before probe-failed is alerted (PROBE_FAILURES_TO_ALERT).
 	ProbeFailuresToAlert int
+	// ExpiryOff is EXPIRY_WARNING=0: an alerted expiring whose provider is
+	// now in sync is forgotten quietly, not resolved, since turning the
+	// warning off fixes nothing.
+	ExpiryOff bool
 }
 
 // Timing of the seen-live record.
@@ -77,7 +81,8 @@ type Step struct {
 //     was last sent (never with 0);
 //   - probe-failed counts as a problem only once ProbeFailuresToAlert
 //     consecutive runs failed; until then it is counted, not sent;
-//   - in-sync: resolved when a problem is open;
+//   - in-sync: resolved when a problem is open, except an expiring with
+//     the warning off (Policy.ExpiryOff), forgotten quietly;
 //   - updated: applied, which also closes an open problem, except when the
 //     identical update was applied and its list is still the one the
 //     function wrote: the same action seen by two concurrent invocations
@@ -200,6 +205,11 @@ func Next(prev state.Item, r drift.Result, now time.Time, p Policy) Step {
 		full.Outcome, full.Live, full.AlertedAt = "", nil, time.Time{}
 		full.Applied, full.AppliedAt = q.Owed, q.OwedAt
 		full.Owed, full.OwedAt = "", time.Time{}
+	case p.ExpiryOff && prev.Outcome == string(drift.Expiring) && r.Outcome == drift.InSync:
+		// The warning was turned off, the certificate may still expire:
+		// no resolved, the open expiring is forgotten quietly.
+		q.Outcome, q.Live, q.AlertedAt = "", nil, time.Time{}
+		step.Quiet, step.Write = q, true
 	default:
 		if prev.Outcome != "" {
 			step.Transition = TransitionResolved

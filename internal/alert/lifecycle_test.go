@@ -237,3 +237,40 @@ func TestNextRemembersTheCode(t *testing.T) {
 		})
 	}
 }
+
+// TestNextExpiryOff: with the warning off (EXPIRY_WARNING=0), an alerted
+// expiring now in sync sends nothing and is forgotten (a quiet write that
+// clears the alert); any other open problem is still resolved, and with the
+// warning on the expiring is resolved.
+func TestNextExpiryOff(t *testing.T) {
+	const arn = "arn:aws:iam::123456789012:oidc-provider/idp.example"
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	a := strings.Repeat("aa", 20)
+	open := func(o drift.Outcome) state.Item {
+		return state.Item{Key: arn, Version: 3, Outcome: string(o), Live: []string{a}, AlertedAt: now.Add(-time.Hour),
+			Seen: map[string]time.Time{a: now.Add(-time.Hour)}}
+	}
+	inSync := drift.Result{ProviderARN: arn, Outcome: drift.InSync, LiveThumbprints: []string{a}}
+	tests := []struct {
+		name    string
+		prev    state.Item
+		off     bool
+		want    alert.Transition
+		forgets bool
+	}{
+		{"expiring, warning off: forgotten quietly", open(drift.Expiring), true, alert.TransitionNone, true},
+		{"expiring, warning on: resolved", open(drift.Expiring), false, alert.TransitionResolved, false},
+		{"drift, warning off: resolved", open(drift.Drift), true, alert.TransitionResolved, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := alert.Next(tt.prev, inSync, now, alert.Policy{RealertInterval: 24 * time.Hour, ProbeFailuresToAlert: 2, ExpiryOff: tt.off})
+			if s.Transition != tt.want {
+				t.Fatalf("transition %q, want %q", s.Transition, tt.want)
+			}
+			if tt.forgets && (!s.Write || s.Quiet.Outcome != "" || s.Quiet.Live != nil || !s.Quiet.AlertedAt.IsZero() || s.Full.Outcome != "") {
+				t.Errorf("write %v, quiet %+v; want a write that forgets the alert", s.Write, s.Quiet)
+			}
+		})
+	}
+}

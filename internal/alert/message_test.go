@@ -150,8 +150,14 @@ func TestMessageSubject(t *testing.T) {
 			"thumbprint-drift: new drift idp.corp.example:8443"},
 		{"resolved", func(m *alert.Message) { m.Transition, m.Outcome = alert.TransitionResolved, drift.InSync },
 			"thumbprint-drift: resolved in-sync idp.corp.example:8443 (2 providers)"},
-		{"long host cut, count kept", func(m *alert.Message) { m.Host = long },
-			"thumbprint-drift: new drift " + long[:100-len("thumbprint-drift: new drift ")-len(" (2 providers)")] + " (2 providers)"},
+		{"long host cut with a marker, count kept", func(m *alert.Message) { m.Host = long },
+			"thumbprint-drift: new drift " + long[:100-len("thumbprint-drift: new drift ")-len(" (2 providers)")-len(alert.SubjectCutMarker)] + alert.SubjectCutMarker + " (2 providers)"},
+		{"long host of one provider cut with a marker", func(m *alert.Message) { m.Host, m.Results = long, m.Results[:1] },
+			"thumbprint-drift: new drift " + long[:100-len("thumbprint-drift: new drift ")-len(alert.SubjectCutMarker)] + alert.SubjectCutMarker},
+		{"a host that just fits is not cut", func(m *alert.Message) {
+			m.Host, m.Results = long[:100-len("thumbprint-drift: new drift ")], m.Results[:1]
+		},
+			"thumbprint-drift: new drift " + long[:100-len("thumbprint-drift: new drift ")]},
 		{"not printable ASCII replaced", func(m *alert.Message) { m.Host = "idp.exämple\n.com" },
 			"thumbprint-drift: new drift idp.ex?mple?.com (2 providers)"},
 		{"account-failed names the account", func(m *alert.Message) {
@@ -285,6 +291,38 @@ func TestEmailWording(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEmailWordingOfOneProvider: a message of one provider reads as
+// English: "The provider now stores", "the provider does not store", never
+// "The 1 provider now store".
+func TestEmailWordingOfOneProvider(t *testing.T) {
+	tests := []struct {
+		transition alert.Transition
+		outcome    drift.Outcome
+		want       string
+	}{
+		{alert.TransitionResolved, drift.InSync, "The provider now stores every live thumbprint of " + host},
+		{alert.TransitionNew, drift.Drift, "whose thumbprint the provider does not store"},
+		{alert.TransitionNew, drift.UpdateFailed, "whose thumbprint the provider does not store,"},
+		{alert.TransitionApplied, drift.Updated, "whose thumbprint the provider did not store"},
+		{alert.TransitionNew, drift.ProbeFailed, "for the provider:"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.transition)+" "+string(tt.outcome), func(t *testing.T) {
+			m := twoAccounts()
+			m.Transition, m.Outcome, m.Results = tt.transition, tt.outcome, m.Results[:1]
+			email := strings.Join(strings.Fields(alert.EmailText(alert.NewDocument(m))), " ")
+			if !strings.Contains(email, tt.want) || strings.Contains(email, "1 provider now store") || strings.Contains(email, "1 provider do ") {
+				t.Errorf("email lacks %q:\n%s", tt.want, email)
+			}
+		})
+	}
+	m := twoAccounts()
+	m.Transition, m.Outcome = alert.TransitionResolved, drift.InSync
+	if email := strings.Join(strings.Fields(alert.EmailText(alert.NewDocument(m))), " "); !strings.Contains(email, "The 2 providers now store every live thumbprint") {
+		t.Errorf("two providers' email:\n%s", email)
 	}
 }
 

@@ -175,6 +175,12 @@ func (p *Pipeline) Run(ctx context.Context, rep *drift.Report) (map[Transition]i
 // result's Transition and FirstSeen in rep. Report mode, and results a tag
 // puts in report mode or skipped, neither alert nor touch the state.
 func (p *Pipeline) Claim(ctx context.Context, rep *drift.Report) ([]Claimed, error) {
+	return p.ClaimHeld(ctx, rep, ClaimHold(ctx))
+}
+
+// ClaimHeld is Claim with the claims held for hold instead of ClaimHold:
+// a sharded run's batches claim, and a later invocation notifies.
+func (p *Pipeline) ClaimHeld(ctx context.Context, rep *drift.Report, hold time.Duration) ([]Claimed, error) {
 	if rep == nil || rep.Mode == config.ModeReport {
 		return nil, nil
 	}
@@ -195,7 +201,7 @@ func (p *Pipeline) Claim(ctx context.Context, rep *drift.Report) ([]Claimed, err
 		return nil, nil
 	}
 	now := p.now().UTC()
-	claimed, err := p.lc.claim(ctx, obs, now, ClaimHold(ctx))
+	claimed, err := p.lc.claim(ctx, obs, now, hold)
 	if err != nil {
 		p.logger.ErrorContext(ctx, "alert state failed: the results concerned send nothing this run", "error", err.Error())
 		err = fmt.Errorf("%w: %w", ErrState, err)
@@ -347,7 +353,9 @@ func (p *Pipeline) fanOut(ctx context.Context, msgs []Message) *fanned {
 						}
 					}
 				}
-				err := fmt.Errorf("%w to %s: %s %s %s for %s: %w", ErrNotDelivered, name, sub.Transition, sub.Outcome, sub.Host, keysOf(keys), errors.Join(why...))
+				// An account's own message (account-failed) has no host: no empty word.
+				what := slices.DeleteFunc([]string{string(sub.Transition), string(sub.Outcome), sub.Host}, func(s string) bool { return s == "" })
+				err := fmt.Errorf("%w to %s: %s for %s: %w", ErrNotDelivered, name, strings.Join(what, " "), keysOf(keys), errors.Join(why...))
 				p.logger.ErrorContext(ctx, "alert not delivered to "+name+": its transitions are not recorded for it, a retry sends them to it", messageAttrs(*sub, slog.String("integration", name), slog.String("error", err.Error()))...)
 				f.errs = append(f.errs, err)
 				return nil

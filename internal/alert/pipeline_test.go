@@ -120,8 +120,13 @@ func newPipeWorld(t *testing.T) *pipeWorld {
 
 // pipeline is one invocation's pipeline, wired as the function wires it.
 func (w *pipeWorld) pipeline() *alert.Pipeline {
+	return w.pipelineWith(alert.Policy{RealertInterval: 24 * time.Hour, ProbeFailuresToAlert: 2})
+}
+
+// pipelineWith is pipeline with the lifecycle policy pol.
+func (w *pipeWorld) pipelineWith(pol alert.Policy) *alert.Pipeline {
 	return alert.New(alert.Options{
-		Lifecycle:    alert.NewLifecycle(w.store, alert.Policy{RealertInterval: 24 * time.Hour, ProbeFailuresToAlert: 2}, nil),
+		Lifecycle:    alert.NewLifecycle(w.store, pol, nil),
 		Integrations: app.Integrations(context.Background(), w.awsCfg, w.cfg, nil),
 		Retry:        alert.Retry{Attempts: 2, Backoff: noWait},
 		Now:          w.clock.Now,
@@ -431,4 +436,65 @@ func equalSets(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestNotDeliveredNamesAnAccountsMessage: an account's own message
+// (account-failed, no host) that an integration refuses is named in the
+// error without an empty word: "new account-failed for account#...".
+func TestNotDeliveredNamesAnAccountsMessage(t *testing.T) {
+	w := newPipeWorld(t)
+	w.fail("sns", true)
+	rep := report(drift.Result{AccountID: "111111111111", Outcome: drift.AccountFailed, Severity: drift.SeverityCritical,
+		Mode: config.ModeAlert, Detail: "assume role: AccessDenied", LiveThumbprints: []string{}, StoredThumbprints: []string{}, NewThumbprints: []string{}})
+	_, err := w.pipeline().Run(context.Background(), rep)
+	if !errors.Is(err, alert.ErrNotDelivered) || !strings.Contains(err.Error(), "to sns: new account-failed for account#111111111111: ") || strings.Contains(err.Error(), "  ") {
+		t.Fatalf("err = %v; want not delivered to sns naming \"new account-failed for account#111111111111\", no double space", err)
+	}
+	w.take()
+}
+
+// TestExpiryWarningTurnedOff: an expiring alerted, then EXPIRY_WARNING=0
+// makes the provider in sync: no resolved is sent (turning the warning off
+// fixes nothing) and the state forgets the expiring quietly, so that
+// turning it on again alerts it as new, and a later in-sync sends nothing.
+func TestExpiryWarningTurnedOff(t *testing.T) {
+	w := newPipeWorld(t)
+	ctx := context.Background()
+	arn := pipeARN("idp-x.example", "t1")
+	expiring := result(arn, drift.Expiring, tpLiveA)
+	expiring.Severity, expiring.ThumbprintEnforced, expiring.StoredThumbprints = drift.SeverityWarning, true, []string{tpLiveA}
+	on := alert.Policy{RealertInterval: 24 * time.Hour, ProbeFailuresToAlert: 2}
+	off := on
+	off.ExpiryOff = true
+
+	if _, err := w.pipelineWith(on).Run(ctx, report(expiring)); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.take(); !equalSets(got.sns, []string{"new expiring idp-x.example"}) {
+		t.Fatalf("run 1: SNS %q, want new expiring", got.sns)
+	}
+	for i, pol := range []alert.Policy{off, off} {
+		w.clock.Advance(time.Hour)
+		rep := report(result(arn, drift.InSync, tpLiveA))
+		if _, err := w.pipelineWith(pol).Run(ctx, rep); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.take(); len(got.sns)+len(got.events)+got.imports != 0 || rep.Results[0].Transition != "" {
+			t.Fatalf("warning off, run %d: sent %+v, transition %q; want nothing", i+2, got, rep.Results[0].Transition)
+		}
+	}
+	items, err := w.store.Get(ctx, []string{arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it := items[arn]; it.Outcome != "" || it.AlertedAt != (time.Time{}) {
+		t.Errorf("state after the warning was turned off: outcome %q alerted at %v; want the expiring forgotten", it.Outcome, it.AlertedAt)
+	}
+	w.clock.Advance(time.Hour)
+	if _, err := w.pipelineWith(on).Run(ctx, report(expiring)); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.take(); !equalSets(got.sns, []string{"new expiring idp-x.example"}) {
+		t.Errorf("warning on again: SNS %q, want new expiring", got.sns)
+	}
 }

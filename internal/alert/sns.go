@@ -128,28 +128,37 @@ func defaultVariant(d Document, format config.AlertFormat) (string, error) {
 	return marshal(d)
 }
 
+// SubjectCutMarker ends a host cut to fit a subject.
+const SubjectCutMarker = "..."
+
 // MessageSubject is "thumbprint-drift: <transition> <outcome> <host>" plus
 // " (N providers)" when N > 1, in printable ASCII and at most MaxSubject
-// characters: a long host is cut, the count kept.
+// characters: a long host is cut and ends with SubjectCutMarker, the count
+// kept.
 func MessageSubject(m Message) string {
 	prefix := printable(fmt.Sprintf("thumbprint-drift: %s %s ", m.Transition, m.Outcome))
 	where := printable(messageWhere(m))
 	suffix := ""
-	if n := len(m.Results); n > 1 {
-		noun := "providers"
-		if m.Host == "" && m.Outcome == drift.AccountFailed {
-			noun = "accounts"
-		}
-		suffix = fmt.Sprintf(" (%d %s)", n, noun)
+	if len(m.Results) > 1 {
+		suffix = " (" + messageCount(m) + ")"
 	}
 	if room := MaxSubject - len(prefix) - len(suffix); len(where) > room {
-		where = where[:max(room, 0)]
+		where = where[:max(room-len(SubjectCutMarker), 0)] + SubjectCutMarker
 	}
 	s := prefix + where + suffix
 	if len(s) > MaxSubject {
 		s = s[:MaxSubject]
 	}
 	return strings.TrimRight(s, " ")
+}
+
+// messageCount is how many providers (accounts, for failed accounts) a
+// message concerns: "1 provider", "2 providers", "2 accounts".
+func messageCount(m Message) string {
+	if m.Host == "" && m.Outcome == drift.AccountFailed {
+		return plural(len(m.Results), "account", "accounts")
+	}
+	return plural(len(m.Results), "provider", "providers")
 }
 
 // messageWhere names what a message is about: its host, or for failed
@@ -256,8 +265,8 @@ func (p *SNSPublisher) Notify(ctx context.Context, m Message) error {
 		MessageAttributes: attrs,
 	})
 	if err != nil {
-		return fmt.Errorf("publish %s %s message for %s (%d providers) to %s: %w",
-			m.Transition, m.Outcome, messageWhere(m), len(m.Results), p.topic, err)
+		return fmt.Errorf("publish %s %s message for %s (%s) to %s: %w",
+			m.Transition, m.Outcome, messageWhere(m), messageCount(m), p.topic, err)
 	}
 	return nil
 }

@@ -141,7 +141,7 @@ func NewLifecycle(ctx context.Context, awsCfg aws.Config, cfg config.Config, log
 	logger.InfoContext(ctx, "alert state in DynamoDB table "+cfg.StateTable, "state_table", cfg.StateTable,
 		"realert_interval", cfg.RealertInterval.String(), "probe_failures_to_alert", cfg.ProbeFailuresToAlert)
 	return alert.NewLifecycle(NewStateStore(awsCfg, cfg.StateTable),
-		alert.Policy{RealertInterval: cfg.RealertInterval, ProbeFailuresToAlert: cfg.ProbeFailuresToAlert}, logger)
+		alert.Policy{RealertInterval: cfg.RealertInterval, ProbeFailuresToAlert: cfg.ProbeFailuresToAlert, ExpiryOff: cfg.ExpiryWarning == 0}, logger)
 }
 
 // NewStateStore is the state table's store with a client from awsCfg.

@@ -23,18 +23,19 @@ func NewSharder(ctx context.Context, cfg config.Config, logger *slog.Logger) (*s
 	if err != nil {
 		return nil, err
 	}
-	return NewSharderFromAWS(awsCfg, cfg, logger), nil
+	return NewSharderFromAWS(ctx, awsCfg, cfg, logger), nil
 }
 
 // NewSharderFromAWS is NewSharder with clients from awsCfg.
-func NewSharderFromAWS(awsCfg aws.Config, cfg config.Config, logger *slog.Logger) *shard.Runner {
-	return newSharder(awsCfg, cfg, logger, nil)
+func NewSharderFromAWS(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger) *shard.Runner {
+	return newSharder(ctx, awsCfg, cfg, logger, nil)
 }
 
 // newSharder is NewSharderFromAWS with org as the Organizations client (nil:
 // one from awsCfg). Plan lists the accounts as one run would; check runs an
-// engine over its batch's accounts only, and its notify pipeline.
-func newSharder(awsCfg aws.Config, cfg config.Config, logger *slog.Logger, org accounts.OrgAPI) *shard.Runner {
+// engine over its batch's accounts only and claims through the notify
+// pipeline, which notify then sends through.
+func newSharder(ctx context.Context, awsCfg aws.Config, cfg config.Config, logger *slog.Logger, org accounts.OrgAPI) *shard.Runner {
 	if org == nil {
 		org = organizations.NewFromConfig(awsCfg)
 	}
@@ -55,8 +56,9 @@ func newSharder(awsCfg aws.Config, cfg config.Config, logger *slog.Logger, org a
 			return ids, nil
 		},
 		Check: func(ctx context.Context, ids []string) (*drift.Report, error) {
-			return newServiceFor(ctx, awsCfg, cfg, logger, org, ids).Run(ctx, drift.Request{})
+			return newServiceFor(ctx, awsCfg, cfg, logger, org, ids).Engine.Run(ctx, drift.Request{})
 		},
+		Alerts: newServiceFor(ctx, awsCfg, cfg, logger, org, nil).Pipeline,
 		Logger: logger,
 	})
 }

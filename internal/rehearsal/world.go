@@ -63,7 +63,7 @@ func startIDPs() (*idps, error) {
 	if w.public, w.publicTP, err = serve(w.trustedRoot, "Rehearsal Public Intermediate", "/in-sync", "/rotated", "/member"); err != nil {
 		return nil, err
 	}
-	if w.private, w.privateTP, err = serve(private, "Rehearsal Private Intermediate", "/corp"); err != nil {
+	if w.private, w.privateTP, err = serve(private, "Rehearsal Private Intermediate", "/corp", "/member-corp"); err != nil {
 		w.close()
 		return nil, err
 	}
@@ -80,8 +80,9 @@ func (w *idps) close() {
 
 // providers are the providers of a set: three in the stack's own account (in
 // sync; drifted on a trusted chain, which remediate updates; drifted on a
-// private chain, left as drift), and one drifted in the member account when
-// the set has one.
+// private chain, left as drift), and when the set has a member account two
+// drifted there (one updated, one left as drift: a problem, so the member
+// role imports its finding when SecurityHub is on).
 func (w *idps) providers(member bool) []provider {
 	ps := []provider{
 		{story: "in sync", url: w.public.Host() + "/in-sync", stored: w.publicTP, outcome: "in-sync"},
@@ -89,7 +90,9 @@ func (w *idps) providers(member bool) []provider {
 		{story: "drifted, private chain", url: w.private.Host() + "/corp", stored: strings.Repeat("ab", 20), outcome: "drift"},
 	}
 	if member {
-		ps = append(ps, provider{story: "member account, drifted, trusted chain", url: w.public.Host() + "/member", stored: w.retiredTP, outcome: "updated", inMember: true})
+		ps = append(ps,
+			provider{story: "member account, drifted, trusted chain", url: w.public.Host() + "/member", stored: w.retiredTP, outcome: "updated", inMember: true},
+			provider{story: "member account, drifted, private chain", url: w.private.Host() + "/member-corp", stored: strings.Repeat("cd", 20), outcome: "drift", inMember: true})
 	}
 	return ps
 }

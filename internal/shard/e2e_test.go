@@ -19,6 +19,7 @@ import (
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/rehearsal"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/shard"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/fleet"
@@ -173,25 +174,36 @@ func (w *e2eWorld) run(t *testing.T) e2eRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := e2eRun{Execution: ex, calls: w.sf.Calls()[before:], steps: map[string]int{}, largest: len(ex.Output)}
+	r := e2eRun{Execution: ex, calls: w.sf.Calls()[before:], steps: map[string]int{}, largest: testpeer.CompactSize([]byte(ex.Output))}
 	for _, c := range r.calls {
 		for _, step := range []string{"plan", "check", "notify"} {
 			if strings.Contains(string(c.Payload), `"shard":"`+step+`"`) || strings.Contains(string(c.Payload), `"shard": "`+step+`"`) {
 				r.steps[step]++
 			}
 		}
-		r.largest = max(r.largest, len(c.Payload), len(c.Response))
+		r.largest = max(r.largest, testpeer.CompactSize(c.Payload), testpeer.CompactSize(c.Response))
 	}
 	if r.messages, err = w.org.Alerts.Drain(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Every state's data stays far under the 256 KiB Step Functions passes.
+	if r.largest > shard.DefaultMaxReportBytes {
+		t.Errorf("a state passed %d bytes, more than %d", r.largest, shard.DefaultMaxReportBytes)
+	}
 	return r
 }
 
-// sentOnce checks that every provider of want appears in exactly one message
-// of the run (with the transition), and no other provider does.
+// sentOnce checks that the run sent exactly one message, with transition,
+// listing every provider of want once and no other, whatever their batch.
 func sentOnce(t *testing.T, r e2eRun, transition string, want []string) {
 	t.Helper()
+	if len(r.messages) != 1 {
+		var subjects []string
+		for _, m := range r.messages {
+			subjects = append(subjects, m.Subject)
+		}
+		t.Errorf("%d messages %q, want one for the shared %s", len(r.messages), subjects, transition)
+	}
 	seen := map[string]int{}
 	for _, m := range r.messages {
 		if got := m.Attr("transition"); got != transition {

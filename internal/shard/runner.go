@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
@@ -41,13 +42,31 @@ type Options struct {
 	// Accounts lists the ids of the accounts a run checks (the organisation's,
 	// or those of ACCOUNT_ROLE_ARNS), for plan.
 	Accounts func(ctx context.Context) ([]string, error)
-	// Check checks the accounts of one batch, for check.
+	// Check checks the accounts of one batch, for check: the engine's
+	// results, nothing alerted.
 	Check func(ctx context.Context, accounts []string) (*drift.Report, error)
+	// Alerts is the notify pipeline: check claims its batch's transitions,
+	// notify groups every batch's claims, sends and records them.
+	Alerts Alerts
 	// Now is the clock (run ids); nil means time.Now.
 	Now func() time.Time
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
+
+// Alerts is the notify pipeline's two halves (an *alert.Pipeline).
+type Alerts interface {
+	ClaimHeld(ctx context.Context, rep *drift.Report, hold time.Duration) ([]alert.Claimed, error)
+	Notify(ctx context.Context, claimed []alert.Claimed) (alert.Delivery, error)
+}
+
+var _ Alerts = (*alert.Pipeline)(nil)
+
+// ClaimHold is how long a batch's claims are held for notify, which runs
+// after the last batch: a sharded run must finish within it. It is shorter
+// than the template's default schedule (rate(1 hour)), so the claims of a
+// run that dies lapse before the next run claims: that run sends them.
+const ClaimHold = 50 * time.Minute
 
 // DefaultMaxReportBytes bounds notify's report far under the 256 KiB Step
 // Functions passes from a task to the execution's output: the handler
@@ -139,57 +158,90 @@ type Checked struct {
 
 // batchResult is the object check writes: its batch's report, without the
 // in-sync results that carry no transition (counted, as a bounded report
-// counts them), and the errors of its run that notify reports.
+// counts them), the transitions it claimed, and the errors of its run that
+// notify reports.
 type batchResult struct {
-	Run      string        `json:"run"`
-	Accounts []string      `json:"accounts"`
-	Report   *drift.Report `json:"report"`
-	Errors   []string      `json:"errors,omitempty"`
+	Run      string          `json:"run"`
+	Accounts []string        `json:"accounts"`
+	Report   *drift.Report   `json:"report"`
+	Claimed  []alert.Claimed `json:"claimed"`
+	Errors   []string        `json:"errors,omitempty"`
 }
 
-// Check checks one batch and writes its results under the run's prefix, at
-// a key named after the batch's accounts: a batch the Map retries writes the
-// same object again. It fails (and the Map retries it) only when the check
-// could not be made or recorded: listing, the alert state or delivery
-// failed, or S3 refused. An update-failed or account-failed result is
-// recorded and reported by notify, which then fails the run as one
-// invocation would.
+// Check checks one batch, decides and claims its transitions (held for
+// ClaimHold) and publishes nothing: it writes its results and claims under
+// the run's prefix, at a key named after the batch's accounts, and answers
+// the key. A batch the Map retries writes the same object again, and keeps
+// the claims an earlier attempt of the run wrote there and still holds (the
+// retry's own claims on them lose to those). It fails, and the Map retries
+// it, only when the batch could not be listed or S3 refused; an
+// update-failed, account-failed or alert state error is recorded and
+// reported by notify, which fails the run after sending, as one invocation
+// would.
 func (r *Runner) Check(ctx context.Context, run string, accts []string) (*Checked, error) {
-	if err := r.sharded(); err != nil {
+	if err := r.alerting(); err != nil {
 		return nil, err
 	}
 	rep, err := r.opts.Check(ctx, accts)
-	if rep == nil {
-		return nil, fmt.Errorf("check batch of run %s: %w", run, err)
-	}
-	if err != nil && retryable(err) {
+	if rep == nil || errors.Is(err, drift.ErrListFailed) {
 		return nil, fmt.Errorf("check batch of run %s (%d accounts from %s): %w", run, len(accts), accts[0], err)
 	}
-	obj := batchResult{Run: run, Accounts: accts, Report: withoutQuietInSync(rep)}
+	key := resultKeyOf(run, accts)
+	obj := batchResult{Run: run, Accounts: accts}
 	if err != nil {
 		obj.Errors = append(obj.Errors, err.Error())
 	}
-	key := resultKeyOf(run, accts)
+	claimed, cerr := r.opts.Alerts.ClaimHeld(ctx, rep, ClaimHold)
+	if cerr != nil {
+		obj.Errors = append(obj.Errors, cerr.Error())
+	}
+	kept, err := r.earlierClaims(ctx, key, run, claimed)
+	if err != nil {
+		return nil, fmt.Errorf("check batch of run %s: %w", run, err)
+	}
+	obj.Claimed = append(claimed, kept...)
+	obj.Report = withoutQuietInSync(rep, obj.Claimed)
 	if err := r.put(ctx, key, obj); err != nil {
 		return nil, fmt.Errorf("check batch of run %s: %w", run, err)
 	}
-	r.opts.Logger.InfoContext(ctx, "batch checked", "run", run, "accounts", len(accts), "checked", rep.Checked, "counts", rep.Counts, "key", key)
+	r.opts.Logger.InfoContext(ctx, "batch checked", "run", run, "accounts", len(accts), "checked", rep.Checked, "counts", rep.Counts,
+		"claimed", len(obj.Claimed), "kept_from_earlier_attempt", len(kept), "key", key)
 	return &Checked{Run: run, Key: key, Checked: rep.Checked, Counts: rep.Counts}, nil
 }
 
-// retryable: the batch's check could not be made or recorded as a whole; a
-// retry may succeed.
-func retryable(err error) bool {
-	return errors.Is(err, drift.ErrListFailed) || errors.Is(err, alert.ErrState) || errors.Is(err, alert.ErrNotDelivered)
+// earlierClaims are the claims an earlier attempt of this batch wrote at
+// key and still holds, for the results the new claims do not cover.
+func (r *Runner) earlierClaims(ctx context.Context, key, run string, claimed []alert.Claimed) ([]alert.Claimed, error) {
+	var prev batchResult
+	found, err := r.getIfExists(ctx, key, &prev)
+	if err != nil || !found || prev.Run != run {
+		return nil, err
+	}
+	have := make(map[string]bool, len(claimed))
+	for _, c := range claimed {
+		have[c.Key()] = true
+	}
+	now := r.opts.Now()
+	var kept []alert.Claimed
+	for _, c := range prev.Claimed {
+		if !have[c.Key()] && (c.Claim == "" || c.ClaimUntil.After(now)) {
+			kept = append(kept, c)
+		}
+	}
+	return kept, nil
 }
 
 // withoutQuietInSync is rep without the in-sync results that carry no
-// transition, counted in ResultsOmitted.
-func withoutQuietInSync(rep *drift.Report) *drift.Report {
+// transition (claimed), counted in ResultsOmitted.
+func withoutQuietInSync(rep *drift.Report, claimed []alert.Claimed) *drift.Report {
+	held := make(map[string]bool, len(claimed))
+	for _, c := range claimed {
+		held[c.Key()] = true
+	}
 	c := *rep
 	c.Results = make([]drift.Result, 0, len(rep.Results))
 	for _, res := range rep.Results {
-		if res.Outcome == drift.InSync && res.Transition == "" {
+		if res.Outcome == drift.InSync && !held[res.Key()] {
 			c.ResultsOmitted++
 			continue
 		}
@@ -205,13 +257,18 @@ func resultKeyOf(run string, accts []string) string {
 	return resultPrefix(run) + hex.EncodeToString(sum[:8]) + ".json"
 }
 
-// Notify reads every batch's results and returns the run's report: counts,
-// results and accounts of all batches (the handler bounds it). It
-// returns an error, after reading everything, when a batch's result cannot
-// be read or a batch reported an error (update-failed, account-failed), as
-// one invocation's run would.
+// Notify reads every batch's results and claims, sends the claims of all
+// batches through the notify pipeline as one run's (grouped into messages
+// whatever the batch, each integration's delivery recorded or the claim
+// released), and returns the run's report: counts, results and accounts of
+// all batches, each result's transition the one sent (the handler bounds
+// it). It returns an error, after sending, when a message was not
+// delivered, the state failed, or a batch reported an error (update-failed,
+// account-failed), as one invocation's run would; a batch result that
+// cannot be read fails notify before anything is sent (a retry reads again;
+// the claims lapse otherwise).
 func (r *Runner) Notify(ctx context.Context, run string, batches []BatchRef) (*drift.Report, error) {
-	if err := r.sharded(); err != nil {
+	if err := r.alerting(); err != nil {
 		return nil, err
 	}
 	objs := make([]batchResult, len(batches))
@@ -237,15 +294,31 @@ func (r *Runner) Notify(ctx context.Context, run string, batches []BatchRef) (*d
 		return nil, fmt.Errorf("notify run %s: %w", run, err)
 	}
 	var reps []*drift.Report
+	var claimed []alert.Claimed
 	var runErrs []error
 	for _, o := range objs {
 		reps = append(reps, o.Report)
+		claimed = append(claimed, o.Claimed...)
 		for _, e := range o.Errors {
 			runErrs = append(runErrs, fmt.Errorf("batch of %d accounts from %s: %s", len(o.Accounts), o.Accounts[0], e))
 		}
 	}
+	d, err := r.opts.Alerts.Notify(ctx, claimed)
+	if err != nil {
+		runErrs = append(runErrs, err)
+	}
+	sent := make(map[string]string, len(claimed))
+	for _, c := range claimed {
+		if !d.Unsent[c.Key()] {
+			sent[c.Key()] = string(c.Transition)
+		}
+	}
 	rep := Merge(reps)
-	r.opts.Logger.InfoContext(ctx, "sharded run finished", "run", run, "batches", len(batches), "checked", rep.Checked, "counts", rep.Counts)
+	for i := range rep.Results {
+		rep.Results[i].Transition = sent[rep.Results[i].Key()]
+	}
+	r.opts.Logger.InfoContext(ctx, "sharded run finished", "run", run, "batches", len(batches), "checked", rep.Checked, "counts", rep.Counts,
+		"claimed", len(claimed), "sent", d.Sent)
 	if len(runErrs) > 0 {
 		return rep, fmt.Errorf("run %s: %w", run, errors.Join(runErrs...))
 	}
@@ -295,6 +368,14 @@ func (r *Runner) sharded() error {
 	return nil
 }
 
+// alerting is sharded, with the notify pipeline check and notify need.
+func (r *Runner) alerting() error {
+	if r.opts.Alerts == nil {
+		return ErrNotSharded
+	}
+	return r.sharded()
+}
+
 func (r *Runner) put(ctx context.Context, key string, v any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
@@ -308,6 +389,15 @@ func (r *Runner) put(ctx context.Context, key string, v any) error {
 		return fmt.Errorf("put s3://%s/%s: %w", r.opts.Bucket, key, err)
 	}
 	return nil
+}
+
+// getIfExists is get, false when there is no object at key.
+func (r *Runner) getIfExists(ctx context.Context, key string, v any) (bool, error) {
+	err := r.get(ctx, key, v)
+	if errors.As(err, new(*s3types.NoSuchKey)) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 func (r *Runner) get(ctx context.Context, key string, v any) error {

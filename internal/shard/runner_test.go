@@ -133,14 +133,15 @@ func TestCheckAndNotify(t *testing.T) {
 		for _, a := range accts {
 			results = append(results,
 				drift.Result{AccountID: a, ProviderARN: "arn:aws:iam::" + a + ":oidc-provider/quiet.example", Outcome: drift.InSync},
-				drift.Result{AccountID: a, ProviderARN: "arn:aws:iam::" + a + ":oidc-provider/idp.example", Outcome: drift.Drift, Transition: "new"})
+				drift.Result{AccountID: a, ProviderARN: "arn:aws:iam::" + a + ":oidc-provider/idp.example", Outcome: drift.Drift, Host: "idp.example"})
 		}
 		if accts[0] == batchB[0] {
 			return report(results...), fmt.Errorf("%w: %s: refused", drift.ErrUpdateFailed, results[1].ProviderARN)
 		}
 		return report(results...), nil
 	}
-	r := shard.New(shard.Options{Store: c, Bucket: bucket, Size: 10, Check: check})
+	alerts := &recording{Pipeline: alert.New(alert.Options{})} // stateless, logged only
+	r := shard.New(shard.Options{Store: c, Bucket: bucket, Size: 10, Check: check, Alerts: alerts})
 	ctx := context.Background()
 
 	a, err := r.Check(ctx, run, batchA)
@@ -172,19 +173,37 @@ func TestCheckAndNotify(t *testing.T) {
 		len(rep.Results) != 4 || rep.ResultsOmitted != 4 || shard.Sent(rep)[alert.TransitionNew] != 4 {
 		t.Errorf("Notify() = %+v, want 8 checked, the 4 quiet in-sync results counted and omitted, 4 new drift", rep)
 	}
+	// One notify for the whole run: both batches' claims at once, so that
+	// grouping sees them together; the checks sent nothing.
+	if len(alerts.notified) != 1 || len(alerts.notified[0]) != 4 {
+		t.Errorf("notified %d times with %v, want once with the 4 claims of both batches", len(alerts.notified), alerts.notified)
+	} else if msgs := alert.Group(alerts.notified[0]); len(msgs) != 1 || len(msgs[0].Results) != 4 {
+		t.Errorf("the run's claims group into %d messages, want one of 4 providers", len(msgs))
+	}
 	if calls != 3 {
 		t.Errorf("%d checks, want 3", calls)
 	}
 
-	// A retryable failure (the state could not be written) fails the batch
-	// so that the Map retries it, and writes nothing.
-	failing := shard.New(shard.Options{Store: c, Bucket: bucket, Size: 10, Check: func(context.Context, []string) (*drift.Report, error) {
-		return report(), fmt.Errorf("%w: throttled", alert.ErrState)
+	// A batch that could not be listed fails so that the Map retries it,
+	// and writes nothing.
+	failing := shard.New(shard.Options{Store: c, Bucket: bucket, Size: 10, Alerts: alerts, Check: func(context.Context, []string) (*drift.Report, error) {
+		return report(), fmt.Errorf("%w: throttled", drift.ErrListFailed)
 	}})
-	if _, err := failing.Check(ctx, run, accountIDs(9)[8:]); !errors.Is(err, alert.ErrState) {
-		t.Errorf("Check() error = %v, want the state error", err)
+	if _, err := failing.Check(ctx, run, accountIDs(9)[8:]); !errors.Is(err, drift.ErrListFailed) {
+		t.Errorf("Check() error = %v, want the listing error", err)
 	}
 	if _, err := r.Notify(ctx, run, []shard.BatchRef{{Key: "runs/" + run + "/checked-ffffffffffffffff.json"}}); err == nil {
 		t.Error("Notify() of a batch that wrote nothing succeeded")
 	}
+}
+
+// recording is the notify pipeline, remembering what Notify was given.
+type recording struct {
+	*alert.Pipeline
+	notified [][]alert.Claimed
+}
+
+func (r *recording) Notify(ctx context.Context, claimed []alert.Claimed) (alert.Delivery, error) {
+	r.notified = append(r.notified, claimed)
+	return r.Pipeline.Notify(ctx, claimed)
 }

@@ -250,6 +250,11 @@ func (s *Store) write(ctx context.Context, prev, next Item, claim string, until,
 	u := newUpdate()
 	u.set("version", num(prev.Version+1))
 	u.quiet(next, now)
+	if next.Outcome != prev.Outcome || !slices.Equal(next.Live, prev.Live) || !next.AlertedAt.Equal(prev.AlertedAt) {
+		// An alert forgotten without a transition (an expiring whose warning
+		// was turned off); a claim keeps what was delivered.
+		u.alerted(next)
+	}
 	if claim != "" {
 		u.set("claim_id", str(claim))
 		u.set("claim_until", num(until.UnixMilli()))
