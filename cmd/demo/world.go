@@ -103,12 +103,12 @@ func startWorld(ctx context.Context, c *cleanups, dir string) (*world, error) {
 	// its providers store the thumbprint of the intermediate named stored.
 	const year, tenDays = 365 * 24 * time.Hour, 10 * 24 * time.Hour
 	for _, h := range []struct {
-		root            *testidp.CA
-		serve, stored   string // "" serve: nothing listens
-		valid           time.Duration
-		caValid         time.Duration // of the stored intermediate; 0: ten years
-		paths, stories  []string
-		createdLater    bool // in scene 5 or 6, not at start
+		root           *testidp.CA
+		serve, stored  string // "" serve: nothing listens
+		valid          time.Duration
+		caValid        time.Duration // of the stored intermediate; 0: ten years
+		paths, stories []string
+		createdLater   bool // in scene 5 or 6, not at start
 	}{
 		{root: public, serve: "Demo Public Intermediate A", stored: "Demo Public Intermediate A", valid: year,
 			paths: []string{"/ci"}, stories: []string{"public chain; stores its thumbprint"}},
