@@ -137,6 +137,43 @@ func (w *iacWorld) stateItem(arn string) map[string]dbtypes.AttributeValue {
 	return out.Item
 }
 
+// apply runs the schedule, which must replace arn's list with [live, old],
+// and drains its message.
+func (w *iacWorld) apply(fn *function, arn string) {
+	w.t.Helper()
+	if got := invokeIAC(w.t, fn, event(w.t, "scheduled.json"))[arn]; got.Outcome != "updated" || w.stored(arn) != w.live+","+w.old {
+		w.t.Fatalf("the schedule: %+v, stored %s; want updated to [live, old]", got, w.stored(arn))
+	}
+	w.drain()
+}
+
+// staysReverted runs the schedule twice after a revert: each finds arn
+// reverted, sends nothing and writes nothing.
+func (w *iacWorld) staysReverted(fn *function, arn string) {
+	w.t.Helper()
+	for run := range 2 {
+		got := invokeIAC(w.t, fn, event(w.t, "scheduled.json"))[arn]
+		if got.Outcome != "reverted" || got.Transition != "" || w.stored(arn) != w.old {
+			w.t.Errorf("schedule %d after the revert: %+v, stored %s; want reverted, silent, not written", run+1, got, w.stored(arn))
+		}
+		if msgs := w.drain(); len(msgs) != 0 {
+			w.t.Errorf("schedule %d after the revert: %d messages", run+1, len(msgs))
+		}
+	}
+}
+
+// resolvedBy invokes fn with payload after the code was fixed: arn is in
+// sync and resolved, in one message.
+func (w *iacWorld) resolvedBy(fn *function, payload []byte, arn string) {
+	w.t.Helper()
+	if got := invokeIAC(w.t, fn, payload)[arn]; got.Outcome != "in-sync" || got.Transition != "resolved" {
+		w.t.Errorf("code fixed: %+v, want in-sync resolved", got)
+	}
+	if msgs := w.drain(); len(msgs) != 1 || msgs[0].Attr("transition") != "resolved" {
+		w.t.Errorf("code fixed: %d messages, want one resolved", len(msgs))
+	}
+}
+
 // writerEvent is the sample CloudTrail event name, naming arn, setting list
 // (a create or thumbprint update), made now.
 func writerEvent(t *testing.T, name, arn string, list ...string) []byte {
@@ -313,12 +350,7 @@ func TestBootstrapIaCRevertByCloudTrail(t *testing.T) {
 	w := newIACWorld(t, "/tf")
 	arn := w.create("/tf", nil)
 	fn := startFunction(t, buildBootstrap(t), w.env(false))
-	applied := w.live + "," + w.old
-
-	if got := invokeIAC(t, fn, event(t, "scheduled.json"))[arn]; got.Outcome != "updated" || w.stored(arn) != applied {
-		t.Fatalf("run 1: %+v, stored %s; want updated", got, w.stored(arn))
-	}
-	w.drain()
+	w.apply(fn, arn)
 
 	w.set(arn, w.old) // terraform apply
 	got := invokeIAC(t, fn, writerEvent(t, "cloudtrail-update-thumbprint.json", arn, w.old))[arn]
@@ -346,25 +378,11 @@ func TestBootstrapIaCRevertByCloudTrail(t *testing.T) {
 		t.Errorf("message result %+v, want code_fix and managed_by", r)
 	}
 
-	for run := range 2 {
-		got := invokeIAC(t, fn, event(t, "scheduled.json"))[arn]
-		if got.Outcome != "reverted" || got.Transition != "" || w.stored(arn) != w.old {
-			t.Errorf("schedule %d after the revert: %+v, stored %s; want reverted, silent, not written", run+1, got, w.stored(arn))
-		}
-		if msgs := w.drain(); len(msgs) != 0 {
-			t.Errorf("schedule %d after the revert: %d messages", run+1, len(msgs))
-		}
-	}
+	w.staysReverted(fn, arn)
 
 	// The code is fixed: terraform apply writes the list the alert gave.
 	w.set(arn, w.live, w.old)
-	got = invokeIAC(t, fn, writerEvent(t, "cloudtrail-update-thumbprint.json", arn, w.live, w.old))[arn]
-	if got.Outcome != "in-sync" || got.Transition != "resolved" {
-		t.Errorf("code fixed: %+v, want in-sync resolved", got)
-	}
-	if msgs := w.drain(); len(msgs) != 1 || msgs[0].Attr("transition") != "resolved" {
-		t.Errorf("code fixed: %d messages, want one resolved", len(msgs))
-	}
+	w.resolvedBy(fn, writerEvent(t, "cloudtrail-update-thumbprint.json", arn, w.live, w.old), arn)
 	if got := invokeIAC(t, fn, event(t, "scheduled.json"))[arn]; got.Outcome != "in-sync" || got.Transition != "" {
 		t.Errorf("schedule after the fix: %+v, want in-sync, silent", got)
 	}
@@ -381,11 +399,7 @@ func TestBootstrapIaCRevertBySchedule(t *testing.T) {
 	w := newIACWorld(t, "/p")
 	arn := w.create("/p", nil)
 	fn := startFunction(t, buildBootstrap(t), w.env(false))
-
-	if got := invokeIAC(t, fn, event(t, "scheduled.json"))[arn]; got.Outcome != "updated" {
-		t.Fatalf("run 1: %+v, want updated", got)
-	}
-	w.drain()
+	w.apply(fn, arn)
 	// The function's own update, through its execution role and through a member role.
 	own := writerEvent(t, "cloudtrail-own-update.json", arn, w.live, w.old)
 	var member map[string]any
@@ -414,22 +428,9 @@ func TestBootstrapIaCRevertBySchedule(t *testing.T) {
 	if msgs := w.drain(); len(msgs) != 1 || msgs[0].Attr("outcome") != "reverted" {
 		t.Errorf("%d messages, want one reverted", len(msgs))
 	}
-	for run := range 2 {
-		got := invokeIAC(t, fn, event(t, "scheduled.json"))[arn]
-		if got.Outcome != "reverted" || got.Transition != "" || w.stored(arn) != w.old {
-			t.Errorf("schedule %d after the revert: %+v, stored %s; want silent, not written", run+1, got, w.stored(arn))
-		}
-		if msgs := w.drain(); len(msgs) != 0 {
-			t.Errorf("schedule %d after the revert: %d messages", run+1, len(msgs))
-		}
-	}
+	w.staysReverted(fn, arn)
 	w.set(arn, w.live)
-	if got := invokeIAC(t, fn, event(t, "scheduled.json"))[arn]; got.Outcome != "in-sync" || got.Transition != "resolved" {
-		t.Errorf("fixed: %+v, want in-sync resolved", got)
-	}
-	if msgs := w.drain(); len(msgs) != 1 || msgs[0].Attr("transition") != "resolved" {
-		t.Errorf("fixed: %d messages, want one resolved", len(msgs))
-	}
+	w.resolvedBy(fn, event(t, "scheduled.json"), arn)
 }
 
 // TestBootstrapIaCDeclaredOwner: a provider tagged managed-by is not written
@@ -478,10 +479,7 @@ func TestBootstrapIaCConcurrentRevert(t *testing.T) {
 	arn := w.create("/race", nil)
 	bin := buildBootstrap(t)
 	fns := []*function{startFunction(t, bin, w.env(false)), startFunction(t, bin, w.env(false))}
-	if got := invokeIAC(t, fns[0], event(t, "scheduled.json"))[arn]; got.Outcome != "updated" {
-		t.Fatalf("run 1: %+v, want updated", got)
-	}
-	w.drain()
+	w.apply(fns[0], arn)
 	w.set(arn, w.old)
 
 	payload := event(t, "scheduled.json")

@@ -36,14 +36,9 @@ func TestOwnedByCodeCLI(t *testing.T) {
 		t.Skip("builds the CLI and runs moto_server")
 	}
 	ctx := context.Background()
-	m := peertest.Moto(t)
-	iamc := iam.NewFromConfig(m.Config())
 	const table = "iac-state"
-	if err := testpeer.CreateStateTable(ctx, m.Config(), table); err != nil {
-		t.Fatal(err)
-	}
-	root, _ := testidp.NewRoot("IaC CLI Root")
-	inter, _ := root.Intermediate("IaC CLI Intermediate")
+	sw := newStageWorld(t, table, "IaC CLI Root")
+	inter, _ := sw.root.Intermediate("IaC CLI Intermediate")
 	leaf, _ := inter.Leaf([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	s, err := testidp.Start(testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf, inter)}, Path: "/tf", Paths: []string{"/pulumi"}})
 	if err != nil {
@@ -51,34 +46,18 @@ func TestOwnedByCodeCLI(t *testing.T) {
 	}
 	defer s.Close()
 	live, old, next := testidp.Thumbprint(inter.DER), strings.Repeat("0b", 20), strings.Repeat("ce", 20)
-	certFile := filepath.Join(t.TempDir(), "roots.pem")
-	if err := os.WriteFile(certFile, root.PEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	create := func(path string, tags ...iamtypes.Tag) (string, func() string) {
-		arn, err := testpeer.CreateProvider(ctx, iamc, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + s.Host() + path), ThumbprintList: []string{old}, Tags: tags})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return arn, func() string {
-			o, err := iamc.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return strings.Join(o.ThumbprintList, " ")
-		}
+		return sw.create(s.Host()+path, []string{old}, tags...)
 	}
 	tfARN, tfStored := create("/tf")
 	puARN, puStored := create("/pulumi", iamtypes.Tag{Key: aws.String(iac.TagManagedBy), Value: aws.String("pulumi")})
 	const principal = "arn:aws:sts::123456789012:assumed-role/terraform-deploy/GitHubActions"
 	at := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
-	st := state.New(dynamodb.NewFromConfig(m.Config()), table)
-	if err := st.Save(ctx, state.Item{Key: tfARN}, state.Item{Key: tfARN, Writer: &iac.Writer{Tool: iac.Terraform, Principal: principal, At: at,
+	if err := sw.st.Save(ctx, state.Item{Key: tfARN}, state.Item{Key: tfARN, Writer: &iac.Writer{Tool: iac.Terraform, Principal: principal, At: at,
 		UserAgent: "APN/1.0 HashiCorp/1.0 Terraform/1.10.5 terraform-provider-aws/5.84.0", EventName: "UpdateOpenIDConnectProviderThumbprint"}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	bin := tpBuildCLI(t)
-	env := append(m.Env(), "SSL_CERT_FILE="+certFile, "PROBE_TIMEOUT=5s", "STATE_TABLE="+table)
+	bin, env := sw.bin, append(sw.env, "PROBE_TIMEOUT=5s", "STATE_TABLE="+table)
 
 	plan, _ := tpRun(t, bin, env, ExitProblems, "check")
 	for _, want := range []string{
@@ -128,5 +107,49 @@ func TestOwnedByCodeCLI(t *testing.T) {
 	tpRun(t, bin, env, ExitOK, stageArgs(tfARN, "--force")...)
 	if got := tfStored(); got != live+" "+next+" "+old {
 		t.Fatalf("stage --force stored %s, want live, staged, old", got)
+	}
+}
+
+// stageWorld is what the CLI's stage tests run against: moto_server (IAM
+// and a state table), a root the CLI trusts (SSL_CERT_FILE), the built CLI.
+type stageWorld struct {
+	t    *testing.T
+	iam  *iam.Client
+	st   *state.Store
+	root *testidp.CA
+	bin  string
+	env  []string
+}
+
+func newStageWorld(t *testing.T, table, rootName string) *stageWorld {
+	t.Helper()
+	ctx := context.Background()
+	m := peertest.Moto(t)
+	if err := testpeer.CreateStateTable(ctx, m.Config(), table); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := testidp.NewRoot(rootName)
+	certFile := filepath.Join(t.TempDir(), "roots.pem")
+	if err := os.WriteFile(certFile, root.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &stageWorld{t: t, iam: iam.NewFromConfig(m.Config()), st: state.New(dynamodb.NewFromConfig(m.Config()), table), root: root,
+		bin: tpBuildCLI(t), env: append(m.Env(), "SSL_CERT_FILE="+certFile)}
+}
+
+// create makes the provider of url (host:port/path) storing list, with
+// tags; stored reads its list back, space-separated.
+func (sw *stageWorld) create(url string, list []string, tags ...iamtypes.Tag) (arn string, stored func() string) {
+	ctx := context.Background()
+	arn, err := testpeer.CreateProvider(ctx, sw.iam, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + url), ThumbprintList: list, Tags: tags})
+	if err != nil {
+		sw.t.Fatal(err)
+	}
+	return arn, func() string {
+		o, err := sw.iam.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
+		if err != nil {
+			sw.t.Fatal(err)
+		}
+		return strings.Join(o.ThumbprintList, " ")
 	}
 }
