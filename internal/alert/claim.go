@@ -56,8 +56,11 @@ func (c Claimed) Key() string { return c.Result.Key() }
 // that records or releases them after delivery.
 type lifecycle interface {
 	// claim sets each observation's FirstSeen and returns the transitions
-	// it claimed, in the observations' order.
-	claim(ctx context.Context, obs []drift.Result, now time.Time, hold time.Duration) ([]Claimed, error)
+	// it claimed, in the observations' order, and observe, which writes
+	// what needs no delivery (probe-failure counts, when thumbprints were
+	// last seen): a run calls it after delivery, so that those writes never
+	// hold up a claimed transition.
+	claim(ctx context.Context, obs []drift.Result, now time.Time, hold time.Duration) (claimed []Claimed, observe func(context.Context) error, err error)
 	// record stores c as delivered to the integrations delivered; when
 	// complete is false, the others are still owed it.
 	record(ctx context.Context, c Claimed, delivered []string, complete bool, now time.Time) error
@@ -70,7 +73,7 @@ type lifecycle interface {
 // recorded.
 type stateless struct{}
 
-func (stateless) claim(_ context.Context, obs []drift.Result, now time.Time, _ time.Duration) ([]Claimed, error) {
+func (stateless) claim(_ context.Context, obs []drift.Result, now time.Time, _ time.Duration) ([]Claimed, func(context.Context) error, error) {
 	var out []Claimed
 	for i := range obs {
 		r := &obs[i]
@@ -87,7 +90,7 @@ func (stateless) claim(_ context.Context, obs []drift.Result, now time.Time, _ t
 		}
 		out = append(out, c)
 	}
-	return out, nil
+	return out, func(context.Context) error { return nil }, nil
 }
 
 func (stateless) record(context.Context, Claimed, []string, bool, time.Time) error { return nil }
@@ -143,21 +146,22 @@ func (l *Lifecycle) Recall(ctx context.Context, providerARNs []string, now time.
 var _ drift.Memory = (*Lifecycle)(nil)
 
 // claim reads the observations' state in batches, decides each transition
-// (Next), claims it, and writes the observations that need no delivery
-// (probe-failure counts, when thumbprints were last seen). A transition
-// another invocation holds or has already recorded is lost, which is no
-// error. The error reports state that could not be read or written; the
-// results concerned carry no transition.
-func (l *Lifecycle) claim(ctx context.Context, obs []drift.Result, now time.Time, hold time.Duration) ([]Claimed, error) {
+// (Next) and claims it; observe writes the observations that need no
+// delivery. A transition another invocation holds or has already recorded
+// is lost, which is no error. The error reports state that could not be
+// read or written; the results concerned carry no transition. Each claim
+// lasts hold from its own write.
+func (l *Lifecycle) claim(ctx context.Context, obs []drift.Result, now time.Time, hold time.Duration) ([]Claimed, func(context.Context) error, error) {
 	keys := make([]string, len(obs))
 	for i, r := range obs {
 		keys[i] = r.Key()
 	}
 	items, err := l.store.Get(ctx, keys)
 	if err != nil {
-		return nil, err
+		return nil, func(context.Context) error { return nil }, err
 	}
-	id, until := claimID(), now.Add(hold)
+	id, start := claimID(), time.Now()
+	var quiet []func(context.Context) error
 	claimed := make([]*Claimed, len(obs))
 	var mu sync.Mutex
 	var errs []error
@@ -175,11 +179,11 @@ func (l *Lifecycle) claim(ctx context.Context, obs []drift.Result, now time.Time
 		}
 		if st.Transition == TransitionNone {
 			if st.Write {
-				writes.Go(func() error {
+				// One that loses a race is dropped: the other invocation
+				// observed the same.
+				quiet = append(quiet, func(ctx context.Context) error {
 					if err := l.store.Save(ctx, prev, st.Quiet, now); err != nil && !errors.Is(err, state.ErrConflict) {
-						mu.Lock()
-						errs = append(errs, err)
-						mu.Unlock()
+						return err
 					}
 					return nil
 				})
@@ -187,6 +191,7 @@ func (l *Lifecycle) claim(ctx context.Context, obs []drift.Result, now time.Time
 			continue
 		}
 		writes.Go(func() error {
+			until := now.Add(hold + time.Since(start).Truncate(time.Second))
 			c, err := l.claimOne(ctx, prev, st, *r, now, id, until)
 			switch {
 			case err != nil:
@@ -206,7 +211,25 @@ func (l *Lifecycle) claim(ctx context.Context, obs []drift.Result, now time.Time
 			out = append(out, *c)
 		}
 	}
-	return out, errors.Join(errs...)
+	observe := func(ctx context.Context) error {
+		var errs []error
+		var mu sync.Mutex
+		var g errgroup.Group
+		g.SetLimit(writeConcurrency)
+		for _, save := range quiet {
+			g.Go(func() error {
+				if err := save(ctx); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+		return errors.Join(errs...)
+	}
+	return out, observe, errors.Join(errs...)
 }
 
 // claimAttempts bounds how often a claim is decided again after another

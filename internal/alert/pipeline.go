@@ -158,14 +158,14 @@ func New(opts Options) *Pipeline {
 // returns the results sent, by transition. Losing a race for a transition
 // to a concurrent invocation is no error.
 func (p *Pipeline) Run(ctx context.Context, rep *drift.Report) (map[Transition]int, error) {
-	claimed, err := p.Claim(ctx, rep)
+	claimed, observe, err := p.claim(ctx, rep, ClaimHold(ctx))
 	d, nerr := p.Notify(ctx, claimed)
 	for i := range rep.Results {
 		if d.Unsent[rep.Results[i].Key()] {
 			rep.Results[i].Transition = string(TransitionNone)
 		}
 	}
-	return d.Sent, errors.Join(err, nerr)
+	return d.Sent, errors.Join(err, nerr, p.observe(ctx, observe))
 }
 
 // Claim is the lifecycle stage: it decides the transition of each result
@@ -173,7 +173,8 @@ func (p *Pipeline) Run(ctx context.Context, rep *drift.Report) (map[Transition]i
 // against the alert state and claims it, so that no other invocation sends
 // it until this claim is recorded, released or lapses. It sets each
 // result's Transition and FirstSeen in rep. Report mode, and results a tag
-// puts in report mode or skipped, neither alert nor touch the state.
+// puts in report mode or skipped, neither alert nor touch the state. It
+// also writes the observations that need no delivery.
 func (p *Pipeline) Claim(ctx context.Context, rep *drift.Report) ([]Claimed, error) {
 	return p.ClaimHeld(ctx, rep, ClaimHold(ctx))
 }
@@ -181,8 +182,25 @@ func (p *Pipeline) Claim(ctx context.Context, rep *drift.Report) ([]Claimed, err
 // ClaimHeld is Claim with the claims held for hold instead of ClaimHold:
 // a sharded run's batches claim, and a later invocation notifies.
 func (p *Pipeline) ClaimHeld(ctx context.Context, rep *drift.Report, hold time.Duration) ([]Claimed, error) {
+	claimed, observe, err := p.claim(ctx, rep, hold)
+	return claimed, errors.Join(err, p.observe(ctx, observe))
+}
+
+// observe writes the observations of a claim (observe nil: none).
+func (p *Pipeline) observe(ctx context.Context, observe func(context.Context) error) error {
+	if observe == nil {
+		return nil
+	}
+	if err := observe(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrState, err)
+	}
+	return nil
+}
+
+// claim is ClaimHeld, its observations left to write.
+func (p *Pipeline) claim(ctx context.Context, rep *drift.Report, hold time.Duration) ([]Claimed, func(context.Context) error, error) {
 	if rep == nil || rep.Mode == config.ModeReport {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var idx []int
 	for i, res := range rep.Results {
@@ -198,10 +216,10 @@ func (p *Pipeline) ClaimHeld(ctx context.Context, rep *drift.Report, hold time.D
 		obs = append(obs, recoveredAccounts(rep)...)
 	}
 	if len(obs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	now := p.now().UTC()
-	claimed, err := p.lc.claim(ctx, obs, now, hold)
+	claimed, observe, err := p.lc.claim(ctx, obs, now, hold)
 	if err != nil {
 		p.logger.ErrorContext(ctx, "alert state failed: the results concerned send nothing this run", "error", err.Error())
 		err = fmt.Errorf("%w: %w", ErrState, err)
@@ -215,7 +233,7 @@ func (p *Pipeline) ClaimHeld(ctx context.Context, rep *drift.Report, hold time.D
 	for j, i := range idx {
 		rep.Results[i].Transition, rep.Results[i].FirstSeen = string(transition[obs[j].Key()]), obs[j].FirstSeen
 	}
-	return claimed, err
+	return claimed, observe, err
 }
 
 // recoveredAccounts are in-sync observations of the accounts rep reached,

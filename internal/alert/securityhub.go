@@ -16,6 +16,7 @@ import (
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 )
 
 // SecurityHubAPI is the part of the Security Hub client this package calls.
@@ -281,11 +282,11 @@ func findingAccount(r drift.Result) string {
 	return accounts.AccountOf(r.ProviderARN)
 }
 
-// findingPartition is the partition of an ARN, aws when there is none.
+// findingPartition is the partition of a provider ARN, aws when there is
+// none (an account's own finding).
 func findingPartition(arn string) string {
-	parts := strings.SplitN(arn, ":", 3)
-	if len(parts) == 3 && parts[0] == "arn" && parts[1] != "" {
-		return parts[1]
+	if a, err := oidcprovider.ParseARN(arn); err == nil {
+		return a.Partition
 	}
 	return "aws"
 }

@@ -230,7 +230,7 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "stage: %v\n", err)
 		return ExitError
 	}
-	store := oidcprovider.New(iam.NewFromConfig(awsCfg))
+	store := oidcprovider.New(iam.NewFromConfig(awsCfg, awsclient.IAMOptions))
 	p, err := store.Get(ctx, *arn)
 	if errors.Is(err, oidcprovider.ErrNotFound) {
 		return usageErr("--provider %s: no such OIDC provider in this account", *arn)
@@ -310,18 +310,15 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return ExitProblems
 	}
 	if changed {
-		// Read again just before writing: never overwrite someone else's change.
-		cur, err := store.Get(ctx, *arn)
-		if err != nil {
-			fmt.Fprintf(stderr, "stage: re-read %s before writing: %v; nothing written\n", *arn, err)
-			return ExitError
-		}
-		if !oidcprovider.SameList(cur.Thumbprints, p.Thumbprints) {
+		// The compare-and-swap reads again just before writing: never
+		// overwrite someone else's change.
+		cur, err := store.UpdateIfUnchanged(ctx, *arn, p.Thumbprints, list)
+		if errors.Is(err, oidcprovider.ErrChanged) {
 			fmt.Fprintf(stderr, "stage: %s changed from %q to %q while staging; nothing written, run stage again\n", *arn, p.Thumbprints, cur.Thumbprints)
 			return ExitError
 		}
-		if err := store.Update(ctx, *arn, list); err != nil {
-			fmt.Fprintf(stderr, "stage: %v\n", err)
+		if err != nil {
+			fmt.Fprintf(stderr, "stage: %v; nothing written\n", err)
 			return ExitError
 		}
 		fmt.Fprintln(stdout, "written")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
@@ -138,54 +137,58 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 	}
 	for range 3 {
 		r.Outcome, r.NewThumbprints = d.Outcome, d.NewList
-		r.BreaksAssumeRole = (d.Outcome == Drift || d.Outcome == Reverted) && res.ThumbprintEnforced
 		if !d.Apply && d.Outcome != Reverted {
-			if d.Outcome == InSync && res.ThumbprintEnforced && e.opts.ExpiryWarning > 0 {
-				if detail, ok := ExpiringSoon(res, e.opts.Now(), e.opts.ExpiryWarning); ok {
-					r.Outcome = Expiring
-					notes = append(notes, detail)
-				}
+			if detail, ok := expiring(d.Outcome, res, e.opts.Now(), e.opts.ExpiryWarning); ok {
+				r.Outcome = Expiring
+				notes = append(notes, detail)
 			}
 			if d.Reason != "" {
 				notes = append(notes, d.Reason)
 			}
 			return finish()
 		}
-		// Read again just before writing, or before calling it a revert:
-		// never overwrite someone else's change, and never take this run's
-		// stale read, next to a concurrent invocation's write, for a revert.
-		cur, err := providers.Get(ctx, arn)
-		if errors.Is(err, oidcprovider.ErrNotFound) {
-			r.Outcome, r.BreaksAssumeRole = Skipped, false
-			notes = append(notes, "provider deleted before the write; nothing written")
-			return finish()
-		}
-		if err != nil {
-			if d.Outcome == Reverted {
+		if d.Outcome == Reverted {
+			// Read again before calling it a revert: never take this run's
+			// stale read, next to a concurrent invocation's write, for one.
+			cur, err := providers.Get(ctx, arn)
+			switch {
+			case errors.Is(err, oidcprovider.ErrNotFound):
+				r.Outcome = Skipped
+				notes = append(notes, "provider deleted since it was read; nothing written")
+				return finish()
+			case err != nil:
 				notes = append(notes, d.Reason, fmt.Sprintf("re-read to confirm: %v", err))
 				return finish()
+			case !oidcprovider.SameList(cur.Thumbprints, r.StoredThumbprints):
+				notes = append(notes, fmt.Sprintf("stored list changed from %q to %q since the decision; decided again", r.StoredThumbprints, cur.Thumbprints))
+				r.StoredThumbprints = cur.Thumbprints
+				code = codeFor(cur.Thumbprints)
+				d = Decide(res.Thumbprints, cur.Thumbprints, seenFor(cur.Thumbprints), res.PubliclyTrusted, r.Mode, pol.AllowUnverified, code)
+				continue
 			}
-			r.Outcome = UpdateFailed
-			notes = append(notes, fmt.Sprintf("re-read before write: %v; nothing written", err))
+			notes = append(notes, d.Reason)
 			return finish()
 		}
-		if !oidcprovider.SameList(cur.Thumbprints, r.StoredThumbprints) {
+		// The compare-and-swap reads again just before writing: never
+		// overwrite someone else's change.
+		cur, err := providers.UpdateIfUnchanged(ctx, arn, r.StoredThumbprints, d.NewList)
+		switch {
+		case errors.Is(err, oidcprovider.ErrChanged):
 			notes = append(notes, fmt.Sprintf("stored list changed from %q to %q since the decision; decided again", r.StoredThumbprints, cur.Thumbprints))
 			r.StoredThumbprints = cur.Thumbprints
 			code = codeFor(cur.Thumbprints)
 			d = Decide(res.Thumbprints, cur.Thumbprints, seenFor(cur.Thumbprints), res.PubliclyTrusted, r.Mode, pol.AllowUnverified, code)
 			continue
-		}
-		if d.Outcome == Reverted {
-			notes = append(notes, d.Reason)
+		case errors.Is(err, oidcprovider.ErrNotFound):
+			r.Outcome = Skipped
+			notes = append(notes, "provider deleted before the write; nothing written")
 			return finish()
-		}
-		if err := providers.Update(ctx, arn, d.NewList); err != nil {
+		case err != nil:
 			r.Outcome = UpdateFailed
-			notes = append(notes, err.Error())
+			notes = append(notes, err.Error()+"; nothing written")
 			return finish()
 		}
-		r.Outcome, r.BreaksAssumeRole = Updated, false
+		r.Outcome = Updated
 		notes = append(notes, "thumbprint list replaced")
 		return finish()
 	}
@@ -266,7 +269,7 @@ func deadlineDetail(work context.Context, detail string) string {
 func issuerHost(r *Result) string {
 	url := r.URL
 	if url == "" {
-		_, url, _ = strings.Cut(r.ProviderARN, ":oidc-provider/")
+		url = urlOfARN(r.ProviderARN)
 	}
 	return alertHost(url)
 }

@@ -12,6 +12,11 @@ import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
+// This file is the whole decision table (DESIGN.md "Decisions"): the
+// tags' policy and mode (ParsePolicy, EffectiveMode), the outcome and the
+// new list (Decide, Merge), expiring, breaks_assume_role and severity
+// (grade). The engine (check.go) only reads, probes and writes.
+
 // Tag keys read from each provider.
 const (
 	TagMode            = "thumbprint-drift:mode"
@@ -209,6 +214,51 @@ func Decide(live, stored []string, seen LastSeen, publiclyTrusted bool, mode con
 		d.Apply = true
 	}
 	return d
+}
+
+// expiring is the table's expiring row: an in-sync provider whose
+// thumbprint AWS enforces, one of whose certificates with a live thumbprint
+// expires within horizon (0: the warning is off). The detail names it.
+func expiring(o Outcome, res *thumbprint.Result, now time.Time, horizon time.Duration) (string, bool) {
+	if o != InSync || res == nil || !res.ThumbprintEnforced || horizon <= 0 {
+		return "", false
+	}
+	return ExpiringSoon(res, now, horizon)
+}
+
+// breaksAssumeRole is the table's breaks_assume_role: drift left in place
+// (drift, reverted, or update-failed) and the thumbprint enforced; false
+// once updated.
+func breaksAssumeRole(o Outcome, enforced bool) bool {
+	return (o == Drift || o == Reverted || o == UpdateFailed) && enforced
+}
+
+// grade completes a result's row of the table from its outcome:
+// breaks_assume_role and, unless set, severity.
+func grade(r *Result) {
+	r.BreaksAssumeRole = breaksAssumeRole(r.Outcome, r.ThumbprintEnforced)
+	if r.Severity == "" {
+		r.Severity = severity(r.Outcome, r.BreaksAssumeRole)
+	}
+}
+
+// severity grades an outcome per DESIGN.md.
+func severity(o Outcome, breaks bool) Severity {
+	switch o {
+	case Updated:
+		return SeverityInfo
+	case AccountFailed:
+		return SeverityCritical
+	case Drift, Reverted, UpdateFailed:
+		if breaks {
+			return SeverityCritical
+		}
+		return SeverityWarning
+	case ProbeFailed, Expiring:
+		return SeverityWarning
+	default:
+		return SeverityNone
+	}
 }
 
 // ExpiringSoon finds, among the certificates whose thumbprint is live (the

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
@@ -19,7 +21,9 @@ import (
 type Providers interface {
 	List(ctx context.Context) ([]string, error)
 	Get(ctx context.Context, arn string) (oidcprovider.Provider, error)
-	Update(ctx context.Context, arn string, list []string) error
+	// UpdateIfUnchanged writes list when the stored list is still expected
+	// (the compare-and-swap every writer uses).
+	UpdateIfUnchanged(ctx context.Context, arn string, expected, list []string) (oidcprovider.Provider, error)
 }
 
 var _ Providers = (*oidcprovider.Store)(nil)
@@ -227,26 +231,19 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 	providers = limitIAM(providers, r.e.opts.Concurrency)
 	mem := &accountMemory{memory: r.e.opts.Memory, arns: arns, now: r.e.opts.Now}
 	results := make([]Result, len(arns))
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range min(maxInFlight, max(len(arns), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				if r.work.Err() != nil {
-					results[i] = notReached(arns[i], r.mode)
-					continue
-				}
-				results[i] = r.e.check(r.ctx, r.work, providers, r.probe, arns[i], r.mode, r.explicit, r.writerOf(arns[i]), mem.recall)
-			}
-		}()
-	}
+	var g errgroup.Group
+	g.SetLimit(maxInFlight)
 	for _, i := range WorkOrder(arns) {
-		jobs <- i
+		g.Go(func() error {
+			if r.work.Err() != nil {
+				results[i] = notReached(arns[i], r.mode)
+				return nil
+			}
+			results[i] = r.e.check(r.ctx, r.work, providers, r.probe, arns[i], r.mode, r.explicit, r.writerOf(arns[i]), mem.recall)
+			return nil
+		})
 	}
-	close(jobs)
-	wg.Wait()
+	_ = g.Wait() // every check returns nil: its failures are results
 	return results, nil
 }
 
@@ -295,8 +292,8 @@ func WorkOrder(arns []string) []int {
 	var hosts []string
 	groups := map[string][]int{}
 	for i, arn := range arns {
-		_, url, _ := strings.Cut(arn, ":oidc-provider/")
-		host, _, _ := strings.Cut(url, "/")
+		a, _ := oidcprovider.ParseARN(arn)
+		host := a.Host()
 		if _, ok := groups[host]; !ok {
 			hosts = append(hosts, host)
 		}
@@ -318,9 +315,7 @@ func (r *run) finish(results []Result, summaries []AccountSummary) (*Report, err
 	errs := r.listErrors
 	for i := range results {
 		res := &results[i]
-		if res.Severity == "" {
-			res.Severity = severity(res.Outcome, res.BreaksAssumeRole)
-		}
+		grade(res)
 		if res.Host == "" {
 			res.Host = issuerHost(res)
 		}

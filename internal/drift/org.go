@@ -2,7 +2,8 @@ package drift
 
 import (
 	"fmt"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
@@ -19,17 +20,15 @@ func (r *run) accounts() (*Report, error) {
 	}
 	r.reach("")
 	perAccount := make([][]Result, len(accts))
-	sem := make(chan struct{}, r.e.opts.AccountConcurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(r.e.opts.AccountConcurrency)
 	for i, a := range accts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			perAccount[i] = r.oneAccount(a)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // an account's failure is its result
 
 	var results []Result
 	summaries := make([]AccountSummary, len(accts))

@@ -12,8 +12,8 @@ import (
 
 // urlOfARN is the provider Url in an OIDC provider ARN, "" when arn is not one.
 func urlOfARN(arn string) string {
-	_, url, _ := strings.Cut(arn, ":oidc-provider/")
-	return url
+	a, _ := oidcprovider.ParseARN(arn)
+	return a.URL
 }
 
 // alertHost is the host of a provider Url or host:port as alerts group by
@@ -69,10 +69,10 @@ func (l *iamSlots) Get(ctx context.Context, arn string) (oidcprovider.Provider, 
 	return l.Providers.Get(ctx, arn)
 }
 
-func (l *iamSlots) Update(ctx context.Context, arn string, list []string) error {
+func (l *iamSlots) UpdateIfUnchanged(ctx context.Context, arn string, expected, list []string) (oidcprovider.Provider, error) {
 	if err := l.acquire(ctx); err != nil {
-		return err
+		return oidcprovider.Provider{}, err
 	}
 	defer func() { <-l.slots }()
-	return l.Providers.Update(ctx, arn, list)
+	return l.Providers.UpdateIfUnchanged(ctx, arn, expected, list)
 }

@@ -196,22 +196,3 @@ func newReport(mode config.Mode, results []Result, accounts []AccountSummary) *R
 	}
 	return rep
 }
-
-// severity grades an outcome per DESIGN.md.
-func severity(o Outcome, breaks bool) Severity {
-	switch o {
-	case Updated:
-		return SeverityInfo
-	case AccountFailed:
-		return SeverityCritical
-	case Drift, Reverted, UpdateFailed:
-		if breaks {
-			return SeverityCritical
-		}
-		return SeverityWarning
-	case ProbeFailed, Expiring:
-		return SeverityWarning
-	default:
-		return SeverityNone
-	}
-}

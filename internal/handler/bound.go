@@ -9,6 +9,7 @@ import (
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 )
 
 // MaxResponseBytes is Lambda's limit on a synchronous invocation's response
@@ -268,9 +269,8 @@ func hostOf(r drift.Result) string {
 	if r.Host != "" {
 		return r.Host
 	}
-	if _, url, ok := strings.Cut(r.ProviderARN, ":oidc-provider/"); ok {
-		host, _, _ := strings.Cut(url, "/")
-		return host
+	if a, err := oidcprovider.ParseARN(r.ProviderARN); err == nil {
+		return a.Host()
 	}
 	if r.AccountID != "" {
 		return "account " + r.AccountID

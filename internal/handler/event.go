@@ -328,6 +328,6 @@ func sessionName(arn, principalID string) string {
 
 // providerAccount returns the account of an OIDC provider ARN.
 func providerAccount(arn string) (string, bool) {
-	account, err := oidcprovider.ParseARN(arn)
-	return account, err == nil
+	a, err := oidcprovider.ParseARN(arn)
+	return a.Account, err == nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // ErrNotARN: a string is not an IAM OIDC provider ARN.
@@ -12,15 +13,30 @@ var ErrNotARN = errors.New("not an IAM OIDC provider ARN; want arn:<partition>:i
 
 // arnPattern is an IAM OIDC provider ARN: partition, 12-digit account, and
 // the provider Url as IAM stores it (host[:port][/path], no scheme).
-var arnPattern = regexp.MustCompile(`^arn:aws(?:-[a-z]+)*:iam::([0-9]{12}):oidc-provider/[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[^\s]*)?$`)
+var arnPattern = regexp.MustCompile(`^arn:(aws(?:-[a-z]+)*):iam::([0-9]{12}):oidc-provider/([A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[^\s]*)?)$`)
 
-// ParseARN checks an IAM OIDC provider ARN, the one parser every input of
-// one (CLI flags, manual payloads, CloudTrail events) goes through, and
-// returns its account. The error wraps ErrNotARN and quotes arn.
-func ParseARN(arn string) (account string, err error) {
+// ARN is an IAM OIDC provider ARN's parts.
+type ARN struct {
+	Partition string
+	Account   string
+	// URL is the provider Url as IAM stores it: host[:port][/path], no scheme.
+	URL string
+}
+
+// Host is the URL's host[:port].
+func (a ARN) Host() string {
+	host, _, _ := strings.Cut(a.URL, "/")
+	return host
+}
+
+// ParseARN is the one parser of IAM OIDC provider ARNs: every input of one
+// (CLI flags, manual payloads, CloudTrail events) and every reader of its
+// parts (the engine's work order and grouping host, the findings'
+// partition) goes through it. The error wraps ErrNotARN and quotes arn.
+func ParseARN(arn string) (ARN, error) {
 	m := arnPattern.FindStringSubmatch(arn)
 	if m == nil {
-		return "", fmt.Errorf("%q: %w", arn, ErrNotARN)
+		return ARN{}, fmt.Errorf("%q: %w", arn, ErrNotARN)
 	}
-	return m[1], nil
+	return ARN{Partition: m[1], Account: m[2], URL: m[3]}, nil
 }

@@ -27,15 +27,16 @@ func TestParseARN(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.arn, func(t *testing.T) {
-			account, err := oidcprovider.ParseARN(tt.arn)
+			a, err := oidcprovider.ParseARN(tt.arn)
+			account := a.Account
 			if tt.account == "" {
 				if !errors.Is(err, oidcprovider.ErrNotARN) || !strings.Contains(err.Error(), `"`+tt.arn+`"`) {
 					t.Errorf("ParseARN = %q, %v; want ErrNotARN quoting it", account, err)
 				}
 				return
 			}
-			if err != nil || account != tt.account {
-				t.Errorf("ParseARN = %q, %v; want %s", account, err, tt.account)
+			if err != nil || account != tt.account || "arn:"+a.Partition+":iam::"+a.Account+":oidc-provider/"+a.URL != tt.arn {
+				t.Errorf("ParseARN = %+v, %v; want account %s and the parts of %s", a, err, tt.account, tt.arn)
 			}
 		})
 	}

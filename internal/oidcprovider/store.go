@@ -1,5 +1,6 @@
-// Package oidcprovider reads and updates IAM OpenID Connect providers through a
-// small interface over the IAM client.
+// Package oidcprovider reads IAM OpenID Connect providers and writes their
+// thumbprint lists (one compare-and-swap, UpdateIfUnchanged, for every writer)
+// through a small interface over the IAM client, and parses their ARNs.
 package oidcprovider
 
 import (
@@ -13,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/awsclient"
 )
 
 // API is the part of the IAM client this package calls.
@@ -63,7 +66,9 @@ func New(api API) *Store { return &Store{api: api} }
 
 // List returns the ARNs of the account's OIDC providers, sorted.
 func (s *Store) List(ctx context.Context) ([]string, error) {
-	out, err := s.api.ListOpenIDConnectProviders(ctx, &iam.ListOpenIDConnectProvidersInput{})
+	out, err := awsclient.WarmCall(func() (*iam.ListOpenIDConnectProvidersOutput, error) {
+		return s.api.ListOpenIDConnectProviders(ctx, &iam.ListOpenIDConnectProvidersInput{})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list OIDC providers: %w", classify(err))
 	}
@@ -80,7 +85,9 @@ func (s *Store) List(ctx context.Context) ([]string, error) {
 // Get reads one provider with its tags. A provider that no longer exists gives
 // an error wrapping ErrNotFound.
 func (s *Store) Get(ctx context.Context, arn string) (Provider, error) {
-	out, err := s.api.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
+	out, err := awsclient.WarmCall(func() (*iam.GetOpenIDConnectProviderOutput, error) {
+		return s.api.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
+	})
 	if err != nil {
 		return Provider{}, fmt.Errorf("get provider %s: %w", arn, classify(err))
 	}
@@ -96,21 +103,46 @@ func (s *Store) Get(ctx context.Context, arn string) (Provider, error) {
 	return p, nil
 }
 
-// Update replaces the provider's ThumbprintList with list, after checking it
+// update replaces the provider's ThumbprintList with list, after checking it
 // (1 to 5 entries, each 40 hex characters): IAM would refuse anything else, and
 // an empty list must never be written.
-func (s *Store) Update(ctx context.Context, arn string, list []string) error {
+func (s *Store) update(ctx context.Context, arn string, list []string) error {
 	if err := ValidateList(list); err != nil {
 		return fmt.Errorf("update thumbprints of %s: %w", arn, err)
 	}
-	_, err := s.api.UpdateOpenIDConnectProviderThumbprint(ctx, &iam.UpdateOpenIDConnectProviderThumbprintInput{
-		OpenIDConnectProviderArn: aws.String(arn),
-		ThumbprintList:           append([]string(nil), list...),
+	_, err := awsclient.WarmCall(func() (*iam.UpdateOpenIDConnectProviderThumbprintOutput, error) {
+		return s.api.UpdateOpenIDConnectProviderThumbprint(ctx, &iam.UpdateOpenIDConnectProviderThumbprintInput{
+			OpenIDConnectProviderArn: aws.String(arn),
+			ThumbprintList:           append([]string(nil), list...),
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("update thumbprints of %s: %w", arn, classify(err))
 	}
 	return nil
+}
+
+// ErrChanged: the provider's list is no longer the one the caller decided
+// on (another writer changed it); nothing was written.
+var ErrChanged = errors.New("thumbprint list changed since it was read")
+
+// UpdateIfUnchanged is the compare-and-swap of a provider's list, the one
+// every writer uses: it reads the provider again just before writing and
+// writes list only when the stored list is still expected (compared as
+// SameList), so that no writer overwrites another's change. IAM has no
+// conditional write; the read right before the write is the narrowest
+// window there is. It returns the provider as read: when its list is no
+// longer expected, with an error wrapping ErrChanged and nothing written;
+// a provider deleted in between gives an error wrapping ErrNotFound.
+func (s *Store) UpdateIfUnchanged(ctx context.Context, arn string, expected, list []string) (Provider, error) {
+	cur, err := s.Get(ctx, arn)
+	if err != nil {
+		return Provider{}, fmt.Errorf("re-read before write: %w", err)
+	}
+	if !SameList(cur.Thumbprints, expected) {
+		return cur, fmt.Errorf("update thumbprints of %s: %w: %q, not %q", arn, ErrChanged, cur.Thumbprints, expected)
+	}
+	return cur, s.update(ctx, arn, list)
 }
 
 // ValidThumbprint reports whether s is 40 hexadecimal characters (either case).

@@ -64,8 +64,8 @@ func TestStoreAgainstMoto(t *testing.T) {
 		t.Fatalf("Get = %+v, want tags and stored order kept", pa)
 	}
 
-	if err := store.Update(ctx, arnB, []string{tpC, tpA}); err != nil {
-		t.Fatalf("Update: %v", err)
+	if _, err := store.UpdateIfUnchanged(ctx, arnB, []string{strings.ToUpper(tpA)}, []string{tpC, tpA}); err != nil {
+		t.Fatalf("UpdateIfUnchanged: %v", err)
 	}
 	p, _ = store.Get(ctx, arnB)
 	if strings.Join(p.Thumbprints, ",") != tpC+","+tpA {
@@ -74,7 +74,7 @@ func TestStoreAgainstMoto(t *testing.T) {
 
 	// moto accepts any list; the store must refuse a bad one before sending it.
 	for _, bad := range [][]string{nil, {"abc"}, {tpA, tpB, tpC, tpA + "", "x"}, {tpA, tpB, tpC, "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222", "3333333333333333333333333333333333333333"}} {
-		err := store.Update(ctx, arnB, bad)
+		_, err := store.UpdateIfUnchanged(ctx, arnB, []string{tpC, tpA}, bad)
 		if !errors.Is(err, oidcprovider.ErrInvalidList) {
 			t.Errorf("Update(%v) error = %v, want ErrInvalidList", bad, err)
 		}
@@ -84,7 +84,20 @@ func TestStoreAgainstMoto(t *testing.T) {
 		t.Fatalf("a refused list was written: %v", p.Thumbprints)
 	}
 
+	// Another writer's change is never overwritten: the list read just
+	// before the write is not the one expected.
+	cur, err := store.UpdateIfUnchanged(ctx, arnB, []string{tpA}, []string{tpB})
+	if !errors.Is(err, oidcprovider.ErrChanged) || strings.Join(cur.Thumbprints, ",") != tpC+","+tpA {
+		t.Fatalf("UpdateIfUnchanged over a changed list: %+v, %v; want ErrChanged and the list read", cur, err)
+	}
+	if p, _ = store.Get(ctx, arnB); strings.Join(p.Thumbprints, ",") != tpC+","+tpA {
+		t.Fatalf("a changed list was overwritten: %v", p.Thumbprints)
+	}
+
 	missing := "arn:aws:iam::123456789012:oidc-provider/gone.example.com"
+	if _, err := store.UpdateIfUnchanged(ctx, missing, nil, []string{tpA}); !errors.Is(err, oidcprovider.ErrNotFound) {
+		t.Fatalf("UpdateIfUnchanged(missing) error = %v, want ErrNotFound", err)
+	}
 	if _, err := store.Get(ctx, missing); !errors.Is(err, oidcprovider.ErrNotFound) || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("Get(missing) error = %v, want ErrNotFound naming the ARN", err)
 	}
@@ -93,6 +106,10 @@ func TestStoreAgainstMoto(t *testing.T) {
 type failingAPI struct {
 	oidcprovider.API
 	err error
+}
+
+func (f failingAPI) GetOpenIDConnectProvider(context.Context, *iam.GetOpenIDConnectProviderInput, ...func(*iam.Options)) (*iam.GetOpenIDConnectProviderOutput, error) {
+	return &iam.GetOpenIDConnectProviderOutput{Url: aws.String("x"), ThumbprintList: []string{tpA}}, nil
 }
 
 func (f failingAPI) UpdateOpenIDConnectProviderThumbprint(context.Context, *iam.UpdateOpenIDConnectProviderThumbprintInput, ...func(*iam.Options)) (*iam.UpdateOpenIDConnectProviderThumbprintOutput, error) {
@@ -114,7 +131,7 @@ func TestUpdateClassifiesErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := oidcprovider.New(failingAPI{err: tt.err})
-			err := s.Update(context.Background(), "arn:aws:iam::1:oidc-provider/x", []string{tpA})
+			_, err := s.UpdateIfUnchanged(context.Background(), "arn:aws:iam::1:oidc-provider/x", []string{tpA}, []string{tpA})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("error = %v, want %v", err, tt.want)
 			}

@@ -13,8 +13,9 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -273,23 +274,21 @@ func (r *Runner) Notify(ctx context.Context, run string, batches []BatchRef) (*d
 	}
 	objs := make([]batchResult, len(batches))
 	errs := make([]error, len(batches))
-	sem := make(chan struct{}, readConcurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(readConcurrency)
 	for i, b := range batches {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			if err := r.get(ctx, b.Key, &objs[i]); err != nil {
 				errs[i] = err
-				return
+				return nil
 			}
 			if objs[i].Run != run || objs[i].Report == nil {
 				errs[i] = fmt.Errorf("batch result %s: not a result of run %s", b.Key, run)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every read's error is in errs
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("notify run %s: %w", run, err)
 	}

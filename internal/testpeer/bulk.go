@@ -1,11 +1,13 @@
 package testpeer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -19,28 +21,20 @@ import (
 // first error; after an error no further i is started. moto_server is one
 // Python process: a few calls in flight keep it busy, more only queue.
 func Parallel(ctx context.Context, n, limit int, do func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	sem := make(chan struct{}, max(limit, 1))
-	var wg sync.WaitGroup
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(limit, 1))
 	for i := range n {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
+		if gctx.Err() != nil {
 			break
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := do(ctx, i); err != nil {
-				cancel(err)
+		g.Go(func() error {
+			if gctx.Err() != nil {
+				return nil // an error came while this call waited for its slot
 			}
-		}()
+			return do(gctx, i)
+		})
 	}
-	wg.Wait()
-	return context.Cause(ctx)
+	return cmp.Or(g.Wait(), ctx.Err())
 }
 
 // CreateOrganization makes moto's default account (AccountID) the management

@@ -38,6 +38,8 @@ type Call struct {
 	N int
 	// Form is the decoded request body.
 	Form url.Values
+	// Body is the request body as sent (JSON for JSON protocols).
+	Body []byte
 }
 
 // ByAction adapts a rule on the action and its count.
@@ -84,7 +86,7 @@ func StartFaultProxy(target string, rule func(Call) Fault) (*FaultProxy, error) 
 		p.seen[action]++
 		f := Pass
 		if p.rule != nil {
-			f = p.rule(Call{Action: action, N: n, Form: form})
+			f = p.rule(Call{Action: action, N: n, Form: form, Body: body})
 		}
 		p.faults[f]++
 		p.mu.Unlock()

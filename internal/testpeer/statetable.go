@@ -3,11 +3,13 @@ package testpeer
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 )
 
 // CreateStateTable creates the alert state table as template.yaml does:
@@ -42,9 +44,19 @@ func CreateStateTable(ctx context.Context, cfg aws.Config, name string) error {
 type AtomicDynamo struct {
 	*dynamodb.Client
 
-	mu         sync.Mutex
-	items      map[string]*sync.Mutex
-	gets, upds int
+	mu          sync.Mutex
+	items       map[string]*sync.Mutex
+	gets, upds  int
+	failRecords int
+}
+
+// FailRecords makes the next n records fail (the writes that store what was
+// sent: their update names #outcome), as a state write failing between
+// delivery and record.
+func (d *AtomicDynamo) FailRecords(n int) {
+	d.mu.Lock()
+	d.failRecords = n
+	d.mu.Unlock()
 }
 
 // NewAtomicDynamo wraps the client of cfg.
@@ -65,12 +77,19 @@ func (d *AtomicDynamo) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemIn
 	key := fmt.Sprint(in.Key["pk"])
 	d.mu.Lock()
 	d.upds++
+	fail := d.failRecords > 0 && strings.Contains(aws.ToString(in.UpdateExpression), "#outcome")
+	if fail {
+		d.failRecords--
+	}
 	item, ok := d.items[key]
 	if !ok {
 		item = &sync.Mutex{}
 		d.items[key] = item
 	}
 	d.mu.Unlock()
+	if fail {
+		return nil, &smithy.GenericAPIError{Code: "InternalServerError", Message: "injected: the state write failed"}
+	}
 	item.Lock()
 	defer item.Unlock()
 	return d.Client.UpdateItem(ctx, in, optFns...)

@@ -1,14 +1,13 @@
 package fleet
 
 import (
-	"cmp"
 	"container/heap"
 	"context"
 	"fmt"
 	"slices"
-	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
@@ -167,9 +166,8 @@ func EngineOrder(arns []string) []string {
 func JobsOf(arns []string) []Job {
 	jobs := make([]Job, len(arns))
 	for i, arn := range arns {
-		_, url, _ := strings.Cut(arn, ":oidc-provider/")
-		host, _, _ := strings.Cut(url, "/")
-		jobs[i] = Job{URL: url, Host: host}
+		a, _ := oidcprovider.ParseARN(arn)
+		jobs[i] = Job{URL: a.URL, Host: a.Host()}
 	}
 	return jobs
 }
@@ -192,28 +190,16 @@ func IAMFloor(ctx context.Context, store *oidcprovider.Store, arns []string, con
 	if _, err := store.List(ctx); err != nil {
 		return 0, 0, fmt.Errorf("List: %w", err)
 	}
-	jobs := make(chan string)
-	errs := make(chan error, conc)
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Go(func() {
-			var first error
-			for arn := range jobs {
-				if _, err := store.Get(ctx, arn); err != nil && first == nil {
-					first = fmt.Errorf("Get %s: %w", arn, err)
-				}
+	var g errgroup.Group
+	g.SetLimit(max(conc, 1))
+	for _, arn := range arns {
+		g.Go(func() error {
+			if _, err := store.Get(ctx, arn); err != nil {
+				return fmt.Errorf("Get %s: %w", arn, err)
 			}
-			errs <- first
+			return nil
 		})
 	}
-	for _, arn := range arns {
-		jobs <- arn
-	}
-	close(jobs)
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		err = cmp.Or(err, e)
-	}
+	err = g.Wait()
 	return slices.Min(ls), time.Since(start), err
 }
