@@ -13,8 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-
-	"github.com/thumbprint-drift/thumbprint-drift/internal/awsclient"
 )
 
 // SessionName is the role session name of every AssumeRole, so member
@@ -167,18 +165,13 @@ func active(a orgtypes.Account) bool {
 }
 
 // Credentials returns cached credentials for roleARN, assumed through api with
-// the session name thumbprint-drift and externalID when set. The AssumeRole
-// call runs on a warm goroutine (awsclient.Warm), not on the one the cache
-// starts for it.
+// the session name thumbprint-drift and externalID when set.
 func Credentials(api STSAPI, roleARN, externalID string) aws.CredentialsProvider {
-	assume := stscreds.NewAssumeRoleProvider(api, roleARN, func(o *stscreds.AssumeRoleOptions) {
+	return aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(api, roleARN, func(o *stscreds.AssumeRoleOptions) {
 		o.RoleSessionName = SessionName
 		if externalID != "" {
 			o.ExternalID = aws.String(externalID)
 		}
-	})
-	return aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
-		return awsclient.WarmCall(func() (aws.Credentials, error) { return assume.Retrieve(ctx) })
 	}))
 }
 

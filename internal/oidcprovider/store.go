@@ -14,8 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
-
-	"github.com/thumbprint-drift/thumbprint-drift/internal/awsclient"
 )
 
 // API is the part of the IAM client this package calls.
@@ -66,9 +64,7 @@ func New(api API) *Store { return &Store{api: api} }
 
 // List returns the ARNs of the account's OIDC providers, sorted.
 func (s *Store) List(ctx context.Context) ([]string, error) {
-	out, err := awsclient.WarmCall(func() (*iam.ListOpenIDConnectProvidersOutput, error) {
-		return s.api.ListOpenIDConnectProviders(ctx, &iam.ListOpenIDConnectProvidersInput{})
-	})
+	out, err := s.api.ListOpenIDConnectProviders(ctx, &iam.ListOpenIDConnectProvidersInput{})
 	if err != nil {
 		return nil, fmt.Errorf("list OIDC providers: %w", classify(err))
 	}
@@ -85,9 +81,7 @@ func (s *Store) List(ctx context.Context) ([]string, error) {
 // Get reads one provider with its tags. A provider that no longer exists gives
 // an error wrapping ErrNotFound.
 func (s *Store) Get(ctx context.Context, arn string) (Provider, error) {
-	out, err := awsclient.WarmCall(func() (*iam.GetOpenIDConnectProviderOutput, error) {
-		return s.api.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
-	})
+	out, err := s.api.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
 	if err != nil {
 		return Provider{}, fmt.Errorf("get provider %s: %w", arn, classify(err))
 	}
@@ -110,11 +104,9 @@ func (s *Store) update(ctx context.Context, arn string, list []string) error {
 	if err := ValidateList(list); err != nil {
 		return fmt.Errorf("update thumbprints of %s: %w", arn, err)
 	}
-	_, err := awsclient.WarmCall(func() (*iam.UpdateOpenIDConnectProviderThumbprintOutput, error) {
-		return s.api.UpdateOpenIDConnectProviderThumbprint(ctx, &iam.UpdateOpenIDConnectProviderThumbprintInput{
-			OpenIDConnectProviderArn: aws.String(arn),
-			ThumbprintList:           append([]string(nil), list...),
-		})
+	_, err := s.api.UpdateOpenIDConnectProviderThumbprint(ctx, &iam.UpdateOpenIDConnectProviderThumbprintInput{
+		OpenIDConnectProviderArn: aws.String(arn),
+		ThumbprintList:           append([]string(nil), list...),
 	})
 	if err != nil {
 		return fmt.Errorf("update thumbprints of %s: %w", arn, classify(err))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -206,4 +207,63 @@ type recording struct {
 func (r *recording) Notify(ctx context.Context, claimed []alert.Claimed) (alert.Delivery, error) {
 	r.notified = append(r.notified, claimed)
 	return r.Pipeline.Notify(ctx, claimed)
+}
+
+// racing claims what each call is given, as a lifecycle whose earlier
+// claims make a later claim of the same results lose.
+type racing struct {
+	claims   [][]alert.Claimed
+	notified []alert.Claimed
+}
+
+func (r *racing) ClaimHeld(context.Context, *drift.Report, time.Duration) ([]alert.Claimed, error) {
+	c := r.claims[0]
+	r.claims = r.claims[1:]
+	return c, nil
+}
+
+func (r *racing) Notify(_ context.Context, claimed []alert.Claimed) (alert.Delivery, error) {
+	r.notified = append(r.notified, claimed...)
+	return alert.Delivery{Sent: map[alert.Transition]int{}, Unsent: map[string]bool{}}, nil
+}
+
+func TestRetriedCheckKeepsEarlierClaims(t *testing.T) {
+	c := store(t)
+	const run = "20261207T031500Z-0a1b2c3d"
+	accts := accountIDs(3)
+	now := time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC)
+	claim := func(i int, until time.Time) alert.Claimed {
+		return alert.Claimed{Result: drift.Result{ProviderARN: "arn:aws:iam::" + accts[i] + ":oidc-provider/idp.example", Outcome: drift.Drift},
+			Transition: alert.TransitionNew, Claim: fmt.Sprintf("attempt-1-%d", i), ClaimUntil: until}
+	}
+	held, lapsed, fresh := claim(0, now.Add(time.Minute)), claim(1, now.Add(-time.Second)), claim(2, now.Add(time.Minute))
+	fresh.Claim = "attempt-2-2"
+	alerts := &racing{claims: [][]alert.Claimed{
+		{held, lapsed}, // the first attempt claims two, then its process dies
+		{fresh},        // the retry loses the held claim, wins a new one
+	}}
+	r := shard.New(shard.Options{Store: c, Bucket: bucket, Size: 10, Alerts: alerts, Now: func() time.Time { return now },
+		Check: func(context.Context, []string) (*drift.Report, error) { return report(), nil }})
+	ctx := context.Background()
+	first, err := r.Check(ctx, run, accts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retry, err := r.Check(ctx, run, accts)
+	if err != nil || retry.Key != first.Key {
+		t.Fatalf("retried Check() = %+v, %v; want the same key %s", retry, err, first.Key)
+	}
+	if _, err := r.Notify(ctx, run, []shard.BatchRef{{Key: retry.Key}}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range alerts.notified {
+		got = append(got, c.Claim)
+	}
+	slices.Sort(got)
+	// The held claim of the first attempt is kept; its lapsed one is not
+	// (another invocation may hold it now; the lifecycle decides again next run).
+	if want := []string{"attempt-1-0", "attempt-2-2"}; !slices.Equal(got, want) {
+		t.Errorf("notify sent claims %v, want %v", got, want)
+	}
 }

@@ -41,7 +41,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/thumbprint-drift/thumbprint-drift/internal/awsclient"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 )
 
@@ -347,7 +346,7 @@ func (s *Store) update(ctx context.Context, key string, u *update, cond string) 
 	if len(u.vals) > 0 {
 		in.ExpressionAttributeValues = u.vals
 	}
-	_, err := awsclient.WarmCall(func() (*dynamodb.UpdateItemOutput, error) { return s.api.UpdateItem(ctx, in) })
+	_, err := s.api.UpdateItem(ctx, in)
 	return err
 }
 
