@@ -87,7 +87,7 @@ func newServiceFor(ctx context.Context, awsCfg aws.Config, cfg config.Config, lo
 		ExpiryWarning:      cfg.ExpiryWarning,
 	}
 	if lc != nil {
-		opts.Seen = lc
+		opts.Memory = lc
 	}
 	if !cfg.MultiAccount() {
 		stsc := sts.NewFromConfig(awsCfg)
@@ -157,10 +157,11 @@ type StageState struct {
 	lifecycle *alert.Lifecycle
 }
 
-// LastSeen is when the provider's thumbprints were last seen live, within
-// the window the engine's merge uses.
-func (s *StageState) LastSeen(ctx context.Context, providerARN string, now time.Time) (drift.LastSeen, error) {
-	return s.lifecycle.LastSeen(ctx, providerARN, now)
+// Recall is what the state remembers of the provider (its last writer, a
+// revert), as the engine reads it: stage refuses a provider owned by code.
+func (s *StageState) Recall(ctx context.Context, providerARN string, now time.Time) (drift.Recall, error) {
+	items, err := s.lifecycle.Recall(ctx, []string{providerARN}, now)
+	return items[providerARN], err
 }
 
 // OpenStageState is the state table with a client from the SDK's standard
