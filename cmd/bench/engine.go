@@ -86,7 +86,7 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc, k i
 		Concurrency: conc,
 	}
 	if lc != nil {
-		opts.Seen = lc
+		opts.Memory = lc
 	}
 	svc := &app.Service{Engine: drift.New(opts), Pipeline: alert.New(alert.Options{Lifecycle: lc})}
 

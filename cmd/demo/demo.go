@@ -1,9 +1,10 @@
 // Command demo (`make demo`) shows thumbprint-drift's whole job on this
 // machine: the real function binary behind a local Lambda Runtime API, against
 // moto_server (IAM, SNS, SQS, DynamoDB, EventBridge, Security Hub) and local
-// TLS identity providers, in five scenes: the schedule alerting (new), the
+// TLS identity providers, in six scenes: the schedule alerting (new), the
 // schedule again (silent), an operator's fix (resolved), a CloudTrail-triggered
-// check (the function's own update ignored), an expiring certificate. Each
+// check (the function's own update ignored), an expiring certificate, and
+// infrastructure as code (a list Terraform set back: reverted, never fought). Each
 // scene prints the report and what reached SNS, EventBridge and Security Hub,
 // and checks that it went as it says. -v prints the function's log lines;
 // -keep leaves the world running until Ctrl-C, for the CLI.
@@ -123,7 +124,7 @@ func run(ctx context.Context, stdout io.Writer, verbose, keep bool) error {
 
 // scenes is the demo's script.
 func (d *demo) scenes(ctx context.Context) {
-	p1, p3, p6 := d.w.providers[0], d.w.providers[2], d.w.providers[5]
+	p1, p3, p6, p7 := d.w.providers[0], d.w.providers[2], d.w.providers[5], d.w.providers[6]
 
 	d.line("\n== Scene 1: the hourly schedule, run 1 (events/scheduled.json)")
 	r1 := d.invoke(ctx, "scheduled.json")
@@ -151,12 +152,13 @@ func (d *demo) scenes(ctx context.Context) {
 	d.para("  ", "(3) is resolved: one message, its finding archived. (4), on the same host, still drifts and stays silent.")
 	d.expect("run 3", r3, map[int]string{1: "in-sync", 2: "in-sync", 3: "in-sync resolved", 4: "drift", 5: "probe-failed"}, 1)
 
-	d.line("\n== Scene 4: a CloudTrail-triggered check (events/cloudtrail-update-thumbprint.json)")
+	d.line("\n== Scene 4: a CloudTrail-triggered check (events/cloudtrail-update-console.json)")
 	stale := "1b511abead59c6ce207077c0bf0e0043b1382612" // the sample's thumbprintList
-	d.para("  ", "Terraform writes the thumbprint "+stale+" to (1); CloudTrail records UpdateOpenIDConnectProviderThumbprint "+
-		"and the rule invokes the function with that event (the sample, naming (1)). Only (1) is checked:")
+	d.para("  ", "An operator writes the thumbprint "+stale+" to (1) from the IAM console; CloudTrail records "+
+		"UpdateOpenIDConnectProviderThumbprint and the rule invokes the function with that event (the sample, naming (1)). "+
+		"A console writer does not make (1) owned by code, so the function fixes it. Only (1) is checked:")
 	d.do(d.w.setThumbprints(ctx, p1, []string{stale}))
-	r4 := d.invoke(ctx, "cloudtrail-update-thumbprint.json", "token.actions.githubusercontent.com", p1.url)
+	r4 := d.invoke(ctx, "cloudtrail-update-console.json", "token.actions.githubusercontent.com", p1.url)
 	d.show(r4, "")
 	d.expect("CloudTrail check", r4, map[int]string{1: "updated applied"}, 1)
 	d.para("  ", "The function's own update makes CloudTrail send another event (events/cloudtrail-own-update.json, naming "+
@@ -179,6 +181,8 @@ func (d *demo) scenes(ctx context.Context) {
 	r5 := d.invoke(ctx, "cloudtrail-create.json", "gitlab.example.com", p6.url)
 	d.show(r5, "")
 	d.expect("expiring", r5, map[int]string{6: "expiring new"}, 1)
+
+	d.iac(ctx, p7)
 }
 
 // do records err, the first one only.

@@ -129,6 +129,15 @@ func TestDemo(t *testing.T) {
 		has(t, s, row("6", "expiring", "warning", "new", "no", "(kept)"), "(2 of 2 in its chain:",
 			"thumbprint-drift: new expiring 127.0.0.1:", regexp.MustCompile(`(?m)^    \(6\) ACTIVE\s+FAILED\s+MEDIUM\s`))
 	})
+	t.Run("scene 6: infrastructure as code", func(t *testing.T) {
+		s := section(t, text, "Scene 6")
+		has(t, s, row("7", "updated", "info", "applied", "yes", "(written)"), row("7", "reverted", "warning", "new", "yes", "(not written)"),
+			row("7", "reverted", "warning", "-", "yes", "(not written)"), row("7", "in-sync", "none", "resolved", "yes", "(kept)"),
+			"thumbprint-drift: new reverted 127.0.0.1:", "      managed by  terraform",
+			regexp.MustCompile(`(?m)^      last writer terraform arn:aws:sts::123456789012:assumed-role/terraform-deploy/GitHubActions at `),
+			regexp.MustCompile(`(?m)^      code fix    thumbprint_list = \["[0-9a-f]{40}", "[0-9a-f]{40}"\]$`),
+			"    | New: reverted for 127.0.0.1:", "change the code (terraform, aws_iam_openid_connect_provider)")
+	})
 	has(t, text, regexp.MustCompile(`(?m)^Done in [0-9.]+m?s; `))
 }
 

@@ -41,7 +41,7 @@ func (d *demo) para(first, text string) {
 func (d *demo) setup(settings []string) {
 	w := d.w
 	d.line("thumbprint-drift demo: the real drift-check function against local AWS (moto_server) and local")
-	d.line("OIDC identity providers, in five scenes. Nothing leaves this machine.")
+	d.line("OIDC identity providers, in six scenes. Nothing leaves this machine.")
 	d.line("\n== Setup")
 	d.line("  moto_server   %s (IAM, SNS, SQS, DynamoDB, EventBridge, Security Hub)", w.moto.Endpoint)
 	d.line("  alerts        SNS topic %s -> SQS queue", w.alerts.TopicARN)
@@ -88,7 +88,7 @@ func (d *demo) show(r *result, email drift.Outcome) {
 		switch res.Outcome {
 		case drift.Updated:
 			change = shortList(res.StoredThumbprints) + " -> " + shortList(res.NewThumbprints) + " (written)"
-		case drift.Drift, drift.UpdateFailed:
+		case drift.Drift, drift.Reverted, drift.UpdateFailed:
 			change = shortList(res.StoredThumbprints) + " -> " + shortList(res.NewThumbprints) + " (not written)"
 		}
 		fmt.Fprintf(tw, "  (%d) %s\t%s\t%s\t%s\t%s\t%s\n", p.n, res.URL, res.Outcome, res.Severity, transition, trusted, change)
@@ -146,6 +146,15 @@ func (d *demo) message(m testpeer.Delivered) {
 	}
 	d.line("      providers   %s", strings.Join(names, ", "))
 	for _, res := range m.Results() {
+		if by := str(res["managed_by"]); by != "" {
+			d.line("      managed by  %s", by)
+		}
+		if w, ok := res["last_writer"].(map[string]any); ok {
+			d.line("      last writer %s %s at %s", str(w["tool"]), str(w["principal"]), str(w["at"]))
+		}
+		if code := str(res["code_fix"]); code != "" {
+			d.line("      code fix    %s", strings.ReplaceAll(code, "\n", "\n                  "))
+		}
 		if fix := str(res["fix"]); fix != "" {
 			d.line("      fix         %s", fix)
 		}

@@ -103,12 +103,12 @@ func startWorld(ctx context.Context, c *cleanups, dir string) (*world, error) {
 	// its providers store the thumbprint of the intermediate named stored.
 	const year, tenDays = 365 * 24 * time.Hour, 10 * 24 * time.Hour
 	for _, h := range []struct {
-		root            *testidp.CA
-		serve, stored   string // "" serve: nothing listens
-		valid           time.Duration
-		caValid         time.Duration // of the stored intermediate; 0: ten years
-		paths, stories  []string
-		createdInScene5 bool
+		root           *testidp.CA
+		serve, stored  string // "" serve: nothing listens
+		valid          time.Duration
+		caValid        time.Duration // of the stored intermediate; 0: ten years
+		paths, stories []string
+		createdLater   bool // in scene 5 or 6, not at start
 	}{
 		{root: public, serve: "Demo Public Intermediate A", stored: "Demo Public Intermediate A", valid: year,
 			paths: []string{"/ci"}, stories: []string{"public chain; stores its thumbprint"}},
@@ -118,7 +118,9 @@ func startWorld(ctx context.Context, c *cleanups, dir string) (*world, error) {
 			stories: []string{"private chain, intermediate rotated; stores the retired one", "the same host and stale list (another team's provider)"}},
 		{root: public, stored: "Demo Public Intermediate D", paths: []string{"/retired"}, stories: []string{"nothing listens on its port"}},
 		{root: private, serve: "Demo Corp Issuing CA 3", stored: "Demo Corp Issuing CA 3", valid: year, caValid: tenDays, paths: []string{"/new-tenant"},
-			stories: []string{"private chain, in sync, its issuing CA (the thumbprint) expires in 10 days (created in scene 5)"}, createdInScene5: true},
+			stories: []string{"private chain, in sync, its issuing CA (the thumbprint) expires in 10 days (created in scene 5)"}, createdLater: true},
+		{root: public, serve: "Demo Public Intermediate G2", stored: "Demo Public Intermediate G1", valid: year, paths: []string{"/infra"},
+			stories: []string{"public chain, intermediate rotated; declared in Terraform (created in scene 6)"}, createdLater: true},
 	} {
 		stored, err := h.root.Intermediate(h.stored)
 		if h.caValid > 0 {
@@ -139,7 +141,7 @@ func startWorld(ctx context.Context, c *cleanups, dir string) (*world, error) {
 		}
 		for i, path := range h.paths {
 			p := &provider{n: len(w.providers) + 1, story: h.stories[i], url: addr + path, stored: testidp.Thumbprint(stored.DER)}
-			if w.providers = append(w.providers, p); !h.createdInScene5 {
+			if w.providers = append(w.providers, p); !h.createdLater {
 				if err := w.create(ctx, p); err != nil {
 					return nil, err
 				}
@@ -203,4 +205,13 @@ func (w *world) findings(ctx context.Context) (map[string]shtypes.AwsSecurityFin
 		out[aws.ToString(f.Id)] = f
 	}
 	return out, nil
+}
+
+// stored is p's thumbprint list as IAM holds it; nil when it cannot be read.
+func (w *world) stored(ctx context.Context, p *provider) []string {
+	out, err := w.iam.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(p.arn)})
+	if err != nil {
+		return nil
+	}
+	return out.ThumbprintList
 }

@@ -12,11 +12,11 @@ package alert
 import (
 	"context"
 	"log/slog"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 )
 
 // API is the part of the SNS client this package calls.
@@ -30,24 +30,9 @@ var _ API = (*sns.Client)(nil)
 const MaxSubject = 100
 
 // FixCommand is the AWS CLI command that writes list to the provider.
-func FixCommand(arn string, list []string) string {
-	return "aws iam update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn " +
-		shellQuote(arn) + " --thumbprint-list " + strings.Join(list, " ")
-}
+func FixCommand(arn string, list []string) string { return iac.FixCommand(arn, list) }
 
-func shellQuote(s string) string {
-	safe := true
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(":/._-=+@,%", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe && s != "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+func shellQuote(s string) string { return iac.ShellQuote(s) }
 
 // SNSPublisher publishes alerts to one SNS topic.
 type SNSPublisher struct {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 )
 
 // Chatbot is an AWS Chatbot (Amazon Q Developer in chat applications) custom
@@ -90,6 +91,10 @@ func ChatbotNotification(d Document) (string, error) {
 			n.Metadata.RelatedResources = append(n.Metadata.RelatedResources, r.ProviderARN)
 		}
 	}
+	if len(d.Results) == 1 && d.Results[0].ManagedBy != "" {
+		n.Metadata.AdditionalContext["managed_by"] = d.Results[0].ManagedBy
+		n.Metadata.AdditionalContext["code_fix"] = d.Results[0].CodeFix
+	}
 	return marshal(n)
 }
 
@@ -143,14 +148,28 @@ func chatbotDescription(d Document) string {
 func chatbotNextSteps(d Document) []string {
 	steps := []string{}
 	for _, r := range d.Results {
-		if r.Fix == "" {
+		if r.Fix == "" && r.CodeFix == "" {
 			continue
 		}
 		if len(steps) == chatbotListed {
 			steps = append(steps, "Fix commands of the other providers: the email variant and the document.")
 			break
 		}
-		steps = append(steps, "`"+r.Fix+"`")
+		switch {
+		case r.CodeFix != "" && iac.Resource(iac.Tool(r.ManagedBy)) != "":
+			// Owned by code: the change to make there, never a command the
+			// next apply would undo.
+			fix := "`" + r.CodeFix + "`"
+			if strings.Contains(r.CodeFix, "\n") {
+				fix = "```\n" + r.CodeFix + "\n```"
+			}
+			steps = append(steps, fmt.Sprintf("Change the code (%s `%s` of `%s`), then apply it: %s",
+				r.ManagedBy, iac.Resource(iac.Tool(r.ManagedBy)), r.ProviderARN, fix))
+		case r.CodeFix != "":
+			steps = append(steps, fmt.Sprintf("Owned by code (%s): change it to declare this list, or run `%s`", r.ManagedBy, r.CodeFix))
+		default:
+			steps = append(steps, "`"+r.Fix+"`")
+		}
 	}
 	text, _ := silence(d)
 	if d.Outcome != drift.AccountFailed {

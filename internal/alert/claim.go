@@ -118,23 +118,32 @@ func NewLifecycle(store *state.Store, p Policy, logger *slog.Logger) *Lifecycle 
 	return &Lifecycle{store: store, policy: p, logger: logger}
 }
 
-// LastSeen reads when the provider's thumbprints were last seen live, within
-// SeenWindow (a drift.Seen, for the engine's merge).
-func (l *Lifecycle) LastSeen(ctx context.Context, providerARN string, now time.Time) (drift.LastSeen, error) {
-	items, err := l.store.Get(ctx, []string{providerARN})
+// Recall reads what the state remembers of a provider for its decision (a
+// drift.Memory): when its thumbprints were last seen live (within
+// SeenWindow), its last writer other than the function, the list the
+// function last applied, and whether one was ever set back.
+//
+// The items are read in batches (BatchGetItem, 100 keys a call); a provider
+// without an item is absent from the map.
+func (l *Lifecycle) Recall(ctx context.Context, providerARNs []string, now time.Time) (map[string]drift.Recall, error) {
+	items, err := l.store.Get(ctx, providerARNs)
 	if err != nil {
 		return nil, err
 	}
-	out := drift.LastSeen{}
-	for t, at := range items[providerARN].Seen {
-		if now.Sub(at) < SeenWindow {
-			out[t] = at
+	out := make(map[string]drift.Recall, len(items))
+	for key, it := range items {
+		rec := drift.Recall{Seen: drift.LastSeen{}, Writer: it.Writer, Wrote: it.Wrote, WroteAt: it.WroteAt, RevertedAt: it.RevertedAt}
+		for t, at := range it.Seen {
+			if now.Sub(at) < SeenWindow {
+				rec.Seen[t] = at
+			}
 		}
+		out[key] = rec
 	}
 	return out, nil
 }
 
-var _ drift.Seen = (*Lifecycle)(nil)
+var _ drift.Memory = (*Lifecycle)(nil)
 
 // claim reads the observations' state in batches, decides each transition
 // (Next) and claims it; observe writes the observations that need no

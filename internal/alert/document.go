@@ -10,6 +10,7 @@ import (
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 )
 
 // Document is the JSON alert document of one grouped message (DESIGN.md
@@ -46,8 +47,14 @@ type DocumentResult struct {
 	// Detail is at most MaxDetailBytes.
 	Detail string `json:"detail"`
 	// Fix is the AWS CLI command that writes the new list, when there is one
-	// to write (drift and update-failed).
+	// to write (drift, reverted and update-failed).
 	Fix string `json:"fix,omitempty"`
+	// ManagedBy, LastWriter and CodeFix say, for a provider owned by code,
+	// what owns it, who last wrote it and the change to make in the code
+	// (DESIGN.md "Infrastructure as code").
+	ManagedBy  string      `json:"managed_by,omitempty"`
+	LastWriter *iac.Writer `json:"last_writer,omitempty"`
+	CodeFix    string      `json:"code_fix,omitempty"`
 }
 
 // MaxDetailBytes bounds one result's detail in a message; a longer detail is
@@ -88,8 +95,11 @@ func documentResult(r drift.Result) DocumentResult {
 		BreaksAssumeRole:   r.BreaksAssumeRole,
 		FirstSeen:          r.FirstSeen,
 		Detail:             CutDetail(r.Detail),
+		ManagedBy:          r.ManagedBy,
+		LastWriter:         r.LastWriter.Brief(),
+		CodeFix:            r.CodeFix,
 	}
-	if (r.Outcome == drift.Drift || r.Outcome == drift.UpdateFailed) && len(r.NewThumbprints) > 0 && r.ProviderARN != "" {
+	if (r.Outcome == drift.Drift || r.Outcome == drift.Reverted || r.Outcome == drift.UpdateFailed) && len(r.NewThumbprints) > 0 && r.ProviderARN != "" {
 		d.Fix = FixCommand(r.ProviderARN, r.NewThumbprints)
 	}
 	return d

@@ -6,6 +6,7 @@ import (
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 )
 
 // TagMode is the provider tag that sets its mode; "ignore" silences it.
@@ -70,8 +71,26 @@ func EmailText(d Document) string {
 			}
 		}
 		field("first seen", r.FirstSeen)
+		field("managed by", r.ManagedBy)
+		if r.LastWriter != nil {
+			field("last writer", r.LastWriter.String())
+		}
 		field("detail", r.Detail)
-		if r.Fix != "" {
+		if r.CodeFix != "" {
+			if res := iac.Resource(iac.Tool(r.ManagedBy)); res != "" {
+				line("   change the code (%s, %s), then apply it:", r.ManagedBy, res)
+			} else {
+				line("   change the code that owns it (%s), or run:", r.ManagedBy)
+			}
+			for _, l := range strings.Split(r.CodeFix, "\n") {
+				line("     %s", l)
+			}
+		}
+		switch {
+		case r.Fix != "" && r.CodeFix != "" && r.Fix != r.CodeFix:
+			line("   meanwhile (the code's next apply sets it back):")
+			line("     %s", r.Fix)
+		case r.Fix != "" && r.CodeFix == "":
 			line("   fix:")
 			line("     %s", r.Fix)
 		}
@@ -166,6 +185,11 @@ func happened(d Document) string {
 		}
 		return fmt.Sprintf("%s serves a certificate chain whose thumbprint %s %s not store. "+
 			"The stored list was left in place: %s.", d.Host, the, do, why)
+	case drift.Reverted:
+		return fmt.Sprintf("%s serves a certificate chain whose thumbprint %s %s not store. thumbprint-drift "+
+			"had written a list holding it, and another writer (code deploying the provider, most likely) has set it back: "+
+			"each detail names who and when. The function does not write it again, since the code's next apply would "+
+			"set it back once more: put the list in the code (the change below).", d.Host, the, do)
 	case drift.UpdateFailed:
 		return fmt.Sprintf("%s serves a certificate chain whose thumbprint %s %s not store, "+
 			"and IAM refused or failed the update to the new list (see each detail).", d.Host, the, do)
@@ -187,10 +211,14 @@ func breaks(d Document) string {
 	switch d.Outcome {
 	case drift.InSync, drift.Updated:
 		return "Nothing: the stored lists match the live chain."
-	case drift.Drift, drift.UpdateFailed:
+	case drift.Drift, drift.Reverted, drift.UpdateFailed:
 		if k := d.breaking(); k > 0 {
-			return fmt.Sprintf("AssumeRoleWithWebIdentity fails for %s listed here (breaks_assume_role): %s "+
-				"Run each fix command below, or let the function write it.", plural(k, "provider", "providers"), why)
+			todo := "Run each fix command below, or let the function write it."
+			if d.Outcome == drift.Reverted {
+				todo = "Put each list below in the code that owns the provider, and apply it."
+			}
+			return fmt.Sprintf("AssumeRoleWithWebIdentity fails for %s listed here (breaks_assume_role): %s %s",
+				plural(k, "provider", "providers"), why, todo)
 		}
 		return "Nothing yet: the chain is publicly trusted and no host requires TLS 1.3, so AWS validates " +
 			"the certificate with its own CA library and ignores the thumbprint. Should that change, the stale " +

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/state"
 )
 
@@ -25,7 +27,7 @@ type Policy struct {
 	ExpiryOff bool
 }
 
-// Timing of the seen-live record and of applied's deduplication.
+// Timing of the seen-live record.
 const (
 	// SeenRefresh: when a live thumbprint was last seen is written again
 	// only this long after the time recorded, so a quiet run writes nothing.
@@ -36,12 +38,6 @@ const (
 	SeenWindow = state.Retention
 	// MaxSeen bounds the sightings kept per provider (the most recent).
 	MaxSeen = 16
-	// AppliedWindow: an update identical to the one last applied (same
-	// stored list replaced by the same new list) within this window is the
-	// same action seen by two concurrent invocations (both wrote the same
-	// list before either read the other's write), so applied is sent once.
-	// It is Lambda's longest invocation.
-	AppliedWindow = 15 * time.Minute
 )
 
 // Step is the lifecycle's decision for one key in one run.
@@ -87,8 +83,18 @@ type Step struct {
 //     consecutive runs failed; until then it is counted, not sent;
 //   - in-sync: resolved when a problem is open, except an expiring with
 //     the warning off (Policy.ExpiryOff), forgotten quietly;
-//   - updated: applied, which also closes an open problem, except when
-//     the identical update was applied within AppliedWindow.
+//   - updated: applied, which also closes an open problem, except when the
+//     identical update was applied and its list is still the one the
+//     function wrote: the same action seen by two concurrent invocations
+//     (both wrote the same list before either read the other's write). An
+//     identical update can come again only after another writer's list was
+//     found in its place (a revert is never written over).
+//
+// It also keeps what the state knows of the code that owns the provider
+// (DESIGN.md "Infrastructure as code"), as quiet fields: the writer a
+// CloudTrail event named, when newer than the one recorded; the list the
+// function applied (updated), forgotten once another writer's list is found
+// in sync; and when a list it applied was first found set back (reverted).
 //
 // An applied whose delivery failed is owed: the claim stores it (the record
 // clears it), so that a retry, which finds the provider in sync, still sends
@@ -119,6 +125,22 @@ func Next(prev state.Item, r drift.Result, now time.Time, p Policy) Step {
 			q.Seen[t] = now
 			dirty = true
 		}
+	}
+
+	if w := r.EventWriter; w != nil && iac.Newer(q.Writer, w) == w {
+		q.Writer = w
+		dirty = true
+	}
+	switch {
+	case r.Outcome == drift.Updated && !oidcprovider.SameList(q.Wrote, r.NewThumbprints):
+		q.Wrote, q.WroteAt = slices.Clone(r.NewThumbprints), now
+		dirty = true
+	case r.Outcome == drift.Reverted && q.RevertedAt.IsZero():
+		q.RevertedAt = now
+		dirty = true
+	case (r.Outcome == drift.InSync || r.Outcome == drift.Expiring) && len(q.Wrote) > 0 && !oidcprovider.SameList(q.Wrote, r.StoredThumbprints):
+		q.Wrote, q.WroteAt = nil, time.Time{}
+		dirty = true
 	}
 
 	var problem drift.Outcome
@@ -158,7 +180,7 @@ func Next(prev state.Item, r drift.Result, now time.Time, p Policy) Step {
 	switch {
 	case r.Outcome == drift.Updated:
 		id := appliedID(r)
-		if prev.Applied == id && !now.Before(prev.AppliedAt) && now.Sub(prev.AppliedAt) < AppliedWindow {
+		if prev.Applied == id && oidcprovider.SameList(prev.Wrote, r.NewThumbprints) {
 			break // another invocation sent this very update
 		}
 		step.Transition = TransitionApplied

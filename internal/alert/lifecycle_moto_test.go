@@ -94,7 +94,9 @@ func TestLifecycleTransitions(t *testing.T) {
 	w.snsOnly()
 	drifted, fixed := pipeARN("idp.example", "drifted"), pipeARN("idp.example", "fixed")
 	runWith := func(d drift.Result) (*drift.Report, map[string][]string, map[alert.Transition]int) {
-		rep := report(d, result(fixed, drift.InSync, tpLiveA))
+		inSync := result(fixed, drift.InSync, tpLiveA)
+		inSync.StoredThumbprints = []string{tpLiveA, tpOld} // the list run 1 wrote, still in place
+		rep := report(d, inSync)
 		got, sent := w.run(rep)
 		return rep, got, sent
 	}

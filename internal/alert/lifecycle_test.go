@@ -2,12 +2,14 @@ package alert_test
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/state"
 )
 
@@ -50,9 +52,21 @@ func TestNext(t *testing.T) {
 		{"in sync, seen a day ago: refresh only", state.Item{Key: arn, Version: 1, Seen: map[string]time.Time{a: ago(24 * time.Hour)}}, res(drift.InSync, a), pol, alert.TransitionNone, time.Time{}, true, "", 0},
 		{"in sync, never seen: recorded", state.Item{}, res(drift.InSync, a), pol, alert.TransitionNone, time.Time{}, true, "", 0},
 		{"updated closes an open problem: applied", alerted(drift.Drift, ago(5*time.Hour), ago(5*time.Hour), a), updated, pol, alert.TransitionApplied, time.Time{}, true, "", 0},
-		{"updated, nothing open: applied", state.Item{Key: arn, Version: 1, Seen: seenA}, updated, pol, alert.TransitionApplied, time.Time{}, false, "", 0},
-		{"the same update applied by a concurrent run: once", state.Item{Key: arn, Version: 2, Seen: seenA, Applied: b + ">" + a + "," + b, AppliedAt: ago(5 * time.Minute)}, updated, pol, alert.TransitionNone, time.Time{}, false, "", 0},
-		{"the same update again later: applied", state.Item{Key: arn, Version: 2, Seen: seenA, Applied: b + ">" + a + "," + b, AppliedAt: ago(20 * time.Minute)}, updated, pol, alert.TransitionApplied, time.Time{}, false, "", 0},
+		{"updated, nothing open: applied, the list it wrote remembered", state.Item{Key: arn, Version: 1, Seen: seenA}, updated, pol, alert.TransitionApplied, time.Time{}, true, "", 0},
+		{"the same update applied by a concurrent run: once", state.Item{Key: arn, Version: 2, Seen: seenA, Applied: b + ">" + a + "," + b, AppliedAt: ago(5 * time.Second), Wrote: []string{a, b}, WroteAt: ago(6 * time.Second)}, updated, pol, alert.TransitionNone, time.Time{}, false, "", 0},
+		{"the same update hours later, still the function's list: once", state.Item{Key: arn, Version: 2, Seen: seenA, Applied: b + ">" + a + "," + b, AppliedAt: ago(20 * time.Hour), Wrote: []string{strings.ToUpper(a), b}, WroteAt: ago(20 * time.Hour)}, updated, pol, alert.TransitionNone, time.Time{}, false, "", 0},
+		{"the same update after another writer's list was in place: applied", state.Item{Key: arn, Version: 2, Seen: seenA, Applied: b + ">" + a + "," + b, AppliedAt: ago(20 * time.Minute)}, updated, pol, alert.TransitionApplied, time.Time{}, true, "", 0},
+		{"reverted is new", state.Item{Key: arn, Version: 2, Seen: seenA, Wrote: []string{a, b}}, res(drift.Reverted, a), pol, alert.TransitionNew, now, true, "reverted", 0},
+		{"reverted again: nothing, no write", func() state.Item {
+			it := alerted(drift.Reverted, ago(5*time.Hour), ago(5*time.Hour), a)
+			it.Wrote, it.RevertedAt = []string{a, b}, ago(5*time.Hour)
+			return it
+		}(), res(drift.Reverted, a), pol, alert.TransitionNone, ago(5 * time.Hour), false, "reverted", 0},
+		{"the code fixed after a revert: resolved", func() state.Item {
+			it := alerted(drift.Reverted, ago(5*time.Hour), ago(5*time.Hour), a)
+			it.Wrote, it.RevertedAt = []string{a, b}, ago(5*time.Hour)
+			return it
+		}(), drift.Result{ProviderARN: arn, Outcome: drift.InSync, LiveThumbprints: []string{a}, StoredThumbprints: []string{a, b}}, pol, alert.TransitionResolved, time.Time{}, true, "", 0},
 		{"first probe failure: counted, not sent", state.Item{}, res(drift.ProbeFailed), pol, alert.TransitionNone, now, true, "", 1},
 		{"second probe failure: new, since the first", state.Item{Key: arn, Version: 1, ProbeFailures: 1, FailingSince: ago(time.Hour)}, res(drift.ProbeFailed), pol, alert.TransitionNew, ago(time.Hour), true, "probe-failed", 2},
 		{"third probe failure: nothing, no write", state.Item{Key: arn, Version: 2, ProbeFailures: 2, FailingSince: ago(2 * time.Hour), Problem: "probe-failed", FirstSeen: ago(2 * time.Hour), Outcome: "probe-failed", AlertedAt: ago(time.Hour)}, res(drift.ProbeFailed), pol, alert.TransitionNone, ago(2 * time.Hour), false, "probe-failed", 2},
@@ -167,6 +181,60 @@ func TestNextOwedApplied(t *testing.T) {
 	}
 	if s := alert.Next(released, drift.Result{ProviderARN: arn, Outcome: drift.Drift, LiveThumbprints: []string{b}}, now.Add(time.Minute), pol); s.Transition != alert.TransitionChanged || s.Quiet.Owed != "" || !s.Write {
 		t.Fatalf("drift again: %s, owed %q, write %v", s.Transition, s.Quiet.Owed, s.Write)
+	}
+}
+
+// TestNextRemembersTheCode: the quiet fields of DESIGN.md "Infrastructure as
+// code": the writer an event names (the newer one), the list the function
+// wrote (forgotten once another writer's list is in sync), when a list it
+// wrote was first found set back.
+func TestNextRemembersTheCode(t *testing.T) {
+	const arn = "arn:aws:iam::123456789012:oidc-provider/idp.example"
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	a, b, c := strings.Repeat("aa", 20), strings.Repeat("bb", 20), strings.Repeat("cc", 20)
+	pol := alert.Policy{RealertInterval: 24 * time.Hour, ProbeFailuresToAlert: 2}
+	seen := map[string]time.Time{a: now.Add(-time.Hour)}
+	tf := &iac.Writer{Tool: iac.Terraform, Principal: "arn:aws:sts::1:assumed-role/tf/ci", At: now.Add(-time.Minute), UserAgent: "Terraform/1.10.5"}
+	older := &iac.Writer{Tool: iac.Console, Principal: "arn:aws:sts::1:assumed-role/admin/dave", At: now.Add(-time.Hour)}
+	for _, tt := range []struct {
+		name       string
+		prev       state.Item
+		r          drift.Result
+		write      bool
+		writer     *iac.Writer
+		wrote      []string
+		revertedAt time.Time
+	}{
+		{"an event's writer is recorded, in full", state.Item{Seen: seen}, drift.Result{Outcome: drift.InSync, LiveThumbprints: []string{a}, StoredThumbprints: []string{a}, EventWriter: tf},
+			true, tf, nil, time.Time{}},
+		{"an older event does not replace a newer writer", state.Item{Version: 1, Seen: seen, Writer: tf}, drift.Result{Outcome: drift.InSync, LiveThumbprints: []string{a}, StoredThumbprints: []string{a}, EventWriter: older},
+			false, tf, nil, time.Time{}},
+		{"the same event again writes nothing", state.Item{Version: 1, Seen: seen, Writer: tf}, drift.Result{Outcome: drift.InSync, LiveThumbprints: []string{a}, StoredThumbprints: []string{a}, EventWriter: tf},
+			false, tf, nil, time.Time{}},
+		{"an update remembers the list written", state.Item{Version: 1, Seen: seen}, drift.Result{Outcome: drift.Updated, LiveThumbprints: []string{a}, StoredThumbprints: []string{b}, NewThumbprints: []string{a, b}},
+			true, nil, []string{a, b}, time.Time{}},
+		{"in sync with the function's list: kept", state.Item{Version: 1, Seen: seen, Wrote: []string{a, b}, WroteAt: now.Add(-time.Hour)}, drift.Result{Outcome: drift.InSync, LiveThumbprints: []string{a}, StoredThumbprints: []string{strings.ToUpper(a), b}},
+			false, nil, []string{a, b}, time.Time{}},
+		{"in sync with another writer's list: forgotten", state.Item{Version: 1, Seen: seen, Wrote: []string{a, b}, WroteAt: now.Add(-time.Hour)}, drift.Result{Outcome: drift.InSync, LiveThumbprints: []string{a}, StoredThumbprints: []string{a, c}},
+			true, nil, nil, time.Time{}},
+		{"reverted: when, once", state.Item{Version: 1, Seen: seen, Wrote: []string{a, b}}, drift.Result{Outcome: drift.Reverted, LiveThumbprints: []string{a}, StoredThumbprints: []string{b}},
+			true, nil, []string{a, b}, now},
+		{"reverted again: the first time kept", state.Item{Version: 1, Seen: seen, Wrote: []string{a, b}, RevertedAt: now.Add(-time.Hour), Problem: "reverted", FirstSeen: now.Add(-time.Hour)},
+			drift.Result{Outcome: drift.Reverted, LiveThumbprints: []string{a}, StoredThumbprints: []string{b}}, false, nil, []string{a, b}, now.Add(-time.Hour)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.prev.Key, tt.r.ProviderARN = arn, arn
+			s := alert.Next(tt.prev, tt.r, now, pol)
+			if s.Write != tt.write {
+				t.Errorf("write %v, want %v", s.Write, tt.write)
+			}
+			if !reflect.DeepEqual(s.Quiet.Writer, tt.writer) || !reflect.DeepEqual(s.Quiet.Wrote, tt.wrote) || !s.Quiet.RevertedAt.Equal(tt.revertedAt) {
+				t.Errorf("quiet writer %+v wrote %v reverted %v; want %+v %v %v", s.Quiet.Writer, s.Quiet.Wrote, s.Quiet.RevertedAt, tt.writer, tt.wrote, tt.revertedAt)
+			}
+			if !reflect.DeepEqual(s.Full.Writer, s.Quiet.Writer) || !reflect.DeepEqual(s.Full.Wrote, s.Quiet.Wrote) {
+				t.Errorf("the record loses what the claim wrote: %+v", s.Full)
+			}
+		})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 )
 
 var (
@@ -364,5 +365,65 @@ func TestCutDetail(t *testing.T) {
 				t.Errorf("document detail is not the cut detail")
 			}
 		})
+	}
+}
+
+// reverted is a message about providers owned by code: one whose list
+// Terraform set back (reverted), with the change to make in the code.
+func reverted(tool iac.Tool, outcome drift.Outcome) alert.Message {
+	const arn = "arn:aws:iam::111111111111:oidc-provider/" + host + "/tenant/a"
+	list := []string{tpLive, tp01}
+	w := &iac.Writer{Tool: tool, Principal: "arn:aws:sts::111111111111:assumed-role/deploy/ci", At: time.Date(2026, 11, 24, 0, 30, 0, 0, time.UTC),
+		UserAgent: "APN/1.0 HashiCorp/1.0 Terraform/1.10.5 terraform-provider-aws/5.84.0"}
+	r := drift.Result{
+		AccountID: "111111111111", ProviderARN: arn, URL: host + "/tenant/a", Outcome: outcome, Severity: drift.SeverityCritical,
+		Transition: string(alert.TransitionNew), LiveThumbprints: []string{tpLive}, StoredThumbprints: []string{tp01}, NewThumbprints: list,
+		ThumbprintEnforced: true, BreaksAssumeRole: true, FirstSeen: "2026-11-24T01:02:03Z",
+		Detail:    iac.Revert{Wrote: list, WroteAt: time.Date(2026, 11, 24, 0, 2, 3, 0, time.UTC), SetTo: []string{tp01}, By: w}.Detail(),
+		ManagedBy: string(tool), LastWriter: w, CodeFix: iac.CodeFix(tool, arn, list), Host: host, Mode: config.ModeRemediate,
+	}
+	return alert.Message{Transition: alert.TransitionNew, Outcome: outcome, Severity: drift.SeverityCritical, Host: host,
+		LiveThumbprints: []string{tpLive}, Mode: config.ModeRemediate, CheckedAt: time.Date(2026, 11, 24, 1, 2, 3, 0, time.UTC), Results: []drift.Result{r}}
+}
+
+// TestOwnedByCodeGoldens: a reverted provider's message carries
+// managed_by, last_writer (tool, principal, time: no user agent) and
+// code_fix; the email shows the change to make in the code under the
+// provider; the Chatbot notification's next steps name it.
+func TestOwnedByCodeGoldens(t *testing.T) {
+	m, err := alert.BuildSNS(reverted(iac.Terraform, drift.Reverted), config.FormatChatbot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	textGolden(t, "message-reverted-email.golden.txt", m.Email)
+	var n alert.Chatbot
+	if err := json.Unmarshal([]byte(m.Default), &n); err != nil {
+		t.Fatal(err)
+	}
+	var doc alert.Document
+	if err := json.Unmarshal([]byte(n.Metadata.AdditionalContext["document"]), &doc); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "message-reverted-document.golden.json", []byte(n.Metadata.AdditionalContext["document"]))
+	r := doc.Results[0]
+	if r.ManagedBy != "terraform" || r.LastWriter == nil || r.LastWriter.Tool != iac.Terraform || r.LastWriter.UserAgent != "" ||
+		r.CodeFix != `thumbprint_list = ["`+tpLive+`", "`+tp01+`"]` || r.Fix == "" {
+		t.Errorf("document result %+v", r)
+	}
+	steps := strings.Join(n.Content.NextSteps, "\n")
+	if !strings.Contains(steps, "aws_iam_openid_connect_provider") || !strings.Contains(steps, r.CodeFix) {
+		t.Errorf("next steps do not name the code change:\n%s", steps)
+	}
+	if !strings.Contains(m.Email, "change the code (terraform, aws_iam_openid_connect_provider)") || !strings.Contains(m.Email, "     "+r.CodeFix) {
+		t.Errorf("email text lacks the code change:\n%s", m.Email)
+	}
+
+	// CloudFormation's change is YAML over several lines: each indented under the provider.
+	cfn, err := alert.BuildSNS(reverted(iac.CloudFormation, drift.Drift), config.FormatJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "     ThumbprintList:\n       - \"" + tpLive + "\"\n       - \"" + tp01 + "\"\n"; !strings.Contains(cfn.Email, want) {
+		t.Errorf("email text lacks\n%s\nin\n%s", want, cfn.Email)
 	}
 }

@@ -206,7 +206,9 @@ func Finding(m Message, r drift.Result, acct string, region string, created time
 	fix := "No action needed: the stored thumbprints match the identity provider's certificates."
 	switch {
 	case closed:
-	case r.Outcome == drift.Drift || r.Outcome == drift.UpdateFailed:
+	case r.CodeFix != "" && (r.Outcome == drift.Drift || r.Outcome == drift.Reverted):
+		fix = "Owned by code (" + r.ManagedBy + "): change the code to declare the list, then apply it: " + r.CodeFix
+	case r.Outcome == drift.Drift || r.Outcome == drift.Reverted || r.Outcome == drift.UpdateFailed:
 		if len(r.NewThumbprints) > 0 {
 			fix = "Verify the live certificate out of band, then run: " + FixCommand(r.ProviderARN, r.NewThumbprints)
 		} else {

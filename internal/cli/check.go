@@ -290,12 +290,18 @@ func writeResults(w io.Writer, results []drift.Result) {
 		if r.Severity != drift.SeverityNone {
 			decision += " (" + string(r.Severity) + ")"
 		}
-		if r.BreaksAssumeRole && (r.Outcome == drift.Drift || r.Outcome == drift.UpdateFailed) {
+		if r.BreaksAssumeRole && (r.Outcome == drift.Drift || r.Outcome == drift.Reverted || r.Outcome == drift.UpdateFailed) {
 			decision += ": AssumeRoleWithWebIdentity will fail for tokens from this issuer"
 		}
 		fmt.Fprintf(w, "  decision  %s\n", decision)
 		if r.Mode != "" {
 			fmt.Fprintf(w, "  mode      %s\n", r.Mode)
+		}
+		if r.ManagedBy != "" {
+			fmt.Fprintf(w, "  managed   by code: %s\n", r.ManagedBy)
+		}
+		if r.LastWriter != nil {
+			fmt.Fprintf(w, "  writer    %s\n", r.LastWriter)
 		}
 		if len(r.LiveThumbprints) > 0 {
 			trust := "no (STS checks the thumbprint)"
@@ -309,8 +315,11 @@ func writeResults(w io.Writer, results []drift.Result) {
 		switch r.Outcome {
 		case drift.Updated:
 			fmt.Fprintf(w, "  wrote     %s\n", listOrDash(r.NewThumbprints))
-		case drift.Drift, drift.UpdateFailed:
+		case drift.Drift, drift.Reverted, drift.UpdateFailed:
 			fmt.Fprintf(w, "  would set %s\n", listOrDash(r.NewThumbprints))
+		}
+		if r.CodeFix != "" {
+			printCode(w, "  code fix  ", r.CodeFix)
 		}
 		if r.Detail != "" {
 			fmt.Fprintf(w, "  detail    %s\n", r.Detail)

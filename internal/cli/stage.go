@@ -20,6 +20,7 @@ import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/awsclient"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
@@ -29,7 +30,9 @@ import (
 // uses), and recording a staged thumbprint as seen, so the engine's merge
 // keeps it ahead of entries never seen until the new chain goes live.
 type SeenRecorder interface {
-	LastSeen(ctx context.Context, providerARN string, now time.Time) (drift.LastSeen, error)
+	// Recall is what the state remembers of a provider: when its
+	// thumbprints were last seen live, its last writer, a revert.
+	Recall(ctx context.Context, providerARN string, now time.Time) (drift.Recall, error)
 	RecordSeen(ctx context.Context, providerARN string, thumbprints []string, at time.Time) error
 }
 
@@ -138,7 +141,7 @@ func PEMThumbprint(data []byte) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-const stageUsage = `usage: thumbprint-drift stage --provider ARN (--thumbprint HEX | --pem FILE) [--dry-run] [--state-table NAME] [--allow-unverified]
+const stageUsage = `usage: thumbprint-drift stage --provider ARN (--thumbprint HEX | --pem FILE) [--dry-run] [--state-table NAME] [--allow-unverified] [--force]
 
 Adds the next certificate's thumbprint to a provider ahead of a planned rotation:
 the live thumbprints stay first, then the stored ones seen live recently (read from
@@ -154,10 +157,16 @@ scheduled check keeps it until the new chain goes live. --pem takes the last
 certificate in the file (the one the openssl procedure hashes when the server sends
 that chain).
 
+A provider owned by code (tagged thumbprint-drift:managed-by, last written by
+Terraform, CloudFormation, Pulumi or eksctl as the state table recorded, or reverted
+once) is not written without --force: its code's next apply would set the list back.
+stage prints the change to make in the code instead (code fix).
+
 Exit codes: 0 staged (or already there), 1 could not run (AWS, the state table or
 the probe failed), 2 usage error (bad flag, thumbprint, PEM file or unknown
 provider), 3 problem found: no room (the live thumbprints and those seen live
-recently fill the list); nothing written.
+recently fill the list), or a provider owned by code without --force; nothing
+written.
 
 `
 
@@ -171,6 +180,7 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	dryRun := fs.Bool("dry-run", false, "show the list that would be written; write nothing")
 	table := fs.String("state-table", os.Getenv("STATE_TABLE"), "DynamoDB state table to record the staged thumbprint in (default $STATE_TABLE)")
 	timeout := fs.Duration("timeout", 10*time.Second, "time limit of the probe of the live thumbprints")
+	force := fs.Bool("force", false, "write a provider owned by code (tagged "+iac.TagManagedBy+", last written by Terraform, CloudFormation, Pulumi or eksctl, or reverted once); its code's next apply sets the list back")
 	allowUnverified := fs.Bool("allow-unverified", false, "write a live thumbprint whose chain is not publicly trusted (verified out of band), as the tag "+drift.TagAllowUnverified+"=true does")
 	fs.Usage = func() { fmt.Fprint(stderr, stageUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
@@ -220,7 +230,7 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "stage: %v\n", err)
 		return ExitError
 	}
-	store := oidcprovider.New(iam.NewFromConfig(awsCfg, awsclient.IAMOptions))
+	store := oidcprovider.New(iam.NewFromConfig(awsCfg))
 	p, err := store.Get(ctx, *arn)
 	if errors.Is(err, oidcprovider.ErrNotFound) {
 		return usageErr("--provider %s: no such OIDC provider in this account", *arn)
@@ -243,9 +253,11 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var rec SeenRecorder
 	var seen drift.LastSeen
+	var mem drift.Recall
 	if *table != "" {
 		if rec, err = NewSeenRecorder(ctx, *table); err == nil {
-			seen, err = rec.LastSeen(ctx, *arn, time.Now().UTC())
+			mem, err = rec.Recall(ctx, *arn, time.Now().UTC())
+			seen = mem.Seen
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "stage: read when the thumbprints of %s were last seen live from %s: %v; nothing written\n", *arn, *table, err)
@@ -279,9 +291,23 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintf(stdout, "staged    %s\nnew list  %s\n", next, listOrDash(list))
 	changed := plan.Changed
+	// A provider owned by code: its next apply would set the list back, so
+	// the change belongs in the code.
+	owner := iac.Ownership(p.Tags, mem.Writer, !mem.RevertedAt.IsZero())
+	if owner.Owned() {
+		fmt.Fprintf(stdout, "managed   %s (%s)\n", owner.ManagedBy, owner.Why)
+		if changed {
+			printCode(stdout, "code fix  ", iac.CodeFix(owner.ManagedBy, *arn, list))
+		}
+	}
 	if *dryRun {
 		fmt.Fprintln(stdout, "dry run: nothing written")
 		return ExitOK
+	}
+	if owner.Owned() && changed && !*force {
+		fmt.Fprintf(stderr, "stage: %s is owned by code (%s): its next apply would set the list back; "+
+			"change the code as printed (code fix), or pass --force to write it anyway; nothing written\n", *arn, owner.Why)
+		return ExitProblems
 	}
 	if changed {
 		// The compare-and-swap reads again just before writing: never
@@ -323,4 +349,17 @@ func seenStored(seen drift.LastSeen, stored []string) []string {
 		}
 	}
 	return out
+}
+
+// printCode prints a code fix, its first line after label and the others
+// indented to the same column.
+func printCode(w io.Writer, label, code string) {
+	pad := strings.Repeat(" ", len(label))
+	for i, l := range strings.Split(code, "\n") {
+		if i == 0 {
+			fmt.Fprintf(w, "%s%s\n", label, l)
+		} else {
+			fmt.Fprintf(w, "%s%s\n", pad, l)
+		}
+	}
 }

@@ -15,12 +15,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
-	"github.com/thumbprint-drift/thumbprint-drift/internal/state"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
@@ -258,33 +256,9 @@ func TestStageSeenAndUntrusted(t *testing.T) {
 		t.Skip("builds the CLI and runs moto_server")
 	}
 	ctx := context.Background()
-	m := peertest.Moto(t)
-	iamc := iam.NewFromConfig(m.Config())
 	const table = "stage-state"
-	if err := testpeer.CreateStateTable(ctx, m.Config(), table); err != nil {
-		t.Fatal(err)
-	}
-	st := state.New(dynamodb.NewFromConfig(m.Config()), table)
-	root, _ := testidp.NewRoot("Stage Seen Root")
-	certFile := filepath.Join(t.TempDir(), "roots.pem")
-	if err := os.WriteFile(certFile, root.PEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bin := tpBuildCLI(t)
-	env := append(m.Env(), "SSL_CERT_FILE="+certFile, "STATE_TABLE=", "PROBE_HANDSHAKES=2")
-	create := func(url string, list []string, tags ...iamtypes.Tag) (string, func() string) {
-		arn, err := testpeer.CreateProvider(ctx, iamc, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + url), ThumbprintList: list, Tags: tags})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return arn, func() string {
-			o, err := iamc.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return strings.Join(o.ThumbprintList, " ")
-		}
-	}
+	sw := newStageWorld(t, table, "Stage Seen Root")
+	st, root, bin, env, create := sw.st, sw.root, sw.bin, append(sw.env, "STATE_TABLE=", "PROBE_HANDSHAKES=2"), sw.create
 	next := strings.Repeat("ce", 20)
 
 	t.Run("five alternating chains seen live: no room", func(t *testing.T) {

@@ -8,13 +8,20 @@ import (
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
 
 // check decides one provider. Reading and probing honour work (the run's
 // deadline less the reserve); a decided write uses ctx so it is never cut half way.
-func (e *Engine) check(ctx, work context.Context, providers Providers, probe ProbeFunc, arn string, runMode config.Mode, explicit bool) Result {
+//
+// event is the writer the run's CloudTrail event names for this provider
+// (nil: none); with the tags and, for a drift, the state it says whether
+// the provider is owned by code.
+// memory (nil without state) tells what the state remembers of it.
+func (e *Engine) check(ctx, work context.Context, providers Providers, probe ProbeFunc, arn string, runMode config.Mode, explicit bool, event *iac.Writer,
+	memory func(context.Context, string) (*Recall, error)) Result {
 	r := Result{ProviderARN: arn, Mode: runMode, Host: alertHost(urlOfARN(arn))}
 	p, err := providers.Get(work, arn)
 	if err != nil {
@@ -65,28 +72,72 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 		r.Host = alertHost(res.Hosts[0].Host) // the jwks_uri host
 	}
 
-	// When the merge cuts the list, the entries kept depend on when each was
-	// last seen live: read that from the alert state, once.
-	var seen LastSeen
-	seenRead := false
-	seenFor := func(stored []string) LastSeen {
-		if seenRead || e.opts.Seen == nil || !Cuts(res.Thumbprints, stored) {
-			return seen
+	// The state is read once, and only when needed: for a merge that cuts
+	// the list (when each entry was last seen live), and for a drift (who
+	// owns the provider, what the function wrote).
+	var mem *Recall
+	recalled := false
+	recall := func() *Recall {
+		if recalled || memory == nil {
+			return mem
 		}
-		seenRead = true
+		recalled = true
 		var err error
-		if seen, err = e.opts.Seen.LastSeen(work, arn, e.opts.Now()); err != nil {
-			notes = append(notes, fmt.Sprintf("when stored entries were last seen live is unknown (%v): the cut keeps them in stored order", err))
+		if mem, err = memory(work, arn); err != nil {
+			notes = append(notes, fmt.Sprintf("the alert state could not be read (%v): ownership by code from the tags and this event only, no revert detected, the cut keeps stored entries in stored order", err))
 		}
-		return seen
+		return mem
 	}
-	d := Decide(res.Thumbprints, p.Thumbprints, seenFor(p.Thumbprints), res.PubliclyTrusted, r.Mode, pol.AllowUnverified)
+	seenFor := func(stored []string) LastSeen {
+		if !Cuts(res.Thumbprints, stored) {
+			return nil
+		}
+		if m := recall(); m != nil {
+			return m.Seen
+		}
+		return nil
+	}
+	// Who owns the provider: its tags and the writer this run's event names,
+	// and for a drift what the state remembers.
+	writer := event
+	codeFor := func(stored []string) Code {
+		c := Code{Remediate: pol.Mode == config.ModeRemediate}
+		revertedBefore := false
+		if len(res.Thumbprints) > 0 && !InSyncWith(res.Thumbprints, stored) {
+			if m := recall(); m != nil {
+				writer = iac.Newer(m.Writer, event)
+				c.Wrote, c.WroteAt, c.By = m.Wrote, m.WroteAt, iac.SetBackBy(writer, m.WroteAt)
+				revertedBefore = !m.RevertedAt.IsZero()
+			}
+		}
+		c.Owner = owner(p.Tags, writer, c.By, revertedBefore)
+		return c
+	}
+	code := codeFor(p.Thumbprints)
+	if code.Owner.Warning != "" {
+		r.tagWarning = true
+		notes = append(notes, code.Owner.Warning)
+	}
+	d := Decide(res.Thumbprints, p.Thumbprints, seenFor(p.Thumbprints), res.PubliclyTrusted, r.Mode, pol.AllowUnverified, code)
 	if len(d.Dropped) > 0 {
 		notes = append(notes, fmt.Sprintf("malformed stored entries left out of the new list: %q", d.Dropped))
 	}
+	// finish sets what the result says of the code that owns the provider.
+	finish := func() Result {
+		o := code.Owner
+		if r.Outcome == Reverted {
+			o = owner(p.Tags, writer, code.By, true)
+		}
+		r.ManagedBy, r.LastWriter, r.EventWriter = string(o.ManagedBy), writer.Brief(), event
+		if o.Owned() && (r.Outcome == Drift || r.Outcome == Reverted) {
+			r.CodeFix = iac.CodeFix(o.ManagedBy, arn, r.NewThumbprints)
+		}
+		r.Detail = join(notes)
+		return r
+	}
 	for range 3 {
 		r.Outcome, r.NewThumbprints = d.Outcome, d.NewList
-		if !d.Apply {
+		if !d.Apply && d.Outcome != Reverted {
 			if detail, ok := expiring(d.Outcome, res, e.opts.Now(), e.opts.ExpiryWarning); ok {
 				r.Outcome = Expiring
 				notes = append(notes, detail)
@@ -94,8 +145,29 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 			if d.Reason != "" {
 				notes = append(notes, d.Reason)
 			}
-			r.Detail = join(notes)
-			return r
+			return finish()
+		}
+		if d.Outcome == Reverted {
+			// Read again before calling it a revert: never take this run's
+			// stale read, next to a concurrent invocation's write, for one.
+			cur, err := providers.Get(ctx, arn)
+			switch {
+			case errors.Is(err, oidcprovider.ErrNotFound):
+				r.Outcome = Skipped
+				notes = append(notes, "provider deleted since it was read; nothing written")
+				return finish()
+			case err != nil:
+				notes = append(notes, d.Reason, fmt.Sprintf("re-read to confirm: %v", err))
+				return finish()
+			case !oidcprovider.SameList(cur.Thumbprints, r.StoredThumbprints):
+				notes = append(notes, fmt.Sprintf("stored list changed from %q to %q since the decision; decided again", r.StoredThumbprints, cur.Thumbprints))
+				r.StoredThumbprints = cur.Thumbprints
+				code = codeFor(cur.Thumbprints)
+				d = Decide(res.Thumbprints, cur.Thumbprints, seenFor(cur.Thumbprints), res.PubliclyTrusted, r.Mode, pol.AllowUnverified, code)
+				continue
+			}
+			notes = append(notes, d.Reason)
+			return finish()
 		}
 		// The compare-and-swap reads again just before writing: never
 		// overwrite someone else's change.
@@ -104,24 +176,38 @@ func (e *Engine) check(ctx, work context.Context, providers Providers, probe Pro
 		case errors.Is(err, oidcprovider.ErrChanged):
 			notes = append(notes, fmt.Sprintf("stored list changed from %q to %q since the decision; decided again", r.StoredThumbprints, cur.Thumbprints))
 			r.StoredThumbprints = cur.Thumbprints
-			d = Decide(res.Thumbprints, cur.Thumbprints, seenFor(cur.Thumbprints), res.PubliclyTrusted, r.Mode, pol.AllowUnverified)
+			code = codeFor(cur.Thumbprints)
+			d = Decide(res.Thumbprints, cur.Thumbprints, seenFor(cur.Thumbprints), res.PubliclyTrusted, r.Mode, pol.AllowUnverified, code)
 			continue
 		case errors.Is(err, oidcprovider.ErrNotFound):
 			r.Outcome = Skipped
-			r.Detail = join(append(notes, "provider deleted before the write; nothing written"))
-			return r
+			notes = append(notes, "provider deleted before the write; nothing written")
+			return finish()
 		case err != nil:
 			r.Outcome = UpdateFailed
-			r.Detail = join(append(notes, err.Error()+"; nothing written"))
-			return r
+			notes = append(notes, err.Error()+"; nothing written")
+			return finish()
 		}
 		r.Outcome = Updated
-		r.Detail = join(append(notes, "thumbprint list replaced"))
-		return r
+		notes = append(notes, "thumbprint list replaced")
+		return finish()
 	}
 	r.Outcome = Drift
-	r.Detail = join(append(notes, "stored list kept changing under concurrent writers; nothing written"))
-	return r
+	notes = append(notes, "stored list kept changing under concurrent writers; nothing written")
+	return finish()
+}
+
+// owner is who owns a provider (iac.Ownership): its tags, else its last
+// writer; after a revert (reverted), whoever set it back (by, nil:
+// unknown) when nothing else names an owner.
+func owner(tags map[string]string, last, by *iac.Writer, reverted bool) iac.Owner {
+	o := iac.Ownership(tags, last, false)
+	if !o.Owned() && reverted {
+		w := o.Warning
+		o = iac.Ownership(tags, by, true)
+		o.Warning = w
+	}
+	return o
 }
 
 // outsideRun tells whether a provider IAM would not let the run read

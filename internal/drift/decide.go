@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
@@ -161,9 +162,34 @@ type Decision struct {
 	Reason string
 }
 
+// Code is what is known of the code that owns a provider, for Decide
+// (DESIGN.md "Infrastructure as code").
+type Code struct {
+	// Owner says whether the provider is owned by code (its managed-by tag,
+	// its recorded writer, a revert recorded earlier).
+	Owner iac.Owner
+	// Remediate: tagged thumbprint-drift:mode=remediate explicitly, which
+	// lets remediate write a provider owned by code.
+	Remediate bool
+	// Wrote is the list the function last applied, at WroteAt, as the state
+	// remembers it; nil without state or when forgotten.
+	Wrote   []string
+	WroteAt time.Time
+	// By is who set the list back since the function wrote, when a
+	// CloudTrail event named them; nil: unknown.
+	By *iac.Writer
+}
+
 // Decide applies the decision table to live and stored thumbprints of a
-// provider whose probe succeeded; seen orders the stored entries kept (Merge).
-func Decide(live, stored []string, seen LastSeen, publiclyTrusted bool, mode config.Mode, allowUnverified bool) Decision {
+// provider whose probe succeeded; seen orders the stored entries kept
+// (Merge); code says who owns the provider and what the function wrote.
+//
+// A drift is reverted when the function applied a list and the stored list
+// is now another one (without a live thumbprint, or it would be in sync):
+// another writer set it back, and the function never writes it again. In
+// remediate, a provider owned by code is not written unless tagged
+// thumbprint-drift:mode=remediate.
+func Decide(live, stored []string, seen LastSeen, publiclyTrusted bool, mode config.Mode, allowUnverified bool, code Code) Decision {
 	if len(live) > 0 && InSyncWith(live, stored) {
 		return Decision{Outcome: InSync}
 	}
@@ -173,10 +199,15 @@ func Decide(live, stored []string, seen LastSeen, publiclyTrusted bool, mode con
 	case len(live) == 0:
 		d.NewList = nil
 		d.Reason = "the probe found no thumbprint; nothing to write"
+	case len(code.Wrote) > 0 && !oidcprovider.SameList(stored, code.Wrote):
+		d.Outcome = Reverted
+		d.Reason = iac.Revert{Wrote: code.Wrote, WroteAt: code.WroteAt, SetTo: stored, By: code.By}.Detail()
 	case oidcprovider.ValidateList(d.NewList) != nil:
 		d.Reason = fmt.Sprintf("not applied: %v", oidcprovider.ValidateList(d.NewList))
 	case mode != config.ModeRemediate:
 		d.Reason = fmt.Sprintf("mode %s: not applied", mode)
+	case code.Owner.Owned() && !code.Remediate:
+		d.Reason = code.Owner.NotWritten()
 	case !publiclyTrusted && !allowUnverified:
 		d.Reason = fmt.Sprintf("not applied: the served chain is not publicly trusted (a private CA, or an intercepting proxy on the probe's path); STS checks this thumbprint, so verify it out of band, then tag %s=true to let remediate write it", TagAllowUnverified)
 	default:
@@ -196,9 +227,10 @@ func expiring(o Outcome, res *thumbprint.Result, now time.Time, horizon time.Dur
 }
 
 // breaksAssumeRole is the table's breaks_assume_role: drift left in place
-// (drift, or update-failed) and the thumbprint enforced; false once updated.
+// (drift, reverted, or update-failed) and the thumbprint enforced; false
+// once updated.
 func breaksAssumeRole(o Outcome, enforced bool) bool {
-	return (o == Drift || o == UpdateFailed) && enforced
+	return (o == Drift || o == Reverted || o == UpdateFailed) && enforced
 }
 
 // grade completes a result's row of the table from its outcome:
@@ -217,7 +249,7 @@ func severity(o Outcome, breaks bool) Severity {
 		return SeverityInfo
 	case AccountFailed:
 		return SeverityCritical
-	case Drift, UpdateFailed:
+	case Drift, Reverted, UpdateFailed:
 		if breaks {
 			return SeverityCritical
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 )
 
 // Thumbprints for tests: 40 hex characters each.
@@ -97,29 +98,45 @@ func TestDecide(t *testing.T) {
 		trusted   bool
 		mode      config.Mode
 		allow     bool
+		code      Code
 		want      Outcome
 		wantApply bool
 		wantList  []string
 		reason    string
 	}{
-		{"in sync", []string{t1}, []string{t2, t1}, true, config.ModeRemediate, false, InSync, false, nil, ""},
-		{"in sync ignoring case", []string{tp('a')}, []string{strings.ToUpper(tp('a'))}, false, config.ModeRemediate, false, InSync, false, nil, ""},
-		{"in sync needs every live", []string{t1, t2}, []string{t1}, true, config.ModeRemediate, false, Drift, true, []string{t1, t2}, ""},
-		{"trusted drift remediate applies", []string{t1}, []string{t2}, true, config.ModeRemediate, false, Drift, true, []string{t1, t2}, ""},
-		{"untrusted drift remediate held", []string{t1}, []string{t2}, false, config.ModeRemediate, false, Drift, false, []string{t1, t2}, "not publicly trusted"},
-		{"untrusted drift allowed", []string{t1}, []string{t2}, false, config.ModeRemediate, true, Drift, true, []string{t1, t2}, ""},
-		{"alert mode never applies", []string{t1}, []string{t2}, true, config.ModeAlert, true, Drift, false, []string{t1, t2}, "mode alert"},
-		{"report mode never applies", []string{t1}, []string{t2}, true, config.ModeReport, false, Drift, false, []string{t1, t2}, "mode report"},
-		{"no live thumbprint never writes", nil, []string{t2}, true, config.ModeRemediate, false, Drift, false, nil, "no thumbprint"},
-		{"all stored malformed: list is live only", []string{t1}, []string{"bad"}, true, config.ModeRemediate, false, Drift, true, []string{t1}, ""},
+		{"in sync", []string{t1}, []string{t2, t1}, true, config.ModeRemediate, false, Code{}, InSync, false, nil, ""},
+		{"in sync ignoring case", []string{tp('a')}, []string{strings.ToUpper(tp('a'))}, false, config.ModeRemediate, false, Code{}, InSync, false, nil, ""},
+		{"in sync needs every live", []string{t1, t2}, []string{t1}, true, config.ModeRemediate, false, Code{}, Drift, true, []string{t1, t2}, ""},
+		{"trusted drift remediate applies", []string{t1}, []string{t2}, true, config.ModeRemediate, false, Code{}, Drift, true, []string{t1, t2}, ""},
+		{"untrusted drift remediate held", []string{t1}, []string{t2}, false, config.ModeRemediate, false, Code{}, Drift, false, []string{t1, t2}, "not publicly trusted"},
+		{"untrusted drift allowed", []string{t1}, []string{t2}, false, config.ModeRemediate, true, Code{}, Drift, true, []string{t1, t2}, ""},
+		{"alert mode never applies", []string{t1}, []string{t2}, true, config.ModeAlert, true, Code{}, Drift, false, []string{t1, t2}, "mode alert"},
+		{"report mode never applies", []string{t1}, []string{t2}, true, config.ModeReport, false, Code{}, Drift, false, []string{t1, t2}, "mode report"},
+		{"no live thumbprint never writes", nil, []string{t2}, true, config.ModeRemediate, false, Code{}, Drift, false, nil, "no thumbprint"},
+		{"all stored malformed: list is live only", []string{t1}, []string{"bad"}, true, config.ModeRemediate, false, Code{}, Drift, true, []string{t1}, ""},
+		{"owned by code: not written in remediate", []string{t1}, []string{t2}, true, config.ModeRemediate, false, Code{Owner: tagged("terraform")}, Drift, false, []string{t1, t2}, "owned by code (tagged thumbprint-drift:managed-by=terraform)"},
+		{"owned by code, tagged mode=remediate: written", []string{t1}, []string{t2}, true, config.ModeRemediate, false, Code{Owner: tagged("pulumi"), Remediate: true}, Drift, true, []string{t1, t2}, ""},
+		{"owned by code in alert mode: the mode says why", []string{t1}, []string{t2}, true, config.ModeAlert, false, Code{Owner: tagged("terraform")}, Drift, false, []string{t1, t2}, "mode alert"},
+		{"owned by code and untrusted, tagged remediate: the chain still holds it", []string{t1}, []string{t2}, false, config.ModeRemediate, false, Code{Owner: tagged("other"), Remediate: true}, Drift, false, []string{t1, t2}, "not publicly trusted"},
+		{"not owned: a console writer", []string{t1}, []string{t2}, true, config.ModeRemediate, false, Code{Owner: iac.Ownership(nil, &iac.Writer{Tool: iac.Console}, false)}, Drift, true, []string{t1, t2}, ""},
+		{"the function's list set back: reverted, not written", []string{t1}, []string{t2}, true, config.ModeRemediate, false,
+			Code{Wrote: []string{t1, t2}, By: &iac.Writer{Tool: iac.Terraform, Principal: "arn:aws:sts::1:assumed-role/tf/ci"}}, Reverted, false, []string{t1, t2}, "set it back to [" + t2 + "]"},
+		{"set back, tagged remediate: still not written", []string{t1}, []string{t2}, true, config.ModeRemediate, false,
+			Code{Wrote: []string{t1, t2}, Remediate: true}, Reverted, false, []string{t1, t2}, "an unknown writer"},
+		{"the function's list still there after a rotation: written again", []string{t3}, []string{t1, t2}, true, config.ModeRemediate, false,
+			Code{Wrote: []string{strings.ToUpper(t1), t2}}, Drift, true, []string{t3, t1, t2}, ""},
+		{"the function's list set back, in sync again: in sync", []string{t2}, []string{t2}, true, config.ModeRemediate, false,
+			Code{Wrote: []string{t1, t2}}, InSync, false, nil, ""},
+		{"reverted in report mode is reported", []string{t1}, []string{t2}, true, config.ModeReport, false,
+			Code{Wrote: []string{t1, t2}}, Reverted, false, []string{t1, t2}, "reverted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := Decide(tt.live, tt.stored, nil, tt.trusted, tt.mode, tt.allow)
+			d := Decide(tt.live, tt.stored, nil, tt.trusted, tt.mode, tt.allow, tt.code)
 			if d.Outcome != tt.want || d.Apply != tt.wantApply {
 				t.Fatalf("Decide = %+v, want outcome %s apply %v", d, tt.want, tt.wantApply)
 			}
-			if tt.want == Drift && !reflect.DeepEqual(d.NewList, tt.wantList) {
+			if tt.want != InSync && !reflect.DeepEqual(d.NewList, tt.wantList) {
 				t.Errorf("NewList = %v, want %v", d.NewList, tt.wantList)
 			}
 			if !strings.Contains(d.Reason, tt.reason) {
@@ -264,4 +281,8 @@ func TestWorkOrder(t *testing.T) {
 	if len(WorkOrder(nil)) != 0 {
 		t.Fatal("WorkOrder(nil) not empty")
 	}
+}
+
+func tagged(tool string) iac.Owner {
+	return iac.Ownership(map[string]string{iac.TagManagedBy: tool}, nil, false)
 }

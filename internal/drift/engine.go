@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
 )
@@ -27,10 +28,22 @@ type Providers interface {
 
 var _ Providers = (*oidcprovider.Store)(nil)
 
-// Seen tells when each thumbprint of a provider was last seen live (an
-// *alert.Lifecycle over the state table).
-type Seen interface {
-	LastSeen(ctx context.Context, providerARN string, now time.Time) (LastSeen, error)
+// Memory is what the state remembers of providers for their decisions (an
+// *alert.Lifecycle over the state table): Recall reads the providers' items
+// in batches; a provider without one is absent from the map.
+type Memory interface {
+	Recall(ctx context.Context, providerARNs []string, now time.Time) (map[string]Recall, error)
+}
+
+// Recall is a provider's memory: when its thumbprints were last seen live,
+// its last writer other than the function, the list the function last
+// applied, and whether a list the function applied was ever set back.
+type Recall struct {
+	Seen       LastSeen
+	Writer     *iac.Writer
+	Wrote      []string
+	WroteAt    time.Time
+	RevertedAt time.Time
 }
 
 // ProbeFunc computes the live thumbprints of a provider Url.
@@ -41,10 +54,12 @@ type Options struct {
 	Providers Providers
 	// NewProbe returns the probe for one run; hosts are probed once per run.
 	NewProbe func() ProbeFunc
-	// Seen tells when a provider's stored thumbprints were last seen live,
-	// for a merge that cuts the list (the alert state); nil: unknown, the
-	// cut keeps stored entries in their order.
-	Seen Seen
+	// Memory tells, for a provider that drifted, its last writer and the
+	// list the function last applied (ownership by code, reverts), and for
+	// a merge that cuts the list when each stored entry was last seen live;
+	// nil: stateless (ownership from tags and the run's CloudTrail event
+	// only; the cut keeps stored entries in their order).
+	Memory Memory
 	// Mode is the default mode.
 	Mode config.Mode
 	// Concurrency is how many IAM calls are made at once (CONCURRENCY);
@@ -123,6 +138,9 @@ type Request struct {
 	Mode config.Mode
 	// Providers limits the run to these ARNs; empty: every provider.
 	Providers []string
+	// Writer is who wrote the provider a CloudTrail event names (Providers'
+	// one entry), when the call makes them its last writer; nil otherwise.
+	Writer *iac.Writer
 }
 
 // Errors Run returns (wrapped) after every provider was processed.
@@ -211,6 +229,7 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 	// flight (maxInFlight providers at once, CONCURRENCY IAM calls), and
 	// WorkOrder reads one provider of every host before a second of any.
 	providers = limitIAM(providers, r.e.opts.Concurrency)
+	mem := &accountMemory{memory: r.e.opts.Memory, arns: arns, now: r.e.opts.Now}
 	results := make([]Result, len(arns))
 	var g errgroup.Group
 	g.SetLimit(maxInFlight)
@@ -220,12 +239,47 @@ func (r *run) account(providers Providers, requested []string) ([]Result, error)
 				results[i] = notReached(arns[i], r.mode)
 				return nil
 			}
-			results[i] = r.e.check(r.ctx, r.work, providers, r.probe, arns[i], r.mode, r.explicit)
+			results[i] = r.e.check(r.ctx, r.work, providers, r.probe, arns[i], r.mode, r.explicit, r.writerOf(arns[i]), mem.recall)
 			return nil
 		})
 	}
 	_ = g.Wait() // every check returns nil: its failures are results
 	return results, nil
+}
+
+// accountMemory reads what the state remembers of an account's providers
+// once, in batches, the first time a provider needs it (a drift, a merge
+// that cuts the list): a run without drift reads nothing more than the
+// lifecycle does, and one with drift reads every provider's item in
+// BatchGetItem calls of 100, not one call per drifting provider.
+type accountMemory struct {
+	memory Memory
+	arns   []string
+	now    func() time.Time
+	once   sync.Once
+	items  map[string]Recall
+	err    error
+}
+
+// recall returns what the state remembers of arn; nil without state.
+func (m *accountMemory) recall(ctx context.Context, arn string) (*Recall, error) {
+	if m.memory == nil {
+		return nil, nil
+	}
+	m.once.Do(func() { m.items, m.err = m.memory.Recall(ctx, m.arns, m.now()) })
+	if m.err != nil {
+		return &Recall{}, m.err
+	}
+	rec := m.items[arn]
+	return &rec, nil
+}
+
+// writerOf is the request's CloudTrail writer when it names arn.
+func (r *run) writerOf(arn string) *iac.Writer {
+	if len(r.req.Providers) == 1 && r.req.Providers[0] == arn {
+		return r.req.Writer
+	}
+	return nil
 }
 
 // WorkOrder is the order in which a run hands providers to its workers: the

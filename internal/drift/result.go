@@ -8,6 +8,7 @@ package drift
 import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/accounts"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 )
 
 // Outcome is what a run did with one provider.
@@ -19,9 +20,13 @@ const (
 	// Expiring: in sync, thumbprint enforced, and a certificate whose
 	// thumbprint is live (the last certificate of a served chain) expires
 	// within EXPIRY_WARNING.
-	Expiring     Outcome = "expiring"
-	Updated      Outcome = "updated"
-	Drift        Outcome = "drift"
+	Expiring Outcome = "expiring"
+	Updated  Outcome = "updated"
+	Drift    Outcome = "drift"
+	// Reverted: with state, the function applied a list and another writer
+	// has since set the provider back to a list without a live thumbprint;
+	// not written again (DESIGN.md "Infrastructure as code").
+	Reverted     Outcome = "reverted"
 	ProbeFailed  Outcome = "probe-failed"
 	UpdateFailed Outcome = "update-failed"
 	Skipped      Outcome = "skipped"
@@ -31,14 +36,14 @@ const (
 )
 
 // Outcomes lists every provider outcome in the order reports show them.
-var Outcomes = []Outcome{InSync, Expiring, Updated, Drift, ProbeFailed, UpdateFailed, Skipped}
+var Outcomes = []Outcome{InSync, Expiring, Updated, Drift, Reverted, ProbeFailed, UpdateFailed, Skipped}
 
 // Problem reports whether o is a problem (DESIGN.md's decision table gives
 // it a severity above none and an operator has something to do): drift,
-// probe-failed, update-failed, expiring and account-failed.
+// reverted, probe-failed, update-failed, expiring and account-failed.
 func (o Outcome) Problem() bool {
 	switch o {
-	case Drift, ProbeFailed, UpdateFailed, Expiring, AccountFailed:
+	case Drift, Reverted, ProbeFailed, UpdateFailed, Expiring, AccountFailed:
 		return true
 	}
 	return false
@@ -82,6 +87,21 @@ type Result struct {
 	Detail    string `json:"detail"`
 	// AccountID is set in organisation mode.
 	AccountID string `json:"account_id,omitempty"`
+	// ManagedBy is the code that owns the provider (its managed-by tag, else
+	// its recorded writer's tool; unknown for a revert by a writer no event
+	// named); empty when not owned by code, or not known (DESIGN.md
+	// "Infrastructure as code").
+	ManagedBy string `json:"managed_by,omitempty"`
+	// LastWriter is the provider's last writer other than the function
+	// (tool, principal, time), where known: from this run's CloudTrail event
+	// or the state.
+	LastWriter *iac.Writer `json:"last_writer,omitempty"`
+	// CodeFix is the change to make in the owning code so that it declares
+	// NewThumbprints (drift and reverted of a provider owned by code).
+	CodeFix string `json:"code_fix,omitempty"`
+	// EventWriter is the writer the CloudTrail event of this run names, in
+	// full (user agent included), for the state to record; nil otherwise.
+	EventWriter *iac.Writer `json:"-"`
 
 	// Host groups alerts: the jwks_uri host, or the issuer host when discovery
 	// failed, with :port when not 443.

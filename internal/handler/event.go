@@ -297,7 +297,7 @@ func parseCloudTrail(fields map[string]json.RawMessage, functionName string) (Ev
 		return ignore(IgnoreOwnUpdate, "thumbprint update made by this function (role session %q): already checked", call.Session)
 	}
 	call.Account = account
-	ev.Request.Providers = []string{call.ProviderARN}
+	ev.Request.Providers, ev.Request.Writer = []string{call.ProviderARN}, call.Writer
 	return ev, nil
 }
 

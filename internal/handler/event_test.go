@@ -180,7 +180,8 @@ func TestParseCloudTrail(t *testing.T) {
 			}
 			var want drift.Request
 			if tt.provider != "" {
-				want.Providers = []string{tt.provider}
+				// The run carries the call's writer, for its one provider.
+				want.Providers, want.Writer = []string{tt.provider}, ev.Call.Writer
 			}
 			if !reflect.DeepEqual(ev.Request, want) {
 				t.Errorf("Request = %+v, want %+v", ev.Request, want)
@@ -315,7 +316,7 @@ func TestInvokeCloudTrail(t *testing.T) {
 			var gotJSON, wantJSON any
 			_ = json.Unmarshal(b, &gotJSON)
 			_ = json.Unmarshal([]byte(`{"mode":"alert","checked":0,"results":[],
-				"counts":{"in-sync":0,"expiring":0,"updated":0,"drift":0,"probe-failed":0,"update-failed":0,"skipped":0}}`), &wantJSON)
+				"counts":{"in-sync":0,"expiring":0,"updated":0,"drift":0,"reverted":0,"probe-failed":0,"update-failed":0,"skipped":0}}`), &wantJSON)
 			if !reflect.DeepEqual(gotJSON, wantJSON) {
 				t.Errorf("report %s, want an empty report", b)
 			}

@@ -236,3 +236,15 @@ func TestInvokeBoundsTheResponse(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsCountReverted: a revert is drift left in place (DESIGN.md:
+// severity as drift), and breaking when the thumbprint is enforced.
+func TestMetricsCountReverted(t *testing.T) {
+	rep := &drift.Report{Checked: 2, Counts: map[drift.Outcome]int{drift.Reverted: 1, drift.Drift: 1}, Results: []drift.Result{
+		{ProviderARN: "arn:aws:iam::123456789012:oidc-provider/a", Outcome: drift.Reverted, BreaksAssumeRole: true},
+		{ProviderARN: "arn:aws:iam::123456789012:oidc-provider/b", Outcome: drift.Drift},
+	}}
+	if m := handler.Metrics(rep); m["Drift"] != 2 || m["BreakingDrift"] != 1 {
+		t.Errorf("Metrics = %v, want Drift 2 (one reverted), BreakingDrift 1", m)
+	}
+}

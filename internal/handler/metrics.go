@@ -17,16 +17,17 @@ const MetricNamespace = "ThumbprintDrift"
 func Metrics(rep *drift.Report) map[string]int {
 	m := map[string]int{
 		"ProvidersChecked": rep.Checked - rep.Counts[drift.AccountFailed],
-		"Drift":            rep.Counts[drift.Drift],
-		"Updated":          rep.Counts[drift.Updated],
-		"ProbeFailed":      rep.Counts[drift.ProbeFailed],
-		"UpdateFailed":     rep.Counts[drift.UpdateFailed],
-		"BreakingDrift":    0,
-		"AccountFailed":    rep.Counts[drift.AccountFailed],
+		// A revert is drift left in place (DESIGN.md: severity as drift).
+		"Drift":         rep.Counts[drift.Drift] + rep.Counts[drift.Reverted],
+		"Updated":       rep.Counts[drift.Updated],
+		"ProbeFailed":   rep.Counts[drift.ProbeFailed],
+		"UpdateFailed":  rep.Counts[drift.UpdateFailed],
+		"BreakingDrift": 0,
+		"AccountFailed": rep.Counts[drift.AccountFailed],
 	}
 	for _, r := range rep.Results {
 		// Breaking drift still in place after the run.
-		if r.BreaksAssumeRole && (r.Outcome == drift.Drift || r.Outcome == drift.UpdateFailed) {
+		if r.BreaksAssumeRole && (r.Outcome == drift.Drift || r.Outcome == drift.Reverted || r.Outcome == drift.UpdateFailed) {
 			m["BreakingDrift"]++
 		}
 	}

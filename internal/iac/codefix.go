@@ -57,12 +57,12 @@ func quoted(list []string, sep string) string {
 // FixCommand is the AWS CLI command that writes list to the provider arn.
 func FixCommand(arn string, list []string) string {
 	return "aws iam update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn " +
-		shellQuote(arn) + " --thumbprint-list " + strings.Join(list, " ")
+		ShellQuote(arn) + " --thumbprint-list " + strings.Join(list, " ")
 }
 
-// shellQuote quotes s for a POSIX shell unless it is made only of characters
+// ShellQuote quotes s for a POSIX shell unless it is made only of characters
 // a shell leaves alone.
-func shellQuote(s string) string {
+func ShellQuote(s string) string {
 	safe := true
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(":/._-=+@,%", r)) {

@@ -3,6 +3,7 @@ package iac
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // TagManagedBy declares the code that owns a provider.
@@ -53,4 +54,51 @@ func Ownership(tags map[string]string, last *Writer, reverted bool) Owner {
 		o.Why = "a list the function applied was set back by " + last.String()
 	}
 	return o
+}
+
+// NotWritten is the detail of a drift left in place because the provider is
+// owned by code: why, and what to do instead.
+func (o Owner) NotWritten() string {
+	return fmt.Sprintf("owned by code (%s): not written, since the code's next apply would set it back; change the code (code_fix), or tag %s=remediate to let the function write it",
+		o.Why, tagMode)
+}
+
+// tagMode is drift.TagMode, the tag that lets remediate write a provider owned by code.
+const tagMode = "thumbprint-drift:mode"
+
+// Revert is a list the function applied that another writer set back.
+type Revert struct {
+	// Wrote is the list the function applied, at WroteAt.
+	Wrote   []string
+	WroteAt time.Time
+	// SetTo is the list found instead.
+	SetTo []string
+	// By is who set it back; nil when no CloudTrail event named a writer since
+	// the function wrote.
+	By *Writer
+}
+
+// SetBackBy is the writer who set back a list the function wrote at wroteAt:
+// last, when it wrote since (or when is unknown); else nil (unknown).
+// CloudTrail's eventTime counts whole seconds, so a write in the same second
+// counts as since.
+func SetBackBy(last *Writer, wroteAt time.Time) *Writer {
+	if last == nil || !last.At.IsZero() && !wroteAt.IsZero() && last.At.Before(wroteAt.Truncate(time.Second)) {
+		return nil
+	}
+	return last
+}
+
+// Detail says what happened, for the result's detail and the message.
+func (r Revert) Detail() string {
+	wrote := "the function wrote [" + strings.Join(r.Wrote, " ") + "]"
+	if !r.WroteAt.IsZero() {
+		wrote += " at " + r.WroteAt.UTC().Format(time.RFC3339)
+	}
+	by := "an unknown writer (no CloudTrail event since)"
+	if r.By != nil {
+		by = r.By.String()
+	}
+	return fmt.Sprintf("reverted: %s; %s set it back to [%s], without a live thumbprint; not written again: the provider is owned by code, put the list in the code (code_fix)",
+		wrote, by, strings.Join(r.SetTo, " "))
 }

@@ -1,8 +1,10 @@
 package iac_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 )
@@ -51,5 +53,45 @@ func TestOwnership(t *testing.T) {
 				t.Errorf("Warning = %q, want one: %v", o.Warning, tt.warning)
 			}
 		})
+	}
+}
+
+func TestRevert(t *testing.T) {
+	wrote := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	tf := &iac.Writer{Tool: iac.Terraform, Principal: "arn:aws:sts::1:assumed-role/terraform-deploy/ci", At: wrote.Add(time.Hour)}
+	old := &iac.Writer{Tool: iac.Console, Principal: "arn:aws:sts::1:assumed-role/admin/dave", At: wrote.Add(-time.Hour)}
+	for _, tt := range []struct {
+		name    string
+		last    *iac.Writer
+		wroteAt time.Time
+		want    *iac.Writer
+	}{
+		{"a writer since the function wrote", tf, wrote, tf},
+		{"a writer before the function wrote is not who set it back", old, wrote, nil},
+		{"no writer", nil, wrote, nil},
+		{"a writer in the same second (eventTime counts seconds)", tf, tf.At.Add(900 * time.Millisecond), tf},
+		{"the function's write time unknown", old, time.Time{}, old},
+		{"the writer's time unknown", &iac.Writer{Tool: iac.Pulumi}, wrote, &iac.Writer{Tool: iac.Pulumi}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := iac.SetBackBy(tt.last, tt.wroteAt); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("SetBackBy = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	r := iac.Revert{Wrote: []string{"aa", "bb"}, WroteAt: wrote, SetTo: []string{"bb"}, By: tf}
+	got := r.Detail()
+	for _, s := range []string{"[aa bb] at 2026-01-02T10:00:00Z", "terraform (arn:aws:sts::1:assumed-role/terraform-deploy/ci, 2026-01-02T11:00:00Z)", "back to [bb]", "not written again"} {
+		if !strings.Contains(got, s) {
+			t.Errorf("Detail = %q, want it to hold %q", got, s)
+		}
+	}
+	r.By = nil
+	if got := r.Detail(); !strings.Contains(got, "an unknown writer (no CloudTrail event since) set it back") {
+		t.Errorf("Detail without a writer = %q", got)
+	}
+	o := iac.Ownership(map[string]string{iac.TagManagedBy: "terraform"}, nil, false)
+	if got := o.NotWritten(); !strings.Contains(got, "tagged thumbprint-drift:managed-by=terraform") || !strings.Contains(got, "thumbprint-drift:mode=remediate") {
+		t.Errorf("NotWritten = %q", got)
 	}
 }

@@ -49,15 +49,38 @@ type Writer struct {
 	Principal string `json:"principal"`
 	// At is the call's eventTime.
 	At time.Time `json:"at,omitzero"`
-	// UserAgent and InvokedBy are the record's, as CloudTrail gave them; the
-	// state keeps them, results and messages show only tool, principal and
-	// time (a user agent is hundreds of bytes, per provider of a message).
-	UserAgent string `json:"-"`
-	InvokedBy string `json:"-"`
+	// UserAgent and InvokedBy are the record's, as CloudTrail gave them: the
+	// state keeps them; results and messages show the Brief writer.
+	UserAgent string `json:"user_agent,omitempty"`
+	InvokedBy string `json:"invoked_by,omitempty"`
 	// EventName is the IAM call; Thumbprints the list it set (create and
 	// thumbprint update), in its order.
-	EventName   string   `json:"-"`
-	Thumbprints []string `json:"-"`
+	EventName   string   `json:"event_name,omitempty"`
+	Thumbprints []string `json:"thumbprints,omitempty"`
+}
+
+// Brief is w with only its tool, principal and time: a result's last_writer
+// (a user agent is hundreds of bytes, for each provider of a message). nil
+// for nil.
+func (w *Writer) Brief() *Writer {
+	if w == nil {
+		return nil
+	}
+	return &Writer{Tool: w.Tool, Principal: w.Principal, At: w.At}
+}
+
+// Newer returns the later of two writers (by At; a known time over an
+// unknown one; a when both are unknown or equal), either may be nil.
+func Newer(a, b *Writer) *Writer {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case b.At.After(a.At):
+		return b
+	}
+	return a
 }
 
 // String names the writer as an alert does: "terraform (arn:..., 2025-01-15T15:41:09Z)".

@@ -40,6 +40,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 )
 
 // dynamoAPI is the part of the DynamoDB client the store calls: the function's
@@ -99,6 +101,20 @@ type Item struct {
 	// OwedAt when it was applied: a later run sends it (owed_applied, owed_at).
 	Owed   string    `json:"owed,omitempty"`
 	OwedAt time.Time `json:"owed_at,omitzero"`
+	// Writer is the provider's last writer other than the function, from a
+	// CloudTrail event: tool, principal, user agent, invokedBy, time, call
+	// and the list it set (writer, a map).
+	Writer *iac.Writer `json:"writer,omitempty"`
+	// Wrote is the list the function last applied, at WroteAt; forgotten
+	// once another writer's list is found holding the live thumbprints
+	// (wrote, wrote_at). A list without a live thumbprint found in its place
+	// is a revert.
+	Wrote   []string  `json:"wrote,omitempty"`
+	WroteAt time.Time `json:"wrote_at,omitzero"`
+	// RevertedAt is when a list the function applied was first found set
+	// back by another writer: the provider is owned by code from then on
+	// (reverted_at).
+	RevertedAt time.Time `json:"reverted_at,omitzero"`
 
 	// Alert fields: what was delivered, written only by Record.
 
@@ -138,6 +154,12 @@ func (it Item) Claimed(now time.Time, id string) bool {
 func (it Item) Clone() Item {
 	it.Seen = maps.Clone(it.Seen)
 	it.Live = slices.Clone(it.Live)
+	it.Wrote = slices.Clone(it.Wrote)
+	if it.Writer != nil {
+		w := *it.Writer
+		w.Thumbprints = slices.Clone(w.Thumbprints)
+		it.Writer = &w
+	}
 	it.DeliveredTo = slices.Clone(it.DeliveredTo)
 	return it
 }
@@ -409,8 +431,59 @@ func (u *update) quiet(it Item, now time.Time) {
 	} else {
 		u.remove("seen")
 	}
+	u.set("writer", writerOrNil(it.Writer))
+	u.set("wrote", strList(it.Wrote))
+	u.set("wrote_at", timeOrNil(it.WroteAt))
+	u.set("reverted_at", timeOrNil(it.RevertedAt))
 	u.set("updated_at", str(now.UTC().Format(time.RFC3339)))
 	u.set(TTLAttribute, num(now.Add(Retention).Unix()))
+}
+
+// writerOrNil is a writer as a map of its known fields; nil (removed) for none.
+func writerOrNil(w *iac.Writer) types.AttributeValue {
+	if w == nil {
+		return nil
+	}
+	m := map[string]types.AttributeValue{"tool": str(string(w.Tool))}
+	for k, v := range map[string]types.AttributeValue{"principal": strOrNil(w.Principal), "at": timeOrNil(w.At),
+		"user_agent": strOrNil(w.UserAgent), "invoked_by": strOrNil(w.InvokedBy), "event_name": strOrNil(w.EventName),
+		"thumbprints": strList(w.Thumbprints)} {
+		if v != nil {
+			m[k] = v
+		}
+	}
+	return &types.AttributeValueMemberM{Value: m}
+}
+
+// decodeWriter reads a writer map; nil when there is none.
+func decodeWriter(av types.AttributeValue) (*iac.Writer, error) {
+	m, ok := av.(*types.AttributeValueMemberM)
+	if !ok {
+		return nil, nil
+	}
+	s := func(k string) string {
+		v, _ := m.Value[k].(*types.AttributeValueMemberS)
+		if v == nil {
+			return ""
+		}
+		return v.Value
+	}
+	w := &iac.Writer{Tool: iac.Tool(s("tool")), Principal: s("principal"), UserAgent: s("user_agent"), InvokedBy: s("invoked_by"), EventName: s("event_name")}
+	if at := s("at"); at != "" {
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return nil, fmt.Errorf("attribute writer.at: %w", err)
+		}
+		w.At = t
+	}
+	if l, ok := m.Value["thumbprints"].(*types.AttributeValueMemberL); ok {
+		for _, v := range l.Value {
+			if s, ok := v.(*types.AttributeValueMemberS); ok {
+				w.Thumbprints = append(w.Thumbprints, s.Value)
+			}
+		}
+	}
+	return w, nil
 }
 
 // alerted sets the fields of what was delivered.
@@ -537,6 +610,14 @@ func decode(av map[string]types.AttributeValue) (Item, error) {
 	it.OwedTransition = getS("owed_transition")
 	it.DeliveredTo = getL("delivered_to")
 	it.FindingCreated = getT("finding_created")
+	w, werr := decodeWriter(av["writer"])
+	if werr != nil {
+		errs = append(errs, werr)
+	}
+	it.Writer = w
+	it.Wrote = getL("wrote")
+	it.WroteAt = getT("wrote_at")
+	it.RevertedAt = getT("reverted_at")
 	it.ClaimID = getS("claim_id")
 	if ms := getN("claim_until"); ms > 0 {
 		it.ClaimUntil = time.UnixMilli(ms).UTC()

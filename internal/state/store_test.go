@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/iac"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/peertest"
 )
@@ -79,7 +80,10 @@ func TestItemRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	const key = "arn:aws:iam::123456789012:oidc-provider/example.com"
 	quiet := Item{Key: key, Problem: "drift", FirstSeen: t0, ProbeFailures: 1, FailingSince: t0.Add(time.Minute), Owed: "a>b", OwedAt: t0,
-		Seen: map[string]time.Time{"aa": t0, "bb": t0.Add(-time.Hour)}}
+		Seen: map[string]time.Time{"aa": t0, "bb": t0.Add(-time.Hour)},
+		Writer: &iac.Writer{Tool: iac.Terraform, Principal: "arn:aws:sts::123456789012:assumed-role/tf/ci", At: t0.Add(-time.Minute),
+			UserAgent: "Terraform/1.10.5 terraform-provider-aws/5.84.0", InvokedBy: "", EventName: "UpdateOpenIDConnectProviderThumbprint", Thumbprints: []string{"bb"}},
+		Wrote: []string{"aa", "bb"}, WroteAt: t0.Add(-2 * time.Minute), RevertedAt: t0}
 	if err := s.Claim(ctx, Item{Key: key}, quiet, "run-1", t0.Add(time.Minute), t0); err != nil {
 		t.Fatalf("Claim: %v", err)
 	}
