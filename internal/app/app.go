@@ -76,7 +76,7 @@ func newServiceFor(ctx context.Context, awsCfg aws.Config, cfg config.Config, lo
 	}
 	lc := NewLifecycle(ctx, awsCfg, cfg, logger)
 	prober := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: cfg.ProbeTimeout, Concurrency: cfg.ProbeConcurrency})
-	own := oidcprovider.New(iam.NewFromConfig(awsCfg, awsclient.IAMOptions))
+	own := oidcprovider.New(iam.NewFromConfig(awsCfg))
 	opts := drift.Options{
 		Providers:          own,
 		NewProbe:           func() drift.ProbeFunc { return prober.NewRun().Probe },
@@ -90,7 +90,7 @@ func newServiceFor(ctx context.Context, awsCfg aws.Config, cfg config.Config, lo
 		opts.Memory = lc
 	}
 	if !cfg.MultiAccount() {
-		stsc := sts.NewFromConfig(awsCfg, awsclient.STSOptions)
+		stsc := sts.NewFromConfig(awsCfg)
 		opts.OwnAccount = func(ctx context.Context) (string, error) {
 			c, err := accounts.WhoAmI(ctx, stsc)
 			return c.AccountID, err
@@ -146,7 +146,7 @@ func NewLifecycle(ctx context.Context, awsCfg aws.Config, cfg config.Config, log
 
 // NewStateStore is the state table's store with a client from awsCfg.
 func NewStateStore(awsCfg aws.Config, table string) *state.Store {
-	return state.New(dynamodb.NewFromConfig(awsCfg, awsclient.DynamoDBOptions), table)
+	return state.New(dynamodb.NewFromConfig(awsCfg), table)
 }
 
 // StageState is the state table as the CLI's stage uses it: when a
@@ -181,7 +181,7 @@ func OpenStageState(ctx context.Context, table string) (*StageState, error) {
 // delegated administrator unless cfg.OrgIncludeManagementAccount). Each
 // account's role is assumed when the engine opens it.
 func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, org accounts.OrgAPI, ids []string) func(context.Context) ([]drift.Account, error) {
-	stsc := sts.NewFromConfig(awsCfg, awsclient.STSOptions)
+	stsc := sts.NewFromConfig(awsCfg)
 	return func(ctx context.Context) ([]drift.Account, error) {
 		targets, err := listTargets(ctx, cfg, stsc, org, ids)
 		if err != nil {
@@ -203,7 +203,7 @@ func accountLister(awsCfg aws.Config, cfg config.Config, own drift.Providers, or
 					}
 					acfg := awsCfg.Copy()
 					acfg.Credentials = creds
-					return oidcprovider.New(iam.NewFromConfig(acfg, awsclient.IAMOptions)), nil
+					return oidcprovider.New(iam.NewFromConfig(acfg)), nil
 				}
 			}
 			out = append(out, a)
@@ -272,7 +272,7 @@ type securityHubs struct {
 }
 
 func newSecurityHubs(awsCfg aws.Config, cfg config.Config) *securityHubs {
-	return &securityHubs{awsCfg: awsCfg, cfg: cfg, sts: sts.NewFromConfig(awsCfg, awsclient.STSOptions), own: securityhub.NewFromConfig(awsCfg), clients: map[string]alert.SecurityHubAPI{}}
+	return &securityHubs{awsCfg: awsCfg, cfg: cfg, sts: sts.NewFromConfig(awsCfg), own: securityhub.NewFromConfig(awsCfg), clients: map[string]alert.SecurityHubAPI{}}
 }
 
 // whoAmI is the function's own identity, asked of STS once it is known.

@@ -39,7 +39,7 @@ func newSharder(ctx context.Context, awsCfg aws.Config, cfg config.Config, logge
 	if org == nil {
 		org = organizations.NewFromConfig(awsCfg)
 	}
-	stsc := sts.NewFromConfig(awsCfg, awsclient.STSOptions)
+	stsc := sts.NewFromConfig(awsCfg)
 	return shard.New(shard.Options{
 		Store:  s3.NewFromConfig(awsCfg),
 		Bucket: cfg.ShardBucket,

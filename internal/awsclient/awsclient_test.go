@@ -32,9 +32,6 @@ func TestSharedHTTPClient(t *testing.T) {
 		t.Errorf("NewHTTPClient %+v", c)
 	}
 	member := cfg.Copy()
-	if r := iam.NewFromConfig(member, IAMOptions).Options().EndpointResolverV2; r != iamEndpoints {
-		t.Errorf("IAMOptions: endpoint resolver %T, want the shared memo", r)
-	}
 	for name, got := range map[string]any{
 		"iam":        iam.NewFromConfig(cfg).Options().HTTPClient,
 		"sts":        sts.NewFromConfig(cfg).Options().HTTPClient,

@@ -230,7 +230,7 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "stage: %v\n", err)
 		return ExitError
 	}
-	store := oidcprovider.New(iam.NewFromConfig(awsCfg, awsclient.IAMOptions))
+	store := oidcprovider.New(iam.NewFromConfig(awsCfg))
 	p, err := store.Get(ctx, *arn)
 	if errors.Is(err, oidcprovider.ErrNotFound) {
 		return usageErr("--provider %s: no such OIDC provider in this account", *arn)
