@@ -35,7 +35,7 @@ func ParsePolicy(doc any) ([]Statement, error) {
 		return nil, fmt.Errorf("policy document is %T, not an object", doc)
 	}
 	var out []Statement
-	for i, raw := range asList(m["Statement"]) {
+	for i, raw := range AsList(m["Statement"]) {
 		if raw == nil {
 			continue
 		}
@@ -145,7 +145,9 @@ func Wildcard(pattern, s string, fold bool) bool {
 	return p == len(pattern)
 }
 
-func asList(v any) []any {
+// AsList returns v as a list: itself if it is one, else a one-element list
+// (IAM's Action and Resource accept both forms); nil for nil.
+func AsList(v any) []any {
 	switch x := v.(type) {
 	case nil:
 		return nil
@@ -161,7 +163,7 @@ func strList(v any) []string {
 		return nil
 	}
 	out := []string{}
-	for _, x := range asList(v) {
+	for _, x := range AsList(v) {
 		if x != nil {
 			out = append(out, fmt.Sprint(x))
 		}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/rehearsal"
 )
 
 // Tests of the template's optional parameters for checking several accounts
@@ -158,7 +160,7 @@ func TestAccountRules(t *testing.T) {
 		if lookup(r, "RuleCondition") != nil {
 			t.Errorf("rule %s has a RuleCondition; this test evaluates unconditional rules only", name)
 		}
-		for _, a := range list(lookup(r, "Assertions")) {
+		for _, a := range rehearsal.AsList(lookup(r, "Assertions")) {
 			desc, _ := lookup(a, "AssertDescription").(string)
 			if desc == "" {
 				t.Errorf("rule %s: an assertion has no AssertDescription", name)
@@ -301,7 +303,7 @@ func TestParameterGroups(t *testing.T) {
 			tp := loadCFNFile(t, name)
 			params, _ := tp.doc["Parameters"].(map[string]any)
 			seen := map[string]int{}
-			for _, g := range list(lookup(tp.doc, "Metadata", "AWS::CloudFormation::Interface", "ParameterGroups")) {
+			for _, g := range rehearsal.AsList(lookup(tp.doc, "Metadata", "AWS::CloudFormation::Interface", "ParameterGroups")) {
 				for _, p := range strs(lookup(g, "Parameters")) {
 					if _, ok := params[p]; !ok {
 						t.Errorf("group %v names %s, which is not a parameter", lookup(g, "Label", "default"), p)

@@ -2,12 +2,9 @@ package samtemplate
 
 import (
 	"context"
-	"encoding/xml"
-
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
-	"github.com/thumbprint-drift/thumbprint-drift/internal/rehearsal"
-	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 	"reflect"
 	"slices"
 	"strings"
@@ -15,6 +12,8 @@ import (
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/handler"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/rehearsal"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 )
 
 // Tests of the CloudWatch dashboard: its body is valid JSON once CloudFormation

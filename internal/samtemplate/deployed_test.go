@@ -183,7 +183,7 @@ func (tp *template) conditions(t *testing.T, region string, params map[string]st
 		if lookup(r, "RuleCondition") != nil {
 			t.Fatalf("rule %s has a RuleCondition; the probe handles unconditional rules only", name)
 		}
-		for i, a := range list(lookup(r, "Assertions")) {
+		for i, a := range rehearsal.AsList(lookup(r, "Assertions")) {
 			conds[fmt.Sprintf("Rule %s %d", name, i)] = lookup(a, "Assert")
 		}
 	}
@@ -263,7 +263,7 @@ func (tp *template) failedRules(t *testing.T, params map[string]string) []string
 	conds := tp.conditions(t, "", params)
 	var failed []string
 	for name, r := range asMap(tp.doc["Rules"]) {
-		for i, a := range list(lookup(r, "Assertions")) {
+		for i, a := range rehearsal.AsList(lookup(r, "Assertions")) {
 			if !conds[fmt.Sprintf("Rule %s %d", name, i)] {
 				failed = append(failed, fmt.Sprint(lookup(a, "AssertDescription")))
 			}

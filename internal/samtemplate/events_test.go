@@ -1,6 +1,7 @@
 package samtemplate
 
 import (
+	"github.com/thumbprint-drift/thumbprint-drift/internal/rehearsal"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer"
 
 	"encoding/json"
@@ -136,7 +137,7 @@ func TestProviderChangeRule(t *testing.T) {
 	})
 
 	t.Run("target", func(t *testing.T) {
-		targets := list(props["Targets"])
+		targets := rehearsal.AsList(props["Targets"])
 		if len(targets) != 1 {
 			t.Fatalf("Targets = %#v, want one: the function", targets)
 		}
@@ -361,7 +362,7 @@ func TestMemberForwardsProviderChanges(t *testing.T) {
 		}
 	})
 	t.Run("target", func(t *testing.T) {
-		targets := list(lookup(rule, "Properties", "Targets"))
+		targets := rehearsal.AsList(lookup(rule, "Properties", "Targets"))
 		if len(targets) != 1 {
 			t.Fatalf("Targets = %#v, want one: the central bus", targets)
 		}
@@ -382,7 +383,7 @@ func TestMemberForwardsProviderChanges(t *testing.T) {
 			t.Error("the forwarding role has managed policies or a fixed name")
 		}
 		var got []statement
-		for _, p := range list(lookup(role, "Properties", "Policies")) {
+		for _, p := range rehearsal.AsList(lookup(role, "Properties", "Policies")) {
 			got = append(got, statements(t, lookup(p, "PolicyDocument"))...)
 		}
 		if len(got) != 1 || !slices.Equal(got[0].actions, []string{"events:PutEvents"}) || !reflect.DeepEqual(got[0].resources, []any{ref("CentralEventBusArn")}) || got[0].effect != "Allow" {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/rehearsal"
 )
 
 // repoRoot is the module root, two levels above this package.
@@ -100,22 +102,9 @@ func lookup(v any, path ...string) any {
 	return v
 }
 
-// list returns v as a list: itself if it is one, else a one-element list
-// (IAM's Action and Resource accept both forms); nil for nil.
-func list(v any) []any {
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case []any:
-		return x
-	default:
-		return []any{x}
-	}
-}
-
 func strs(v any) []string {
 	var out []string
-	for _, x := range list(v) {
+	for _, x := range rehearsal.AsList(v) {
 		out = append(out, fmt.Sprint(x))
 	}
 	return out

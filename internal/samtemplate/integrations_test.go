@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/rehearsal"
 )
 
 // Tests of the permissions of the optional integrations: EventBridge events out
@@ -78,7 +80,7 @@ func TestSecurityHubPermission(t *testing.T) {
 func TestMemberRoleImportsFindings(t *testing.T) {
 	tp, role := loadMemberRole(t)
 	var found []statement
-	for _, p := range list(lookup(role, "Properties", "Policies")) {
+	for _, p := range rehearsal.AsList(lookup(role, "Properties", "Policies")) {
 		for _, s := range statements(t, lookup(p, "PolicyDocument")) {
 			if slices.ContainsFunc(s.actions, func(a string) bool { return strings.HasPrefix(a, "securityhub:") }) {
 				found = append(found, s)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/rehearsal"
 )
 
 // Tests of member-role.yaml: the role the central function assumes in each
@@ -178,7 +180,7 @@ func TestMemberRoleTrust(t *testing.T) {
 
 func TestMemberRolePolicy(t *testing.T) {
 	_, role := loadMemberRole(t)
-	policies := list(lookup(role, "Properties", "Policies"))
+	policies := rehearsal.AsList(lookup(role, "Properties", "Policies"))
 	if len(policies) != 1 {
 		t.Fatalf("inline policies = %d, want 1", len(policies))
 	}

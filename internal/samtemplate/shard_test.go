@@ -50,8 +50,8 @@ func TestShardedResources(t *testing.T) {
 
 	t.Run("bucket", func(t *testing.T) {
 		b := res("ShardBucket", "AWS::S3::Bucket")
-		if got := lookup(b, "Properties", "BucketEncryption", "ServerSideEncryptionConfiguration"); len(list(got)) != 1 ||
-			lookup(list(got)[0], "ServerSideEncryptionByDefault", "SSEAlgorithm") == nil {
+		if got := lookup(b, "Properties", "BucketEncryption", "ServerSideEncryptionConfiguration"); len(rehearsal.AsList(got)) != 1 ||
+			lookup(rehearsal.AsList(got)[0], "ServerSideEncryptionByDefault", "SSEAlgorithm") == nil {
 			t.Errorf("BucketEncryption = %#v, want default encryption", got)
 		}
 		for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
@@ -59,13 +59,13 @@ func TestShardedResources(t *testing.T) {
 				t.Errorf("PublicAccessBlockConfiguration.%s is not true", k)
 			}
 		}
-		rules := list(lookup(b, "Properties", "LifecycleConfiguration", "Rules"))
+		rules := rehearsal.AsList(lookup(b, "Properties", "LifecycleConfiguration", "Rules"))
 		if len(rules) != 1 || lookup(rules[0], "Status") != "Enabled" || lookup(rules[0], "ExpirationInDays") != float64(1) {
 			t.Errorf("lifecycle rules %#v, want objects expiring after a day", rules)
 		}
 		p := res("ShardBucketPolicy", "AWS::S3::BucketPolicy")
 		var denies bool
-		for _, s := range list(lookup(p, "Properties", "PolicyDocument", "Statement")) {
+		for _, s := range rehearsal.AsList(lookup(p, "Properties", "PolicyDocument", "Statement")) {
 			if lookup(s, "Effect") == "Deny" && lookup(s, "Condition", "Bool", "aws:SecureTransport") == "false" && lookup(s, "Action") == "s3:*" {
 				denies = true
 			}
@@ -84,7 +84,7 @@ func TestShardedResources(t *testing.T) {
 		if got := lookup(sm, "Properties", "LoggingConfiguration", "Level"); got != "ERROR" {
 			t.Errorf("log level %v, want ERROR", got)
 		}
-		dest := list(lookup(sm, "Properties", "LoggingConfiguration", "Destinations"))
+		dest := rehearsal.AsList(lookup(sm, "Properties", "LoggingConfiguration", "Destinations"))
 		if len(dest) != 1 || !reflect.DeepEqual(lookup(dest[0], "CloudWatchLogsLogGroup", "LogGroupArn"), getAtt("DriftCheckStateMachineLogGroup", "Arn")) {
 			t.Errorf("log destinations %#v, want the stack's log group", dest)
 		}
@@ -141,7 +141,7 @@ func TestShardedResources(t *testing.T) {
 				t.Errorf("%s does not invoke the function", name)
 			}
 			var retried []string
-			for _, r := range list(lookup(st, "Retry")) {
+			for _, r := range rehearsal.AsList(lookup(st, "Retry")) {
 				retried = append(retried, strs(lookup(r, "ErrorEquals"))...)
 			}
 			for _, e := range []string{"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"} {
@@ -159,13 +159,13 @@ func TestShardedResources(t *testing.T) {
 
 	t.Run("role", func(t *testing.T) {
 		role := res("DriftCheckStateMachineRole", "AWS::IAM::Role")
-		trust := list(lookup(role, "Properties", "AssumeRolePolicyDocument", "Statement"))
+		trust := rehearsal.AsList(lookup(role, "Properties", "AssumeRolePolicyDocument", "Statement"))
 		if len(trust) != 1 || lookup(trust[0], "Principal", "Service") != "states.amazonaws.com" {
 			t.Errorf("trust %#v, want Step Functions only", trust)
 		}
 		var actions []string
-		for _, p := range list(lookup(role, "Properties", "Policies")) {
-			for _, s := range list(lookup(p, "PolicyDocument", "Statement")) {
+		for _, p := range rehearsal.AsList(lookup(role, "Properties", "Policies")) {
+			for _, s := range rehearsal.AsList(lookup(p, "PolicyDocument", "Statement")) {
 				acts := strs(lookup(s, "Action"))
 				if a, ok := lookup(s, "Action").(string); ok {
 					acts = []string{a}
@@ -203,7 +203,7 @@ func TestShardedResources(t *testing.T) {
 			t.Errorf("the function's schedule State = %#v, want DISABLED when sharded", got)
 		}
 		smRule := res("DriftCheckStateMachineSchedule", "AWS::Events::Rule")
-		targets := list(lookup(smRule, "Properties", "Targets"))
+		targets := rehearsal.AsList(lookup(smRule, "Properties", "Targets"))
 		if len(targets) != 1 || !reflect.DeepEqual(lookup(targets[0], "Arn"), ref("DriftCheckStateMachine")) ||
 			!reflect.DeepEqual(lookup(smRule, "Properties", "ScheduleExpression"), ref("ScheduleExpression")) ||
 			!reflect.DeepEqual(lookup(targets[0], "DeadLetterConfig", "Arn"), getAtt("DeadLetterQueue", "Arn")) {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/rehearsal"
 )
 
 // cfnFiles are the CloudFormation templates at the repository root: the SAM
@@ -33,7 +35,7 @@ func TestTemplateIsSAM(t *testing.T) {
 	if got := tp.resourcesOfType("AWS::Lambda::Function"); !reflect.DeepEqual(got, []string{functionID}) {
 		t.Errorf("functions = %v, want exactly [%s]", got, functionID)
 	}
-	tags := list(lookup(tp.doc, "Resources", functionID, "Properties", "Tags"))
+	tags := rehearsal.AsList(lookup(tp.doc, "Resources", functionID, "Properties", "Tags"))
 	if !slices.ContainsFunc(tags, func(tag any) bool { return lookup(tag, "Key") == "lambda:createdBy" && lookup(tag, "Value") == "SAM" }) {
 		t.Errorf("function Tags %v: want SAM's lambda:createdBy", tags)
 	}
@@ -183,7 +185,7 @@ func TestParameters(t *testing.T) {
 		}
 	})
 	t.Run("LogRetentionDays AllowedValues has default", func(t *testing.T) {
-		if allowed := lookup(tp.doc, "Parameters", "LogRetentionDays", "AllowedValues"); !slices.Contains(list(allowed), any(30)) {
+		if allowed := lookup(tp.doc, "Parameters", "LogRetentionDays", "AllowedValues"); !slices.Contains(rehearsal.AsList(allowed), any(30)) {
 			t.Errorf("LogRetentionDays AllowedValues %v lack the default 30", allowed)
 		}
 	})
@@ -243,14 +245,14 @@ type statement struct {
 func statements(t *testing.T, doc any) []statement {
 	t.Helper()
 	var out []statement
-	for _, s := range list(lookup(doc, "Statement")) {
+	for _, s := range rehearsal.AsList(lookup(doc, "Statement")) {
 		m, ok := s.(map[string]any)
 		if !ok {
 			t.Fatalf("statement %#v is not a mapping", s)
 		}
 		var condition string
 		if ifArgs, ok := m["Fn::If"]; ok {
-			args := list(ifArgs)
+			args := rehearsal.AsList(ifArgs)
 			name, _ := args[0].(string)
 			then, _ := args[1].(map[string]any)
 			if len(m) != 1 || len(args) != 3 || name == "" || then == nil || !reflect.DeepEqual(args[2], ref("AWS::NoValue")) {
@@ -262,7 +264,7 @@ func statements(t *testing.T, doc any) []statement {
 			sid:       fmt.Sprint(m["Sid"]),
 			effect:    fmt.Sprint(m["Effect"]),
 			actions:   strs(m["Action"]),
-			resources: list(m["Resource"]),
+			resources: rehearsal.AsList(m["Resource"]),
 			raw:       m,
 			condition: condition,
 		})
@@ -276,7 +278,7 @@ func statements(t *testing.T, doc any) []statement {
 func functionRole(t *testing.T, tp *template) (string, map[string]any) {
 	t.Helper()
 	props := tp.functionProps(t, functionID)
-	ga := list(lookup(props, "Role", "Fn::GetAtt"))
+	ga := rehearsal.AsList(lookup(props, "Role", "Fn::GetAtt"))
 	if len(ga) != 2 || ga[1] != "Arn" || !tp.isResource(ga[0], "AWS::IAM::Role") {
 		t.Fatalf("function Role = %#v, want GetAtt Arn of an AWS::IAM::Role in the template", props["Role"])
 	}
@@ -291,7 +293,7 @@ func functionStatements(t *testing.T, tp *template) []statement {
 	t.Helper()
 	_, role := functionRole(t, tp)
 	var out []statement
-	for i, p := range list(lookup(role, "Properties", "Policies")) {
+	for i, p := range rehearsal.AsList(lookup(role, "Properties", "Policies")) {
 		doc, ok := lookup(p, "PolicyDocument").(map[string]any)
 		if !ok || doc["Statement"] == nil {
 			t.Fatalf("role Policies[%d] = %#v: want an inline PolicyDocument with Statement", i, p)
@@ -468,7 +470,7 @@ func topicKey(t *testing.T, tp *template) string {
 	case map[string]any:
 		if r, ok := k["Ref"]; ok {
 			id = r
-		} else if ga := list(k["Fn::GetAtt"]); len(ga) == 2 && ga[1] == "Arn" {
+		} else if ga := rehearsal.AsList(k["Fn::GetAtt"]); len(ga) == 2 && ga[1] == "Arn" {
 			id = ga[0]
 		}
 	}
@@ -526,7 +528,7 @@ func TestAlertTopicPolicy(t *testing.T) {
 	var found bool
 	for _, id := range tp.resourcesOfType("AWS::SNS::TopicPolicy") {
 		p := tp.resource(t, id, "AWS::SNS::TopicPolicy")
-		if !slices.ContainsFunc(list(lookup(p, "Properties", "Topics")), func(v any) bool { return reflect.DeepEqual(v, ref(topic)) }) {
+		if !slices.ContainsFunc(rehearsal.AsList(lookup(p, "Properties", "Topics")), func(v any) bool { return reflect.DeepEqual(v, ref(topic)) }) {
 			continue
 		}
 		for _, s := range statements(t, lookup(p, "Properties", "PolicyDocument")) {
@@ -592,7 +594,7 @@ func TestScheduleEvent(t *testing.T) {
 	// SAM turns the function's Schedule event into a rule targeting it.
 	var rule string
 	for _, id := range tp.resourcesOfType("AWS::Events::Rule") {
-		targets := list(lookup(tp.doc, "Resources", id, "Properties", "Targets"))
+		targets := rehearsal.AsList(lookup(tp.doc, "Resources", id, "Properties", "Targets"))
 		if lookup(tp.doc, "Resources", id, "Properties", "ScheduleExpression") != nil &&
 			len(targets) > 0 && reflect.DeepEqual(lookup(targets[0], "Arn"), getAtt(functionID, "Arn")) {
 			if rule != "" {
@@ -608,7 +610,7 @@ func TestScheduleEvent(t *testing.T) {
 	if got := ruleProps["ScheduleExpression"]; !reflect.DeepEqual(got, ref("ScheduleExpression")) {
 		t.Errorf("ScheduleExpression = %#v, want Ref ScheduleExpression", got)
 	}
-	targets := list(ruleProps["Targets"])
+	targets := rehearsal.AsList(ruleProps["Targets"])
 	if len(targets) != 1 || !reflect.DeepEqual(lookup(targets[0], "Arn"), getAtt(functionID, "Arn")) {
 		t.Fatalf("schedule Targets = %#v, want the function only", targets)
 	}
@@ -616,7 +618,7 @@ func TestScheduleEvent(t *testing.T) {
 	if n, ok := lookup(props, "RetryPolicy", "MaximumRetryAttempts").(int); !ok || n < 1 || n > 185 {
 		t.Errorf("RetryPolicy.MaximumRetryAttempts = %#v, want 1 to 185", lookup(props, "RetryPolicy", "MaximumRetryAttempts"))
 	}
-	ga := list(lookup(props, "DeadLetterConfig", "Arn", "Fn::GetAtt"))
+	ga := rehearsal.AsList(lookup(props, "DeadLetterConfig", "Arn", "Fn::GetAtt"))
 	if len(ga) != 2 || ga[1] != "Arn" || !tp.isResource(ga[0], "AWS::SQS::Queue") {
 		t.Fatalf("DeadLetterConfig = %#v, want Arn: GetAtt of an SQS queue in the template", props["DeadLetterConfig"])
 	}
@@ -658,7 +660,7 @@ func TestEventInvokeConfig(t *testing.T) {
 		t.Errorf("MaximumRetryAttempts = %#v, want 0 to 2", cfg["MaximumRetryAttempts"])
 	}
 	dest := lookup(cfg, "DestinationConfig", "OnFailure", "Destination")
-	ga := list(lookup(dest, "Fn::GetAtt"))
+	ga := rehearsal.AsList(lookup(dest, "Fn::GetAtt"))
 	queue := len(ga) == 2 && ga[1] == "Arn" && tp.isResource(ga[0], "AWS::SQS::Queue")
 	if !queue && !reflect.DeepEqual(dest, ref(alertTopic(t, tp))) {
 		t.Errorf("OnFailure Destination = %#v, want GetAtt Arn of a queue in the template, or the alert topic", dest)
