@@ -97,11 +97,10 @@ const (
 // The IAM calls the event rule matches: each may change what a provider
 // trusts or how the function treats it.
 const (
-	eventCreate         = "CreateOpenIDConnectProvider"
-	eventUpdate         = "UpdateOpenIDConnectProviderThumbprint"
-	eventTag            = "TagOpenIDConnectProvider"
-	eventUntag          = "UntagOpenIDConnectProvider"
-	assumedRoleIdentity = "AssumedRole"
+	eventCreate = "CreateOpenIDConnectProvider"
+	eventUpdate = "UpdateOpenIDConnectProviderThumbprint"
+	eventTag    = "TagOpenIDConnectProvider"
+	eventUntag  = "UntagOpenIDConnectProvider"
 )
 
 // CloudTrailEventNames are the IAM calls that trigger a check of the
@@ -256,9 +255,7 @@ func parseCloudTrail(fields map[string]json.RawMessage, functionName string) (Ev
 	}
 	if id := d.UserIdentity; id != nil {
 		call.Principal = id.ARN
-		if id.Type == assumedRoleIdentity {
-			call.Session = sessionName(id.ARN, id.PrincipalID)
-		}
+		call.Session = iac.AssumedRoleSession(id.Type, id.ARN, id.PrincipalID)
 	}
 	// A record whose writer fields have odd types still names its provider:
 	// it is checked, without a writer.
@@ -308,22 +305,6 @@ func isCloudTrailEventName(name string) bool {
 		}
 	}
 	return false
-}
-
-// sessionName is the role session name of an assumed role: the last part of
-// arn:aws:sts::<account>:assumed-role/<role>/<session>, else what follows the
-// role id in principalId (AROA...:<session>). Neither role names nor session
-// names contain "/".
-func sessionName(arn, principalID string) string {
-	if _, rest, ok := strings.Cut(arn, ":assumed-role/"); ok {
-		if _, session, ok := strings.Cut(rest, "/"); ok && session != "" {
-			return session
-		}
-	}
-	if _, session, ok := strings.Cut(principalID, ":"); ok {
-		return session
-	}
-	return ""
 }
 
 // providerAccount returns the account of an OIDC provider ARN.

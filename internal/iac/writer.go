@@ -203,7 +203,7 @@ func ParseWriter(detail []byte, ownSessions ...string) (*Writer, error) {
 		return nil, nil
 	}
 	id := r.UserIdentity
-	if session := assumedRoleSession(id.Type, id.ARN, id.PrincipalID); session != "" {
+	if session := AssumedRoleSession(id.Type, id.ARN, id.PrincipalID); session != "" {
 		for _, own := range ownSessions {
 			if own != "" && session == own {
 				return nil, nil
@@ -234,10 +234,12 @@ func ParseWriter(detail []byte, ownSessions ...string) (*Writer, error) {
 	return w, nil
 }
 
-// assumedRoleSession is the role session name of an assumed role (the last
-// part of arn:aws:sts::<account>:assumed-role/<role>/<session>, else what
-// follows the role id in principalId); empty for any other identity.
-func assumedRoleSession(typ, arn, principalID string) string {
+// AssumedRoleSession is the role session name of a CloudTrail userIdentity
+// of type AssumedRole (the last part of
+// arn:aws:sts::<account>:assumed-role/<role>/<session>, else what follows the
+// role id in principalId); empty for any other identity. Neither role names
+// nor session names contain "/".
+func AssumedRoleSession(typ, arn, principalID string) string {
 	if typ != "AssumedRole" {
 		return ""
 	}
