@@ -75,12 +75,12 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc, k i
 	lc := app.NewLifecycle(ctx, cfg, config.Config{StateTable: table, RealertInterval: 24 * time.Hour, ProbeFailuresToAlert: 2}, slog.New(slog.DiscardHandler))
 	opts := drift.Options{
 		Providers: store,
-		NewProbe: func() drift.ProbeFunc {
-			probe := prober.NewRun().Probe
+		NewProbe: func() (drift.ProbeFunc, func()) {
+			run := prober.NewRun()
 			return func(ctx context.Context, providerURL string) (*thumbprint.Result, error) {
 				defer probes.Since(time.Now())
-				return probe(ctx, providerURL)
-			}
+				return run.Probe(ctx, providerURL)
+			}, run.Close
 		},
 		Mode:        map[bool]config.Mode{false: config.ModeReport, true: config.ModeAlert}[table != ""],
 		Concurrency: conc,

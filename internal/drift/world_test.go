@@ -151,7 +151,7 @@ func withMode(m config.Mode) engineOpt { return func(o *setup) { o.Mode = m } }
 func (w *world) withProbeTimeout(d time.Duration) engineOpt {
 	return func(o *setup) {
 		prober := thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: d, RootCAs: w.roots, DialContext: noDNSDial})
-		o.NewProbe = func() drift.ProbeFunc { return prober.NewRun().Probe }
+		o.NewProbe = drift.ProbeRuns(prober)
 	}
 }
 
@@ -162,7 +162,7 @@ func (w *world) engine(opts ...engineOpt) *app.Service {
 	prober := thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: 5 * time.Second, RootCAs: w.roots, DialContext: noDNSDial})
 	o := setup{Options: drift.Options{
 		Providers:   oidcprovider.New(w.api),
-		NewProbe:    func() drift.ProbeFunc { return prober.NewRun().Probe },
+		NewProbe:    drift.ProbeRuns(prober),
 		Mode:        config.ModeRemediate,
 		Concurrency: 4,
 	}, pipe: alert.Options{Integrations: []alert.Integration{alert.NewSNSPublisher(w.sns, w.topicARN)}}}

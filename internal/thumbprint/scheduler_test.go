@@ -21,8 +21,12 @@ type acquired struct {
 func acquireAsync(ctx context.Context, s *scheduler, host string) <-chan acquired {
 	ch := make(chan acquired, 1)
 	go func() {
-		rel, err := s.acquire(ctx, host)
-		ch <- acquired{host, rel, err}
+		g, err := s.acquire(ctx, host)
+		a := acquired{host: host, err: err}
+		if g != nil {
+			a.release = g.release
+		}
+		ch <- a
 	}()
 	return ch
 }
@@ -81,7 +85,7 @@ func still(t *testing.T, host string, ch <-chan acquired) {
 }
 
 func TestSchedulerBoundsHosts(t *testing.T) {
-	s := newScheduler(2, 3)
+	s := newScheduler(2, 3, 0)
 	q := watch(s)
 	ctx := t.Context()
 	a1 := granted(t, acquireAsync(ctx, s, "a"))
@@ -120,7 +124,7 @@ func TestSchedulerBoundsHosts(t *testing.T) {
 }
 
 func TestSchedulerWaiterHonoursItsContext(t *testing.T) {
-	s := newScheduler(1, 1)
+	s := newScheduler(1, 1, 0)
 	q := watch(s)
 	a := granted(t, acquireAsync(t.Context(), s, "a"))
 	ctx, cancel := context.WithCancel(t.Context())
