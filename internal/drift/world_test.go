@@ -155,6 +155,30 @@ func (w *world) withProbeTimeout(d time.Duration) engineOpt {
 	}
 }
 
+// probeWatch counts what an engine run does with its probe run: probes
+// made, probes in flight when it ended the probe run, and its ends.
+type probeWatch struct {
+	probes, inFlight, inFlightAtDone, done atomic.Int64
+}
+
+// opt wraps the engine's probe runs to count.
+func (pw *probeWatch) opt(o *setup) {
+	newProbe := o.NewProbe
+	o.NewProbe = func() (drift.ProbeFunc, func()) {
+		probe, done := newProbe()
+		return func(ctx context.Context, providerURL string) (*thumbprint.Result, error) {
+				pw.probes.Add(1)
+				pw.inFlight.Add(1)
+				defer pw.inFlight.Add(-1)
+				return probe(ctx, providerURL)
+			}, func() {
+				pw.inFlightAtDone.Add(pw.inFlight.Load())
+				pw.done.Add(1)
+				done()
+			}
+	}
+}
+
 // engine builds the engine on the real clients, through the fault-injecting
 // IAM wrapper, with the world's trusted roots, and the notify pipeline to
 // the world's topic: a run is one invocation's.

@@ -49,11 +49,9 @@ type fetched struct {
 // response (the server closed it while it was idle) is sent once more, on a
 // new connection.
 func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err error) {
-	g, idle := r.sched.take(t.host)
-	if g == nil {
-		if g, err = r.sched.acquire(ctx, t.host); err != nil {
-			return fetched{}, err
-		}
+	g, idle, err := r.sched.acquireConn(ctx, t.host)
+	if err != nil {
+		return fetched{}, err
 	}
 	var conn *httpConn
 	if idle != nil {

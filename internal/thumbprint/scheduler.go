@@ -31,8 +31,8 @@ const MaxIdlePerHost = 2
 // host's handshakes run in parallel.
 //
 // A connection parked idle (park) keeps its grant, so it counts against both
-// bounds like any other, and is taken back by the next request for a
-// connection to reuse to its host (take). Idle connections never make a
+// bounds like any other, and goes to the next request for a connection to
+// reuse to its host (acquireConn), handed on directly when one waits. Idle connections never make a
 // request wait: when one would, the scheduler closes the host's own oldest
 // idle connection (the host is at its bound), or every idle connection of
 // the host whose oldest has been idle longest among the hosts that hold a
@@ -73,8 +73,10 @@ type parked struct {
 // ticket is one queued request for a connection.
 type ticket struct {
 	ready   chan struct{}
+	reuse   bool      // a parked connection will do (acquireConn)
 	granted bool
-	gone    bool // its requester stopped waiting before the grant
+	conn    io.Closer // the parked connection handed on with the grant, if any
+	gone    bool      // its requester stopped waiting before the grant
 }
 
 // evicted is an idle connection the scheduler decided to close.
@@ -99,18 +101,37 @@ func newScheduler(maxHosts, perHost, maxIdle int) *scheduler {
 // acquire waits until a connection to host may be opened, or ctx ends. The
 // grant must be released once the connection is closed (or parked).
 func (s *scheduler) acquire(ctx context.Context, host string) (*grant, error) {
+	g, _, err := s.request(ctx, host, false)
+	return g, err
+}
+
+// acquireConn is acquire for a request that can go over a connection
+// parked idle: it returns the one parked last to host at once, or one parked
+// while the request waits its turn (handed on, not closed), with its grant;
+// or a grant and no connection, for one of its own.
+func (s *scheduler) acquireConn(ctx context.Context, host string) (*grant, io.Closer, error) {
+	return s.request(ctx, host, true)
+}
+
+func (s *scheduler) request(ctx context.Context, host string, reuse bool) (*grant, io.Closer, error) {
 	s.mu.Lock()
 	h := s.hosts[host]
 	if h == nil {
 		h = &hostSlot{name: host}
 		s.hosts[host] = h
 	}
+	if reuse && len(h.idle) > 0 {
+		p := h.idle[len(h.idle)-1]
+		h.idle = h.idle[:len(h.idle)-1]
+		s.mu.Unlock()
+		return &grant{s: s, h: h}, p.conn, nil
+	}
 	if len(h.queue) == 0 && s.free(h) {
 		s.grant(h)
 		s.mu.Unlock()
-		return &grant{s: s, h: h}, nil
+		return &grant{s: s, h: h}, nil, nil
 	}
-	t := &ticket{ready: make(chan struct{})}
+	t := &ticket{ready: make(chan struct{}), reuse: reuse}
 	h.queue = append(h.queue, t)
 	if h.granted == 0 && !h.waiting {
 		h.waiting = true
@@ -125,30 +146,20 @@ func (s *scheduler) acquire(ctx context.Context, host string) (*grant, error) {
 
 	select {
 	case <-t.ready:
-		return &grant{s: s, h: h}, nil
+		return &grant{s: s, h: h}, t.conn, nil
 	case <-ctx.Done():
 		s.mu.Lock()
 		granted := t.granted
 		t.gone = !granted
 		s.mu.Unlock()
 		if granted {
+			if t.conn != nil {
+				t.conn.Close()
+			}
 			s.release(h)
 		}
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
-}
-
-// take returns the connection to host parked last, with its grant, or nil.
-func (s *scheduler) take(host string) (*grant, io.Closer) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h := s.hosts[host]
-	if h == nil || len(h.idle) == 0 {
-		return nil, nil
-	}
-	p := h.idle[len(h.idle)-1]
-	h.idle = h.idle[:len(h.idle)-1]
-	return &grant{s: s, h: h}, p.conn
 }
 
 // release returns the grant's room: its connection is closed. Only the
@@ -158,10 +169,11 @@ func (g *grant) release() {
 }
 
 // park hands conn, open and idle, to the scheduler with its grant: the next
-// take of its host gets it. The scheduler closes it at once instead (and
-// releases the grant) when the host's own requests wait for room, or after
-// close; and later when another request needs its room, or when more than
-// maxIdle connections to the host are idle.
+// acquireConn of its host gets it, at once when the first request waiting
+// for the host is one. The scheduler closes it at once instead (and
+// releases the grant) when another kind of request waits for the host
+// (a handshake), or after close; and later when another request needs its
+// room, or when more than maxIdle connections to the host are idle.
 func (g *grant) park(conn io.Closer) {
 	parked := false
 	g.once.Do(func() {
@@ -175,6 +187,19 @@ func (g *grant) park(conn io.Closer) {
 
 func (s *scheduler) park(h *hostSlot, conn io.Closer) {
 	s.mu.Lock()
+	for len(h.queue) > 0 && h.queue[0].gone {
+		h.queue = h.queue[1:]
+	}
+	if !s.closed && len(h.queue) > 0 && h.queue[0].reuse {
+		// The next request waiting for the host can use it: handed on
+		// with its grant.
+		t := h.queue[0]
+		h.queue = h.queue[1:]
+		t.granted, t.conn = true, conn
+		close(t.ready)
+		s.mu.Unlock()
+		return
+	}
 	if s.closed || live(h.queue) > h.closing {
 		s.mu.Unlock()
 		conn.Close()

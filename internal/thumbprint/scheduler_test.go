@@ -3,6 +3,7 @@ package thumbprint
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 )
@@ -222,8 +223,8 @@ func TestSchedulerIdleConnections(t *testing.T) {
 		if closed, _ := b.isClosed(); closed {
 			t.Error("b's idle connection closed; only one slot was needed")
 		}
-		if g, c := s.take("b"); c != b {
-			t.Errorf("take b = %v, want its idle connection", c)
+		if g, c, err := s.acquireConn(t.Context(), "b"); err != nil || c != b {
+			t.Errorf("acquireConn b = %v, %v; want its idle connection", c, err)
 		} else {
 			g.release()
 		}
@@ -279,15 +280,53 @@ func TestSchedulerIdleConnections(t *testing.T) {
 		}
 		drained(t, s)
 	})
+	t.Run("handed on to a request waiting for a connection to reuse", func(t *testing.T) {
+		s := newScheduler(1, 1, 2)
+		q := watch(s)
+		g, err := s.acquire(t.Context(), "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		type got struct {
+			g    *grant
+			conn io.Closer
+		}
+		ch := make(chan got, 1)
+		go func() {
+			g, c, err := s.acquireConn(t.Context(), "a")
+			if err != nil {
+				t.Error(err)
+			}
+			ch <- got{g, c}
+		}()
+		if host := <-q; host != "a" {
+			t.Fatalf("%s queued, want a", host)
+		}
+		c := newIdleConn(s, "a")
+		g.park(c)
+		select {
+		case r := <-ch:
+			if r.conn != c {
+				t.Errorf("waiting request got %v, want the connection parked", r.conn)
+			}
+			if closed, _ := c.isClosed(); closed || s.idle() != 0 {
+				t.Errorf("handed-on connection closed %v, %d idle; want open, none idle", closed, s.idle())
+			}
+			r.g.release()
+		case <-time.After(waitLimit):
+			t.Fatal("the waiting request did not get the parked connection")
+		}
+		drained(t, s)
+	})
 	t.Run("take, at most maxIdle, close", func(t *testing.T) {
 		s := newScheduler(1, 8, 2)
 		c1, c2, c3 := parkNew(t, s, "a"), parkNew(t, s, "a"), parkNew(t, s, "a")
 		if closed, _ := c1.isClosed(); !closed || s.idle() != 2 {
 			t.Errorf("oldest of 3 parked closed %v, %d idle; want it closed, 2 idle", closed, s.idle())
 		}
-		g, c := s.take("a")
-		if c != c3 {
-			t.Fatalf("take = %v, want the last parked", c)
+		g, c, err := s.acquireConn(t.Context(), "a")
+		if err != nil || c != c3 {
+			t.Fatalf("acquireConn = %v, %v; want the last parked", c, err)
 		}
 		g.park(c)
 		s.close()
@@ -296,8 +335,9 @@ func TestSchedulerIdleConnections(t *testing.T) {
 				t.Errorf("%s: idle connection left open by close", c.name)
 			}
 		}
-		if g, c := s.take("a"); c != nil {
-			t.Errorf("take after close = %v, want nil", c)
+		if g, c, err := s.acquireConn(t.Context(), "a"); err != nil || c != nil {
+			t.Errorf("acquireConn after close = %v, %v; want a grant for a new connection", c, err)
+		} else {
 			g.release()
 		}
 		after := parkNew(t, s, "a")
