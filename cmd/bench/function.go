@@ -92,6 +92,7 @@ func (b *bench) profileDir() string {
 // profile is the top entries of one run's CPU and allocation profiles.
 type profile struct {
 	CPU, Alloc []string // go tool pprof -top lines, header first
+	Peak       []string // the live heap at its largest (inuse_space)
 	Dir        string   // where the files are
 	Err        string   // why they could not be read
 }
@@ -110,6 +111,7 @@ func (b *bench) readProfile(ctx context.Context, prefix string) (profile, error)
 	}{
 		{"cpu.pprof", nil, &p.CPU},
 		{"heap.pprof", []string{"-sample_index=alloc_space"}, &p.Alloc},
+		{"peak.pprof", []string{"-sample_index=inuse_space"}, &p.Peak},
 	} {
 		args := append([]string{"tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", topEntries)}, s.args...)
 		out, err := exec.CommandContext(ctx, "go", append(args, b.profBin, prefix+s.file)...).Output()

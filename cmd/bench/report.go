@@ -282,7 +282,7 @@ func printProfile(p func(string, ...any), pr *profile) {
 	for _, s := range []struct {
 		name  string
 		lines []string
-	}{{"CPU profile", pr.CPU}, {"allocation profile (alloc_space)", pr.Alloc}} {
+	}{{"CPU profile", pr.CPU}, {"allocation profile (alloc_space)", pr.Alloc}, {"live heap at its peak (inuse_space)", pr.Peak}} {
 		if len(s.lines) == 0 {
 			continue
 		}

@@ -176,7 +176,9 @@ func Next(prev state.Item, r drift.Result, now time.Time, p Policy) Step {
 	}
 
 	step := Step{FirstSeen: q.FirstSeen, Quiet: q, Write: dirty}
-	full := q.Clone()
+	// Full shares q's maps and slices (fields are replaced below, never
+	// changed in place): a Step's items are read, not changed, once made.
+	full := q
 	switch {
 	case r.Outcome == drift.Updated:
 		id := appliedID(r)
@@ -236,16 +238,13 @@ func Next(prev state.Item, r drift.Result, now time.Time, p Policy) Step {
 }
 
 // finish forgets sightings past SeenWindow (beyond MaxSeen, the oldest) in
-// what is about to be written.
+// what is about to be written. The seen map is Next's own (a clone of the
+// item read, which Quiet and Full share), so it is pruned in place.
 func finish(s Step, now time.Time) Step {
 	if !s.Write && s.Transition == TransitionNone {
 		return s
 	}
-	prune := func(it *state.Item) {
-		if len(it.Seen) == 0 {
-			return
-		}
-		seen := maps.Clone(it.Seen)
+	for _, seen := range []map[string]time.Time{s.Quiet.Seen, s.Full.Seen} {
 		maps.DeleteFunc(seen, func(_ string, at time.Time) bool { return now.Sub(at) >= SeenWindow })
 		if len(seen) > MaxSeen {
 			keys := slices.SortedFunc(maps.Keys(seen), func(a, b string) int { return seen[b].Compare(seen[a]) })
@@ -253,10 +252,7 @@ func finish(s Step, now time.Time) Step {
 				delete(seen, k)
 			}
 		}
-		it.Seen = seen
 	}
-	prune(&s.Quiet)
-	prune(&s.Full)
 	return s
 }
 

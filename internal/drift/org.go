@@ -30,7 +30,11 @@ func (r *run) accounts() (*Report, error) {
 	}
 	_ = g.Wait() // an account's failure is its result
 
-	var results []Result
+	n := 0
+	for _, rs := range perAccount {
+		n += len(rs)
+	}
+	results := make([]Result, 0, n+len(r.req.Providers))
 	summaries := make([]AccountSummary, len(accts))
 	inRun := make(map[string]bool, len(accts))
 	for i, a := range accts {
