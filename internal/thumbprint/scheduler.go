@@ -73,7 +73,7 @@ type parked struct {
 // ticket is one queued request for a connection.
 type ticket struct {
 	ready   chan struct{}
-	reuse   bool      // a parked connection will do (acquireConn)
+	reuse   bool // a parked connection will do (acquireConn)
 	granted bool
 	conn    io.Closer // the parked connection handed on with the grant, if any
 	gone    bool      // its requester stopped waiting before the grant
