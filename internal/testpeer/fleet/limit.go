@@ -85,7 +85,8 @@ func hostRTT(n, h int) int {
 func hostSchedule(n, h int) int {
 	m := thumbprint.MaxConnsPerHost
 	h = min(h, m)
-	var slots slotHeap
+	var slots []slot
+	end := 0
 	for i := range m {
 		switch {
 		case i < h:
@@ -94,21 +95,23 @@ func hostSchedule(n, h int) int {
 			n--
 			slots = append(slots, slot{at: DiscoveryRTT, kept: true})
 		}
-	}
-	heap.Init(&slots)
-	end := 0
-	for _, sl := range slots {
-		end = max(end, sl.at)
+		end = max(end, slots[len(slots)-1].at)
 	}
 	for ; n > 0; n-- {
-		sl := heap.Pop(&slots).(slot)
+		// The first connection free, a kept one before a new one.
+		first := 0
+		for i, sl := range slots {
+			if sl.at < slots[first].at || sl.at == slots[first].at && sl.kept && !slots[first].kept {
+				first = i
+			}
+		}
+		sl := &slots[first]
 		if sl.kept {
 			sl.at += ReuseRTT
 		} else {
 			sl.at, sl.kept = sl.at+DiscoveryRTT, true
 		}
 		end = max(end, sl.at)
-		heap.Push(&slots, sl)
 	}
 	return end
 }
@@ -118,22 +121,6 @@ func hostSchedule(n, h int) int {
 type slot struct {
 	at   int
 	kept bool
-}
-
-// slotHeap is a min-heap of slots by time, kept connections first.
-type slotHeap []slot
-
-func (h slotHeap) Len() int { return len(h) }
-func (h slotHeap) Less(i, j int) bool {
-	return h[i].at < h[j].at || h[i].at == h[j].at && h[i].kept && !h[j].kept
-}
-func (h slotHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *slotHeap) Push(x any)   { *h = append(*h, x.(slot)) }
-func (h *slotHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
 
 // HostHandshakes is the handshakes internal/thumbprint makes with a host
