@@ -50,12 +50,11 @@ func (r engineResult) Ratio(rtt time.Duration) float64 {
 	return r.Took.Seconds() / r.Limit(rtt).Seconds()
 }
 
-// TLSPerHost is the TLS connections per host as a host with one provider
-// Url sees them: its first discovery and the probe's handshakes (a host
-// serving several Urls also gets one discovery per further Url).
+// TLSPerHost is the TLS connections the hosts saw, per host: its discovery
+// connections (one, which its further Urls reuse when it is idle; more when
+// they go out while it is busy) and the probe's handshakes.
 func (r engineResult) TLSPerHost() float64 {
-	s := r.Shape
-	return float64(r.Handshakes-(s.URLs-s.Hosts)) / float64(max(s.Hosts, 1))
+	return float64(r.Handshakes) / float64(max(r.Shape.Hosts, 1))
 }
 
 // engineRun runs the real engine in-process (the real IAM client to moto, the
@@ -75,12 +74,12 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc, k i
 	lc := app.NewLifecycle(ctx, cfg, config.Config{StateTable: table, RealertInterval: 24 * time.Hour, ProbeFailuresToAlert: 2}, slog.New(slog.DiscardHandler))
 	opts := drift.Options{
 		Providers: store,
-		NewProbe: func() drift.ProbeFunc {
-			probe := prober.NewRun().Probe
+		NewProbe: func() (drift.ProbeFunc, func()) {
+			run := prober.NewRun()
 			return func(ctx context.Context, providerURL string) (*thumbprint.Result, error) {
 				defer probes.Since(time.Now())
-				return probe(ctx, providerURL)
-			}
+				return run.Probe(ctx, providerURL)
+			}, run.Close
 		},
 		Mode:        map[bool]config.Mode{false: config.ModeReport, true: config.ModeAlert}[table != ""],
 		Concurrency: conc,
@@ -117,7 +116,7 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc, k i
 	r := engineResult{
 		Load: l.Name(), Conc: conc, K: k, Shape: s, LimitRTT: fleet.LimitRTT(s), SimRTT: fleet.SimulateRTT(fleet.JobsOf(arns), fleet.ProbeConcurrency, s.Handshakes),
 		ListLone: listLone, IAMAlone: iamAlone,
-		Took: took, Handshakes: f.Handshakes() - before, WantHS: s.URLs + s.Hosts*fleet.HostHandshakes(k), ProbeAvg: probes.Mean(), CPU: cpu,
+		Took: took, Handshakes: f.Handshakes() - before, WantHS: fleet.WantTLS(s.URLs, s.Hosts, k), ProbeAvg: probes.Mean(), CPU: cpu,
 	}
 	calls := meter.Calls()
 	r.DDBReads, r.DDBWrites = calls[testpeer.Op{Service: "DynamoDB", Operation: "BatchGetItem"}].N, calls[testpeer.Op{Service: "DynamoDB", Operation: "UpdateItem"}].N

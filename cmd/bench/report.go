@@ -144,7 +144,7 @@ func printResults(out io.Writer, r *results) {
 	p("thumbprint-drift bench, %s (took %s)", r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
 	p("machine: %s/%s, %d cores (runtime.NumCPU), %s; AWS: moto_server on loopback", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	p("network: each identity provider behind a loopback forwarder, R = %s per round trip (connect 1 R, then R/2 each way per chunk)", rtt)
-	p("probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), handshake S = %d R (TCP 1, TLS 1.3 1; the TLS 1.2 check too), K = %d handshakes per host, the discovery's and the TLS 1.2 check's among them", fleet.DiscoveryRTT, fleet.HandshakeRTT, o.handshakes)
+	p("probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), a further Url of a host G = %d R (GET on a kept connection, when one is idle), handshake S = %d R (TCP 1, TLS 1.3 1; the TLS 1.2 check too), K = %d handshakes per host, the discovery's and the TLS 1.2 check's among them", fleet.DiscoveryRTT, fleet.ReuseRTT, fleet.HandshakeRTT, o.handshakes)
 	p("  %s\n", fleet.LimitFormula)
 
 	if len(r.engine) > 0 {
@@ -153,7 +153,7 @@ func printResults(out io.Writer, r *results) {
 		fmt.Fprintln(tw, "load\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tIAM get\tprobe mean (ideal)\tCPU\tTLS conns (want)\tTLS per host\toutcomes")
 		for _, e := range r.engine {
 			s := e.Shape
-			ideal := time.Duration(s.URLs*fleet.DiscoveryRTT+s.Hosts*fleet.HostHandshakes(s.Handshakes)*fleet.HandshakeRTT) * rtt / time.Duration(max(s.Providers, 1))
+			ideal := time.Duration(fleet.IdealRTT(s)) * rtt / time.Duration(max(s.Providers, 1))
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2f\t%.1f ms\t%.0f ms (%.0f)\t%.0f%%\t%d (%d)\t%.2f\t%s\n", e.Load, e.Conc,
 				secs(e.Limit(rtt)), secs(time.Duration(e.SimRTT)*rtt), secs(e.Took), e.Ratio(rtt), ms(e.IAMGet), ms(e.ProbeAvg), ms(ideal),
 				100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, e.TLSPerHost(), outcomes(e.Counts, e.Problem))
@@ -167,7 +167,8 @@ func printResults(out io.Writer, r *results) {
 		}
 		p("  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider\n"+
 			"  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores;\n"+
-			"  TLS per host = connections a host with one Url sees (its first discovery and the probe's handshakes; each further Url adds a discovery)\n", runtime.NumCPU())
+			"  TLS conns = what the hosts saw; want = the fewest: per host one discovery connection, reused by its further Urls (G), and the probe's handshakes;\n"+
+			"  TLS per host = TLS conns / H: a further Url adds a connection only when its discovery goes out while the host's others are in flight\n", runtime.NumCPU())
 	}
 	printHandshakes(out, r)
 
@@ -322,7 +323,7 @@ func printOrg(out io.Writer, r *results) {
 		}
 		fmt.Fprintf(tw, "%s\t%s (%s, %s)\t%s\t%.2f\t%s\t%d\t%.0f KiB\t%s, %s\t%s\t%s\t%d (%d)\t%s\n", e.Name, secs(lim), secs(e.Limit.Probe), secs(e.Limit.IAM(l.Accounts)),
 			secs(e.Took), e.Took.Seconds()/lim.Seconds(), perAcct, len(e.Messages), float64(e.Bytes)/1024, rate, share(e.MotoCPU, e.Took), share(e.CPU, e.Took), rss,
-			e.TLS, l.Providers+l.Hosts*fleet.HostHandshakes(r.opts.handshakes), outcomes(e.Counts, e.Problem))
+			e.TLS, fleet.WantTLS(l.Providers, l.Hosts, r.opts.handshakes), outcomes(e.Counts, e.Problem))
 	}
 	tw.Flush()
 	for _, e := range org.Runs {

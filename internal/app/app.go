@@ -79,7 +79,7 @@ func newServiceFor(ctx context.Context, awsCfg aws.Config, cfg config.Config, lo
 	own := oidcprovider.New(iam.NewFromConfig(awsCfg))
 	opts := drift.Options{
 		Providers:          own,
-		NewProbe:           func() drift.ProbeFunc { return prober.NewRun().Probe },
+		NewProbe:           drift.ProbeRuns(prober),
 		Mode:               cfg.Mode,
 		Concurrency:        cfg.Concurrency,
 		Logger:             logger,

@@ -245,7 +245,7 @@ func RunStage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return ExitError
 	}
 	pctx, cancel := context.WithTimeout(ctx, *timeout)
-	live, err := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: *timeout}).NewRun().Probe(pctx, p.URL)
+	live, err := thumbprint.New(thumbprint.Options{Handshakes: cfg.ProbeHandshakes, Timeout: *timeout}).Probe(pctx, p.URL)
 	cancel()
 	if err != nil {
 		fmt.Fprintf(stderr, "stage: probe %s to learn the live thumbprints (never dropped): %v; nothing written\n", p.URL, err)

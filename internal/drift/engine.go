@@ -49,11 +49,23 @@ type Recall struct {
 // ProbeFunc computes the live thumbprints of a provider Url.
 type ProbeFunc func(ctx context.Context, providerURL string) (*thumbprint.Result, error)
 
+// ProbeRuns is Options.NewProbe for p: a thumbprint.Run per engine run,
+// closed when the run is over.
+func ProbeRuns(p *thumbprint.Prober) func() (ProbeFunc, func()) {
+	return func() (ProbeFunc, func()) {
+		r := p.NewRun()
+		return r.Probe, r.Close
+	}
+}
+
 // Options configure an Engine.
 type Options struct {
 	Providers Providers
-	// NewProbe returns the probe for one run; hosts are probed once per run.
-	NewProbe func() ProbeFunc
+	// NewProbe returns the probe for one run (hosts are probed once per
+	// run) and done, which the run calls once its last probe has returned:
+	// it closes the connections the probe keeps for reuse, so that none
+	// outlives an invocation.
+	NewProbe func() (probe ProbeFunc, done func())
 	// Memory tells, for a provider that drifted, its last writer and the
 	// list the function last applied (ownership by code, reverts), and for
 	// a merge that cuts the list when each stored entry was last seen live;
@@ -170,6 +182,7 @@ func DeadlineReserve(remaining time.Duration) time.Duration {
 func (e *Engine) Run(ctx context.Context, req Request) (*Report, error) {
 	r := e.newRun(ctx, req)
 	defer r.cancel()
+	defer r.probeDone()
 	if e.opts.Accounts == nil {
 		results, err := r.account(e.opts.Providers, req.Providers)
 		if err != nil {
@@ -191,6 +204,7 @@ type run struct {
 	explicit   bool
 	checkedAt  time.Time
 	probe      ProbeFunc
+	probeDone  func()
 	listErrors []error
 
 	mu sync.Mutex
@@ -209,7 +223,7 @@ func (e *Engine) newRun(ctx context.Context, req Request) *run {
 	}
 	// One probe run for the whole invocation: each host is probed once,
 	// however many providers or accounts use it.
-	r.probe = e.opts.NewProbe()
+	r.probe, r.probeDone = e.opts.NewProbe()
 	return r
 }
 

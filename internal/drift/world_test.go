@@ -151,7 +151,31 @@ func withMode(m config.Mode) engineOpt { return func(o *setup) { o.Mode = m } }
 func (w *world) withProbeTimeout(d time.Duration) engineOpt {
 	return func(o *setup) {
 		prober := thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: d, RootCAs: w.roots, DialContext: noDNSDial})
-		o.NewProbe = func() drift.ProbeFunc { return prober.NewRun().Probe }
+		o.NewProbe = drift.ProbeRuns(prober)
+	}
+}
+
+// probeWatch counts what an engine run does with its probe run: probes
+// made, probes in flight when it ended the probe run, and its ends.
+type probeWatch struct {
+	probes, inFlight, inFlightAtDone, done atomic.Int64
+}
+
+// opt wraps the engine's probe runs to count.
+func (pw *probeWatch) opt(o *setup) {
+	newProbe := o.NewProbe
+	o.NewProbe = func() (drift.ProbeFunc, func()) {
+		probe, done := newProbe()
+		return func(ctx context.Context, providerURL string) (*thumbprint.Result, error) {
+				pw.probes.Add(1)
+				pw.inFlight.Add(1)
+				defer pw.inFlight.Add(-1)
+				return probe(ctx, providerURL)
+			}, func() {
+				pw.inFlightAtDone.Add(pw.inFlight.Load())
+				pw.done.Add(1)
+				done()
+			}
 	}
 }
 
@@ -162,7 +186,7 @@ func (w *world) engine(opts ...engineOpt) *app.Service {
 	prober := thumbprint.New(thumbprint.Options{Handshakes: 2, Timeout: 5 * time.Second, RootCAs: w.roots, DialContext: noDNSDial})
 	o := setup{Options: drift.Options{
 		Providers:   oidcprovider.New(w.api),
-		NewProbe:    func() drift.ProbeFunc { return prober.NewRun().Probe },
+		NewProbe:    drift.ProbeRuns(prober),
 		Mode:        config.ModeRemediate,
 		Concurrency: 4,
 	}, pipe: alert.Options{Integrations: []alert.Integration{alert.NewSNSPublisher(w.sns, w.topicARN)}}}

@@ -127,11 +127,11 @@ func (r *Run) handshakes(ctx context.Context, hostport string, n int, firstMax u
 // handshake is already complete when the chain has been read and verified,
 // so it is finished and closed normally.
 func (r *Run) handshake(ctx context.Context, hostport string, maxVersion uint16) (_ served, err error) {
-	release, err := r.sched.acquire(ctx, hostport)
+	g, err := r.sched.acquire(ctx, hostport)
 	if err != nil {
 		return served{}, err
 	}
-	defer release()
+	defer g.release()
 	caller := ctx
 	ctx, cancel := r.p.bounded(ctx)
 	defer cancel()

@@ -1,14 +1,17 @@
 package thumbprint
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 )
 
 // userAgent is sent with the discovery request and proxy CONNECTs.
@@ -16,6 +19,9 @@ const userAgent = "thumbprint-drift"
 
 // maxRedirects is the number of redirects the discovery request follows.
 const maxRedirects = 3
+
+// maxHeaderBytes bounds a discovery response's header section.
+const maxHeaderBytes = 64 << 10
 
 // fetched is a discovery document, how its connections verified, and the
 // chain the issuer host served the request.
@@ -33,62 +39,38 @@ type fetched struct {
 // most 3 redirects, https only. Chains are verified and recorded, not
 // enforced. The request holds one of the issuer host's connections in the
 // scheduler; redirects are followed under it.
+//
+// Within a Run, discovery requests to one host share connections (HTTP/1.1
+// keep-alive): the request goes over a connection another discovery request
+// to the issuer host finished with, when one is idle, and its connection is
+// parked for the next one when the exchange ended cleanly (see reusable).
+// A reused connection brings what its handshake served and how it verified.
+// A request on a reused connection that fails before any byte of the
+// response (the server closed it while it was idle) is sent once more, on a
+// new connection.
 func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err error) {
-	p := r.p
-	discoveryURL := t.discoveryURL
-	var (
-		mu        sync.Mutex
-		dialed    int
-		verifyErr error
-		seed      *served
-		conns     []net.Conn
-		done      bool           // the request is over: no more connections
-		dialing   sync.WaitGroup // dials in flight
-	)
-	tr := &http.Transport{
-		// The request's dial context drops cancellation; the probe's keeps it.
-		DialTLSContext: func(_ context.Context, _, addr string) (net.Conn, error) {
-			mu.Lock()
-			if done {
-				mu.Unlock()
-				return nil, net.ErrClosed
-			}
-			dialing.Add(1)
-			mu.Unlock()
-			defer dialing.Done()
-			tc, err := p.dialTLS(ctx, addr, probeConfig(addr, 0))
-			if err != nil {
-				return nil, err
-			}
-			cs := tc.ConnectionState()
-			verr := p.verify(cs.PeerCertificates, hostOnly(addr))
-			// The transport closes its connections on its own goroutines
-			// and this request closes them too: each is closed once, and a
-			// Close returns only once it is (see closeOnceConn).
-			c := &closeOnceConn{Conn: tc}
-			c.close = sync.OnceValue(tc.Close)
-			mu.Lock()
-			conns = append(conns, c)
-			dialed++
-			if verr != nil && verifyErr == nil {
-				verifyErr = verr
-			}
-			if seed == nil && strings.EqualFold(addr, t.host) {
-				seed = &served{certs: cs.PeerCertificates, version: cs.Version}
-			}
-			mu.Unlock()
-			return c, nil
-		},
-		DisableKeepAlives:      true,
-		MaxResponseHeaderBytes: 64 << 10,
-	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, CheckRedirect: checkRedirect}
-
-	release, err := r.sched.acquire(ctx, t.host)
+	g, idle, err := r.sched.acquireConn(ctx, t.host)
 	if err != nil {
 		return fetched{}, err
 	}
+	var conn *httpConn
+	if idle != nil {
+		conn = idle.(*httpConn)
+	}
+	keep := false
+	defer func() {
+		// The connection is closed before the host's room is given back, or
+		// parked with it.
+		switch {
+		case keep:
+			g.park(conn)
+		case conn != nil:
+			conn.Close()
+			g.release()
+		default:
+			g.release()
+		}
+	}()
 	// The time limit runs from the grant: waiting for the host's turn (one
 	// EKS host serves hundreds of providers) is bounded by the caller's
 	// context, not by the per-provider timeout.
@@ -96,36 +78,82 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err erro
 	ctx, cancel := r.p.bounded(ctx)
 	defer cancel()
 	defer func() { err = overTime(caller, ctx, err) }()
-	defer func() {
-		// Close every connection before giving the host's room back: the
-		// transport closes them a moment later on its own goroutines, and
-		// may still be dialing one for a request that ended with ctx.
-		mu.Lock()
-		done = true
-		mu.Unlock()
-		dialing.Wait()
-		for _, c := range conns {
-			c.Close()
+	var use inUse
+	stop := context.AfterFunc(ctx, use.end)
+	defer stop()
+
+	var (
+		f         fetched
+		used      int // connections the request went over
+		verifyErr error
+		via       []*http.Request
+	)
+	note := func(c *httpConn) {
+		used++
+		if c.verifyErr != nil && verifyErr == nil {
+			verifyErr = c.verifyErr
 		}
-		release()
-	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, discoveryURL, nil)
+		if f.seed == nil && c.addr == t.host {
+			s := c.chain
+			f.seed = &s
+		}
+	}
+	reused := conn != nil
+	req, err := discoveryRequest(ctx, t.discoveryURL)
 	if err != nil {
 		return fetched{}, errorf(KindBadURL, "%v", err)
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
-	resp, err := client.Do(req)
-	if err != nil {
-		if ue, ok := errors.AsType[*url.Error](err); ok {
-			err = ue.Err
+	var resp *http.Response
+	for {
+		addr := t.host
+		if len(via) > 0 {
+			if addr, err = hostPort(req.URL); err != nil {
+				return fetched{}, errorf(KindRedirect, "redirect to %s: %v", req.URL.Redacted(), err)
+			}
 		}
-		return fetched{}, err
+		if conn == nil {
+			if conn, err = r.dialHTTP(ctx, addr); err != nil {
+				return fetched{}, err
+			}
+		}
+		before := conn.in.n
+		resp, err = use.roundTrip(conn, req)
+		if err != nil && reused && conn.in.n == before && expired(ctx) == nil {
+			// The server closed the idle connection (its keep-alive
+			// timeout) as the request went out: once more, on a new one.
+			conn.Close()
+			if conn, err = r.dialHTTP(ctx, addr); err != nil {
+				conn = nil
+				return fetched{}, err
+			}
+			resp, err = use.roundTrip(conn, req)
+		}
+		reused = false
+		note(conn)
+		if err != nil {
+			return fetched{}, err
+		}
+		next, err := redirect(resp)
+		if err != nil {
+			return fetched{}, err
+		}
+		if next == nil {
+			break
+		}
+		// A redirect hop's connection is not kept.
+		conn.Close()
+		conn = nil
+		via = append(via, req)
+		if req, err = discoveryRequest(ctx, next.String()); err != nil {
+			return fetched{}, errorf(KindRedirect, "redirect to %s: %v", next.Redacted(), err)
+		}
+		if err := checkRedirect(req, via); err != nil {
+			return fetched{}, err
+		}
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		where := ""
-		if u := resp.Request.URL.String(); u != discoveryURL {
+		if u := req.URL.String(); u != t.discoveryURL {
 			where = " from " + u
 		}
 		return fetched{}, errorf(KindHTTPStatus, "status %s%s", resp.Status, where)
@@ -137,19 +165,57 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err erro
 	if len(body) > maxDocumentSize {
 		return fetched{}, errorf(KindBodyTooLarge, "discovery document exceeds %d bytes", maxDocumentSize)
 	}
+	// The body was read to its end: the connection is clean for the next
+	// request, unless anything says otherwise (stop reports whether the
+	// context's end interrupted it).
+	keep = len(via) == 0 && reusable(resp, conn) && stop()
 	doc, err := parseDiscovery(body)
 	if err != nil {
 		return fetched{}, err
 	}
-	f := fetched{discovery: doc}
-	mu.Lock()
-	defer mu.Unlock()
-	f.seed = seed
-	f.verified = dialed > 0 && verifyErr == nil
+	f.discovery = doc
+	f.verified = used > 0 && verifyErr == nil
 	if verifyErr != nil {
 		f.verifyErr = verifyErr.Error()
 	}
 	return f, nil
+}
+
+// reusable reports whether conn may carry another request after resp, whose
+// body has been read to its end: HTTP/1.1 without "Connection: close", and
+// nothing more sent by the server.
+func reusable(resp *http.Response, conn *httpConn) bool {
+	return resp.ProtoAtLeast(1, 1) && !resp.Close && conn.br.Buffered() == 0
+}
+
+// discoveryRequest is the GET of the discovery document at u.
+func discoveryRequest(ctx context.Context, u string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	return req, nil
+}
+
+// redirect returns the URL a redirect response points to, nil for any
+// other response (a redirect without Location included, as net/http does).
+func redirect(resp *http.Response) (*url.URL, error) {
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+	default:
+		return nil, nil
+	}
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return nil, nil
+	}
+	u, err := resp.Request.URL.Parse(loc)
+	if err != nil {
+		return nil, errorf(KindRedirect, "bad Location %q: %v", loc, err)
+	}
+	return u, nil
 }
 
 // checkRedirect follows at most 3 redirects, all to https.
@@ -163,14 +229,114 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// closeOnceConn is a connection closed by several goroutines (the HTTP
-// transport's and the request's): the first Close closes it, and every Close
-// returns only once it is closed. A *tls.Conn alone does not wait: a Close
-// racing another returns at once while the other may still be sending its
-// close_notify, the connection still open.
-type closeOnceConn struct {
-	net.Conn
-	close func() error
+// httpConn is a discovery connection: HTTP/1.1 over TLS to one host:port
+// (the probe offers no ALPN protocol, so never h2), with what its handshake
+// served and how that chain verified.
+type httpConn struct {
+	addr      string
+	tc        *tls.Conn
+	in        *meter
+	br        *bufio.Reader
+	chain     served
+	verifyErr error
 }
 
-func (c *closeOnceConn) Close() error { return c.close() }
+func (c *httpConn) Close() error { return c.tc.Close() }
+
+// dialHTTP opens a discovery connection to addr and verifies its chain.
+func (r *Run) dialHTTP(ctx context.Context, addr string) (*httpConn, error) {
+	tc, err := r.p.dialTLS(ctx, addr, probeConfig(addr, 0))
+	if err != nil {
+		return nil, err
+	}
+	cs := tc.ConnectionState()
+	c := &httpConn{
+		addr:      addr,
+		tc:        tc,
+		in:        &meter{r: tc, limit: -1},
+		chain:     served{certs: cs.PeerCertificates, version: cs.Version},
+		verifyErr: r.p.verify(cs.PeerCertificates, hostOnly(addr)),
+	}
+	c.br = bufio.NewReader(c.in)
+	return c, nil
+}
+
+// inUse is the connection a discovery request is using, cut short (its
+// deadline moved to the past) once the request's context ends.
+type inUse struct {
+	mu    sync.Mutex
+	c     *httpConn
+	ended bool
+}
+
+// past is a deadline that has passed.
+var past = time.Unix(1, 0)
+
+func (u *inUse) end() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.ended = true
+	if u.c != nil {
+		u.c.tc.SetDeadline(past)
+	}
+}
+
+// roundTrip sends req over c and reads the response up to its body, which
+// is then read from c.br: a header section of at most maxHeaderBytes, 1xx
+// interim responses skipped. The connection's deadline is the request's.
+func (u *inUse) roundTrip(c *httpConn, req *http.Request) (*http.Response, error) {
+	dl, _ := req.Context().Deadline()
+	u.mu.Lock()
+	u.c = c
+	if u.ended {
+		dl = past
+	}
+	err := c.tc.SetDeadline(dl)
+	u.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := req.Write(c.tc); err != nil {
+		return nil, err
+	}
+	// The reader may buffer ahead of the header section: the bound allows
+	// for one buffer more.
+	c.in.limit = c.in.n + maxHeaderBytes + int64(c.br.Size())
+	defer func() { c.in.limit = -1 }()
+	for interim := 0; ; interim++ {
+		resp, err := http.ReadResponse(c.br, req)
+		if err != nil {
+			if errors.Is(err, errHeaderLimit) {
+				return nil, fmt.Errorf("response headers exceed %d bytes", maxHeaderBytes)
+			}
+			return nil, err
+		}
+		if resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols && interim < 5 {
+			continue
+		}
+		return resp, nil
+	}
+}
+
+// errHeaderLimit stops reading a header section larger than maxHeaderBytes.
+var errHeaderLimit = errors.New("header limit reached")
+
+// meter counts the bytes read from a connection, and reads none past limit
+// (unless negative).
+type meter struct {
+	r     io.Reader
+	n     int64
+	limit int64
+}
+
+func (m *meter) Read(b []byte) (int, error) {
+	if m.limit >= 0 {
+		if m.n >= m.limit {
+			return 0, errHeaderLimit
+		}
+		b = b[:min(int64(len(b)), m.limit-m.n)]
+	}
+	n, err := m.r.Read(b)
+	m.n += int64(n)
+	return n, err
+}

@@ -54,7 +54,9 @@ func New(opts Options) *Prober {
 // jwks_uri host and, when it differs, the issuer host, and verifies every chain.
 // Failures are *Error. Each call probes afresh; use a Run to share work.
 func (p *Prober) Probe(ctx context.Context, providerURL string) (*Result, error) {
-	return p.NewRun().Probe(ctx, providerURL)
+	r := p.NewRun()
+	defer r.Close()
+	return r.Probe(ctx, providerURL)
 }
 
 // bounded is ctx limited by Options.Timeout, for the work of one connection

@@ -20,6 +20,8 @@ type Options struct {
 	// the first, the TLS 1.2 check (a handshake capped at TLS 1.2) the
 	// second: a host gets max(Handshakes, 2) connections in all (Handshakes
 	// when the jwks_uri is on another host), one more if it refuses TLS 1.2.
+	// Within a Run, a further provider Url of the host reuses the discovery
+	// connection when it is idle (a new one only when it is busy).
 	Handshakes int
 	// Timeout bounds the work of each connection a probe makes once it is
 	// its turn: the discovery request (redirects included) and each TLS

@@ -9,8 +9,10 @@ import (
 // with each host:port, once, however many providers share them. Its
 // connections are scheduled: at most Options.Concurrency distinct hosts at
 // once, at most MaxConnsPerHost connections to one host, each host's
-// handshakes in parallel. It is safe for concurrent use; a caller asking for
-// work in flight waits for it.
+// handshakes in parallel. Discovery requests to one host reuse each other's
+// connections (at most MaxIdlePerHost kept idle per host, within the same
+// bounds), so Close must be called once the Run is done. It is safe for
+// concurrent use; a caller asking for work in flight waits for it.
 type Run struct {
 	p     *Prober
 	sched *scheduler
@@ -18,9 +20,19 @@ type Run struct {
 	hosts group[HostResult]
 }
 
-// NewRun returns a Run: a cache that lives as long as one check of all providers.
+// NewRun returns a Run: a cache that lives as long as one check of all
+// providers. The caller closes it when the check is over.
 func (p *Prober) NewRun() *Run {
-	return &Run{p: p, sched: newScheduler(p.concurrency, MaxConnsPerHost)}
+	return &Run{p: p, sched: newScheduler(p.concurrency, MaxConnsPerHost, MaxIdlePerHost)}
+}
+
+// Close closes the Run's idle connections; connections finished with later
+// (by probes still in flight) are closed at once. The cache stays usable:
+// a later Probe opens new connections and does not keep them. No connection
+// outlives a check (a Lambda function's process is frozen between
+// invocations, and its idle connections with it).
+func (r *Run) Close() {
+	r.sched.close()
 }
 
 // Probe is Prober.Probe with the Run's cache. The Result is the caller's own.

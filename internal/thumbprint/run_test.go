@@ -44,6 +44,7 @@ func TestRunSharesWork(t *testing.T) {
 	const handshakes = 2
 	p := thumbprint.New(thumbprint.Options{Handshakes: handshakes, RootCAs: k.root.Pool(), Proxy: direct})
 	run := p.NewRun()
+	defer run.Close()
 
 	results := make([]*thumbprint.Result, len(providers)*callers)
 	errs := make([]error, len(results))
@@ -62,14 +63,16 @@ func TestRunSharesWork(t *testing.T) {
 		}
 	}
 	// The jwks host: its handshakes, the TLS 1.2 check among them, once. The
-	// issuer host: one discovery per provider (one of which is one of its
-	// handshakes), then the others, the TLS 1.2 check among them, once.
+	// issuer host: a discovery connection (one of its handshakes), and one
+	// more for the other provider unless its request went out once the
+	// first's had finished (then it reuses that connection), then the other
+	// handshakes, the TLS 1.2 check among them, once.
 	perHost := handshakes
 	if got := jwks.Handshakes(); got != perHost {
 		t.Errorf("jwks host saw %d handshakes, want %d for the whole run", got, perHost)
 	}
-	if got, want := issuer.Handshakes(), len(providers)+handshakes-1; got != want {
-		t.Errorf("issuer host saw %d handshakes, want %d (one discovery per provider, %d more, the TLS 1.2 check)", got, want, handshakes-1)
+	if got, most := issuer.Handshakes(), len(providers)+handshakes-1; got < handshakes || got > most {
+		t.Errorf("issuer host saw %d handshakes, want %d to %d (a discovery connection, at most one per provider, %d more, the TLS 1.2 check)", got, handshakes, most, handshakes-1)
 	}
 
 	// Mutating one result leaves the others, and later ones, alone.
@@ -108,6 +111,7 @@ func TestRunRefreshesBetweenRuns(t *testing.T) {
 	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, "127.0.0.1"), k.int1)}})
 	p := thumbprint.New(thumbprint.Options{Proxy: direct})
 	run := p.NewRun()
+	defer run.Close()
 	before, err := run.Probe(t.Context(), srv.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +121,7 @@ func TestRunRefreshesBetweenRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := p.NewRun().Probe(t.Context(), srv.URL())
+	after, err := p.Probe(t.Context(), srv.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +188,7 @@ func TestRunDiscoveryFailureLeavesHostToOthers(t *testing.T) {
 	k := newPKI(t)
 	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, "127.0.0.1"), k.int1)}, Paths: []string{"/id/B", "/id/C"}})
 	run := thumbprint.New(thumbprint.Options{RootCAs: k.root.Pool(), Proxy: direct}).NewRun()
+	defer run.Close()
 	urls := []string{srv.Host() + "/id/A", srv.Host() + "/id/B", srv.Host() + "/id/C"}
 	for range 3 {
 		results := make([]*thumbprint.Result, len(urls))
@@ -239,6 +244,7 @@ func TestRunTimeoutRunsFromTheTurn(t *testing.T) {
 	})
 	p := thumbprint.New(thumbprint.Options{Handshakes: 1, Timeout: timeout, RootCAs: k.root.Pool(), Proxy: direct})
 	run := p.NewRun()
+	defer run.Close()
 	n := waves * thumbprint.MaxConnsPerHost
 	errs := make([]error, n)
 	var wg sync.WaitGroup

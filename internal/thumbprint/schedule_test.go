@@ -186,6 +186,7 @@ func TestProbeConcurrencyBoundsHosts(t *testing.T) {
 				wg.Go(func() { _, errs[i] = run.Probe(t.Context(), n) })
 			}
 			wg.Wait()
+			run.Close()
 			for i, err := range errs {
 				if err != nil {
 					t.Errorf("%s: %v", names[i], err)

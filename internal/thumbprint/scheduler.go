@@ -2,6 +2,7 @@ package thumbprint
 
 import (
 	"context"
+	"io"
 	"sync"
 )
 
@@ -16,19 +17,38 @@ const DefaultConcurrency = 64
 // that serves many providers (one EKS host serves every cluster of a region).
 const MaxConnsPerHost = 8
 
+// MaxIdlePerHost is the number of finished discovery connections a Run keeps
+// open to one host for the next discovery request to it (HTTP/1.1
+// keep-alive): one host serves many provider Urls (every EKS cluster of a
+// region, every tenant of an Entra or Auth0 host).
+const MaxIdlePerHost = 2
+
 // scheduler grants connections to hosts: at most maxHosts distinct hosts
 // with connections open at once, at most perHost connections open to one
 // host. Requests wait in arrival order: a host's own queue, and hosts waiting
 // for a free host slot in the order they first asked. A host that already
 // holds a slot takes further connections without waiting for one, so one
 // host's handshakes run in parallel.
+//
+// A connection parked idle (park) keeps its grant, so it counts against both
+// bounds like any other, and goes to the next request for a connection to
+// reuse to its host (acquireConn), handed on directly when one waits. Idle connections never make a
+// request wait: when one would, the scheduler closes the host's own oldest
+// idle connection (the host is at its bound), or every idle connection of
+// the host whose oldest has been idle longest among the hosts that hold a
+// slot with nothing but idle connections (another host waits for a slot),
+// and only then gives the room on. Each is closed before its room is given
+// on, outside the lock, by the goroutine whose call decided it.
 type scheduler struct {
 	mu       sync.Mutex
 	maxHosts int
 	perHost  int
+	maxIdle  int
 	active   int // hosts with at least one connection granted
 	hosts    map[string]*hostSlot
 	waiting  []*hostSlot // hosts with queued requests and no connection granted, in order
+	seq      uint64      // park order
+	closed   bool        // close was called: nothing more is parked
 	// queued, when set (by tests), is called under the lock when a request
 	// has to wait.
 	queued func(host string)
@@ -37,37 +57,81 @@ type scheduler struct {
 // hostSlot is one host's state in the scheduler.
 type hostSlot struct {
 	name    string
-	granted int
+	granted int // connections open: in use, idle and closing
+	idle    []parked
+	closing int // idle connections the scheduler is closing, still granted
 	queue   []*ticket
 	waiting bool // in scheduler.waiting
+}
+
+// parked is an idle connection and when it was parked.
+type parked struct {
+	conn io.Closer
+	seq  uint64
 }
 
 // ticket is one queued request for a connection.
 type ticket struct {
 	ready   chan struct{}
+	reuse   bool // a parked connection will do (acquireConn)
 	granted bool
-	gone    bool // its requester stopped waiting before the grant
+	conn    io.Closer // the parked connection handed on with the grant, if any
+	gone    bool      // its requester stopped waiting before the grant
 }
 
-func newScheduler(maxHosts, perHost int) *scheduler {
-	return &scheduler{maxHosts: max(maxHosts, 1), perHost: max(perHost, 1), hosts: make(map[string]*hostSlot)}
+// evicted is an idle connection the scheduler decided to close.
+type evicted struct {
+	h    *hostSlot
+	conn io.Closer
+}
+
+// grant is one connection's room with its host: released when the
+// connection is closed, or handed to the scheduler with the connection by
+// park.
+type grant struct {
+	s    *scheduler
+	h    *hostSlot
+	once sync.Once
+}
+
+func newScheduler(maxHosts, perHost, maxIdle int) *scheduler {
+	return &scheduler{maxHosts: max(maxHosts, 1), perHost: max(perHost, 1), maxIdle: max(maxIdle, 0), hosts: make(map[string]*hostSlot)}
 }
 
 // acquire waits until a connection to host may be opened, or ctx ends. The
-// returned release must be called once the connection is closed.
-func (s *scheduler) acquire(ctx context.Context, host string) (release func(), err error) {
+// grant must be released once the connection is closed (or parked).
+func (s *scheduler) acquire(ctx context.Context, host string) (*grant, error) {
+	g, _, err := s.request(ctx, host, false)
+	return g, err
+}
+
+// acquireConn is acquire for a request that can go over a connection
+// parked idle: it returns the one parked last to host at once, or one parked
+// while the request waits its turn (handed on, not closed), with its grant;
+// or a grant and no connection, for one of its own.
+func (s *scheduler) acquireConn(ctx context.Context, host string) (*grant, io.Closer, error) {
+	return s.request(ctx, host, true)
+}
+
+func (s *scheduler) request(ctx context.Context, host string, reuse bool) (*grant, io.Closer, error) {
 	s.mu.Lock()
 	h := s.hosts[host]
 	if h == nil {
 		h = &hostSlot{name: host}
 		s.hosts[host] = h
 	}
+	if reuse && len(h.idle) > 0 {
+		p := h.idle[len(h.idle)-1]
+		h.idle = h.idle[:len(h.idle)-1]
+		s.mu.Unlock()
+		return &grant{s: s, h: h}, p.conn, nil
+	}
 	if len(h.queue) == 0 && s.free(h) {
 		s.grant(h)
 		s.mu.Unlock()
-		return s.releaser(h), nil
+		return &grant{s: s, h: h}, nil, nil
 	}
-	t := &ticket{ready: make(chan struct{})}
+	t := &ticket{ready: make(chan struct{}), reuse: reuse}
 	h.queue = append(h.queue, t)
 	if h.granted == 0 && !h.waiting {
 		h.waiting = true
@@ -76,21 +140,104 @@ func (s *scheduler) acquire(ctx context.Context, host string) (release func(), e
 	if s.queued != nil {
 		s.queued(host)
 	}
+	evict := append(s.evictOwn(h), s.evictSlots()...)
 	s.mu.Unlock()
+	s.settle(evict)
 
 	select {
 	case <-t.ready:
-		return s.releaser(h), nil
+		return &grant{s: s, h: h}, t.conn, nil
 	case <-ctx.Done():
 		s.mu.Lock()
 		granted := t.granted
 		t.gone = !granted
 		s.mu.Unlock()
 		if granted {
+			if t.conn != nil {
+				t.conn.Close()
+			}
 			s.release(h)
 		}
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
+}
+
+// release returns the grant's room: its connection is closed. Only the
+// first release or park of a grant counts.
+func (g *grant) release() {
+	g.once.Do(func() { g.s.release(g.h) })
+}
+
+// park hands conn, open and idle, to the scheduler with its grant: the next
+// acquireConn of its host gets it, at once when the first request waiting
+// for the host is one. The scheduler closes it at once instead (and
+// releases the grant) when another kind of request waits for the host
+// (a handshake), or after close; and later when another request needs its
+// room, or when more than maxIdle connections to the host are idle.
+func (g *grant) park(conn io.Closer) {
+	parked := false
+	g.once.Do(func() {
+		parked = true
+		g.s.park(g.h, conn)
+	})
+	if !parked {
+		conn.Close() // released already: not the scheduler's
+	}
+}
+
+func (s *scheduler) park(h *hostSlot, conn io.Closer) {
+	s.mu.Lock()
+	for len(h.queue) > 0 && h.queue[0].gone {
+		h.queue = h.queue[1:]
+	}
+	if !s.closed && len(h.queue) > 0 && h.queue[0].reuse {
+		// The next request waiting for the host can use it: handed on
+		// with its grant.
+		t := h.queue[0]
+		h.queue = h.queue[1:]
+		t.granted, t.conn = true, conn
+		close(t.ready)
+		s.mu.Unlock()
+		return
+	}
+	if s.closed || live(h.queue) > h.closing {
+		s.mu.Unlock()
+		conn.Close()
+		s.release(h)
+		return
+	}
+	s.seq++
+	h.idle = append(h.idle, parked{conn: conn, seq: s.seq})
+	var evict []evicted
+	if len(h.idle) > s.maxIdle {
+		evict = append(evict, s.evictIdle(h, 1)...)
+	}
+	evict = append(evict, s.evictSlots()...)
+	s.mu.Unlock()
+	s.settle(evict)
+}
+
+// close closes every idle connection; later parks close theirs at once.
+func (s *scheduler) close() {
+	s.mu.Lock()
+	s.closed = true
+	var evict []evicted
+	for _, h := range s.hosts {
+		evict = append(evict, s.evictIdle(h, len(h.idle))...)
+	}
+	s.mu.Unlock()
+	s.settle(evict)
+}
+
+// idle is the number of idle connections parked.
+func (s *scheduler) idle() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, h := range s.hosts {
+		n += len(h.idle)
+	}
+	return n
 }
 
 // free reports whether h may open one more connection now.
@@ -105,16 +252,32 @@ func (s *scheduler) grant(h *hostSlot) {
 	h.granted++
 }
 
-func (s *scheduler) releaser(h *hostSlot) func() {
-	var once sync.Once
-	return func() { once.Do(func() { s.release(h) }) }
-}
-
-// release returns one of h's connections and hands the freed room on: to
-// h's own queue first (it holds the slot), then to the hosts waiting for one.
+// release returns one of h's connections, closed.
 func (s *scheduler) release(h *hostSlot) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	evict := s.released(h)
+	s.mu.Unlock()
+	s.settle(evict)
+}
+
+// settle closes the evicted connections, then gives their room on, and so
+// on while giving room on makes more idle connections to close.
+func (s *scheduler) settle(evict []evicted) {
+	for len(evict) > 0 {
+		e := evict[0]
+		evict = evict[1:]
+		e.conn.Close()
+		s.mu.Lock()
+		e.h.closing--
+		evict = append(evict, s.released(e.h)...)
+		s.mu.Unlock()
+	}
+}
+
+// released hands the room of one of h's connections, closed, on: to h's
+// own queue first (it holds the slot), then to the hosts waiting for one. It
+// returns the idle connections to close for the requests still waiting.
+func (s *scheduler) released(h *hostSlot) []evicted {
 	h.granted--
 	if h.granted == 0 {
 		s.active--
@@ -128,6 +291,7 @@ func (s *scheduler) release(h *hostSlot) {
 		s.forget(w)
 	}
 	s.forget(h)
+	return s.evictSlots()
 }
 
 // serve grants h's queued tickets while it has room.
@@ -149,15 +313,83 @@ func (s *scheduler) serve(h *hostSlot) {
 	}
 }
 
+// evictOwn picks h's idle connections to close for h's own queued
+// requests, beyond those already closing: h holds a slot and is at its
+// bound, or they would have been granted.
+func (s *scheduler) evictOwn(h *hostSlot) []evicted {
+	if h.granted == 0 {
+		return nil
+	}
+	return s.evictIdle(h, live(h.queue)-h.closing)
+}
+
+// evictSlots picks idle connections to close for the hosts waiting for a
+// slot, beyond the slots already being freed: all of the idle connections
+// of a host with nothing else open, the host whose oldest has been idle
+// longest first.
+func (s *scheduler) evictSlots() []evicted {
+	need := 0
+	for _, w := range s.waiting {
+		if live(w.queue) > 0 {
+			need++
+		}
+	}
+	if need == 0 {
+		return nil
+	}
+	need -= s.maxHosts - s.active // free slots: none once serve has run
+	for _, h := range s.hosts {
+		if h.granted > 0 && h.granted == h.closing && live(h.queue) == 0 {
+			need-- // its slot is being freed
+		}
+	}
+	var evict []evicted
+	for ; need > 0; need-- {
+		var oldest *hostSlot
+		for _, h := range s.hosts {
+			if len(h.idle) > 0 && h.granted == len(h.idle)+h.closing && (oldest == nil || h.idle[0].seq < oldest.idle[0].seq) {
+				oldest = h
+			}
+		}
+		if oldest == nil {
+			break
+		}
+		evict = append(evict, s.evictIdle(oldest, len(oldest.idle))...)
+	}
+	return evict
+}
+
+// evictIdle takes up to n of h's idle connections, oldest first, to close.
+func (s *scheduler) evictIdle(h *hostSlot, n int) []evicted {
+	n = min(n, len(h.idle))
+	if n <= 0 {
+		return nil
+	}
+	evict := make([]evicted, n)
+	for i, p := range h.idle[:n] {
+		evict[i] = evicted{h: h, conn: p.conn}
+	}
+	h.idle = append([]parked(nil), h.idle[n:]...)
+	h.closing += n
+	return evict
+}
+
+// live is the number of tickets whose requesters still wait.
+func live(queue []*ticket) int {
+	n := 0
+	for _, t := range queue {
+		if !t.gone {
+			n++
+		}
+	}
+	return n
+}
+
 // forget drops a host with nothing granted, queued or waiting.
 func (s *scheduler) forget(h *hostSlot) {
 	if h.granted == 0 && !h.waiting {
 		// Tickets whose requesters left are dropped with it.
-		live := false
-		for _, t := range h.queue {
-			live = live || !t.gone
-		}
-		if !live && s.hosts[h.name] == h {
+		if live(h.queue) == 0 && s.hosts[h.name] == h {
 			delete(s.hosts, h.name)
 		}
 	}

@@ -3,6 +3,7 @@ package thumbprint
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 )
@@ -21,8 +22,12 @@ type acquired struct {
 func acquireAsync(ctx context.Context, s *scheduler, host string) <-chan acquired {
 	ch := make(chan acquired, 1)
 	go func() {
-		rel, err := s.acquire(ctx, host)
-		ch <- acquired{host, rel, err}
+		g, err := s.acquire(ctx, host)
+		a := acquired{host: host, err: err}
+		if g != nil {
+			a.release = g.release
+		}
+		ch <- a
 	}()
 	return ch
 }
@@ -81,7 +86,7 @@ func still(t *testing.T, host string, ch <-chan acquired) {
 }
 
 func TestSchedulerBoundsHosts(t *testing.T) {
-	s := newScheduler(2, 3)
+	s := newScheduler(2, 3, 0)
 	q := watch(s)
 	ctx := t.Context()
 	a1 := granted(t, acquireAsync(ctx, s, "a"))
@@ -120,7 +125,7 @@ func TestSchedulerBoundsHosts(t *testing.T) {
 }
 
 func TestSchedulerWaiterHonoursItsContext(t *testing.T) {
-	s := newScheduler(1, 1)
+	s := newScheduler(1, 1, 0)
 	q := watch(s)
 	a := granted(t, acquireAsync(t.Context(), s, "a"))
 	ctx, cancel := context.WithCancel(t.Context())
@@ -145,4 +150,200 @@ func TestSchedulerWaiterHonoursItsContext(t *testing.T) {
 	if s.active != 0 || len(s.hosts) != 0 {
 		t.Errorf("%d active, hosts %v; want none", s.active, s.hosts)
 	}
+}
+
+// idleConn is a parked connection of a scheduler test: Close records that it
+// was closed and how many hosts held a slot then (its room is given on only
+// after it is closed).
+type idleConn struct {
+	s      *scheduler
+	name   string
+	closed chan int // active hosts at Close
+}
+
+func newIdleConn(s *scheduler, name string) *idleConn {
+	return &idleConn{s: s, name: name, closed: make(chan int, 1)}
+}
+
+func (c *idleConn) Close() error {
+	c.s.mu.Lock()
+	active := c.s.active
+	c.s.mu.Unlock()
+	c.closed <- active
+	return nil
+}
+
+// isClosed reports whether c was closed, and the active hosts then.
+func (c *idleConn) isClosed() (bool, int) {
+	select {
+	case n := <-c.closed:
+		c.closed <- n
+		return true, n
+	default:
+		return false, 0
+	}
+}
+
+// parkNew acquires a connection to host, granted at once, and parks it.
+func parkNew(t *testing.T, s *scheduler, host string) *idleConn {
+	t.Helper()
+	g, err := s.acquire(t.Context(), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newIdleConn(s, host)
+	g.park(c)
+	return c
+}
+
+// drained asserts that s holds nothing: no slot, host, waiter or idle connection.
+func drained(t *testing.T, s *scheduler) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active != 0 || len(s.hosts) != 0 || len(s.waiting) != 0 {
+		t.Errorf("%d active, hosts %v, %d waiting; want none", s.active, s.hosts, len(s.waiting))
+	}
+}
+
+// TestSchedulerIdleConnections: parked connections keep their room, go to
+// the next take of their host (the last parked first), and are closed, before
+// their room is given on, whenever a request would otherwise wait.
+func TestSchedulerIdleConnections(t *testing.T) {
+	t.Run("another host waits for a slot", func(t *testing.T) {
+		s := newScheduler(2, 3, 2)
+		a := parkNew(t, s, "a")
+		b := parkNew(t, s, "b")
+		// Both slots are held by idle connections only: c takes the one
+		// idle longest, a's, once it is closed.
+		cg := granted(t, acquireAsync(t.Context(), s, "c"))
+		if closed, active := a.isClosed(); !closed || active != 2 {
+			t.Fatalf("a's idle connection closed %v with %d hosts active; want closed before its slot was given on (2)", closed, active)
+		}
+		if closed, _ := b.isClosed(); closed {
+			t.Error("b's idle connection closed; only one slot was needed")
+		}
+		if g, c, err := s.acquireConn(t.Context(), "b"); err != nil || c != b {
+			t.Errorf("acquireConn b = %v, %v; want its idle connection", c, err)
+		} else {
+			g.release()
+		}
+		cg.release()
+		drained(t, s)
+	})
+	t.Run("a host with connections in use keeps its slot until they end", func(t *testing.T) {
+		s := newScheduler(1, 3, 2)
+		q := watch(s)
+		a1 := granted(t, acquireAsync(t.Context(), s, "a"))
+		a := parkNew(t, s, "a")
+		b := acquireAsync(t.Context(), s, "b")
+		pending(t, q, "b", b)
+		if closed, _ := a.isClosed(); closed {
+			t.Fatal("a's idle connection closed while a had another in use: no slot would be freed")
+		}
+		a1.release()
+		bg := granted(t, b)
+		if closed, active := a.isClosed(); !closed || active != 1 {
+			t.Errorf("a's idle connection closed %v with %d hosts active; want closed before b's grant (1)", closed, active)
+		}
+		bg.release()
+		drained(t, s)
+	})
+	t.Run("the host at its bound", func(t *testing.T) {
+		s := newScheduler(1, 2, 2)
+		a := parkNew(t, s, "a")
+		a2 := granted(t, acquireAsync(t.Context(), s, "a"))
+		// a holds 2 connections, its bound, one of them idle: a third
+		// request closes it rather than wait.
+		a3 := granted(t, acquireAsync(t.Context(), s, "a"))
+		if closed, _ := a.isClosed(); !closed {
+			t.Error("the idle connection was not closed for its host's own request")
+		}
+		a2.release()
+		a3.release()
+		drained(t, s)
+	})
+	t.Run("parked while its host's requests wait", func(t *testing.T) {
+		s := newScheduler(1, 1, 2)
+		q := watch(s)
+		g, err := s.acquire(t.Context(), "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a2 := acquireAsync(t.Context(), s, "a")
+		pending(t, q, "a", a2)
+		c := newIdleConn(s, "a")
+		g.park(c)
+		granted(t, a2).release()
+		if closed, _ := c.isClosed(); !closed {
+			t.Error("a connection parked while its host waited for room was kept")
+		}
+		drained(t, s)
+	})
+	t.Run("handed on to a request waiting for a connection to reuse", func(t *testing.T) {
+		s := newScheduler(1, 1, 2)
+		q := watch(s)
+		g, err := s.acquire(t.Context(), "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		type got struct {
+			g    *grant
+			conn io.Closer
+		}
+		ch := make(chan got, 1)
+		go func() {
+			g, c, err := s.acquireConn(t.Context(), "a")
+			if err != nil {
+				t.Error(err)
+			}
+			ch <- got{g, c}
+		}()
+		if host := <-q; host != "a" {
+			t.Fatalf("%s queued, want a", host)
+		}
+		c := newIdleConn(s, "a")
+		g.park(c)
+		select {
+		case r := <-ch:
+			if r.conn != c {
+				t.Errorf("waiting request got %v, want the connection parked", r.conn)
+			}
+			if closed, _ := c.isClosed(); closed || s.idle() != 0 {
+				t.Errorf("handed-on connection closed %v, %d idle; want open, none idle", closed, s.idle())
+			}
+			r.g.release()
+		case <-time.After(waitLimit):
+			t.Fatal("the waiting request did not get the parked connection")
+		}
+		drained(t, s)
+	})
+	t.Run("take, at most maxIdle, close", func(t *testing.T) {
+		s := newScheduler(1, 8, 2)
+		c1, c2, c3 := parkNew(t, s, "a"), parkNew(t, s, "a"), parkNew(t, s, "a")
+		if closed, _ := c1.isClosed(); !closed || s.idle() != 2 {
+			t.Errorf("oldest of 3 parked closed %v, %d idle; want it closed, 2 idle", closed, s.idle())
+		}
+		g, c, err := s.acquireConn(t.Context(), "a")
+		if err != nil || c != c3 {
+			t.Fatalf("acquireConn = %v, %v; want the last parked", c, err)
+		}
+		g.park(c)
+		s.close()
+		for _, c := range []*idleConn{c2, c3} {
+			if closed, _ := c.isClosed(); !closed {
+				t.Errorf("%s: idle connection left open by close", c.name)
+			}
+		}
+		if g, c, err := s.acquireConn(t.Context(), "a"); err != nil || c != nil {
+			t.Errorf("acquireConn after close = %v, %v; want a grant for a new connection", c, err)
+		} else {
+			g.release()
+		}
+		after := parkNew(t, s, "a")
+		if closed, _ := after.isClosed(); !closed {
+			t.Error("a connection parked after close was kept")
+		}
+		drained(t, s)
+	})
 }

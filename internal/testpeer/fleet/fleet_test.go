@@ -46,7 +46,7 @@ func TestFleet(t *testing.T) {
 	// ends in the host's intermediate.
 	prober := thumbprint.New(thumbprint.Options{Handshakes: 1, Timeout: 5 * time.Second, RootCAs: root.Pool()})
 	start := time.Now()
-	res, err := prober.NewRun().Probe(context.Background(), f.Providers[1].URL)
+	res, err := prober.Probe(context.Background(), f.Providers[1].URL)
 	if err != nil {
 		t.Fatal(err)
 	}

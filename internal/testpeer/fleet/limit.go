@@ -22,10 +22,12 @@ import (
 // costs R, counted from what internal/thumbprint does (TLS 1.3 between Go
 // client and server, as here, and as most identity providers negotiate):
 //
-//   - discovery (fetchDiscovery): a new connection per request (DisableKeepAlives):
-//     TCP connect 1, TLS 1.3 handshake 1 (ClientHello with key share; the
-//     server's whole flight), GET and response 1 (the request leaves with the
-//     client's Finished) = 3;
+//   - discovery (fetchDiscovery) on a new connection: TCP connect 1, TLS 1.3
+//     handshake 1 (ClientHello with key share; the server's whole flight),
+//     GET and response 1 (the request leaves with the client's Finished) = 3;
+//   - a further discovery to the same host, over a connection an earlier one
+//     finished with (kept alive, handed on to the next request for the
+//     host): GET and response = 1;
 //   - handshake (probeHost): a new connection each: TCP connect 1, TLS 1.3
 //     handshake 1, closed as soon as the client's Finished is sent = 2; the
 //     TLS 1.2 check costs the same (TCP 1, then it hangs up as soon as the
@@ -35,11 +37,91 @@ import (
 // 1.2 check (a handshake capped at TLS 1.2) another, and the issuer host's
 // other handshakes (HostHandshakes) start beside the discovery request, all
 // at once: a host whose jwks_uri is on itself (as here) takes max(D, S) = D,
-// not D + K*S.
+// not D + K*S. Its discoveries that do not fit in its MaxConnsPerHost
+// connections then go over the connections kept, G each.
 const (
 	DiscoveryRTT = 3
 	HandshakeRTT = 2
+	ReuseRTT     = 1
 )
+
+// WantTLS is the fewest TLS connections the hosts see in a run of urls
+// distinct provider Urls on hosts hosts (each with its jwks_uri on itself)
+// at K = PROBE_HANDSHAKES: per host, one discovery connection, which its
+// further Urls reuse when it is idle, and HostHandshakes. A host whose Urls'
+// discoveries go out while another's is in flight sees more.
+func WantTLS(urls, hosts, k int) int {
+	if urls <= 0 {
+		return 0
+	}
+	return hosts * (1 + HostHandshakes(k))
+}
+
+// IdealRTT is the round trips of a run's probe work, every connection's
+// added up: each host's first discovery on a new connection (D), its further
+// Urls' over a kept one (G), its handshakes (S each).
+func IdealRTT(s Shape) int {
+	return s.Hosts*DiscoveryRTT + (s.URLs-s.Hosts)*ReuseRTT + s.Hosts*HostHandshakes(s.Handshakes)*HandshakeRTT
+}
+
+// hostRTT is the fewest round trips one host's probe can take with n
+// discoveries and h more handshakes, thumbprint.MaxConnsPerHost (M)
+// connections at once: all at once, new connections, when they fit
+// (max(D, S)); otherwise the first M, then the rest M at a time over the
+// connections kept, G each.
+func hostRTT(n, h int) int {
+	first, m := max(DiscoveryRTT, HandshakeRTT), thumbprint.MaxConnsPerHost
+	if n+h <= m {
+		return first
+	}
+	return first + CeilDiv(n+h-m, m)*ReuseRTT
+}
+
+// hostSchedule is one host's probe in the engine's schedule: its h
+// handshakes and as many of its n discoveries as fit in M connections start
+// at once, on new connections; then each further discovery takes the first
+// connection to finish: over it, G, when a discovery finished with it; on a
+// new one, D, in a handshake's place.
+func hostSchedule(n, h int) int {
+	m := thumbprint.MaxConnsPerHost
+	h = min(h, m)
+	var slots []slot
+	end := 0
+	for i := range m {
+		switch {
+		case i < h:
+			slots = append(slots, slot{at: HandshakeRTT})
+		case n > 0:
+			n--
+			slots = append(slots, slot{at: DiscoveryRTT, kept: true})
+		}
+		end = max(end, slots[len(slots)-1].at)
+	}
+	for ; n > 0; n-- {
+		// The first connection free, a kept one before a new one.
+		first := 0
+		for i, sl := range slots {
+			if sl.at < slots[first].at || sl.at == slots[first].at && sl.kept && !slots[first].kept {
+				first = i
+			}
+		}
+		sl := &slots[first]
+		if sl.kept {
+			sl.at += ReuseRTT
+		} else {
+			sl.at, sl.kept = sl.at+DiscoveryRTT, true
+		}
+		end = max(end, sl.at)
+	}
+	return end
+}
+
+// slot is one of a host's connections in hostSchedule: when it is free, and
+// whether a discovery connection is kept on it.
+type slot struct {
+	at   int
+	kept bool
+}
 
 // HostHandshakes is the handshakes internal/thumbprint makes with a host
 // whose jwks_uri is on itself, besides its discovery requests, for K =
@@ -54,11 +136,15 @@ var ProbeConcurrency = config.Default().ProbeConcurrency
 // LimitFormula is printed with the results, so the figure can be checked by
 // hand, with what its terms and the schedule (SimulateRTT) mean.
 var LimitFormula = fmt.Sprintf(`discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once;
-  a host's handshakes and TLS 1.2 check run beside its discovery, hosts Pc = %d at once (PROBE_CONCURRENCY), at most M = %d connections per host; IAM reads (C at once) do not wait for probes
-  limit = max(List + ceil(H/min(Pc,H)) x ceil((ceil(U/H) + max(K-1, 1))/M) x max(D, S) x R, IAM alone), IAM alone = List and P Gets, C at once, nothing else running
+  a host's further Urls reuse its discovery connections (HTTP keep-alive): a further Url is a GET on a kept connection, G = %d R, when one is idle
+  (and D when every one is busy); a host's handshakes and TLS 1.2 check run beside its discovery, hosts Pc = %d at once (PROBE_CONCURRENCY),
+  at most M = %d connections per host (idle ones included); IAM reads (C at once) do not wait for probes
+  limit = max(List + ceil(H/min(Pc,H)) x T x R, IAM alone), T = max(D, S) + ceil((n + max(K-1, 1) - M)/M) x G when n + max(K-1, 1) > M, else max(D, S),
+  n = ceil(U/H); IAM alone = List and P Gets, C at once, nothing else running
   (a lower bound: the probes start from List's ARNs; probing and IAM reads then go side by side; moto serves about one call at a time)
-  model = the engine's probe schedule on that network with no other cost: every provider's probe started at once in List order, hosts granted in order`,
-	ProbeConcurrency, thumbprint.MaxConnsPerHost)
+  model = the engine's probe schedule on that network with no other cost: every provider's probe started at once in List order, hosts granted in order,
+  a host's discoveries beyond M over the connections kept (G) or, in a finished handshake's place, on a new one (D)`,
+	ReuseRTT, ProbeConcurrency, thumbprint.MaxConnsPerHost)
 
 // Shape is the probe work of one run: P providers over U distinct provider
 // Urls (discovery documents, fetched once per run each) on H distinct hosts
@@ -74,7 +160,8 @@ type Shape struct {
 // LimitRTT is the fewest round trips the probing of a run of s can take: the
 // hosts go ProbeConcurrency at once, each taking max(D, S), its connections
 // (its Urls' discoveries and HostHandshakes, the TLS 1.2 check first) all at
-// once when they fit in thumbprint.MaxConnsPerHost (M), in turns otherwise.
+// once when they fit in thumbprint.MaxConnsPerHost (M); the discoveries
+// beyond then go M at a time over the connections kept (G each: hostRTT).
 // IAM calls do not wait for probes: they are the other term of the Limit
 // (Limit), not part of this one.
 func LimitRTT(s Shape) int {
@@ -85,8 +172,7 @@ func LimitRTT(s Shape) int {
 	if pc <= 0 {
 		pc = ProbeConcurrency
 	}
-	perHost := CeilDiv(CeilDiv(s.URLs, s.Hosts)+HostHandshakes(s.Handshakes), thumbprint.MaxConnsPerHost) * max(DiscoveryRTT, HandshakeRTT)
-	return CeilDiv(s.Hosts, min(pc, s.Hosts)) * perHost
+	return CeilDiv(s.Hosts, min(pc, s.Hosts)) * hostRTT(CeilDiv(s.URLs, s.Hosts), HostHandshakes(s.Handshakes))
 }
 
 // Limit is the fastest a run of s can be: List first (the probes start from
@@ -109,9 +195,10 @@ type Job struct {
 // trips and no other cost: every provider's probe starts at once (the engine
 // starts them from the ARNs), the scheduler grants hosts a slot in the order
 // their first provider asks, pc at once; a host keeps its slot while its
-// discoveries and handshakes (the TLS 1.2 check among them) run, all at once when they fit in
-// thumbprint.MaxConnsPerHost. It returns the time the last host is done, in
-// round trips.
+// discoveries and handshakes (the TLS 1.2 check among them) run, all at once
+// when they fit in thumbprint.MaxConnsPerHost, its further discoveries over
+// the connections kept (hostSchedule). It returns the time the last host is
+// done, in round trips.
 func SimulateRTT(jobs []Job, pc, handshakes int) int {
 	if len(jobs) == 0 || pc <= 0 {
 		return 0
@@ -130,7 +217,7 @@ func SimulateRTT(jobs []Job, pc, handshakes int) int {
 	end := 0
 	for _, h := range hosts {
 		start := heap.Pop(&free).(int)
-		t := start + CeilDiv(len(urls[h])+HostHandshakes(handshakes), thumbprint.MaxConnsPerHost)*max(DiscoveryRTT, HandshakeRTT)
+		t := start + hostSchedule(len(urls[h]), HostHandshakes(handshakes))
 		end = max(end, t)
 		heap.Push(&free, t)
 	}

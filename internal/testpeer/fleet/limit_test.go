@@ -21,14 +21,16 @@ func TestLimitRTT(t *testing.T) {
 		{"100p/100h", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8}, 6},
 		{"100p/100h Pc 8", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8, ProbeConcurrency: 8}, 39},
 		{"100p/100h Pc 100", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8, ProbeConcurrency: 100}, 3},
-		// one host's 100 discoveries and 1 handshake, 8 connections at once: 13 turns
-		{"100 Urls on one host", Shape{Providers: 100, URLs: 100, Hosts: 1, Handshakes: 2, Concurrency: 8}, 39},
+		// one host's 100 discoveries and 1 handshake, 8 connections at once:
+		// the first 8 on new connections (3), the other 93 as GETs on the
+		// 8 kept, ceil(93/8) = 12 more round trips
+		{"100 Urls on one host", Shape{Providers: 100, URLs: 100, Hosts: 1, Handshakes: 2, Concurrency: 8}, 15},
 		{"one provider, 5 handshakes", Shape{Providers: 1, URLs: 1, Hosts: 1, Handshakes: 5, Concurrency: 8}, 3},
 		// 7 discoveries and the TLS 1.2 check fit in M = 8 at once (the first
 		// discovery's handshake is a sample, the check the other)
 		{"7 Urls on one host", Shape{Providers: 7, URLs: 7, Hosts: 1, Handshakes: 2, Concurrency: 8}, 3},
 		{"7 Urls on one host, 1 handshake", Shape{Providers: 7, URLs: 7, Hosts: 1, Handshakes: 1, Concurrency: 8}, 3},
-		{"7 Urls on one host, 3 handshakes: two turns", Shape{Providers: 7, URLs: 7, Hosts: 1, Handshakes: 3, Concurrency: 8}, 6},
+		{"7 Urls on one host, 3 handshakes: one GET more", Shape{Providers: 7, URLs: 7, Hosts: 1, Handshakes: 3, Concurrency: 8}, 4},
 		// organisation Shape: 20 accounts x the same 100 Urls, discovered once per run
 		{"2000 providers, 100 Urls", Shape{Providers: 2000, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 32}, 3},
 		{"no providers", Shape{Providers: 0, URLs: 0, Hosts: 0, Handshakes: 2, Concurrency: 8}, 0},
@@ -95,7 +97,13 @@ func TestSimulateRTT(t *testing.T) {
 		{name: "100p/100h: two turns of 64 slots", jobs: sortedJobs(100, 100), pc: 64, k: 2, want: 6},
 		{name: "100p/100h, 8 slots", jobs: sortedJobs(100, 100), pc: 8, k: 2, want: 39},
 		{name: "one slot is the sum", jobs: sortedJobs(100, 20), pc: 1, k: 2, want: 60},
-		{name: "100 Urls on one host: 8 connections at once", jobs: sortedJobs(100, 1), pc: 64, k: 2, want: 39},
+		// 7 discoveries and the TLS 1.2 check at once; then GETs on the 7
+		// kept connections (7 per round trip from 3), and one new
+		// connection in the check's place (from 2, kept from 5)
+		{name: "100 Urls on one host: 8 connections at once, then kept", jobs: sortedJobs(100, 1), pc: 64, k: 2, want: 15},
+		// the 8th discovery goes on a new connection in the check's place
+		// (2 + 3), the 9th on a kept one (3 + 1)
+		{name: "9 Urls on one host", jobs: sortedJobs(9, 1), pc: 64, k: 2, want: 5},
 		{name: "none", jobs: nil, pc: 64, k: 2, want: 0},
 	}
 	for _, tt := range tests {
