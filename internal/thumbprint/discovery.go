@@ -45,9 +45,11 @@ type fetched struct {
 // to the issuer host finished with, when one is idle, and its connection is
 // parked for the next one when the exchange ended cleanly (see reusable).
 // A reused connection brings what its handshake served and how it verified.
-// A request on a reused connection that fails before any byte of the
-// response (the server closed it while it was idle) is sent once more, on a
-// new connection.
+// A request on a reused connection whose response (up to its header) fails
+// for any reason but the context's end is sent once more, on a new
+// connection: the connection's fault, not the Url's (the server closed it
+// while it was idle, before any byte of the response; or it held stray
+// bytes after the previous response, which nothing reads while it is idle).
 func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err error) {
 	g, idle, err := r.sched.acquireConn(ctx, t.host)
 	if err != nil {
@@ -116,11 +118,11 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err erro
 				return fetched{}, err
 			}
 		}
-		before := conn.in.n
 		resp, err = use.roundTrip(conn, req)
-		if err != nil && reused && conn.in.n == before && expired(ctx) == nil {
-			// The server closed the idle connection (its keep-alive
-			// timeout) as the request went out: once more, on a new one.
+		if err != nil && reused && expired(ctx) == nil {
+			// Most often the server closed the idle connection (its
+			// keep-alive timeout) as the request went out: once more, on a
+			// new one.
 			conn.Close()
 			if conn, err = r.dialHTTP(ctx, addr); err != nil {
 				conn = nil
@@ -322,7 +324,7 @@ func (u *inUse) roundTrip(c *httpConn, req *http.Request) (*http.Response, error
 var errHeaderLimit = errors.New("header limit reached")
 
 // meter counts the bytes read from a connection, and reads none past limit
-// (unless negative).
+// (unless negative): the bound of a response's header section.
 type meter struct {
 	r     io.Reader
 	n     int64

@@ -95,8 +95,8 @@ func TestRunReusesDiscoveryConnections(t *testing.T) {
 // TestRunServerClosesIdleConnections: a server may close a keep-alive
 // connection whenever it is idle (its keep-alive timeout). A request that
 // finds its reused connection closed, or sees it closed before any byte of
-// the answer, goes out once more on a new connection: every Url still gets
-// its document, and no probe fails.
+// the answer (or garbled), goes out once more on a new connection: every
+// Url still gets its document, and no probe fails.
 func TestRunServerClosesIdleConnections(t *testing.T) {
 	t.Parallel()
 	k := newPKI(t)
@@ -116,6 +116,22 @@ func TestRunServerClosesIdleConnections(t *testing.T) {
 		// The second request on a connection finds it closed: what a client
 		// sees when the keep-alive timeout passes as its request goes out.
 		{name: "closed as the next request arrives", opts: testidp.ServerOptions{Handler: hangUpOnSecondRequest(anyPathIssuerOwnHost())}},
+		// Not a close, but the connection's fault all the same: bytes that
+		// are no response to the request.
+		{name: "the next request answered with garbage", opts: testidp.ServerOptions{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			if writeDoc(brw.Writer, r, "") != nil {
+				return
+			}
+			if _, err := http.ReadRequest(brw.Reader); err == nil {
+				brw.WriteString("HTTP/1.1 2x0 garbled\r\n\r\n")
+				brw.Flush()
+			}
+		})}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
