@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -426,4 +427,61 @@ func TestObservationsDoNotDelayDelivery(t *testing.T) {
 	if slow.writes != 12 {
 		t.Errorf("%d observation writes, want 12 (one per in-sync provider): the test no longer moves the clock", slow.writes)
 	}
+}
+
+// raceFirstTransaction is the state table with another invocation's write
+// landing between this one's read and its first transaction.
+type raceFirstTransaction struct {
+	*testpeer.AtomicDynamo
+	once   sync.Once
+	before func()
+}
+
+func (r *raceFirstTransaction) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	r.once.Do(r.before)
+	return r.AtomicDynamo.TransactWriteItems(ctx, in, optFns...)
+}
+
+// TestClaimLosesOneOfATransaction: another invocation claims one of a run's
+// transitions between the run's read and its claims' transaction. The
+// transaction is cancelled, the run's other claims are written without that
+// one, which is read again and left to the other invocation; each
+// transition is sent once.
+func TestClaimLosesOneOfATransaction(t *testing.T) {
+	w := newPipeWorld(t)
+	w.snsOnly()
+	ctx := context.Background()
+	var results []drift.Result
+	for i := range 3 {
+		results = append(results, result(pipeARN("idp.example", fmt.Sprintf("t%d", i)), drift.Drift, tpLiveA))
+	}
+	other := w.pipeline()
+	var held []alert.Claimed
+	race := &raceFirstTransaction{AtomicDynamo: w.db, before: func() {
+		var err error
+		if held, err = other.Claim(ctx, report(results[1])); err != nil || len(held) != 1 {
+			t.Errorf("the other invocation claimed %d, %v; want its one transition", len(held), err)
+		}
+	}}
+	w.store = state.New(race, pipeTable)
+	w.db.Calls()
+	rep := report(slices.Clone(results)...)
+	got, _ := w.run(rep)
+	only(t, "the run", got, map[string]string{results[0].ProviderARN: "new drift", results[2].ProviderARN: "new drift"})
+	if r := resultOf(t, rep, results[1].Key()); r.Transition != "" {
+		t.Errorf("the run reports %q for the transition it lost, want none", r.Transition)
+	}
+	// Reads: the run's, the other's, the run's again of the one it lost;
+	// writes: the other's claim alone, the run's claims (cancelled, then
+	// without the lost one), the run's records.
+	if gets, upds, txs := w.db.Calls(); gets != 3 || upds != 1 || txs != 3 {
+		t.Errorf("%d BatchGetItem, %d UpdateItem, %d TransactWriteItems; want 3, 1 and 3", gets, upds, txs)
+	}
+	if d, err := other.Notify(ctx, held); err != nil || d.Sent[alert.TransitionNew] != 1 {
+		t.Fatalf("the other invocation sent %v, %v", d.Sent, err)
+	}
+	only(t, "the other invocation", w.snsByKey(), map[string]string{results[1].ProviderARN: "new drift"})
+	w.clock.Advance(time.Hour)
+	got, _ = w.run(report(slices.Clone(results)...))
+	only(t, "the next run", got, nil)
 }

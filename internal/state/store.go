@@ -265,32 +265,33 @@ func (s *Store) Release(ctx context.Context, key, id string) error {
 // Write is one conditional write of one item, as Save, Claim, Record or
 // Release make it: built by SaveWrite, ClaimWrite, RecordWrite or
 // ReleaseWrite, and made alone by those methods or with others by WriteAll.
+// It holds what it writes; its expressions are built when it is sent, so
+// that a run's writes held until then weigh no more than their items.
 type Write struct {
 	key string
 	// action names the write in errors.
 	action string
-	u      *update
-	cond   string
+	// expr builds the update and its condition.
+	expr func() (u *update, cond string)
 	// claim is a claim's id and version the version it writes: a failed
 	// condition that finds both is the claim's own earlier attempt.
 	claim   string
 	version int64
 }
 
-// Key is the key of the item written.
-func (w Write) Key() string { return w.key }
-
 // SaveWrite is the write of Save.
 func SaveWrite(prev, next Item, now time.Time) Write {
-	return itemWrite(prev, next, "", time.Time{}, now)
+	return Write{key: prev.Key, action: "write", expr: func() (*update, string) { return itemUpdate(prev, next, "", time.Time{}, now) }}
 }
 
 // ClaimWrite is the write of Claim.
 func ClaimWrite(prev, next Item, id string, until, now time.Time) Write {
-	return itemWrite(prev, next, id, until, now)
+	return Write{key: prev.Key, action: "write", claim: id, version: prev.Version + 1,
+		expr: func() (*update, string) { return itemUpdate(prev, next, id, until, now) }}
 }
 
-func itemWrite(prev, next Item, claim string, until, now time.Time) Write {
+// itemUpdate is the update of Save (claim empty) or Claim.
+func itemUpdate(prev, next Item, claim string, until, now time.Time) (*update, string) {
 	u := newUpdate()
 	u.set("version", num(prev.Version+1))
 	u.quiet(next, now)
@@ -314,26 +315,30 @@ func itemWrite(prev, next Item, claim string, until, now time.Time) Write {
 		u.vals[":v"] = num(prev.Version)
 		cond = "#version = :v AND " + cond
 	}
-	return Write{key: prev.Key, action: "write", u: u, cond: cond, claim: claim, version: prev.Version + 1}
+	return u, cond
 }
 
 // RecordWrite is the write of Record.
 func RecordWrite(next Item, version int64, id string, now time.Time) Write {
-	u := newUpdate()
-	u.set("version", num(version+1))
-	u.quiet(next, now)
-	u.alerted(next)
-	u.remove("claim_id", "claim_until")
-	u.vals[":claim"] = str(id)
-	return Write{key: next.Key, action: "record", u: u, cond: "#claim_id = :claim"}
+	return Write{key: next.Key, action: "record", expr: func() (*update, string) {
+		u := newUpdate()
+		u.set("version", num(version+1))
+		u.quiet(next, now)
+		u.alerted(next)
+		u.remove("claim_id", "claim_until")
+		u.vals[":claim"] = str(id)
+		return u, "#claim_id = :claim"
+	}}
 }
 
 // ReleaseWrite is the write of Release.
 func ReleaseWrite(key, id string) Write {
-	u := newUpdate()
-	u.remove("claim_id", "claim_until")
-	u.vals[":claim"] = str(id)
-	return Write{key: key, action: "release claim on", u: u, cond: "#claim_id = :claim"}
+	return Write{key: key, action: "release claim on", expr: func() (*update, string) {
+		u := newUpdate()
+		u.remove("claim_id", "claim_until")
+		u.vals[":claim"] = str(id)
+		return u, "#claim_id = :claim"
+	}}
 }
 
 // RecordSeen records thumbprints of a provider as seen live at at (the
@@ -380,16 +385,17 @@ func (s *Store) one(ctx context.Context, w Write) error {
 // updateInput is w as an UpdateItem call; a transaction's Update action
 // carries the same fields.
 func (s *Store) updateInput(w Write) *dynamodb.UpdateItemInput {
+	u, cond := w.expr()
 	in := &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(s.table),
 		Key:                                 map[string]types.AttributeValue{KeyAttribute: str(w.key)},
-		UpdateExpression:                    aws.String(w.u.expression()),
-		ConditionExpression:                 aws.String(w.cond),
-		ExpressionAttributeNames:            w.u.names,
+		UpdateExpression:                    aws.String(u.expression()),
+		ConditionExpression:                 aws.String(cond),
+		ExpressionAttributeNames:            u.names,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
-	if len(w.u.vals) > 0 {
-		in.ExpressionAttributeValues = w.u.vals
+	if len(u.vals) > 0 {
+		in.ExpressionAttributeValues = u.vals
 	}
 	return in
 }
