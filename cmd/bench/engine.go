@@ -37,7 +37,7 @@ type engineResult struct {
 	Shape                                           fleet.Shape
 	Took, IAMGet, ProbeAvg, CPU, ListLone, IAMAlone time.Duration
 	Counts                                          map[drift.Outcome]int
-	DDBReads, DDBWrites                             int // the state table's BatchGetItem and UpdateItem calls
+	DDBReads, DDBWrites, DDBTransacts               int // the state table's BatchGetItem, UpdateItem and TransactWriteItems calls
 }
 
 // Limit is the fastest the run can be: List, then probing and IAM reads side by side.
@@ -120,6 +120,7 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc, k i
 	}
 	calls := meter.Calls()
 	r.DDBReads, r.DDBWrites = calls[testpeer.Op{Service: "DynamoDB", Operation: "BatchGetItem"}].N, calls[testpeer.Op{Service: "DynamoDB", Operation: "UpdateItem"}].N
+	r.DDBTransacts = calls[testpeer.Op{Service: "DynamoDB", Operation: "TransactWriteItems"}].N
 	r.IAMGet = calls[testpeer.Op{Service: "IAM", Operation: "GetOpenIDConnectProvider"}].Mean()
 	if err != nil {
 		r.Problem = "run error: " + err.Error()

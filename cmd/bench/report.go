@@ -160,8 +160,8 @@ func printResults(out io.Writer, r *results) {
 		}
 		tw.Flush()
 		for _, e := range r.engine {
-			if base := r.engineAt(headlineLoad.Name(), e.Conc); e.DDBReads+e.DDBWrites > 0 && base != nil {
-				p("  state cost, %s C%d: %d BatchGetItem, %d UpdateItem, %+.0f ms over the stateless run", e.Load, e.Conc, e.DDBReads, e.DDBWrites, ms(e.Took-base.Took))
+			if base := r.engineAt(headlineLoad.Name(), e.Conc); e.DDBReads+e.DDBWrites+e.DDBTransacts > 0 && base != nil {
+				p("  state cost, %s C%d: %d BatchGetItem, %d UpdateItem, %d TransactWriteItems, %+.0f ms over the stateless run", e.Load, e.Conc, e.DDBReads, e.DDBWrites, e.DDBTransacts, ms(e.Took-base.Took))
 			}
 			p("  limit of %s C%d: max(List %.1f ms + probing %s, IAM alone %s)", e.Load, e.Conc, ms(e.ListLone), secs(time.Duration(e.LimitRTT)*rtt), secs(e.IAMAlone))
 		}

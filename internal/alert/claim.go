@@ -61,11 +61,20 @@ type lifecycle interface {
 	// last seen): a run calls it after delivery, so that those writes never
 	// hold up a claimed transition.
 	claim(ctx context.Context, obs []drift.Result, now time.Time, hold time.Duration) (claimed []Claimed, observe func(context.Context) error, err error)
-	// record stores c as delivered to the integrations delivered; when
-	// complete is false, the others are still owed it.
-	record(ctx context.Context, c Claimed, delivered []string, complete bool, now time.Time) error
-	// release lets a retry send c.
-	release(ctx context.Context, c Claimed) error
+	// settle stores what delivery made of claimed transitions, together:
+	// each recorded, or released so that a retry sends it. errs[i] is the
+	// error of ss[i].
+	settle(ctx context.Context, ss []settlement, now time.Time) (errs []error)
+}
+
+// settlement is what delivery made of one claimed transition: recorded as
+// delivered to the integrations delivered (complete false: the others are
+// still owed it), or, with release, delivered to none.
+type settlement struct {
+	c         Claimed
+	delivered []string
+	complete  bool
+	release   bool
 }
 
 // stateless is the lifecycle without a state table: every problem is new,
@@ -93,8 +102,9 @@ func (stateless) claim(_ context.Context, obs []drift.Result, now time.Time, _ t
 	return out, func(context.Context) error { return nil }, nil
 }
 
-func (stateless) record(context.Context, Claimed, []string, bool, time.Time) error { return nil }
-func (stateless) release(context.Context, Claimed) error                           { return nil }
+func (stateless) settle(_ context.Context, ss []settlement, _ time.Time) []error {
+	return make([]error, len(ss))
+}
 
 // Lifecycle is the alert lifecycle over the state table (DESIGN.md "Alert
 // lifecycle"): Next decides, conditional writes claim, record and release.
@@ -106,7 +116,8 @@ type Lifecycle struct {
 
 var _ lifecycle = (*Lifecycle)(nil)
 
-// writeConcurrency bounds a run's state writes in flight.
+// writeConcurrency bounds a run's state writes in flight outside
+// transactions: the claims read and decided again.
 const writeConcurrency = 16
 
 // NewLifecycle returns the lifecycle over store; logger (nil: discard)
@@ -149,8 +160,13 @@ var _ drift.Memory = (*Lifecycle)(nil)
 // (Next) and claims it; observe writes the observations that need no
 // delivery. A transition another invocation holds or has already recorded
 // is lost, which is no error. The error reports state that could not be
-// read or written; the results concerned carry no transition. Each claim
-// lasts hold from its own write.
+// read or written; the results concerned carry no transition.
+//
+// The claims are written together (state.WriteAll: a transaction of up to
+// state.MaxTransactItems claims at a time), each lasting hold from its
+// transaction's write; those another invocation wrote in between are read,
+// decided and claimed again one by one (claimAgain). observe writes its
+// observations together too.
 func (l *Lifecycle) claim(ctx context.Context, obs []drift.Result, now time.Time, hold time.Duration) ([]Claimed, func(context.Context) error, error) {
 	keys := make([]string, len(obs))
 	for i, r := range obs {
@@ -161,12 +177,14 @@ func (l *Lifecycle) claim(ctx context.Context, obs []drift.Result, now time.Time
 		return nil, func(context.Context) error { return nil }, err
 	}
 	id, start := claimID(), time.Now()
-	var quiet []func(context.Context) error
-	claimed := make([]*Claimed, len(obs))
-	var mu sync.Mutex
-	var errs []error
-	var writes errgroup.Group
-	writes.SetLimit(writeConcurrency)
+	type pending struct {
+		i     int // in obs
+		prev  state.Item
+		st    Step
+		until time.Time
+	}
+	var quiet []state.Write
+	var todo []pending
 	for i := range obs {
 		r := &obs[i]
 		prev, ok := items[r.Key()]
@@ -177,29 +195,53 @@ func (l *Lifecycle) claim(ctx context.Context, obs []drift.Result, now time.Time
 		if !st.FirstSeen.IsZero() {
 			r.FirstSeen = st.FirstSeen.UTC().Format(time.RFC3339)
 		}
-		if st.Transition == TransitionNone {
+		switch {
+		case st.Transition == TransitionNone:
 			if st.Write {
-				// One that loses a race is dropped: the other invocation
-				// observed the same.
-				quiet = append(quiet, func(ctx context.Context) error {
-					if err := l.store.Save(ctx, prev, st.Quiet, now); err != nil && !errors.Is(err, state.ErrConflict) {
-						return err
-					}
-					return nil
-				})
+				quiet = append(quiet, state.SaveWrite(prev, st.Quiet, now))
 			}
-			continue
+		case prev.Claimed(now, ""):
+			l.lost(ctx, *r, st.Transition, "another invocation holds it")
+		default:
+			todo = append(todo, pending{i: i, prev: prev, st: st})
 		}
+	}
+	claimed := make([]*Claimed, len(obs))
+	var errs []error
+	var again []pending
+	for from := 0; from < len(todo); from += state.MaxTransactItems {
+		chunk := todo[from:min(from+state.MaxTransactItems, len(todo))]
+		until := now.Add(hold + time.Since(start).Truncate(time.Second))
+		ws := make([]state.Write, len(chunk))
+		for j, p := range chunk {
+			ws[j] = state.ClaimWrite(p.prev, p.st.Quiet, id, until, now)
+		}
+		for j, err := range l.store.WriteAll(ctx, ws) {
+			p := chunk[j]
+			switch {
+			case err == nil:
+				claimed[p.i] = newClaimed(obs[p.i], p.st, id, until, p.prev.Version+1)
+			case errors.Is(err, state.ErrConflict):
+				p.until = until
+				again = append(again, p)
+			default:
+				errs = append(errs, err)
+			}
+		}
+	}
+	var mu sync.Mutex
+	var writes errgroup.Group
+	writes.SetLimit(writeConcurrency)
+	for _, p := range again {
 		writes.Go(func() error {
-			until := now.Add(hold + time.Since(start).Truncate(time.Second))
-			c, err := l.claimOne(ctx, prev, st, *r, now, id, until)
+			c, err := l.claimAgain(ctx, obs[p.i], now, id, p.until)
 			switch {
 			case err != nil:
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
 			case c != nil:
-				claimed[i] = c
+				claimed[p.i] = c
 			}
 			return nil
 		})
@@ -213,97 +255,109 @@ func (l *Lifecycle) claim(ctx context.Context, obs []drift.Result, now time.Time
 	}
 	observe := func(ctx context.Context) error {
 		var errs []error
-		var mu sync.Mutex
-		var g errgroup.Group
-		g.SetLimit(writeConcurrency)
-		for _, save := range quiet {
-			g.Go(func() error {
-				if err := save(ctx); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-				return nil
-			})
+		for _, err := range l.store.WriteAll(ctx, quiet) {
+			// One that loses a race is dropped: the other invocation
+			// observed the same.
+			if err != nil && !errors.Is(err, state.ErrConflict) {
+				errs = append(errs, err)
+			}
 		}
-		_ = g.Wait()
 		return errors.Join(errs...)
 	}
 	return out, observe, errors.Join(errs...)
 }
 
-// claimAttempts bounds how often a claim is decided again after another
-// invocation wrote the item in between (an observation, or its own claim).
+// claimAttempts bounds how often a claim is written: the first, and again
+// after another invocation wrote the item in between (an observation, or
+// its own claim).
 const claimAttempts = 3
 
-// claimOne claims st's transition of r over prev. When the item changed
-// since it was read (another invocation's observation, claim or record),
-// it reads it again and decides again: the transition is then claimed, or
-// found held or already sent by the other invocation (nil, no error).
-func (l *Lifecycle) claimOne(ctx context.Context, prev state.Item, st Step, r drift.Result, now time.Time, id string, until time.Time) (*Claimed, error) {
-	for attempt := 1; ; attempt++ {
-		if prev.Claimed(now, "") {
-			l.lost(ctx, r, st.Transition, "another invocation holds it")
-			return nil, nil
-		}
-		err := l.store.Claim(ctx, prev, st.Quiet, id, until, now)
-		if err == nil {
-			c := &Claimed{Result: r, Transition: st.Transition, Delivered: st.Delivered, FindingCreated: st.FindingCreated,
-				Claim: id, ClaimUntil: until, Version: prev.Version + 1, Record: &st.Full}
-			if st.Owed != "" {
-				owedResult(&c.Result, st.Owed, st.OwedAt)
-			}
-			return c, nil
-		}
-		if !errors.Is(err, state.ErrConflict) || attempt == claimAttempts {
-			if errors.Is(err, state.ErrConflict) {
-				l.lost(ctx, r, st.Transition, "another invocation claimed or sent it")
-				return nil, nil
-			}
-			return nil, err
-		}
+// claimAgain claims r's transition after its claim lost to another
+// invocation's write (an observation, a claim, a record): it reads the item
+// again and decides again. The transition is then claimed, or found held or
+// already sent by the other invocation (nil, no error).
+func (l *Lifecycle) claimAgain(ctx context.Context, r drift.Result, now time.Time, id string, until time.Time) (*Claimed, error) {
+	for attempt := 2; ; attempt++ {
 		items, err := l.store.Get(ctx, []string{r.Key()})
 		if err != nil {
 			return nil, err
 		}
-		var ok bool
-		if prev, ok = items[r.Key()]; !ok {
+		prev, ok := items[r.Key()]
+		if !ok {
 			prev = state.Item{Key: r.Key()}
 		}
-		if st = Next(prev, r, now, l.policy); st.Transition == TransitionNone {
+		st := Next(prev, r, now, l.policy)
+		switch {
+		case st.Transition == TransitionNone:
 			l.lost(ctx, r, "", "another invocation sent it")
+			return nil, nil
+		case prev.Claimed(now, ""):
+			l.lost(ctx, r, st.Transition, "another invocation holds it")
+			return nil, nil
+		}
+		err = l.store.Claim(ctx, prev, st.Quiet, id, until, now)
+		switch {
+		case err == nil:
+			return newClaimed(r, st, id, until, prev.Version+1), nil
+		case !errors.Is(err, state.ErrConflict):
+			return nil, err
+		case attempt == claimAttempts:
+			l.lost(ctx, r, st.Transition, "another invocation claimed or sent it")
 			return nil, nil
 		}
 	}
 }
 
-// record stores c's transition as sent (Record): with the integrations
-// that took it when others did not. A claim taken over after it lapsed
-// means the other invocation sends the transition too (at-least-once);
-// that is logged, not an error.
-func (l *Lifecycle) record(ctx context.Context, c Claimed, delivered []string, complete bool, now time.Time) error {
-	if c.Record == nil {
-		return fmt.Errorf("record alert state of %s: the claim carries no record", c.Key())
+// newClaimed is r's transition of st, claimed with id until until; the
+// claim wrote version.
+func newClaimed(r drift.Result, st Step, id string, until time.Time, version int64) *Claimed {
+	full := st.Full
+	c := &Claimed{Result: r, Transition: st.Transition, Delivered: st.Delivered, FindingCreated: st.FindingCreated,
+		Claim: id, ClaimUntil: until, Version: version, Record: &full}
+	if st.Owed != "" {
+		owedResult(&c.Result, st.Owed, st.OwedAt)
 	}
-	next := c.Record.Clone()
-	if !complete {
-		next.OwedTransition, next.DeliveredTo = string(c.Transition), delivered
-	}
-	err := l.store.Record(ctx, next, c.Version, c.Claim, now)
-	if errors.Is(err, state.ErrConflict) {
-		l.logger.WarnContext(ctx, "transition delivered after its claim lapsed and another invocation took it over: it may be sent twice", "key", c.Key())
-		return nil
-	}
-	return err
+	return c
 }
 
-// release removes c's claim so that a retry sends it. A release that fails
-// leaves the claim to lapse: the retry after it sends.
-func (l *Lifecycle) release(ctx context.Context, c Claimed) error {
-	if err := l.store.Release(ctx, c.Key(), c.Claim); err != nil && !errors.Is(err, state.ErrConflict) {
-		return err
+// settle stores the settlements together (state.WriteAll): a transition
+// recorded as sent (Record), with the integrations that took it when others
+// did not, or its claim released (Release) so that a retry sends it. A
+// claim taken over after it lapsed means the other invocation sends the
+// transition too (at-least-once): that is logged, not an error; a release
+// that finds the claim gone needs nothing. A release that fails leaves the
+// claim to lapse: the retry after it sends.
+func (l *Lifecycle) settle(ctx context.Context, ss []settlement, now time.Time) []error {
+	errs := make([]error, len(ss))
+	var ws []state.Write
+	var at []int // ws[j] settles ss[at[j]]
+	for i, s := range ss {
+		switch {
+		case s.release:
+			ws = append(ws, state.ReleaseWrite(s.c.Key(), s.c.Claim))
+		case s.c.Record == nil:
+			errs[i] = fmt.Errorf("record alert state of %s: the claim carries no record", s.c.Key())
+			continue
+		default:
+			next := s.c.Record.Clone()
+			if !s.complete {
+				next.OwedTransition, next.DeliveredTo = string(s.c.Transition), s.delivered
+			}
+			ws = append(ws, state.RecordWrite(next, s.c.Version, s.c.Claim, now))
+		}
+		at = append(at, i)
 	}
-	return nil
+	for j, err := range l.store.WriteAll(ctx, ws) {
+		i := at[j]
+		if errors.Is(err, state.ErrConflict) {
+			if !ss[i].release {
+				l.logger.WarnContext(ctx, "transition delivered after its claim lapsed and another invocation took it over: it may be sent twice", "key", ss[i].c.Key())
+			}
+			err = nil
+		}
+		errs[i] = err
+	}
+	return errs
 }
 
 // owedResult restates r, for its message, as the update an earlier run

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
@@ -119,8 +120,8 @@ func TestLifecycleTransitions(t *testing.T) {
 	if r := resultOf(t, rep, drifted); r.Transition != "" || r.FirstSeen != rfc(pipeT0) {
 		t.Errorf("run 2: transition %q first_seen %q, want none, %s", r.Transition, r.FirstSeen, rfc(pipeT0))
 	}
-	if gets, upds := w.db.Calls(); gets != 1 || upds != 0 {
-		t.Errorf("run 2: %d BatchGetItem, %d UpdateItem; want 1 and 0", gets, upds)
+	if gets, upds, txs := w.db.Calls(); gets != 1 || upds+txs != 0 {
+		t.Errorf("run 2: %d BatchGetItem, %d UpdateItem, %d TransactWriteItems; want 1 and no write", gets, upds, txs)
 	}
 
 	// A second before the interval: still nothing; at the interval: reminder.
@@ -185,8 +186,8 @@ func TestLifecycleProbeFailedAfterTwoRuns(t *testing.T) {
 	w.db.Calls()
 	got, _ = w.run(failed())
 	only(t, "run 3", got, nil)
-	if _, upds := w.db.Calls(); upds != 0 {
-		t.Errorf("run 3 wrote %d times: the count stops at the threshold", upds)
+	if _, upds, txs := w.db.Calls(); upds+txs != 0 {
+		t.Errorf("run 3 wrote %d times: the count stops at the threshold", upds+txs)
 	}
 }
 
@@ -257,8 +258,9 @@ func TestLifecycleStateWriteFailsAfterPublish(t *testing.T) {
 }
 
 // TestLifecycleCost: 500 providers of one host. The noisy first run sends
-// one message with a claim and a record per transition; a quiet run reads
-// the state in ceil(n/100) BatchGetItem calls and writes nothing.
+// one message with a claim and a record per transition, written in
+// transactions of 100 (ceil(n/100) TransactWriteItems calls each); a quiet
+// run reads the state in ceil(n/100) BatchGetItem calls and writes nothing.
 func TestLifecycleCost(t *testing.T) {
 	w := newPipeWorld(t)
 	w.snsOnly()
@@ -272,18 +274,18 @@ func TestLifecycleCost(t *testing.T) {
 	}
 	w.db.Calls()
 	msgs, sent := w.run(drifted())
-	gets, upds := w.db.Calls()
+	gets, upds, txs := w.db.Calls()
 	if len(msgs) == 0 || sent[alert.TransitionNew] != n {
 		t.Errorf("noisy run: %d providers listed, sent %v; want every provider new", len(msgs), sent)
 	}
-	if gets != (n+99)/100 || upds != 2*n {
-		t.Errorf("noisy run: %d BatchGetItem, %d UpdateItem; want %d and %d (a claim and a record per transition)", gets, upds, (n+99)/100, 2*n)
+	if gets != (n+99)/100 || upds != 0 || txs != 2*((n+99)/100) {
+		t.Errorf("noisy run: %d BatchGetItem, %d UpdateItem, %d TransactWriteItems; want %d, 0 and %d (claims, then records, 100 a call)", gets, upds, txs, (n+99)/100, 2*((n+99)/100))
 	}
 	w.clock.Advance(time.Hour)
 	msgs, _ = w.run(drifted())
-	gets, upds = w.db.Calls()
-	if len(msgs) != 0 || gets != (n+99)/100 || upds != 0 {
-		t.Errorf("quiet run: %d sent, %d BatchGetItem, %d UpdateItem; want none, %d and none", len(msgs), gets, upds, (n+99)/100)
+	gets, upds, txs = w.db.Calls()
+	if len(msgs) != 0 || gets != (n+99)/100 || upds+txs != 0 {
+		t.Errorf("quiet run: %d sent, %d BatchGetItem, %d UpdateItem, %d TransactWriteItems; want none, %d and no write", len(msgs), gets, upds, txs, (n+99)/100)
 	}
 }
 
@@ -296,14 +298,14 @@ func TestLifecycleReportModeTouchesNoState(t *testing.T) {
 	rep.Mode = config.ModeReport
 	w.db.Calls()
 	got, _ := w.run(rep)
-	if gets, upds := w.db.Calls(); gets != 0 || upds != 0 || len(got) != 0 || rep.Results[0].Transition != "" {
-		t.Errorf("report mode: %d reads, %d writes, sent %v, transition %q", gets, upds, got, rep.Results[0].Transition)
+	if gets, upds, txs := w.db.Calls(); gets != 0 || upds+txs != 0 || len(got) != 0 || rep.Results[0].Transition != "" {
+		t.Errorf("report mode: %d reads, %d writes, sent %v, transition %q", gets, upds+txs, got, rep.Results[0].Transition)
 	}
 	tagged, skipped := result(pipeARN("idp.example", "tagged"), drift.Drift, tpLiveA), result(pipeARN("idp.example", "skipped"), drift.Skipped, tpLiveA)
 	tagged.Mode = config.ModeReport
 	got, _ = w.run(report(tagged, skipped))
-	if gets, upds := w.db.Calls(); gets != 0 || upds != 0 || len(got) != 0 {
-		t.Errorf("tagged report and skipped: %d reads, %d writes, sent %v", gets, upds, got)
+	if gets, upds, txs := w.db.Calls(); gets != 0 || upds+txs != 0 || len(got) != 0 {
+		t.Errorf("tagged report and skipped: %d reads, %d writes, sent %v", gets, upds+txs, got)
 	}
 }
 
@@ -366,7 +368,8 @@ func snsClient(w *pipeWorld) *sns.Client { return sns.NewFromConfig(w.awsCfg) }
 
 // slowObservations is the state table as a loaded one answers a large first
 // run: each write to a provider whose ARN contains "quiet" (an in-sync
-// provider's observation) moves the clock on by step.
+// provider's observation), alone or in a transaction, moves the clock on by
+// step.
 type slowObservations struct {
 	*testpeer.AtomicDynamo
 	clock  *clock
@@ -376,13 +379,26 @@ type slowObservations struct {
 }
 
 func (s *slowObservations) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	if strings.Contains(fmt.Sprint(in.Key["pk"]), "quiet") {
+	s.slow(in.Key)
+	return s.AtomicDynamo.UpdateItem(ctx, in, optFns...)
+}
+
+func (s *slowObservations) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	for _, it := range in.TransactItems {
+		if it.Update != nil {
+			s.slow(it.Update.Key)
+		}
+	}
+	return s.AtomicDynamo.TransactWriteItems(ctx, in, optFns...)
+}
+
+func (s *slowObservations) slow(key map[string]dbtypes.AttributeValue) {
+	if strings.Contains(fmt.Sprint(key["pk"]), "quiet") {
 		s.clock.Advance(s.step)
 		s.mu.Lock()
 		s.writes++
 		s.mu.Unlock()
 	}
-	return s.AtomicDynamo.UpdateItem(ctx, in, optFns...)
 }
 
 // The observations of a run (the in-sync providers' last-seen writes, 4,000

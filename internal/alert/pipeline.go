@@ -452,13 +452,9 @@ func (m Message) took(key, name string) bool {
 // integration. A result every configured integration has now taken is
 // recorded as sent; one that some took is recorded with the integrations
 // that took it (the others are owed it); one that none took is released.
+// The lifecycle writes them together.
 func (p *Pipeline) record(ctx context.Context, claimed []Claimed, by map[string][]string, now time.Time) []error {
-	var (
-		mu   sync.Mutex
-		errs []error
-		g    errgroup.Group
-	)
-	g.SetLimit(writeConcurrency)
+	var ss []settlement
 	for _, c := range claimed {
 		if c.Claim == "" {
 			continue
@@ -471,27 +467,26 @@ func (p *Pipeline) record(ctx context.Context, claimed []Claimed, by map[string]
 				complete = false
 			}
 		}
-		g.Go(func() error {
-			var err error
-			switch {
-			case complete || len(newly) > 0:
-				slices.Sort(all)
-				err = p.lc.record(ctx, c, slices.Compact(all), complete, now)
-				if err != nil {
-					p.logger.ErrorContext(ctx, "alert delivered but not recorded: the next run may send it again", "key", c.Key(), "transition", string(c.Transition), "error", err.Error())
-				}
-			default:
-				err = p.lc.release(ctx, c)
-			}
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%w: %w", ErrState, err))
-				mu.Unlock()
-			}
-			return nil
-		})
+		s := settlement{c: c, complete: complete, release: !complete && len(newly) == 0}
+		if !s.release {
+			slices.Sort(all)
+			s.delivered = slices.Compact(all)
+		}
+		ss = append(ss, s)
 	}
-	_ = g.Wait()
+	if len(ss) == 0 {
+		return nil
+	}
+	var errs []error
+	for i, err := range p.lc.settle(ctx, ss, now) {
+		if err == nil {
+			continue
+		}
+		if !ss[i].release {
+			p.logger.ErrorContext(ctx, "alert delivered but not recorded: the next run may send it again", "key", ss[i].c.Key(), "transition", string(ss[i].c.Transition), "error", err.Error())
+		}
+		errs = append(errs, fmt.Errorf("%w: %w", ErrState, err))
+	}
 	return errs
 }
 

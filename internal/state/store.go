@@ -1,7 +1,9 @@
 // Package state is the alert lifecycle's memory: one DynamoDB item per
 // provider (and one per account, for account-failed), read in batches with
-// BatchGetItem and written only with conditional UpdateItem calls, so that
-// concurrent or retried invocations never overwrite each other.
+// BatchGetItem and written only with conditional updates, so that concurrent
+// or retried invocations never overwrite each other: UpdateItem calls, or
+// Update actions of TransactWriteItems calls (WriteAll), each action with
+// its own condition, the same as alone.
 //
 // Key schema: partition key pk (String) only. pk is the provider ARN (which
 // holds the account) or "account#<id>" for an account's own problems, so one
@@ -11,7 +13,7 @@
 //
 // Claim protocol (what makes each transition go out once):
 //
-//  1. Claim: UpdateItem conditioned on the version read and on no live claim
+//  1. Claim: an update conditioned on the version read and on no live claim
 //     (claim_until absent or not after now); it stores claim_id and
 //     claim_until with the quiet fields (probe failures, seen times).
 //  2. The caller delivers, to each integration (SNS, EventBridge, Security
@@ -45,10 +47,12 @@ import (
 )
 
 // dynamoAPI is the part of the DynamoDB client the store calls: the function's
-// role is granted exactly these two item actions on the table.
+// role is granted exactly two item actions on the table, BatchGetItem and
+// UpdateItem (which authorises a transaction's Update actions).
 type dynamoAPI interface {
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 var _ dynamoAPI = (*dynamodb.Client)(nil)
@@ -237,16 +241,56 @@ func (s *Store) Get(ctx context.Context, keys []string) (map[string]Item, error)
 // Save writes next's quiet fields when the item is still at prev's version
 // with no live claim; the version moves on by one. ErrConflict: lost the race.
 func (s *Store) Save(ctx context.Context, prev Item, next Item, now time.Time) error {
-	return s.write(ctx, prev, next, "", time.Time{}, now)
+	return s.one(ctx, SaveWrite(prev, next, now))
 }
 
 // Claim is Save that also stores a claim (id until until), so that no other
 // invocation sends the transition the caller is about to send.
 func (s *Store) Claim(ctx context.Context, prev Item, next Item, id string, until, now time.Time) error {
-	return s.write(ctx, prev, next, id, until, now)
+	return s.one(ctx, ClaimWrite(prev, next, id, until, now))
 }
 
-func (s *Store) write(ctx context.Context, prev, next Item, claim string, until, now time.Time) error {
+// Record stores next (quiet and alert fields) and removes the claim id, if
+// the claim is still id's. version is the version the claim wrote.
+func (s *Store) Record(ctx context.Context, next Item, version int64, id string, now time.Time) error {
+	return s.one(ctx, RecordWrite(next, version, id, now))
+}
+
+// Release removes the claim id, if it is still id's, so that another
+// invocation (a retry) sends the transition.
+func (s *Store) Release(ctx context.Context, key, id string) error {
+	return s.one(ctx, ReleaseWrite(key, id))
+}
+
+// Write is one conditional write of one item, as Save, Claim, Record or
+// Release make it: built by SaveWrite, ClaimWrite, RecordWrite or
+// ReleaseWrite, and made alone by those methods or with others by WriteAll.
+type Write struct {
+	key string
+	// action names the write in errors.
+	action string
+	u      *update
+	cond   string
+	// claim is a claim's id and version the version it writes: a failed
+	// condition that finds both is the claim's own earlier attempt.
+	claim   string
+	version int64
+}
+
+// Key is the key of the item written.
+func (w Write) Key() string { return w.key }
+
+// SaveWrite is the write of Save.
+func SaveWrite(prev, next Item, now time.Time) Write {
+	return itemWrite(prev, next, "", time.Time{}, now)
+}
+
+// ClaimWrite is the write of Claim.
+func ClaimWrite(prev, next Item, id string, until, now time.Time) Write {
+	return itemWrite(prev, next, id, until, now)
+}
+
+func itemWrite(prev, next Item, claim string, until, now time.Time) Write {
 	u := newUpdate()
 	u.set("version", num(prev.Version+1))
 	u.quiet(next, now)
@@ -270,36 +314,26 @@ func (s *Store) write(ctx context.Context, prev, next Item, claim string, until,
 		u.vals[":v"] = num(prev.Version)
 		cond = "#version = :v AND " + cond
 	}
-	err := s.update(ctx, prev.Key, u, cond)
-	var failed *types.ConditionalCheckFailedException
-	if claim != "" && errors.As(err, &failed) && failed.Item != nil {
-		// A retried call whose first attempt landed finds its own claim.
-		if old, derr := decode(withKey(failed.Item, prev.Key)); derr == nil && old.ClaimID == claim && old.Version == prev.Version+1 {
-			return nil
-		}
-	}
-	return s.wrap("write", prev.Key, err)
+	return Write{key: prev.Key, action: "write", u: u, cond: cond, claim: claim, version: prev.Version + 1}
 }
 
-// Record stores next (quiet and alert fields) and removes the claim id, if
-// the claim is still id's. version is the version the claim wrote.
-func (s *Store) Record(ctx context.Context, next Item, version int64, id string, now time.Time) error {
+// RecordWrite is the write of Record.
+func RecordWrite(next Item, version int64, id string, now time.Time) Write {
 	u := newUpdate()
 	u.set("version", num(version+1))
 	u.quiet(next, now)
 	u.alerted(next)
 	u.remove("claim_id", "claim_until")
 	u.vals[":claim"] = str(id)
-	return s.wrap("record", next.Key, s.update(ctx, next.Key, u, "#claim_id = :claim"))
+	return Write{key: next.Key, action: "record", u: u, cond: "#claim_id = :claim"}
 }
 
-// Release removes the claim id, if it is still id's, so that another
-// invocation (a retry) sends the transition.
-func (s *Store) Release(ctx context.Context, key, id string) error {
+// ReleaseWrite is the write of Release.
+func ReleaseWrite(key, id string) Write {
 	u := newUpdate()
 	u.remove("claim_id", "claim_until")
 	u.vals[":claim"] = str(id)
-	return s.wrap("release claim on", key, s.update(ctx, key, u, "#claim_id = :claim"))
+	return Write{key: key, action: "release claim on", u: u, cond: "#claim_id = :claim"}
 }
 
 // RecordSeen records thumbprints of a provider as seen live at at (the
@@ -334,31 +368,51 @@ func (s *Store) RecordSeen(ctx context.Context, providerARN string, thumbprints 
 	return err
 }
 
-func (s *Store) update(ctx context.Context, key string, u *update, cond string) error {
-	in := &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(s.table),
-		Key:                                 map[string]types.AttributeValue{KeyAttribute: str(key)},
-		UpdateExpression:                    aws.String(u.expression()),
-		ConditionExpression:                 aws.String(cond),
-		ExpressionAttributeNames:            u.names,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+// one makes w alone, with UpdateItem.
+func (s *Store) one(ctx context.Context, w Write) error {
+	_, err := s.api.UpdateItem(ctx, s.updateInput(w))
+	if failed, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+		return s.conflict(w, failed.Item)
 	}
-	if len(u.vals) > 0 {
-		in.ExpressionAttributeValues = u.vals
-	}
-	_, err := s.api.UpdateItem(ctx, in)
-	return err
+	return s.wrap(w, err)
 }
 
-func (s *Store) wrap(action, key string, err error) error {
+// updateInput is w as an UpdateItem call; a transaction's Update action
+// carries the same fields.
+func (s *Store) updateInput(w Write) *dynamodb.UpdateItemInput {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(s.table),
+		Key:                                 map[string]types.AttributeValue{KeyAttribute: str(w.key)},
+		UpdateExpression:                    aws.String(w.u.expression()),
+		ConditionExpression:                 aws.String(w.cond),
+		ExpressionAttributeNames:            w.u.names,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	if len(w.u.vals) > 0 {
+		in.ExpressionAttributeValues = w.u.vals
+	}
+	return in
+}
+
+// conflict is the error of w whose condition failed on old, the item as it
+// was (empty when unknown or absent): ErrConflict, or none when w is a
+// claim that finds itself written, its own earlier attempt (a retried call
+// whose first attempt landed).
+func (s *Store) conflict(w Write, old map[string]types.AttributeValue) error {
+	if w.claim != "" && len(old) > 0 {
+		if it, err := decode(withKey(old, w.key)); err == nil && it.ClaimID == w.claim && it.Version == w.version {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s alert state of %s: %w", w.action, w.key, ErrConflict)
+}
+
+// wrap is the error of w that failed with err (nil: none).
+func (s *Store) wrap(w Write, err error) error {
 	if err == nil {
 		return nil
 	}
-	var failed *types.ConditionalCheckFailedException
-	if errors.As(err, &failed) {
-		return fmt.Errorf("%s alert state of %s: %w", action, key, ErrConflict)
-	}
-	return fmt.Errorf("%s alert state of %s in %s: %w", action, key, s.table, err)
+	return fmt.Errorf("%s alert state of %s in %s: %w", w.action, w.key, s.table, err)
 }
 
 // update builds an UpdateExpression with placeholder names for every

@@ -26,6 +26,35 @@ type counting struct {
 	mu          sync.Mutex
 	gets, upds  int
 	unprocessed int // keys of the next BatchGetItem answered as unprocessed
+	// txs counts TransactWriteItems calls and txItems their actions; most
+	// is the largest call's.
+	txs, txItems, most int
+	// inject, when set, answers the next TransactWriteItems in place of
+	// DynamoDB (a fault moto does not make).
+	inject error
+}
+
+func (c *counting) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	c.mu.Lock()
+	c.txs++
+	c.txItems += len(in.TransactItems)
+	c.most = max(c.most, len(in.TransactItems))
+	err := c.inject
+	c.inject = nil
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return c.Client.TransactWriteItems(ctx, in, optFns...)
+}
+
+// calls returns and resets the write calls: UpdateItem, TransactWriteItems.
+func (c *counting) calls() (upds, txs int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	upds, txs = c.upds, c.txs
+	c.upds, c.txs = 0, 0
+	return upds, txs
 }
 
 func (c *counting) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {

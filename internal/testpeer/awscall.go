@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -36,13 +37,17 @@ func describeCall(r *http.Request, body []byte, service, account, region string)
 	if target := r.Header.Get("X-Amz-Target"); target != "" { // JSON protocols
 		_, action, _ = strings.Cut(target, ".")
 		var in struct {
-			TableName    string
-			RequestItems map[string]json.RawMessage
-			Entries      []struct{ EventBusName string }
+			TableName     string
+			RequestItems  map[string]json.RawMessage
+			TransactItems []map[string]struct{ TableName string }
+			Entries       []struct{ EventBusName string }
 		}
 		_ = json.Unmarshal(body, &in)
 		switch service {
 		case "dynamodb":
+			if action == "TransactWriteItems" {
+				return transactWriteAction(in.TransactItems, arn)
+			}
 			if in.TableName != "" {
 				resources = append(resources, arn("dynamodb", "table/"+in.TableName))
 			}
@@ -92,6 +97,29 @@ func describeCall(r *http.Request, body []byte, service, account, region string)
 		}
 	}
 	return action, star(resources)
+}
+
+// transactWriteAction names a TransactWriteItems call as IAM authorises it:
+// each action by its own item action on its table (an Update by
+// dynamodb:UpdateItem). A call of Update actions only is UpdateItem on their
+// tables; one holding another action (Put, Delete, ConditionCheck) is an
+// unknown action, which no policy allows.
+func transactWriteAction(items []map[string]struct{ TableName string }, arn func(kind, rest string) string) (string, []string) {
+	var resources []string
+	for _, it := range items {
+		for op, target := range it {
+			if op != "Update" {
+				return "unknown TransactWriteItems holding " + op, nil
+			}
+			if t := arn("dynamodb", "table/"+target.TableName); !slices.Contains(resources, t) {
+				resources = append(resources, t)
+			}
+		}
+	}
+	if len(resources) == 0 {
+		return "unknown TransactWriteItems without actions", nil
+	}
+	return "UpdateItem", resources
 }
 
 // busARN is the ARN of the event bus an entry names: by ARN, by name, or the

@@ -84,8 +84,10 @@ func TestAWSProxyRecords(t *testing.T) {
 	}
 	defer p.Close()
 	cfg := m.Config()
-	if err := testpeer.CreateStateTable(ctx, cfg, "state"); err != nil {
-		t.Fatal(err)
+	for _, table := range []string{"state", "other"} {
+		if err := testpeer.CreateStateTable(ctx, cfg, table); err != nil {
+			t.Fatal(err)
+		}
 	}
 	topic, err := sns.NewFromConfig(cfg).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("alerts")})
 	if err != nil {
@@ -107,6 +109,23 @@ func TestAWSProxyRecords(t *testing.T) {
 		Item: map[string]dbtypes.AttributeValue{"pk": &dbtypes.AttributeValueMemberS{Value: "k"}}}); err != nil {
 		t.Fatal(err)
 	}
+	// A transaction is authorised item action by item action: Updates by
+	// UpdateItem on their tables; anything else is named as no policy allows.
+	key := func(k string) map[string]dbtypes.AttributeValue {
+		return map[string]dbtypes.AttributeValue{"pk": &dbtypes.AttributeValueMemberS{Value: k}}
+	}
+	update := func(table, k string) dbtypes.TransactWriteItem {
+		return dbtypes.TransactWriteItem{Update: &dbtypes.Update{TableName: aws.String(table), Key: key(k), UpdateExpression: aws.String("SET #n = :n"),
+			ExpressionAttributeNames: map[string]string{"#n": "n"}, ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":n": &dbtypes.AttributeValueMemberN{Value: "1"}}}}
+	}
+	for _, items := range [][]dbtypes.TransactWriteItem{
+		{update("state", "a"), update("other", "b"), update("state", "c")},
+		{update("state", "d"), {Put: &dbtypes.Put{TableName: aws.String("state"), Item: key("e")}}},
+	} {
+		if _, err := dynamodb.NewFromConfig(cfg).TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := eventbridge.NewFromConfig(cfg).PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{
 		{Source: aws.String("s"), DetailType: aws.String("d"), Detail: aws.String("{}")}}}); err != nil {
 		t.Fatal(err)
@@ -126,6 +145,8 @@ func TestAWSProxyRecords(t *testing.T) {
 		self + " iam:ListOpenIDConnectProviders [*] " + testpeer.AccountID,
 		self + " sns:Publish [" + aws.ToString(topic.TopicArn) + "] " + testpeer.AccountID,
 		self + " dynamodb:PutItem [arn:aws:dynamodb:us-east-1:" + testpeer.AccountID + ":table/state] " + testpeer.AccountID,
+		self + " dynamodb:UpdateItem [arn:aws:dynamodb:us-east-1:" + testpeer.AccountID + ":table/state arn:aws:dynamodb:us-east-1:" + testpeer.AccountID + ":table/other] " + testpeer.AccountID,
+		self + " dynamodb:unknown TransactWriteItems holding Put [] " + testpeer.AccountID,
 		self + " events:PutEvents [arn:aws:events:us-east-1:" + testpeer.AccountID + ":event-bus/default] " + testpeer.AccountID,
 		self + " sts:AssumeRole [" + member + "] " + testpeer.AccountID,
 		member + " iam:GetOpenIDConnectProvider [arn:aws:iam::210000000007:oidc-provider/idp.example.test] 210000000007",

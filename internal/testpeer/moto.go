@@ -4,6 +4,7 @@ package testpeer
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
+
+// motoDynamoDB runs moto_server with its DynamoDB writes atomic and its
+// transactions' table copies made once (moto_dynamodb.py says why).
+//
+//go:embed moto_dynamodb.py
+var motoDynamoDB string
 
 // ErrMissing means the peer's program is not installed.
 var ErrMissing = errors.New("peer not installed")
@@ -45,15 +52,19 @@ func StartMoto(ctx context.Context) (*Moto, error) {
 
 // startMoto is StartMoto with env added to moto_server's environment.
 func startMoto(ctx context.Context, env []string) (*Moto, error) {
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
+	if _, err := exec.LookPath("moto_server"); err != nil {
 		return nil, fmt.Errorf("moto_server (pip install 'moto[server]'): %w", ErrMissing)
+	}
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		return nil, fmt.Errorf("python3, moto_server's interpreter: %w", ErrMissing)
 	}
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	// moto_server's own main, with DynamoDB's writes fixed (motoDynamoDB).
+	cmd := exec.Command(python, "-c", motoDynamoDB, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
