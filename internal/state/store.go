@@ -472,31 +472,46 @@ func (u *update) expression() string {
 
 // quiet sets the observation fields, the write time and the expiry.
 func (u *update) quiet(it Item, now time.Time) {
-	u.set("problem", strOrNil(it.Problem))
-	u.set("first_seen", timeOrNil(it.FirstSeen))
+	var failures, seen types.AttributeValue
 	if it.ProbeFailures > 0 {
-		u.set("probe_failures", num(int64(it.ProbeFailures)))
-	} else {
-		u.remove("probe_failures")
+		failures = num(int64(it.ProbeFailures))
 	}
-	u.set("failing_since", timeOrNil(it.FailingSince))
-	u.set("owed_applied", strOrNil(it.Owed))
-	u.set("owed_at", timeOrNil(it.OwedAt))
 	if len(it.Seen) > 0 {
 		m := make(map[string]types.AttributeValue, len(it.Seen))
 		for tp, at := range it.Seen {
 			m[tp] = num(at.Unix())
 		}
-		u.set("seen", &types.AttributeValueMemberM{Value: m})
-	} else {
-		u.remove("seen")
+		seen = &types.AttributeValueMemberM{Value: m}
 	}
-	u.set("writer", writerOrNil(it.Writer))
-	u.set("wrote", strList(it.Wrote))
-	u.set("wrote_at", timeOrNil(it.WroteAt))
-	u.set("reverted_at", timeOrNil(it.RevertedAt))
-	u.set("updated_at", str(now.UTC().Format(time.RFC3339)))
-	u.set(TTLAttribute, num(now.Add(Retention).Unix()))
+	u.setAll([]attribute{
+		{"problem", strOrNil(it.Problem)},
+		{"first_seen", timeOrNil(it.FirstSeen)},
+		{"probe_failures", failures},
+		{"failing_since", timeOrNil(it.FailingSince)},
+		{"owed_applied", strOrNil(it.Owed)},
+		{"owed_at", timeOrNil(it.OwedAt)},
+		{"seen", seen},
+		{"writer", writerOrNil(it.Writer)},
+		{"wrote", strList(it.Wrote)},
+		{"wrote_at", timeOrNil(it.WroteAt)},
+		{"reverted_at", timeOrNil(it.RevertedAt)},
+		{"updated_at", str(now.UTC().Format(time.RFC3339))},
+		{TTLAttribute, num(now.Add(Retention).Unix())},
+	})
+}
+
+// attribute is one attribute an update sets (removes, when nil).
+type attribute struct {
+	name  string
+	value types.AttributeValue
+}
+
+// setAll sets each attribute in order: one loop, where a call of set per
+// attribute, each inlined, made quiet and alerted 18 KB of machine code.
+func (u *update) setAll(attrs []attribute) {
+	for _, a := range attrs {
+		u.set(a.name, a.value)
+	}
 }
 
 // writerOrNil is a writer as a map of its known fields; nil (removed) for none.
@@ -548,14 +563,16 @@ func decodeWriter(av types.AttributeValue) (*iac.Writer, error) {
 
 // alerted sets the fields of what was delivered.
 func (u *update) alerted(it Item) {
-	u.set("outcome", strOrNil(it.Outcome))
-	u.set("live", strList(it.Live))
-	u.set("alerted_at", timeOrNil(it.AlertedAt))
-	u.set("applied", strOrNil(it.Applied))
-	u.set("applied_at", timeOrNil(it.AppliedAt))
-	u.set("owed_transition", strOrNil(it.OwedTransition))
-	u.set("delivered_to", strList(it.DeliveredTo))
-	u.set("finding_created", timeOrNil(it.FindingCreated))
+	u.setAll([]attribute{
+		{"outcome", strOrNil(it.Outcome)},
+		{"live", strList(it.Live)},
+		{"alerted_at", timeOrNil(it.AlertedAt)},
+		{"applied", strOrNil(it.Applied)},
+		{"applied_at", timeOrNil(it.AppliedAt)},
+		{"owed_transition", strOrNil(it.OwedTransition)},
+		{"delivered_to", strList(it.DeliveredTo)},
+		{"finding_created", timeOrNil(it.FindingCreated)},
+	})
 }
 
 // strList is a list of strings, nil (removed) when empty.

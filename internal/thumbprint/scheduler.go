@@ -32,13 +32,14 @@ const MaxIdlePerHost = 2
 //
 // A connection parked idle (park) keeps its grant, so it counts against both
 // bounds like any other, and goes to the next request for a connection to
-// reuse to its host (acquireConn), handed on directly when one waits. Idle connections never make a
-// request wait: when one would, the scheduler closes the host's own oldest
-// idle connection (the host is at its bound), or every idle connection of
-// the host whose oldest has been idle longest among the hosts that hold a
-// slot with nothing but idle connections (another host waits for a slot),
-// and only then gives the room on. Each is closed before its room is given
-// on, outside the lock, by the goroutine whose call decided it.
+// reuse to its host (acquireConn), handed on directly when one waits. Idle
+// connections never make a request wait: when one would, the scheduler
+// closes the host's own oldest idle connection (the host is at its bound),
+// or every idle connection of the host whose oldest has been idle longest
+// among the hosts that hold a slot with nothing but idle connections
+// (another host waits for a slot), and only then gives the room on. Each is
+// closed before its room is given on, outside the lock, by the goroutine
+// whose call decided it.
 type scheduler struct {
 	mu       sync.Mutex
 	maxHosts int
