@@ -45,6 +45,12 @@ func (r engineResult) Limit(rtt time.Duration) time.Duration {
 	return fleet.Limit(r.Shape, rtt, r.ListLone, r.IAMAlone)
 }
 
+// Floor is the fastest the run can be when each probe starts after its
+// provider's Get (fleet.Floor).
+func (r engineResult) Floor(rtt time.Duration) time.Duration {
+	return fleet.Floor(r.Shape, rtt, r.ListLone, r.IAMAlone)
+}
+
 // Ratio is measured time over the limit.
 func (r engineResult) Ratio(rtt time.Duration) float64 {
 	return r.Took.Seconds() / r.Limit(rtt).Seconds()

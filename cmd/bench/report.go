@@ -164,6 +164,8 @@ func printResults(out io.Writer, r *results) {
 				p("  state cost, %s C%d: %d BatchGetItem, %d UpdateItem, %d TransactWriteItems, %+.0f ms over the stateless run", e.Load, e.Conc, e.DDBReads, e.DDBWrites, e.DDBTransacts, ms(e.Took-base.Took))
 			}
 			p("  limit of %s C%d: max(List %.1f ms + probing %s, IAM alone %s)", e.Load, e.Conc, ms(e.ListLone), secs(time.Duration(e.LimitRTT)*rtt), secs(e.IAMAlone))
+			p("  floor of %s C%d, each probe after its provider's Get (an ignored provider's identity provider is never contacted): max(limit, IAM alone + the last provider's probe %s) = %s; measured / floor %.2f",
+				e.Load, e.Conc, secs(time.Duration(fleet.AfterGetRTT(e.Shape))*rtt), secs(e.Floor(rtt)), e.Took.Seconds()/e.Floor(rtt).Seconds())
 		}
 		p("  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider\n"+
 			"  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores;\n"+

@@ -183,6 +183,28 @@ func Limit(s Shape, rtt, list, iamAlone time.Duration) time.Duration {
 	return max(list+time.Duration(LimitRTT(s))*rtt, iamAlone)
 }
 
+// AfterGetRTT is the fewest round trips the probe of the provider read last
+// takes once its Get returns: a provider's probe starts only once it has
+// been read and found not ignored (an ignored provider's identity provider
+// is never contacted, DESIGN.md), so it cannot overlap its own Get. Read in
+// the engine's order (one provider of every host before a second of any),
+// the last one's host already has a connection when it has more than one
+// Url (a GET on it, ReuseRTT), else it is a first contact (max(D, S)).
+func AfterGetRTT(s Shape) int {
+	if s.Hosts > 0 && s.URLs > s.Hosts {
+		return ReuseRTT
+	}
+	return max(DiscoveryRTT, HandshakeRTT)
+}
+
+// Floor is Limit under the rule that a probe follows its provider's Get:
+// at least the IAM reads alone and then the last provider's probe
+// (AfterGetRTT). The Limit, which lets the probes start from List's ARNs,
+// is what the run took before that rule.
+func Floor(s Shape, rtt, list, iamAlone time.Duration) time.Duration {
+	return max(Limit(s, rtt, list, iamAlone), iamAlone+time.Duration(AfterGetRTT(s))*rtt)
+}
+
 func CeilDiv(a, b int) int { return (a + b - 1) / b }
 
 // Job is one provider as the engine sees it: its discovery Url and the host its

@@ -65,6 +65,33 @@ func TestLimit(t *testing.T) {
 	}
 }
 
+func TestFloor(t *testing.T) {
+	const ms = time.Millisecond
+	tests := []struct {
+		name           string
+		s              Shape
+		list, iamAlone time.Duration
+		want           time.Duration
+	}{
+		// the last provider read has a host with a connection open: a GET (1 R) after its Get
+		{"100p/20h, IAM reads longer", Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 8}, 10 * ms, 240 * ms, 240*ms + 50*ms},
+		// one Url per host: the last provider read is its host's first contact (3 R)
+		{"100p/100h", Shape{Providers: 100, URLs: 100, Hosts: 100, Handshakes: 2, Concurrency: 8}, 10 * ms, 320 * ms, 320*ms + 150*ms},
+		// the probing is longer still: the floor is the limit
+		{"probing longer", Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 8}, 10 * ms, 50 * ms, 10*ms + 150*ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Floor(tt.s, 50*ms, tt.list, tt.iamAlone); got != tt.want {
+				t.Errorf("Floor = %s, want %s", got, tt.want)
+			}
+			if lim := Limit(tt.s, 50*ms, tt.list, tt.iamAlone); Floor(tt.s, 50*ms, tt.list, tt.iamAlone) < lim {
+				t.Errorf("Floor below Limit %s", lim)
+			}
+		})
+	}
+}
+
 // arnsOn is n providers over h hosts in turn (provider i on host i mod h), as
 // the engine's List returns them: ARNs sorted.
 func arnsOn(n, h int) []string {
