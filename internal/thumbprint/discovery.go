@@ -45,6 +45,10 @@ type fetched struct {
 // to the issuer host finished with, when one is idle, and its connection is
 // parked for the next one when the exchange ended cleanly (see reusable).
 // A reused connection brings what its handshake served and how it verified.
+// A request that finds no idle connection but one of the issuer host's
+// connections carrying a request (its handshake done) waits for that one to
+// be parked (one round trip at most, where a new connection costs three)
+// rather than dial; see scheduler.
 // A request on a reused connection whose response (up to its header) fails
 // for any reason but the context's end is sent once more, on a new
 // connection: the connection's fault, not the Url's (the server closed it
@@ -117,6 +121,9 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err erro
 			if conn, err = r.dialHTTP(ctx, addr); err != nil {
 				return fetched{}, err
 			}
+			if len(via) == 0 {
+				g.sending()
+			}
 		}
 		resp, err = use.roundTrip(conn, req)
 		if err != nil && reused && expired(ctx) == nil {
@@ -124,10 +131,12 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err erro
 			// keep-alive timeout) as the request went out: once more, on a
 			// new one.
 			conn.Close()
+			g.redial()
 			if conn, err = r.dialHTTP(ctx, addr); err != nil {
 				conn = nil
 				return fetched{}, err
 			}
+			g.sending()
 			resp, err = use.roundTrip(conn, req)
 		}
 		reused = false
@@ -144,6 +153,7 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err erro
 		}
 		// A redirect hop's connection is not kept.
 		conn.Close()
+		g.redial()
 		conn = nil
 		via = append(via, req)
 		if req, err = discoveryRequest(ctx, next.String()); err != nil {

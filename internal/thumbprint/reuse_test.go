@@ -2,7 +2,9 @@ package thumbprint_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
@@ -350,5 +353,111 @@ func TestRunReusesTunnels(t *testing.T) {
 	target := name + ":443"
 	if got, want := px.Connects(), []string{target, target}; !slices.Equal(got, want) {
 		t.Errorf("CONNECTs %v, want %v (one discovery tunnel for %d Urls, the TLS 1.2 check)", got, want, len(urls))
+	}
+}
+
+// heldDoc serves the discovery document of any path on its own host; the
+// request for the path held is answered only once release is closed (its
+// arrival is reported on arrived), or, when hangUp, is hung up on then.
+type heldDoc struct {
+	held    string
+	hangUp  bool
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func newHeldDoc(path string, hangUp bool) *heldDoc {
+	return &heldDoc{held: path + testidp.DiscoveryPath, hangUp: hangUp, arrived: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (h *heldDoc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == h.held {
+		close(h.arrived)
+		<-h.release
+		if h.hangUp {
+			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				c.Close()
+			}
+			return
+		}
+	}
+	anyPathIssuerOwnHost().ServeHTTP(w, r)
+}
+
+// TestRunWaitsForBusyDiscoveryConnection: a Url whose discovery request
+// goes out while its host's only discovery connection carries another Url's
+// request waits for that connection (one round trip) rather than open one
+// (three): one TLS connection fewer. When that request fails instead (the
+// server hangs up), the waiting Url opens its own connection; when its
+// context ends while it waits, it gives up and the other Url is served.
+func TestRunWaitsForBusyDiscoveryConnection(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	const name = "idp.example.test"
+	chains := []tls.Certificate{testidp.Chain(leaf(t, k.int1, name), k.int1)}
+	for _, tt := range []struct {
+		name          string
+		hangUp        bool
+		cancel        bool
+		wantA, wantB  bool // succeed
+		wantDiscovery int  // discovery connections (the TLS 1.2 check's is one more); 0: not counted
+	}{
+		{name: "the busy connection parked", wantA: true, wantB: true, wantDiscovery: 1},
+		// B can only succeed over a connection of its own (the host's
+		// sampling handshakes are then the probe's, A's discovery failed).
+		{name: "the busy request fails", hangUp: true, wantB: true},
+		{name: "the waiting request's context ends", cancel: true, wantA: true, wantDiscovery: 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHeldDoc(tenants[0], tt.hangUp)
+			srv := startServer(t, testidp.ServerOptions{Chains: chains, Handler: h})
+			d := newRecordingDialer(map[string]string{name + ":443": srv.Host()})
+			run := thumbprint.New(thumbprint.Options{Handshakes: 2, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).NewRun()
+			waiting := make(chan string, 16)
+			thumbprint.OnWait(run, func(host string) { waiting <- host })
+			var errA, errB error
+			doneA := make(chan struct{})
+			go func() {
+				defer close(doneA)
+				_, errA = run.Probe(t.Context(), name+tenants[0])
+			}()
+			<-h.arrived // A's request is out on its connection
+			ctxB, cancelB := context.WithCancel(t.Context())
+			defer cancelB()
+			doneB := make(chan struct{})
+			go func() {
+				defer close(doneB)
+				_, errB = run.Probe(ctxB, name+tenants[1])
+			}()
+			select {
+			case host := <-waiting:
+				if host != name+":443" {
+					t.Errorf("a request for %s waited, want %s:443", host, name)
+				}
+			case <-doneB:
+				t.Fatalf("B finished (%v) while A's request was held: it did not wait for A's connection", errB)
+			case <-time.After(gateLimit):
+				t.Fatal("B did not wait for A's busy connection")
+			}
+			if tt.cancel {
+				cancelB()
+				<-doneB
+			}
+			close(h.release)
+			<-doneA
+			<-doneB
+			run.Close()
+			d.check(t)
+			if (errA == nil) != tt.wantA || (errB == nil) != tt.wantB {
+				t.Errorf("A: %v, B: %v; want succeeded %v, %v", errA, errB, tt.wantA, tt.wantB)
+			}
+			if tt.cancel && !errors.Is(errB, context.Canceled) {
+				t.Errorf("B: %v, want context.Canceled", errB)
+			}
+			if got, want := d.count(name+":443"), tt.wantDiscovery+1; tt.wantDiscovery > 0 && got != want {
+				t.Errorf("%d connections, want %d: %d for discovery, the TLS 1.2 check", got, want, tt.wantDiscovery)
+			}
+		})
 	}
 }

@@ -40,6 +40,19 @@ const MaxIdlePerHost = 2
 // (another host waits for a slot), and only then gives the room on. Each is
 // closed before its room is given on, outside the lock, by the goroutine
 // whose call decided it.
+//
+// A request for a connection to reuse that finds none idle waits for one
+// of the host's connections busy with a request, its handshake done (marked
+// by acquireConn for a connection it returns, by sending for one its request
+// opened: it will be parked within about one round trip, where a new
+// connection costs three), when one is not already promised to another
+// request and no request waits for the host's room: it is handed that
+// connection when it is parked. If instead that connection is closed
+// (release) its room goes to the waiting request, for a connection of its
+// own; if its request goes on over a new connection (redial), the waiting
+// request asks for room as any other, ahead of those queued after it. The
+// waiting request is in no queue: the host's other requests (handshakes)
+// are granted while the host has room.
 type scheduler struct {
 	mu       sync.Mutex
 	maxHosts int
@@ -62,7 +75,8 @@ type hostSlot struct {
 	idle    []parked
 	closing int // idle connections the scheduler is closing, still granted
 	queue   []*ticket
-	waiting bool // in scheduler.waiting
+	waiting bool     // in scheduler.waiting
+	busy    []*grant // grants of reused connections carrying a request
 }
 
 // parked is an idle connection and when it was parked.
@@ -77,6 +91,8 @@ type ticket struct {
 	reuse   bool // a parked connection will do (acquireConn)
 	granted bool
 	conn    io.Closer // the parked connection handed on with the grant, if any
+	g       *grant    // the grant, once granted
+	on      *grant    // the busy grant whose connection it waits for, if any
 	gone    bool      // its requester stopped waiting before the grant
 }
 
@@ -93,6 +109,9 @@ type grant struct {
 	s    *scheduler
 	h    *hostSlot
 	once sync.Once
+	// Under s.mu:
+	busy   bool    // in h.busy
+	waiter *ticket // the request promised its connection
 }
 
 func newScheduler(maxHosts, perHost, maxIdle int) *scheduler {
@@ -124,15 +143,25 @@ func (s *scheduler) request(ctx context.Context, host string, reuse bool) (*gran
 	if reuse && len(h.idle) > 0 {
 		p := h.idle[len(h.idle)-1]
 		h.idle = h.idle[:len(h.idle)-1]
+		g := s.busyGrant(h)
 		s.mu.Unlock()
-		return &grant{s: s, h: h}, p.conn, nil
+		return g, p.conn, nil
+	}
+	t := &ticket{ready: make(chan struct{}), reuse: reuse}
+	if b := h.unpromised(); reuse && b != nil && live(h.queue) == 0 {
+		// Wait for b's connection rather than open one: see scheduler.
+		b.waiter, t.on = t, b
+		if s.queued != nil {
+			s.queued(host)
+		}
+		s.mu.Unlock()
+		return s.wait(ctx, t)
 	}
 	if len(h.queue) == 0 && s.free(h) {
 		s.grant(h)
 		s.mu.Unlock()
 		return &grant{s: s, h: h}, nil, nil
 	}
-	t := &ticket{ready: make(chan struct{}), reuse: reuse}
 	h.queue = append(h.queue, t)
 	if h.granted == 0 && !h.waiting {
 		h.waiting = true
@@ -144,29 +173,139 @@ func (s *scheduler) request(ctx context.Context, host string, reuse bool) (*gran
 	evict := append(s.evictOwn(h), s.evictSlots()...)
 	s.mu.Unlock()
 	s.settle(evict)
+	return s.wait(ctx, t)
+}
 
+// wait waits for t's grant, or gives t up when ctx ends first.
+func (s *scheduler) wait(ctx context.Context, t *ticket) (*grant, io.Closer, error) {
 	select {
 	case <-t.ready:
-		return &grant{s: s, h: h}, t.conn, nil
+		return t.g, t.conn, nil
 	case <-ctx.Done():
 		s.mu.Lock()
 		granted := t.granted
 		t.gone = !granted
+		if !granted && t.on != nil {
+			// Its promise is free for another request.
+			t.on.waiter, t.on = nil, nil
+		}
 		s.mu.Unlock()
 		if granted {
 			if t.conn != nil {
 				t.conn.Close()
 			}
-			s.release(h)
+			t.g.release()
 		}
 		return nil, nil, ctx.Err()
 	}
 }
 
+// busyGrant is the grant of one of h's connections reused for a request.
+func (s *scheduler) busyGrant(h *hostSlot) *grant {
+	g := &grant{s: s, h: h, busy: true}
+	h.busy = append(h.busy, g)
+	return g
+}
+
+// unpromised is one of h's busy grants no request waits for, or nil.
+func (h *hostSlot) unpromised() *grant {
+	for _, g := range h.busy {
+		if g.waiter == nil {
+			return g
+		}
+	}
+	return nil
+}
+
+// done ends g's busy state: it returns the request waiting for g's
+// connection, if any, no longer waiting for it.
+func (s *scheduler) done(g *grant) *ticket {
+	if !g.busy {
+		return nil
+	}
+	g.busy = false
+	for i, b := range g.h.busy {
+		if b == g {
+			g.h.busy = append(g.h.busy[:i], g.h.busy[i+1:]...)
+			break
+		}
+	}
+	t := g.waiter
+	g.waiter = nil
+	if t != nil {
+		t.on = nil
+	}
+	return t
+}
+
+// give grants t with a new grant of h (counted already), and conn if any.
+func (s *scheduler) give(h *hostSlot, t *ticket, conn io.Closer) {
+	if conn != nil {
+		t.g = s.busyGrant(h)
+	} else {
+		t.g = &grant{s: s, h: h}
+	}
+	t.granted, t.conn = true, conn
+	close(t.ready)
+}
+
 // release returns the grant's room: its connection is closed. Only the
-// first release or park of a grant counts.
+// first release or park of a grant counts. A request waiting for the
+// connection (see scheduler) gets the room instead.
 func (g *grant) release() {
-	g.once.Do(func() { g.s.release(g.h) })
+	g.once.Do(func() {
+		s := g.s
+		s.mu.Lock()
+		if t := s.done(g); t != nil {
+			s.give(g.h, t, nil)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		g.s.release(g.h)
+	})
+}
+
+// sending reports that g's request goes out over the connection it opened
+// (its handshake done), to be parked when it ends cleanly: a request for a
+// connection to reuse may wait for it (see scheduler).
+func (g *grant) sending() {
+	s := g.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !g.busy {
+		g.busy = true
+		g.h.busy = append(g.h.busy, g)
+	}
+}
+
+// redial reports that g's request goes on over a new connection (its reused
+// one failed, or it was redirected): a request waiting for g's connection
+// asks for room of its own instead, ahead of the host's queue (it came
+// before any of it).
+func (g *grant) redial() {
+	s := g.s
+	s.mu.Lock()
+	t := s.done(g)
+	if t == nil {
+		s.mu.Unlock()
+		return
+	}
+	h := g.h
+	if live(h.queue) == 0 && s.free(h) {
+		s.grant(h)
+		s.give(h, t, nil)
+		s.mu.Unlock()
+		return
+	}
+	// h holds a slot (g): only its own bound keeps t waiting.
+	h.queue = append([]*ticket{t}, h.queue...)
+	if s.queued != nil {
+		s.queued(h.name)
+	}
+	evict := s.evictOwn(h)
+	s.mu.Unlock()
+	s.settle(evict)
 }
 
 // park hands conn, open and idle, to the scheduler with its grant: the next
@@ -179,15 +318,38 @@ func (g *grant) park(conn io.Closer) {
 	parked := false
 	g.once.Do(func() {
 		parked = true
-		g.s.park(g.h, conn)
+		g.s.park(g, conn)
 	})
 	if !parked {
 		conn.Close() // released already: not the scheduler's
 	}
 }
 
-func (s *scheduler) park(h *hostSlot, conn io.Closer) {
+func (s *scheduler) park(g *grant, conn io.Closer) {
 	s.mu.Lock()
+	h := g.h
+	if t := s.done(g); t != nil {
+		// The request waiting for this connection gets it; after close,
+		// its room.
+		if !s.closed {
+			s.give(h, t, conn)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		conn.Close()
+		s.mu.Lock()
+		if t.gone {
+			// It stopped waiting meanwhile: the room is given on.
+			evict := s.released(h)
+			s.mu.Unlock()
+			s.settle(evict)
+			return
+		}
+		s.give(h, t, nil)
+		s.mu.Unlock()
+		return
+	}
 	for len(h.queue) > 0 && h.queue[0].gone {
 		h.queue = h.queue[1:]
 	}
@@ -196,8 +358,7 @@ func (s *scheduler) park(h *hostSlot, conn io.Closer) {
 		// with its grant.
 		t := h.queue[0]
 		h.queue = h.queue[1:]
-		t.granted, t.conn = true, conn
-		close(t.ready)
+		s.give(h, t, conn)
 		s.mu.Unlock()
 		return
 	}
@@ -304,8 +465,7 @@ func (s *scheduler) serve(h *hostSlot) {
 			continue
 		}
 		s.grant(h)
-		t.granted = true
-		close(t.ready)
+		s.give(h, t, nil)
 	}
 	if len(h.queue) > 0 && h.granted == 0 && !h.waiting {
 		// Its slot went to another host; it waits again, last.

@@ -347,3 +347,277 @@ func TestSchedulerIdleConnections(t *testing.T) {
 		drained(t, s)
 	})
 }
+
+// took is the outcome of one acquireConn started in the background.
+type took struct {
+	g    *grant
+	conn io.Closer
+	err  error
+}
+
+func acquireConnAsync(ctx context.Context, s *scheduler, host string) <-chan took {
+	ch := make(chan took, 1)
+	go func() {
+		g, c, err := s.acquireConn(ctx, host)
+		ch <- took{g, c, err}
+	}()
+	return ch
+}
+
+// got waits for ch's grant.
+func got(t *testing.T, ch <-chan took) took {
+	t.Helper()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("acquireConn: %v", r.err)
+		}
+		return r
+	case <-time.After(waitLimit):
+		t.Fatal("acquireConn not granted")
+		return took{}
+	}
+}
+
+// waits asserts that the acquireConn started just before waits (for a
+// connection or for room): reported as queued, not granted.
+func waits(t *testing.T, queued <-chan string, ch <-chan took) {
+	t.Helper()
+	select {
+	case <-queued:
+	case r := <-ch:
+		t.Fatalf("acquireConn granted (conn %v, err %v) while it should wait", r.conn, r.err)
+	case <-time.After(waitLimit):
+		t.Fatal("acquireConn neither granted nor queued")
+	}
+	select {
+	case r := <-ch:
+		t.Fatalf("acquireConn granted (conn %v, err %v) while it should wait", r.conn, r.err)
+	default:
+	}
+}
+
+// busyConn returns a grant of host busy with a request over c, a
+// connection parked and taken again (a reused one).
+func busyConn(t *testing.T, s *scheduler, host string) (*grant, *idleConn) {
+	t.Helper()
+	c := parkNew(t, s, host)
+	g, conn, err := s.acquireConn(t.Context(), host)
+	if err != nil || conn != c {
+		t.Fatalf("acquireConn %s = %v, %v; want its idle connection", host, conn, err)
+	}
+	return g, c
+}
+
+// granted reports the connections granted to host.
+func (s *scheduler) grantedTo(host string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.hosts[host]; h != nil {
+		return h.granted
+	}
+	return 0
+}
+
+// TestSchedulerWaitsForBusyConnection: a request for a connection to reuse
+// that finds none idle, but one of its host's connections busy with a
+// request (reused, or opened and sending), waits for that one rather than
+// open one, though the host has room: it gets the connection when it is
+// parked, or its room when it is closed, or asks for room when its request
+// redials; it gives up when its context ends. The host's other requests do
+// not wait behind it, and a second such request does not wait for a
+// connection already promised.
+func TestSchedulerWaitsForBusyConnection(t *testing.T) {
+	t.Run("handed the connection when it is parked", func(t *testing.T) {
+		s := newScheduler(1, 8, 2)
+		q := watch(s)
+		g, c := busyConn(t, s, "a")
+		w := acquireConnAsync(t.Context(), s, "a")
+		waits(t, q, w)
+		// A handshake of the host is granted at once beside it, and so is a
+		// second request for a connection to reuse (the busy one is
+		// promised): for a connection of its own.
+		hs := granted(t, acquireAsync(t.Context(), s, "a"))
+		if r := got(t, acquireConnAsync(t.Context(), s, "a")); r.conn != nil {
+			t.Errorf("second request got %v, want a grant for a new connection", r.conn)
+		} else {
+			r.g.release()
+		}
+		g.park(c)
+		r := got(t, w)
+		if r.conn != c {
+			t.Fatalf("waiting request got %v, want the busy connection", r.conn)
+		}
+		if closed, _ := c.isClosed(); closed || s.idle() != 0 || s.grantedTo("a") != 2 {
+			t.Errorf("connection closed %v, %d idle, %d granted; want it handed on open, none idle, 2 granted", closed, s.idle(), s.grantedTo("a"))
+		}
+		// The connection handed on is busy in its turn.
+		w2 := acquireConnAsync(t.Context(), s, "a")
+		waits(t, q, w2)
+		r.g.park(c)
+		if r2 := got(t, w2); r2.conn != c {
+			t.Errorf("next waiting request got %v, want the connection", r2.conn)
+		} else {
+			r2.g.release()
+		}
+		hs.release()
+		drained(t, s)
+	})
+	t.Run("a connection opened and sending", func(t *testing.T) {
+		s := newScheduler(1, 8, 2)
+		q := watch(s)
+		g, conn, err := s.acquireConn(t.Context(), "a")
+		if err != nil || conn != nil {
+			t.Fatalf("acquireConn = %v, %v; want a grant for a new connection", conn, err)
+		}
+		// Dialing: a request beside it opens its own.
+		if r := got(t, acquireConnAsync(t.Context(), s, "a")); r.conn != nil {
+			t.Errorf("request beside a dial got %v, want a grant for a new connection", r.conn)
+		} else {
+			r.g.release()
+		}
+		g.sending()
+		w := acquireConnAsync(t.Context(), s, "a")
+		waits(t, q, w)
+		c := newIdleConn(s, "a")
+		g.park(c)
+		if r := got(t, w); r.conn != c {
+			t.Errorf("waiting request got %v, want the connection parked", r.conn)
+		} else {
+			r.g.release()
+		}
+		drained(t, s)
+	})
+	t.Run("its room when the connection is closed", func(t *testing.T) {
+		s := newScheduler(1, 2, 2)
+		q := watch(s)
+		g, c := busyConn(t, s, "a")
+		w := acquireConnAsync(t.Context(), s, "a")
+		waits(t, q, w)
+		hs := granted(t, acquireAsync(t.Context(), s, "a")) // the host at its bound
+		hs2 := acquireAsync(t.Context(), s, "a")
+		pending(t, q, "a", hs2)
+		c.Close()
+		g.release()
+		r := got(t, w)
+		if r.conn != nil {
+			t.Fatalf("waiting request got %v, want a grant for a new connection", r.conn)
+		}
+		// The room went to the request that waited first, within the bound.
+		still(t, "a", hs2)
+		if n := s.grantedTo("a"); n != 2 {
+			t.Errorf("%d granted, want 2 (the bound)", n)
+		}
+		r.g.release()
+		granted(t, hs2).release()
+		hs.release()
+		drained(t, s)
+	})
+	t.Run("room of its own when the request redials", func(t *testing.T) {
+		s := newScheduler(1, 2, 2)
+		q := watch(s)
+		g, c := busyConn(t, s, "a")
+		w := acquireConnAsync(t.Context(), s, "a")
+		waits(t, q, w)
+		c.Close()
+		g.redial()
+		r := got(t, w)
+		if r.conn != nil {
+			t.Fatalf("waiting request got %v, want a grant for a new connection", r.conn)
+		}
+		// At the bound: a request that waits for a connection goes first
+		// when the redial leaves no room.
+		r.g.release()
+		g.sending() // the new connection of g's request
+		w = acquireConnAsync(t.Context(), s, "a")
+		waits(t, q, w)
+		hs := granted(t, acquireAsync(t.Context(), s, "a"))
+		hs2 := acquireAsync(t.Context(), s, "a")
+		pending(t, q, "a", hs2)
+		g.redial()
+		waits(t, q, w) // queued now, for room
+		hs.release()
+		if r := got(t, w); r.conn != nil {
+			t.Errorf("request got %v, want a grant for a new connection", r.conn)
+		} else {
+			still(t, "a", hs2)
+			r.g.release()
+		}
+		granted(t, hs2).release()
+		g.release()
+		drained(t, s)
+	})
+	t.Run("gives up when its context ends", func(t *testing.T) {
+		s := newScheduler(1, 8, 2)
+		q := watch(s)
+		g, c := busyConn(t, s, "a")
+		ctx, cancel := context.WithCancel(t.Context())
+		w := acquireConnAsync(ctx, s, "a")
+		waits(t, q, w)
+		cancel()
+		select {
+		case r := <-w:
+			if !errors.Is(r.err, context.Canceled) || r.g != nil {
+				t.Fatalf("canceled request: grant %v, err %v; want context.Canceled", r.g, r.err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatal("canceled request still waiting")
+		}
+		// The connection is free to be promised again.
+		w2 := acquireConnAsync(t.Context(), s, "a")
+		waits(t, q, w2)
+		g.park(c)
+		if r := got(t, w2); r.conn != c {
+			t.Errorf("next waiting request got %v, want the connection", r.conn)
+		} else {
+			r.g.park(c)
+		}
+		s.close()
+		if closed, _ := c.isClosed(); !closed {
+			t.Error("connection left open by close")
+		}
+		drained(t, s)
+	})
+	t.Run("parked after close", func(t *testing.T) {
+		s := newScheduler(1, 8, 2)
+		q := watch(s)
+		g, c := busyConn(t, s, "a")
+		w := acquireConnAsync(t.Context(), s, "a")
+		waits(t, q, w)
+		s.close()
+		g.park(c)
+		if r := got(t, w); r.conn != nil {
+			t.Errorf("waiting request got %v after close, want a grant for a new connection", r.conn)
+		} else {
+			r.g.release()
+		}
+		if closed, _ := c.isClosed(); !closed {
+			t.Error("connection parked after close was kept")
+		}
+		drained(t, s)
+	})
+	t.Run("more hosts than slots", func(t *testing.T) {
+		s := newScheduler(1, 8, 2)
+		q := watch(s)
+		g, c := busyConn(t, s, "a")
+		w := acquireConnAsync(t.Context(), s, "a")
+		waits(t, q, w)
+		b := acquireAsync(t.Context(), s, "b")
+		pending(t, q, "b", b)
+		// a's connection closes: its room goes to a's waiting request, and
+		// a keeps the only slot.
+		c.Close()
+		g.release()
+		r := got(t, w)
+		still(t, "b", b)
+		s.mu.Lock()
+		active := s.active
+		s.mu.Unlock()
+		if r.conn != nil || active != 1 {
+			t.Errorf("waiting request got %v with %d hosts active; want a grant for a new connection, 1 active", r.conn, active)
+		}
+		r.g.release()
+		granted(t, b).release()
+		drained(t, s)
+	})
+}
