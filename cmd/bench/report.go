@@ -170,7 +170,7 @@ func printResults(out io.Writer, r *results) {
 		p("  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider\n"+
 			"  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores;\n"+
 			"  TLS conns = what the hosts saw; want = the fewest: per host one discovery connection, reused by its further Urls (G), and the probe's handshakes;\n"+
-			"  TLS per host = TLS conns / H: a further Url adds a connection only when its discovery goes out while the host's others are in flight\n", runtime.NumCPU())
+			"  TLS per host = TLS conns / H: a further Url adds a connection only when its discovery goes out while the host's others are dialing (or each has a discovery waiting for it already)\n", runtime.NumCPU())
 	}
 	printHandshakes(out, r)
 

@@ -137,7 +137,7 @@ var ProbeConcurrency = config.Default().ProbeConcurrency
 // hand, with what its terms and the schedule (SimulateRTT) mean.
 var LimitFormula = fmt.Sprintf(`discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once;
   a host's further Urls reuse its discovery connections (HTTP keep-alive): a further Url is a GET on a kept connection, G = %d R, when one is idle
-  (and D when every one is busy); a host's handshakes and TLS 1.2 check run beside its discovery, hosts Pc = %d at once (PROBE_CONCURRENCY),
+  (when every one is busy, a wait of at most 1 R for one carrying a GET, then G; D while they are still dialing); a host's handshakes and TLS 1.2 check run beside its discovery, hosts Pc = %d at once (PROBE_CONCURRENCY),
   at most M = %d connections per host (idle ones included); IAM reads (C at once) do not wait for probes
   limit = max(List + ceil(H/min(Pc,H)) x T x R, IAM alone), T = max(D, S) + ceil((n + max(K-1, 1) - M)/M) x G when n + max(K-1, 1) > M, else max(D, S),
   n = ceil(U/H); IAM alone = List and P Gets, C at once, nothing else running
