@@ -409,7 +409,20 @@ func busyConn(t *testing.T, s *scheduler, host string) (*grant, *idleConn) {
 	return g, c
 }
 
-// granted reports the connections granted to host.
+// waitingFor sets up a scheduler of one slot, perHost connections per
+// host and 2 idle, with a busy grant g of host a over c, and a request w
+// for a connection to reuse to a, waiting for it.
+func waitingFor(t *testing.T, perHost int) (*scheduler, <-chan string, *grant, *idleConn, <-chan took) {
+	t.Helper()
+	s := newScheduler(1, perHost, 2)
+	q := watch(s)
+	g, c := busyConn(t, s, "a")
+	w := acquireConnAsync(t.Context(), s, "a")
+	waits(t, q, w)
+	return s, q, g, c, w
+}
+
+// grantedTo reports the connections granted to host.
 func (s *scheduler) grantedTo(host string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -429,11 +442,7 @@ func (s *scheduler) grantedTo(host string) int {
 // connection already promised.
 func TestSchedulerWaitsForBusyConnection(t *testing.T) {
 	t.Run("handed the connection when it is parked", func(t *testing.T) {
-		s := newScheduler(1, 8, 2)
-		q := watch(s)
-		g, c := busyConn(t, s, "a")
-		w := acquireConnAsync(t.Context(), s, "a")
-		waits(t, q, w)
+		s, q, g, c, w := waitingFor(t, 8)
 		// A handshake of the host is granted at once beside it, and so is a
 		// second request for a connection to reuse (the busy one is
 		// promised): for a connection of its own.
@@ -489,11 +498,7 @@ func TestSchedulerWaitsForBusyConnection(t *testing.T) {
 		drained(t, s)
 	})
 	t.Run("its room when the connection is closed", func(t *testing.T) {
-		s := newScheduler(1, 2, 2)
-		q := watch(s)
-		g, c := busyConn(t, s, "a")
-		w := acquireConnAsync(t.Context(), s, "a")
-		waits(t, q, w)
+		s, q, g, c, w := waitingFor(t, 2)
 		hs := granted(t, acquireAsync(t.Context(), s, "a")) // the host at its bound
 		hs2 := acquireAsync(t.Context(), s, "a")
 		pending(t, q, "a", hs2)
@@ -514,11 +519,7 @@ func TestSchedulerWaitsForBusyConnection(t *testing.T) {
 		drained(t, s)
 	})
 	t.Run("room of its own when the request redials", func(t *testing.T) {
-		s := newScheduler(1, 2, 2)
-		q := watch(s)
-		g, c := busyConn(t, s, "a")
-		w := acquireConnAsync(t.Context(), s, "a")
-		waits(t, q, w)
+		s, q, g, c, w := waitingFor(t, 2)
 		c.Close()
 		g.redial()
 		r := got(t, w)
@@ -579,11 +580,7 @@ func TestSchedulerWaitsForBusyConnection(t *testing.T) {
 		drained(t, s)
 	})
 	t.Run("parked after close", func(t *testing.T) {
-		s := newScheduler(1, 8, 2)
-		q := watch(s)
-		g, c := busyConn(t, s, "a")
-		w := acquireConnAsync(t.Context(), s, "a")
-		waits(t, q, w)
+		s, _, g, c, w := waitingFor(t, 8)
 		s.close()
 		g.park(c)
 		if r := got(t, w); r.conn != nil {
@@ -597,11 +594,7 @@ func TestSchedulerWaitsForBusyConnection(t *testing.T) {
 		drained(t, s)
 	})
 	t.Run("more hosts than slots", func(t *testing.T) {
-		s := newScheduler(1, 8, 2)
-		q := watch(s)
-		g, c := busyConn(t, s, "a")
-		w := acquireConnAsync(t.Context(), s, "a")
-		waits(t, q, w)
+		s, q, g, c, w := waitingFor(t, 8)
 		b := acquireAsync(t.Context(), s, "b")
 		pending(t, q, "b", b)
 		// a's connection closes: its room goes to a's waiting request, and
