@@ -127,8 +127,9 @@ func (s *scheduler) acquire(ctx context.Context, host string) (*grant, error) {
 
 // acquireConn is acquire for a request that can go over a connection
 // parked idle: it returns the one parked last to host at once, or one parked
-// while the request waits its turn (handed on, not closed), with its grant;
-// or a grant and no connection, for one of its own.
+// while the request waits its turn or for a busy connection (handed on, not
+// closed; see scheduler), with its grant; or a grant and no connection, for
+// one of its own.
 func (s *scheduler) acquireConn(ctx context.Context, host string) (*grant, io.Closer, error) {
 	return s.request(ctx, host, true)
 }
@@ -147,21 +148,24 @@ func (s *scheduler) request(ctx context.Context, host string, reuse bool) (*gran
 		s.mu.Unlock()
 		return g, p.conn, nil
 	}
-	t := &ticket{ready: make(chan struct{}), reuse: reuse}
-	if b := h.unpromised(); reuse && b != nil && live(h.queue) == 0 {
-		// Wait for b's connection rather than open one: see scheduler.
-		b.waiter, t.on = t, b
-		if s.queued != nil {
-			s.queued(host)
+	if reuse && live(h.queue) == 0 {
+		if b := h.unpromised(); b != nil {
+			// Wait for b's connection rather than open one: see scheduler.
+			t := &ticket{ready: make(chan struct{}), reuse: true, on: b}
+			b.waiter = t
+			if s.queued != nil {
+				s.queued(host)
+			}
+			s.mu.Unlock()
+			return s.wait(ctx, t)
 		}
-		s.mu.Unlock()
-		return s.wait(ctx, t)
 	}
 	if len(h.queue) == 0 && s.free(h) {
 		s.grant(h)
 		s.mu.Unlock()
 		return &grant{s: s, h: h}, nil, nil
 	}
+	t := &ticket{ready: make(chan struct{}), reuse: reuse}
 	h.queue = append(h.queue, t)
 	if h.granted == 0 && !h.waiting {
 		h.waiting = true
@@ -309,8 +313,9 @@ func (g *grant) redial() {
 }
 
 // park hands conn, open and idle, to the scheduler with its grant: the next
-// acquireConn of its host gets it, at once when the first request waiting
-// for the host is one. The scheduler closes it at once instead (and
+// acquireConn of its host gets it, at once when a request waits for this
+// connection (see scheduler) or the first request waiting for the host is
+// one. The scheduler closes it at once instead (and
 // releases the grant) when another kind of request waits for the host
 // (a handshake), or after close; and later when another request needs its
 // room, or when more than maxIdle connections to the host are idle.
