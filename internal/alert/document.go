@@ -78,6 +78,19 @@ func CutDetail(s string) string {
 	return strings.ToValidUTF8(s[:n], "") + DetailCutMarker
 }
 
+// CutDetails cuts every detail of rep to MaxDetailBytes (CutDetail), and
+// each account section's error and skip reason: a report carries its
+// details as messages do, the function's response and the CLI's JSON alike.
+func CutDetails(rep *drift.Report) {
+	for i := range rep.Results {
+		rep.Results[i].Detail = CutDetail(rep.Results[i].Detail)
+	}
+	for i := range rep.Accounts {
+		rep.Accounts[i].Error = CutDetail(rep.Accounts[i].Error)
+		rep.Accounts[i].Skipped = CutDetail(rep.Accounts[i].Skipped)
+	}
+}
+
 // documentResult is r as a message lists it.
 func documentResult(r drift.Result) DocumentResult {
 	account := r.AccountID

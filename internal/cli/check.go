@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/app"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
@@ -147,9 +148,7 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if rep != nil {
 		if *output == "json" {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(rep); err != nil {
+			if err := WriteReport(stdout, rep); err != nil {
 				fmt.Fprintf(stderr, "check: %v\n", err)
 				return ExitError
 			}
@@ -164,6 +163,17 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return ExitError
 	}
 	return ExitCode(rep, runErr)
+}
+
+// WriteReport writes rep as the function's report (check --output json),
+// indented: every result's detail cut to alert.MaxDetailBytes, as in the
+// function's response and messages; no result is left out, since no
+// response bound applies to standard output.
+func WriteReport(w io.Writer, rep *drift.Report) error {
+	alert.CutDetails(rep)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
 }
 
 // listCause is the listing failure inside a run's error, without the

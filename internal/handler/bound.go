@@ -47,13 +47,7 @@ func ResponseSize(v any) int {
 //   - when even the groups do not fit, they are merged per outcome under
 //     OtherHosts, so the response always fits.
 func Bound(rep *drift.Report, max int) {
-	for i := range rep.Results {
-		rep.Results[i].Detail = alert.CutDetail(rep.Results[i].Detail)
-	}
-	for i := range rep.Accounts {
-		rep.Accounts[i].Error = alert.CutDetail(rep.Accounts[i].Error)
-		rep.Accounts[i].Skipped = alert.CutDetail(rep.Accounts[i].Skipped)
-	}
+	alert.CutDetails(rep)
 	size := ResponseSize(rep)
 	if size <= max {
 		return
