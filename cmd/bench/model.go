@@ -10,8 +10,12 @@ import (
 const (
 	lambdaMBPerVCPU = 1769                  // Lambda's CPU follows memory: one vCPU at 1,769 MB
 	ddbLatency      = 10 * time.Millisecond // per DynamoDB call, same region (moto answers faster)
-	ddbWritesAtOnce = 16                    // state writes in flight (internal/alert's writeConcurrency)
-	orgListPage     = 20                    // accounts per ListAccounts page, at most (its MaxResults)
+	// ddbWritesAtOnce is state write calls in flight: internal/alert's
+	// writeConcurrency of single UpdateItem calls, the model's first form.
+	// Writes now go grouped in TransactWriteItems (state.WriteAll, at most 4
+	// in flight), about 0.06 calls per account, so the term stays small.
+	ddbWritesAtOnce = 16
+	orgListPage     = 20 // accounts per ListAccounts page, at most (its MaxResults)
 )
 
 // orgModel predicts an organisation run from the measured one, per account:
