@@ -88,11 +88,11 @@ func buildEvent(m Message, bus string, limit int) (Event, error) {
 		}
 		return Event{Entry: e, Document: d, Omitted: m.Results[n:]}, nil
 	}
-	ev, err := largestFitting(len(full.Results), limit, build)
+	ev, err := largestFitting(len(full.Results), limit, func(n int) (sized, error) { return build(n) })
 	if err != nil {
 		return Event{}, fmt.Errorf("%s %s event for %s: %w", m.Transition, m.Outcome, messageWhere(m), err)
 	}
-	return ev, nil
+	return ev.(Event), nil
 }
 
 // EventBridgePublisher puts one event per grouped message on an EventBridge

@@ -8,6 +8,7 @@ import (
 
 	"github.com/thumbprint-drift/thumbprint-drift/internal/config"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/sorted"
 )
 
 // Transition is what the alert lifecycle sends for a result; empty when
@@ -118,15 +119,26 @@ func Group(claimed []Claimed) []Message {
 		if msgs[i].Transition == TransitionResolved && severityRank[msgs[i].Severity] < severityRank[drift.SeverityInfo] {
 			msgs[i].Severity = drift.SeverityInfo
 		}
-		slices.SortStableFunc(msgs[i].Results, func(a, b drift.Result) int {
+		rs := msgs[i].Results
+		order := sorted.Order(len(rs), func(x, y int) int {
+			a, b := &rs[x], &rs[y]
 			return cmp.Or(cmp.Compare(a.Account(), b.Account()), cmp.Compare(a.ProviderARN, b.ProviderARN))
 		})
+		msgs[i].Results = make([]drift.Result, len(rs))
+		for k, j := range order {
+			msgs[i].Results[k] = rs[j]
+		}
 	}
-	slices.SortStableFunc(msgs, func(a, b Message) int {
+	order := sorted.Order(len(msgs), func(x, y int) int {
+		a, b := &msgs[x], &msgs[y]
 		return cmp.Or(cmp.Compare(a.Transition, b.Transition), cmp.Compare(a.Outcome, b.Outcome), cmp.Compare(a.Host, b.Host),
 			cmp.Compare(strings.Join(a.LiveThumbprints, ","), strings.Join(b.LiveThumbprints, ",")))
 	})
-	return msgs
+	out := make([]Message, len(msgs))
+	for k, j := range order {
+		out[k] = msgs[j]
+	}
+	return out
 }
 
 // only is m with just the results whose key keep reports true (nil when none).

@@ -79,11 +79,11 @@ func buildSNS(m Message, format config.AlertFormat, limit int) (SNSMessage, erro
 		}
 		return SNSMessage{Subject: subject, Message: msg, Default: def, Email: email, Attributes: attrs, Document: d, Omitted: m.Results[n:]}, nil
 	}
-	out, err := largestFitting(len(full.Results), limit, build)
+	out, err := largestFitting(len(full.Results), limit, func(n int) (sized, error) { return build(n) })
 	if err != nil {
 		return SNSMessage{}, fmt.Errorf("%s %s message for %s: %w", m.Transition, m.Outcome, messageWhere(m), err)
 	}
-	return out, nil
+	return out.(SNSMessage), nil
 }
 
 // sized is a message whose size can be checked against a bound.
@@ -92,8 +92,9 @@ type sized interface{ Size() int }
 // largestFitting returns build(n) for the largest n up to total whose size is
 // at most limit, by binary search. A message grows with the results it lists
 // (give or take a digit of its omitted count), and the search only returns a
-// message it measured to fit.
-func largestFitting[M sized](total, limit int, build func(n int) (M, error)) (M, error) {
+// message it measured to fit. (Not generic: one copy in the function
+// binary for both kinds of message.)
+func largestFitting(total, limit int, build func(n int) (sized, error)) (sized, error) {
 	best, err := build(total)
 	if err != nil || best.Size() <= limit {
 		return best, err

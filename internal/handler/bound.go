@@ -10,6 +10,7 @@ import (
 	"github.com/thumbprint-drift/thumbprint-drift/internal/alert"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/drift"
 	"github.com/thumbprint-drift/thumbprint-drift/internal/oidcprovider"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/sorted"
 )
 
 // MaxResponseBytes is Lambda's limit on a synchronous invocation's response
@@ -246,7 +247,8 @@ func mergeGroups(groups []drift.OmittedGroup) []drift.OmittedGroup {
 
 // sortGroups puts the largest groups first, then by outcome and host.
 func sortGroups(groups []drift.OmittedGroup) {
-	slices.SortFunc(groups, func(x, y drift.OmittedGroup) int {
+	order := sorted.Order(len(groups), func(i, j int) int {
+		x, y := &groups[i], &groups[j]
 		if x.Count != y.Count {
 			return y.Count - x.Count
 		}
@@ -255,6 +257,10 @@ func sortGroups(groups []drift.OmittedGroup) {
 		}
 		return strings.Compare(x.Host, y.Host)
 	})
+	in := slices.Clone(groups)
+	for k, j := range order {
+		groups[k] = in[j]
+	}
 }
 
 // hostOf is a result's grouping host: Host as the engine set it, else the

@@ -51,6 +51,11 @@ type ServerOptions struct {
 	// MinVersion is the lowest TLS version accepted; 0 means TLS 1.0.
 	// tls.VersionTLS13 makes a server that requires TLS 1.3.
 	MinVersion uint16
+	// HTTP2 offers h2 through ALPN (as most identity providers on the
+	// Internet do: GitHub, Google, Entra, GitLab, Auth0): a client that
+	// offers it too speaks HTTP/2, several requests at once over one
+	// connection. Without it the server speaks HTTP/1.1 only.
+	HTTP2 bool
 }
 
 // Server is a local TLS identity provider.
@@ -64,6 +69,7 @@ type Server struct {
 	chains  []tls.Certificate
 	bySNI   map[string][]tls.Certificate
 	next    map[string]int // next chain index per server name ("" for Chains)
+	conns   map[net.Conn]bool
 	issuer  string
 	jwksURI string
 }
@@ -103,6 +109,7 @@ func Start(opts ServerOptions) (*Server, error) {
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
+		ConnState:         s.track,
 	}
 	var raw net.Listener = ln
 	if opts.WriteInterval > 0 {
@@ -131,11 +138,15 @@ func (s *Server) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	}
 	i := s.next[key] % len(chains)
 	s.next[key] = i + 1
-	return &tls.Config{
+	cfg := &tls.Config{
 		MinVersion:   s.minVersion(),
 		MaxVersion:   s.opts.MaxVersion,
 		Certificates: []tls.Certificate{chains[i]},
-	}, nil
+	}
+	if s.opts.HTTP2 {
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+	}
+	return cfg, nil
 }
 
 func (s *Server) minVersion() uint16 {
@@ -178,6 +189,31 @@ func (s *Server) defaultHandler() http.Handler {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
+}
+
+// CloseConnections closes every connection the server has open, HTTP/2
+// ones included: between requests, what a server's keep-alive timeout does.
+func (s *Server) CloseConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.Close()
+	}
+}
+
+// track follows the server's connections (http.Server.ConnState).
+func (s *Server) track(c net.Conn, state http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch state {
+	case http.StateNew:
+		if s.conns == nil {
+			s.conns = map[net.Conn]bool{}
+		}
+		s.conns[c] = true
+	case http.StateClosed, http.StateHijacked:
+		delete(s.conns, c)
+	}
 }
 
 // Host is the listener's host:port.

@@ -54,20 +54,76 @@ type fetched struct {
 // connection: the connection's fault, not the Url's (the server closed it
 // while it was idle, before any byte of the response; or it held stray
 // bytes after the previous response, which nothing reads while it is idle).
-func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err error) {
+//
+// A request goes over the host's HTTP/2 connection when it has one (see
+// shared.go), and waits for the one being opened.
+func (r *Run) fetchDiscovery(ctx context.Context, t target) (fetched, error) {
+	for waited := false; ; waited = true {
+		sc, wait, lead := r.h2.share(t.host, waited)
+		if sc != nil {
+			return r.overShared(ctx, t, sc, true)
+		}
+		if wait == nil {
+			return r.fetchHTTP1(ctx, t, lead, true)
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return fetched{}, ctx.Err()
+		}
+	}
+}
+
+// overShared is fetchShared, then a redirect followed over HTTP/1.1
+// connections, or a request that failed on a reused connection sent once
+// more over a new one.
+func (r *Run) overShared(ctx context.Context, t target, sc *sharedConn, reused bool) (fetched, error) {
+	f, err := r.fetchShared(ctx, t, sc, reused)
+	switch {
+	case errors.Is(err, errRedirected):
+		return r.fetchHTTP1(ctx, t, false, false)
+	case errors.Is(err, errSharedFailed):
+		return r.fetchHTTP1(ctx, t, false, true)
+	}
+	return f, err
+}
+
+// fetchHTTP1 is fetchDiscovery over a connection of the scheduler's: a new
+// one offering h2 when alpn is set (lead: the host's first, whose
+// protocol the host's other requests wait for), or one parked.
+func (r *Run) fetchHTTP1(ctx context.Context, t target, lead, alpn bool) (_ fetched, err error) {
+	if lead {
+		// Whatever happens, the host's requests waiting for its first
+		// connection go on (led is idempotent past the first call).
+		defer r.h2.led(t.host, nil, false)
+	}
 	g, idle, err := r.sched.acquireConn(ctx, t.host)
 	if err != nil {
 		return fetched{}, err
 	}
 	var conn *httpConn
-	if idle != nil {
-		conn = idle.(*httpConn)
+	switch c := idle.(type) {
+	case *httpConn:
+		conn = c
+	case *sharedConn:
+		if alpn {
+			r.h2.adopt(c, g)
+			r.h2.led(t.host, c, false)
+			return r.overShared(ctx, t, c, true)
+		}
+		// Left for the host's next request; this one goes over a
+		// connection of its own, without h2.
+		g.park(c)
+		if g, err = r.sched.acquire(ctx, t.host); err != nil {
+			return fetched{}, err
+		}
 	}
-	keep := false
+	keep, handed := false, false
 	defer func() {
 		// The connection is closed before the host's room is given back, or
 		// parked with it.
 		switch {
+		case handed:
 		case keep:
 			g.park(conn)
 		case conn != nil:
@@ -118,8 +174,19 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err erro
 			}
 		}
 		if conn == nil {
-			if conn, err = r.dialHTTP(ctx, addr); err != nil {
+			offer := alpn && len(via) == 0
+			var sc *sharedConn
+			if conn, sc, err = r.dialDiscovery(ctx, addr, offer); err != nil {
 				return fetched{}, err
+			}
+			if sc != nil {
+				handed = true
+				r.h2.adopt(sc, g)
+				r.h2.led(t.host, sc, false)
+				return r.overShared(caller, t, sc, false)
+			}
+			if offer {
+				r.h2.led(t.host, nil, true)
 			}
 			if len(via) == 0 {
 				g.sending()
@@ -132,7 +199,7 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err erro
 			// new one.
 			conn.Close()
 			g.redial()
-			if conn, err = r.dialHTTP(ctx, addr); err != nil {
+			if conn, err = r.dialHTTP(ctx, addr, false); err != nil {
 				conn = nil
 				return fetched{}, err
 			}
@@ -163,19 +230,13 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err erro
 			return fetched{}, err
 		}
 	}
-	if resp.StatusCode != http.StatusOK {
-		where := ""
-		if u := req.URL.String(); u != t.discoveryURL {
-			where = " from " + u
-		}
-		return fetched{}, errorf(KindHTTPStatus, "status %s%s", resp.Status, where)
+	where := ""
+	if u := req.URL.String(); u != t.discoveryURL {
+		where = " from " + u
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
+	body, err := readBody(resp, where)
 	if err != nil {
 		return fetched{}, err
-	}
-	if len(body) > maxDocumentSize {
-		return fetched{}, errorf(KindBodyTooLarge, "discovery document exceeds %d bytes", maxDocumentSize)
 	}
 	// The body was read to its end: the connection is clean for the next
 	// request, unless anything says otherwise (stop reports whether the
@@ -191,6 +252,19 @@ func (r *Run) fetchDiscovery(ctx context.Context, t target) (_ fetched, err erro
 		f.verifyErr = verifyErr.Error()
 	}
 	return f, nil
+}
+
+// readBody reads the body of a discovery response: status 200 (where says
+// where the response came from, after redirects), at most 1 MiB.
+func readBody(resp *http.Response, where string) ([]byte, error) {
+	if resp.StatusCode != http.StatusOK {
+		return nil, errorf(KindHTTPStatus, "status %s%s", resp.Status, where)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
+	if err == nil && len(body) > maxDocumentSize {
+		err = errorf(KindBodyTooLarge, "discovery document exceeds %d bytes", maxDocumentSize)
+	}
+	return body, err
 }
 
 // reusable reports whether conn may carry another request after resp, whose
@@ -242,8 +316,8 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 }
 
 // httpConn is a discovery connection: HTTP/1.1 over TLS to one host:port
-// (the probe offers no ALPN protocol, so never h2), with what its handshake
-// served and how that chain verified.
+// (the server did not choose h2, or was not offered it), with what its
+// handshake served and how that chain verified.
 type httpConn struct {
 	addr      string
 	tc        *tls.Conn
@@ -255,9 +329,38 @@ type httpConn struct {
 
 func (c *httpConn) Close() error { return c.tc.Close() }
 
-// dialHTTP opens a discovery connection to addr and verifies its chain.
-func (r *Run) dialHTTP(ctx context.Context, addr string) (*httpConn, error) {
-	tc, err := r.p.dialTLS(ctx, addr, probeConfig(addr, 0))
+// dialDiscovery opens a discovery connection to addr, offering h2 when
+// alpn is set: an HTTP/1.1 one, or a shared one when the server chose h2.
+func (r *Run) dialDiscovery(ctx context.Context, addr string, alpn bool) (*httpConn, *sharedConn, error) {
+	hc, err := r.dialHTTP(ctx, addr, alpn)
+	if err != nil {
+		return nil, nil, err
+	}
+	if hc.tc.ConnectionState().NegotiatedProtocol != "h2" {
+		return hc, nil, nil
+	}
+	// Each request has its own deadline (its context); the connection
+	// outlives the one that opened it.
+	if err := hc.tc.SetDeadline(time.Time{}); err != nil {
+		hc.Close()
+		return nil, nil, err
+	}
+	cc, err := r.h2.clientConn(ctx, hc)
+	if err != nil {
+		hc.Close()
+		return nil, nil, err
+	}
+	return nil, &sharedConn{hc: hc, cc: cc}, nil
+}
+
+// dialHTTP opens a discovery connection to addr and verifies its chain,
+// offering h2 and http/1.1 through ALPN when alpn is set (none otherwise).
+func (r *Run) dialHTTP(ctx context.Context, addr string, alpn bool) (*httpConn, error) {
+	cfg := probeConfig(addr, 0)
+	if alpn {
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+	}
+	tc, err := r.p.dialTLS(ctx, addr, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -16,8 +16,11 @@ import (
 type Run struct {
 	p     *Prober
 	sched *scheduler
-	docs  group[fetched]
-	hosts group[HostResult]
+	// Pointers: every pointer type shares one instantiation of group (the
+	// function binary's size).
+	docs  group[*fetched]
+	hosts group[*HostResult]
+	h2    h2State
 }
 
 // NewRun returns a Run: a cache that lives as long as one check of all
@@ -41,27 +44,30 @@ func (r *Run) Probe(ctx context.Context, providerURL string) (*Result, error) {
 	if err != nil {
 		return nil, newError(ctx, StepDiscovery, strings.TrimSpace(providerURL), err)
 	}
-	fetch := func() (fetched, error) {
-		return r.docs.do(ctx, t.discoveryURL, func() (fetched, error) { return r.fetchDiscovery(ctx, t) })
+	fetch := func() (*fetched, error) {
+		return r.docs.do(ctx, t.discoveryURL, func() (*fetched, error) {
+			f, err := r.fetchDiscovery(ctx, t)
+			return &f, err
+		})
 	}
 	// The issuer host is probed whatever the document says (as the jwks_uri
 	// host or beside it), so its handshakes start now, beside the discovery
 	// request, whose own handshake with that host is one of them.
 	issuerCtx, stopIssuer := context.WithCancel(ctx)
 	defer stopIssuer()
-	var issuer HostResult
+	var issuer *HostResult
 	var issuerErr error
 	issuerDone := make(chan struct{})
 	go func() {
 		defer close(issuerDone)
-		issuer, issuerErr = r.hosts.do(issuerCtx, t.host, func() (HostResult, error) {
-			return r.probeHost(issuerCtx, t.host, func() *served {
+		issuer, issuerErr = r.hosts.do(issuerCtx, t.host, func() (*HostResult, error) {
+			return hostResult(r.probeHost(issuerCtx, t.host, func() *served {
 				// The leader's own discovery: joined, not fetched again.
 				if doc, err := fetch(); err == nil {
 					return doc.seed
 				}
 				return nil
-			})
+			}))
 		})
 	}()
 	doc, err := fetch()
@@ -84,14 +90,14 @@ func (r *Run) Probe(ctx context.Context, providerURL string) (*Result, error) {
 		PubliclyTrusted:      true,
 	}
 	hosts := []string{doc.jwksHost}
-	hrs := []HostResult{{}}
+	hrs := []*HostResult{nil}
 	errs := []error{nil}
 	if doc.jwksHost != t.host {
 		// Another host: the discovery request did not handshake with it.
-		hrs[0], errs[0] = r.hosts.do(ctx, doc.jwksHost, func() (HostResult, error) {
-			return r.probeHost(ctx, doc.jwksHost, nil)
+		hrs[0], errs[0] = r.hosts.do(ctx, doc.jwksHost, func() (*HostResult, error) {
+			return hostResult(r.probeHost(ctx, doc.jwksHost, nil))
 		})
-		hosts, hrs, errs = append(hosts, t.host), append(hrs, HostResult{}), append(errs, nil)
+		hosts, hrs, errs = append(hosts, t.host), append(hrs, nil), append(errs, nil)
 	}
 	<-issuerDone
 	hrs[len(hrs)-1], errs[len(errs)-1] = issuer, issuerErr
@@ -122,3 +128,6 @@ func (r *Run) Probe(ctx context.Context, providerURL string) (*Result, error) {
 	}
 	return res, nil
 }
+
+// hostResult is probeHost's outcome as the Run's cache holds it.
+func hostResult(h HostResult, err error) (*HostResult, error) { return &h, err }

@@ -29,6 +29,9 @@ type Spec struct {
 	RTT time.Duration
 	// Drifted says which providers are seeded with a stale thumbprint; nil: none.
 	Drifted func(provider, host int) bool
+	// HTTP1 makes the hosts speak HTTP/1.1 only; by default they offer h2
+	// too, as most identity providers on the Internet do.
+	HTTP1 bool
 }
 
 // EveryFifth drifts providers 4, 9, 14, ...
@@ -80,7 +83,7 @@ func Start(root *testidp.CA, spec Spec) (*Fleet, error) {
 		paths[i%spec.Hosts] = append(paths[i%spec.Hosts], pathOf(i))
 	}
 	for i, p := range paths {
-		h, err := startHost(root, i, p, spec.RTT)
+		h, err := startHost(root, i, p, spec.RTT, !spec.HTTP1)
 		if err != nil {
 			f.Close()
 			return nil, err
@@ -96,7 +99,7 @@ func Start(root *testidp.CA, spec Spec) (*Fleet, error) {
 	return f, nil
 }
 
-func startHost(root *testidp.CA, i int, paths []string, rtt time.Duration) (*Host, error) {
+func startHost(root *testidp.CA, i int, paths []string, rtt time.Duration, h2 bool) (*Host, error) {
 	ca, err := root.Intermediate(fmt.Sprintf("Fleet Issuing CA %03d", i))
 	if err != nil {
 		return nil, err
@@ -108,6 +111,7 @@ func startHost(root *testidp.CA, i int, paths []string, rtt time.Duration) (*Hos
 	idp, err := testidp.Start(testidp.ServerOptions{
 		Chains: []tls.Certificate{testidp.Chain(leaf, ca)},
 		Paths:  paths, // issuer from the request's Host: the forwarder's address
+		HTTP2:  h2,
 	})
 	if err != nil {
 		return nil, err

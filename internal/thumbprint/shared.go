@@ -1,0 +1,221 @@
+package thumbprint
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// HTTP/2 discovery connections. A discovery connection offers h2 and
+// http/1.1 through ALPN; a server that chooses h2 (most identity providers
+// on the Internet do) takes every discovery request of the run to it over
+// that one connection, at once, each a round trip, where HTTP/1.1 carries
+// one request at a time. Requests for a host whose first connection is
+// still being opened wait for it (under two round trips, where a
+// connection of their own costs three) and then share it; a host that
+// answers with HTTP/1.1 is not offered h2 again in the run, so its
+// requests never wait for that again.
+//
+// A shared connection holds one grant of its host in the scheduler while
+// it carries requests, like any connection; when its last request ends it
+// is parked (idle, bounded and evicted as every parked connection is), and
+// the next request for the host takes it back.
+
+// sharedConn is a discovery connection on which the server chose HTTP/2.
+type sharedConn struct {
+	hc *httpConn // the TLS connection: what its handshake served and how it verified
+	cc *http.ClientConn
+	// Under Run.mu:
+	g      *grant // its room with its host while it carries requests; nil while parked
+	refs   int    // requests it carries
+	broken bool   // a request failed on it: closed when the last ends
+}
+
+func (c *sharedConn) Close() error { return c.cc.Close() }
+
+// h2Host is what a Run knows of one host's HTTP/2 discovery connections.
+type h2Host struct {
+	active  *sharedConn   // the connection taking more requests
+	dialing chan struct{} // while a connection offering h2 is opened and none is active: closed when it is known
+	http1   bool          // the host answered h2 with HTTP/1.1: not offered again
+}
+
+// h2State is a Run's HTTP/2 connections, per host.
+type h2State struct {
+	mu    sync.Mutex
+	hosts map[string]*h2Host
+	once  sync.Once
+	tr    *http.Transport
+}
+
+func (s *h2State) host(name string) *h2Host {
+	if s.hosts == nil {
+		s.hosts = make(map[string]*h2Host)
+	}
+	h := s.hosts[name]
+	if h == nil {
+		h = &h2Host{}
+		s.hosts[name] = h
+	}
+	return h
+}
+
+// share returns host's active connection with one request more on it, or
+// a channel to wait on (an h2 connection is being opened), or neither; lead
+// is true when the caller is to open the host's connection offering h2
+// (it must call led once it knows, or does not dial).
+func (s *h2State) share(host string, waited bool) (sc *sharedConn, wait <-chan struct{}, lead bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.host(host)
+	if c := h.active; c != nil {
+		if !c.broken && c.cc.Reserve() == nil {
+			c.refs++
+			return c, nil, false
+		}
+		h.active = nil
+	}
+	if h.http1 {
+		return nil, nil, false
+	}
+	if h.dialing != nil {
+		if waited {
+			return nil, nil, false
+		}
+		return nil, h.dialing, false
+	}
+	h.dialing = make(chan struct{})
+	return nil, nil, true
+}
+
+// led ends a leader's dial: sc is the h2 connection it opened or took back
+// (nil: none), http1 whether the host answered h2 with HTTP/1.1. Requests
+// waiting for the host go on.
+func (s *h2State) led(host string, sc *sharedConn, http1 bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.host(host)
+	if sc != nil && h.active == nil && !sc.broken {
+		h.active = sc
+	}
+	if http1 {
+		h.http1 = true
+	}
+	if h.dialing != nil {
+		close(h.dialing)
+		h.dialing = nil
+	}
+}
+
+// adopt makes sc, opened or taken back from the scheduler with g, carry
+// one request.
+func (s *h2State) adopt(sc *sharedConn, g *grant) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc.g, sc.refs, sc.broken = g, 1, false
+}
+
+// release ends one request on sc; the last one parks it with its grant, or
+// closes it when broken.
+func (s *h2State) release(host string, sc *sharedConn, failed bool) {
+	s.mu.Lock()
+	if failed {
+		sc.broken = true
+	}
+	sc.refs--
+	if sc.refs > 0 {
+		s.mu.Unlock()
+		return
+	}
+	if h := s.hosts[host]; h != nil && h.active == sc {
+		h.active = nil
+	}
+	g, broken := sc.g, sc.broken
+	sc.g = nil
+	s.mu.Unlock()
+	if broken {
+		sc.Close()
+		g.release()
+		return
+	}
+	g.park(sc)
+}
+
+// preDialed carries a connection to transport's DialTLSContext.
+type preDialed struct{}
+
+// clientConn turns hc, on which the server chose h2, into an HTTP/2 client
+// connection.
+func (s *h2State) clientConn(ctx context.Context, hc *httpConn) (*http.ClientConn, error) {
+	s.once.Do(func() {
+		s.tr = &http.Transport{
+			ForceAttemptHTTP2: true,
+			DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				tc, _ := ctx.Value(preDialed{}).(net.Conn)
+				return tc, nil // never nil: clientConn passes one
+			},
+			MaxResponseHeaderBytes: maxHeaderBytes,
+			DisableCompression:     true,
+		}
+	})
+	return s.tr.NewClientConn(context.WithValue(ctx, preDialed{}, hc.tc), "https", hc.addr)
+}
+
+// errSharedFailed is a request on a reused shared connection that failed
+// before its response: the connection's fault; the request goes once more
+// over a new connection.
+var errSharedFailed = errors.New("thumbprint: shared connection failed")
+
+// fetchShared GETs t's discovery document over sc (carrying the request
+// already). A redirect is followed over HTTP/1.1 connections of its own
+// (fetchHTTP1), as is a request that failed on a reused connection
+// (errSharedFailed, once).
+func (r *Run) fetchShared(ctx context.Context, t target, sc *sharedConn, reused bool) (_ fetched, err error) {
+	failed := false
+	defer func() { r.h2.release(t.host, sc, failed) }()
+	caller := ctx
+	ctx, cancel := r.p.bounded(ctx)
+	defer cancel()
+	defer func() { err = overTime(caller, ctx, err) }()
+	req, err := discoveryRequest(ctx, t.discoveryURL)
+	if err != nil {
+		return fetched{}, errorf(KindBadURL, "%v", err)
+	}
+	resp, err := sc.cc.RoundTrip(req)
+	if err != nil {
+		failed = true
+		if reused && expired(ctx) == nil {
+			return fetched{}, errSharedFailed
+		}
+		return fetched{}, err
+	}
+	defer resp.Body.Close()
+	if next, err := redirect(resp); next != nil {
+		return fetched{}, errRedirected
+	} else if err != nil {
+		return fetched{}, err
+	}
+	body, err := readBody(resp, "")
+	if err != nil {
+		return fetched{}, err
+	}
+	doc, err := parseDiscovery(body)
+	if err != nil {
+		return fetched{}, err
+	}
+	f := fetched{discovery: doc, verified: sc.hc.verifyErr == nil}
+	if sc.hc.verifyErr != nil {
+		f.verifyErr = sc.hc.verifyErr.Error()
+	}
+	if sc.hc.addr == t.host {
+		s := sc.hc.chain
+		f.seed = &s
+	}
+	return f, nil
+}
+
+// errRedirected is a redirect answered over a shared connection: the
+// request starts over on HTTP/1.1 connections, which follow it.
+var errRedirected = errors.New("thumbprint: redirected")

@@ -1,0 +1,185 @@
+package thumbprint_test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testidp"
+	"github.com/thumbprint-drift/thumbprint-drift/internal/thumbprint"
+)
+
+// protoRecorder serves h and records the protocol of every request, by path.
+type protoRecorder struct {
+	h  http.Handler
+	mu sync.Mutex
+	by map[string][]int // path -> ProtoMajor of each request
+}
+
+func (p *protoRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	if p.by == nil {
+		p.by = map[string][]int{}
+	}
+	p.by[r.URL.Path] = append(p.by[r.URL.Path], r.ProtoMajor)
+	p.mu.Unlock()
+	p.h.ServeHTTP(w, r)
+}
+
+func (p *protoRecorder) protos(path string) []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.by[path])
+}
+
+// barrier holds every request until n have arrived at once, at most
+// gateLimit (then they go on, and the test fails on what it counts).
+type barrier struct {
+	h       http.Handler
+	n       int
+	mu      sync.Mutex
+	arrived int
+	all     chan struct{}
+}
+
+func newBarrier(n int, h http.Handler) *barrier {
+	return &barrier{h: h, n: n, all: make(chan struct{})}
+}
+
+func (b *barrier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	if b.arrived++; b.arrived == b.n {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+	case <-time.After(gateLimit):
+	case <-r.Context().Done():
+	}
+	b.h.ServeHTTP(w, r)
+}
+
+// TestRunSharesHTTP2Connection: a host that chooses h2 takes the discovery
+// requests of all its Urls at once over one connection: the server holds
+// every request until all five are in, which over HTTP/1.1 takes five
+// connections. Requests that come while that connection is being opened
+// wait for it rather than open their own. The host sees its discovery
+// connection and the probe's other handshakes, no more; every Url gets the
+// thumbprint the openssl procedure gives; nothing stays open once the Run
+// is closed.
+func TestRunSharesHTTP2Connection(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	const name = "idp.example.test"
+	chain := testidp.Chain(leaf(t, k.int2, name), k.int2, k.int1)
+	for _, handshakes := range []int{2, 3} {
+		t.Run(fmt.Sprintf("%d handshakes", handshakes), func(t *testing.T) {
+			rec := &protoRecorder{h: newBarrier(len(tenants), anyPathIssuerOwnHost())}
+			srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{chain}, HTTP2: true, Handler: rec})
+			want := sha1Hex(k.int1.DER)
+			if got := opensslThumbprint(t, srv.Host(), name); got != want {
+				t.Fatalf("openssl procedure gives %s, want %s", got, want)
+			}
+			before := srv.Handshakes()
+			d := newRecordingDialer(map[string]string{name + ":443": srv.Host()})
+			run := thumbprint.New(thumbprint.Options{Handshakes: handshakes, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).NewRun()
+			results := make([]*thumbprint.Result, len(tenants))
+			errs := make([]error, len(tenants))
+			var wg sync.WaitGroup
+			for i, p := range tenants {
+				wg.Go(func() { results[i], errs[i] = run.Probe(t.Context(), name+p) })
+			}
+			wg.Wait()
+			run.Close()
+			d.check(t)
+			for i, p := range tenants {
+				if errs[i] != nil {
+					t.Fatalf("%s: %v", p, errs[i])
+				}
+				if res := results[i]; !slices.Equal(res.Thumbprints, []string{want}) || !res.DiscoveryVerified || res.Hosts[0].Handshakes != handshakes {
+					t.Errorf("%s: thumbprints %v from %d handshakes, discovery verified %v; want [%s] from %d, verified", p, res.Thumbprints, res.Hosts[0].Handshakes, res.DiscoveryVerified, want, handshakes)
+				}
+				if got := rec.protos(p + testidp.DiscoveryPath); !slices.Equal(got, []int{2}) {
+					t.Errorf("%s: requests over HTTP/%v, want one over HTTP/2", p, got)
+				}
+			}
+			if got := d.count(name + ":443"); got != handshakes {
+				t.Errorf("%d connections for %d Urls at once, want %d: one discovery connection, %d more handshakes", got, len(tenants), handshakes, handshakes-1)
+			}
+			if got := srv.Handshakes() - before; got != handshakes {
+				t.Errorf("server saw %d handshakes, want %d", got, handshakes)
+			}
+		})
+	}
+}
+
+// TestRunHTTP2RedirectAndClose: over a shared connection, a redirect is
+// followed (over HTTP/1.1, as every redirect hop goes on a connection of
+// its own), and a connection the server closed while it was idle is
+// replaced: every Url gets its document.
+func TestRunHTTP2RedirectAndClose(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	const name = "idp.example.test"
+	docs := anyPathIssuerOwnHost()
+	rec := &protoRecorder{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/moved"); ok {
+			r.URL.Path = rest
+			docs.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/old/") {
+			http.Redirect(w, r, "/moved"+r.URL.Path, http.StatusFound)
+			return
+		}
+		docs.ServeHTTP(w, r)
+	})}
+	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, name), k.int1)}, HTTP2: true, Handler: rec})
+	d := newRecordingDialer(map[string]string{name + ":443": srv.Host()})
+	run := thumbprint.New(thumbprint.Options{Handshakes: 1, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).NewRun()
+	probeEach(t, run, []string{name + "/id/A", name + "/old/B"})
+	srv.CloseConnections()
+	probeEach(t, run, []string{name + "/id/C"})
+	run.Close()
+	d.check(t)
+	for path, want := range map[string][]int{
+		"/id/A" + testidp.DiscoveryPath:        {2},
+		"/old/B" + testidp.DiscoveryPath:       {2, 1}, // over the shared connection, then again on HTTP/1.1, which follows
+		"/moved/old/B" + testidp.DiscoveryPath: {1},
+		"/id/C" + testidp.DiscoveryPath:        {2},
+	} {
+		if got := rec.protos(path); !slices.Equal(got, want) {
+			t.Errorf("%s: requests over HTTP/%v, want %v", path, got, want)
+		}
+	}
+	// The shared connection, the redirected request's two (its first
+	// request and the hop), the TLS 1.2 check, and the connection that
+	// replaced the closed one.
+	if got := d.count(name + ":443"); got != 5 {
+		t.Errorf("%d connections, want 5", got)
+	}
+}
+
+// TestRunHTTP2KeepsHostBound: a shared connection holds its host's slot
+// only while it carries requests; parked, it is closed for another host
+// waiting for a slot (PROBE_CONCURRENCY), as any idle connection is.
+func TestRunHTTP2KeepsHostBound(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	names := []string{"a.example.test", "b.example.test"}
+	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, names...), k.int1)}, HTTP2: true, Handler: anyPathIssuerOwnHost()})
+	d := newRecordingDialer(map[string]string{names[0] + ":443": srv.Host(), names[1] + ":443": srv.Host()})
+	run := thumbprint.New(thumbprint.Options{Handshakes: 1, Concurrency: 1, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).NewRun()
+	probeEach(t, run, []string{names[0] + "/id/A", names[1] + "/id/A", names[0] + "/id/B"})
+	run.Close()
+	d.check(t)
+	if d.maxHosts != 1 {
+		t.Errorf("%d hosts had connections open at once, want 1 (PROBE_CONCURRENCY)", d.maxHosts)
+	}
+}
