@@ -45,7 +45,8 @@ type options struct {
 	org                                             load // Accounts 0: none
 	orgSettings                                     []orgSetting
 	noFunction, noPeer, verbose                     bool
-	shardSize, shardConc                            int // the sharded run; shardSize 0: none
+	idpHTTP1                                        bool // identity providers speak HTTP/1.1 only
+	shardSize, shardConc                            int  // the sharded run; shardSize 0: none
 }
 
 // load is one world: accounts (1: the function's own; more: organisation
@@ -83,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rssRuns, "rss-runs", 3, "invocations (each in a new process) per one-account load for the peak RSS; the largest is reported")
 	fs.BoolVar(&o.noFunction, "no-function", false, "skip the function binary (build, size, cold start, RSS)")
 	fs.BoolVar(&o.noPeer, "no-peer", false, "skip the openssl procedure")
+	fs.BoolVar(&o.idpHTTP1, "idp-http1", false, "identity providers speak HTTP/1.1 only (by default they offer h2 too, as most on the Internet do, and a host's discoveries share one connection)")
 	fs.BoolVar(&o.verbose, "v", false, "profile the bootstrap's organisation run (the same build with -tags benchprofile: its figures include the profiler's small cost) and print the top entries of its CPU and allocation profiles")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "with -v, where the pprof files and the profiled binary go (default: a temporary directory, removed at the end)")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "stop everything after this long")

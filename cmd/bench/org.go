@@ -72,7 +72,7 @@ func (b *bench) benchOrg(ctx context.Context) (*orgResults, error) {
 	start := time.Now()
 	w, err := fleet.StartOrg(ctx, b.moto, b.root, fleet.OrgSpec{
 		Members:    l.Accounts,
-		Fleet:      fleet.Spec{Providers: l.Providers, Hosts: l.Hosts, RTT: b.o.rtt, Drifted: fleet.LastHost(l.Hosts)},
+		Fleet:      fleet.Spec{Providers: l.Providers, Hosts: l.Hosts, RTT: b.o.rtt, Drifted: fleet.LastHost(l.Hosts), HTTP1: b.o.idpHTTP1},
 		AWSLatency: b.o.awsLatency,
 		Parallel:   orgCreateParallel,
 	})

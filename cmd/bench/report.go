@@ -143,7 +143,11 @@ func printResults(out io.Writer, r *results) {
 	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	p("thumbprint-drift bench, %s (took %s)", r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
 	p("machine: %s/%s, %d cores (runtime.NumCPU), %s; AWS: moto_server on loopback", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
-	p("network: each identity provider behind a loopback forwarder, R = %s per round trip (connect 1 R, then R/2 each way per chunk)", rtt)
+	proto := "HTTP/2 (ALPN h2; http/1.1 too): a host's discoveries share one connection"
+	if o.idpHTTP1 {
+		proto = "HTTP/1.1 only (-idp-http1): a host's discoveries go one at a time per connection"
+	}
+	p("network: each identity provider behind a loopback forwarder, R = %s per round trip (connect 1 R, then R/2 each way per chunk); identity providers speak %s", rtt, proto)
 	p("probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), a further Url of a host G = %d R (GET on a kept connection, when one is idle), handshake S = %d R (TCP 1, TLS 1.3 1; the TLS 1.2 check too), K = %d handshakes per host, the discovery's and the TLS 1.2 check's among them", fleet.DiscoveryRTT, fleet.ReuseRTT, fleet.HandshakeRTT, o.handshakes)
 	p("  %s\n", fleet.LimitFormula)
 

@@ -118,7 +118,7 @@ func (b *bench) benchLoad(ctx context.Context, l load) error {
 	if err := b.moto.Reset(ctx); err != nil {
 		return err
 	}
-	f, err := fleet.Start(b.root, fleet.Spec{Providers: l.Providers, Hosts: l.Hosts, RTT: b.o.rtt, Drifted: fleet.EveryFifth})
+	f, err := fleet.Start(b.root, fleet.Spec{Providers: l.Providers, Hosts: l.Hosts, RTT: b.o.rtt, Drifted: fleet.EveryFifth, HTTP1: b.o.idpHTTP1})
 	if err != nil {
 		return err
 	}
