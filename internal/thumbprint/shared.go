@@ -181,6 +181,9 @@ func (r *Run) fetchShared(ctx context.Context, t target, sc *sharedConn, reused 
 	defer func() { err = overTime(caller, ctx, err) }()
 	req, err := discoveryRequest(ctx, t.discoveryURL)
 	if err != nil {
+		if reused {
+			sc.cc.Release() // the slot share reserved
+		}
 		return fetched{}, errorf(KindBadURL, "%v", err)
 	}
 	resp, err := sc.cc.RoundTrip(req)

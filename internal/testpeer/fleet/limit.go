@@ -25,9 +25,10 @@ import (
 //   - discovery (fetchDiscovery) on a new connection: TCP connect 1, TLS 1.3
 //     handshake 1 (ClientHello with key share; the server's whole flight),
 //     GET and response 1 (the request leaves with the client's Finished) = 3;
-//   - a further discovery to the same host, over a connection an earlier one
-//     finished with (kept alive, handed on to the next request for the
-//     host): GET and response = 1;
+//   - a further discovery to the same host, over its HTTP/2 connection
+//     (once open; the requests that come while it is opened wait for it), or
+//     over an HTTP/1.1 connection an earlier one finished with (kept alive,
+//     handed on to the next request for the host): GET and response = 1;
 //   - handshake (probeHost): a new connection each: TCP connect 1, TLS 1.3
 //     handshake 1, closed as soon as the client's Finished is sent = 2; the
 //     TLS 1.2 check costs the same (TCP 1, then it hangs up as soon as the
@@ -136,8 +137,9 @@ var ProbeConcurrency = config.Default().ProbeConcurrency
 // LimitFormula is printed with the results, so the figure can be checked by
 // hand, with what its terms and the schedule (SimulateRTT) mean.
 var LimitFormula = fmt.Sprintf(`discoveries are per distinct provider Url (U), handshakes per distinct host (H): the run cache probes each host once;
-  a host's further Urls reuse its discovery connections (HTTP keep-alive): a further Url is a GET on a kept connection, G = %d R, when one is idle
-  (when every one is busy, a wait of at most 1 R for one carrying a GET, then G; D while they are still dialing); a host's handshakes and TLS 1.2 check run beside its discovery, hosts Pc = %d at once (PROBE_CONCURRENCY),
+  a host's further Urls reuse its discovery connection: over HTTP/2 (ALPN h2, the hosts' default here) a further Url is a GET on it, G = %d R, at once, however many are in flight,
+  after waiting for it while it is opened; over HTTP/1.1 (-idp-http1), on a kept connection when one is idle (when every one is busy, a wait of at most 1 R
+  for one carrying a GET, then G; D while they are still dialing); a host's handshakes and TLS 1.2 check run beside its discovery, hosts Pc = %d at once (PROBE_CONCURRENCY),
   at most M = %d connections per host (idle ones included); IAM reads (C at once) do not wait for probes
   limit = max(List + ceil(H/min(Pc,H)) x T x R, IAM alone), T = max(D, S) + ceil((n + max(K-1, 1) - M)/M) x G when n + max(K-1, 1) > M, else max(D, S),
   n = ceil(U/H); IAM alone = List and P Gets, C at once, nothing else running
