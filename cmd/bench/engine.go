@@ -38,6 +38,9 @@ type engineResult struct {
 	Took, IAMGet, ProbeAvg, CPU, ListLone, IAMAlone time.Duration
 	Counts                                          map[drift.Outcome]int
 	DDBReads, DDBWrites, DDBTransacts               int // the state table's BatchGetItem, UpdateItem and TransactWriteItems calls
+	// Ratios are measured / limit of every timed run of the load and
+	// concurrency when this one is their median (medianRun); nil for one run.
+	Ratios []float64
 }
 
 // Limit is the fastest the run can be: List, then probing and IAM reads side by side.

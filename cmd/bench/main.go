@@ -39,6 +39,7 @@ type options struct {
 	rtt, awsLatency, timeout                        time.Duration
 	handshakes, peerProviders, coldSamples, rssRuns int
 	hsRounds                                        int // rounds of the handshake comparison
+	engineRuns                                      int // timed engine runs per load and concurrency
 	profileDir                                      string
 	conc                                            []int
 	loads                                           []load
@@ -71,6 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.rtt, "rtt", 50*time.Millisecond, "round trip time the forwarders add in front of each identity provider")
 	fs.DurationVar(&o.awsLatency, "aws-latency", 50*time.Millisecond, "time a forwarder adds to each IAM and STS call of the organisation scenario")
 	fs.IntVar(&o.handshakes, "handshakes", def.ProbeHandshakes, "TLS handshakes per host (PROBE_HANDSHAKES), 1 to 5")
+	fs.IntVar(&o.engineRuns, "engine-runs", 3, "timed runs of the engine per one-account load and concurrency (after its warm-up run); the table shows the run with the median measured / limit, and the line under it every run's")
 	fs.IntVar(&o.hsRounds, "hs-rounds", 5, "rounds of the handshake comparison over load 100x20 at concurrency 8: one run at -handshakes and one at PROBE_HANDSHAKES=1 each, in alternating order (0 skips it)")
 	fs.StringVar(&conc, "conc", "1,8,32", "engine concurrencies of the one-account loads, comma-separated")
 	fs.StringVar(&loads, "loads", "100x20,100x100", "one-account loads as PROVIDERSxHOSTS, comma-separated")
@@ -139,6 +141,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		{o.coldSamples < 1 || o.coldSamples > 200, "-cold-samples: want 1 to 200"},
 		{o.rssRuns < 0 || o.rssRuns > 20, "-rss-runs: want 0 to 20"},
 		{o.hsRounds < 0 || o.hsRounds > 50, "-hs-rounds: want 0 to 50"},
+		{o.engineRuns < 1 || o.engineRuns > 50, "-engine-runs: want 1 to 50"},
 		{o.peerProviders < 0, "-peer-providers: want 0 or more"},
 		{o.shardSize != 0 && (o.shardSize < config.MinShardSize || o.shardSize > config.MaxShardSize), "-shard-size: want 0 or 10 to 10000"},
 		{o.shardConc < 1 || o.shardConc > 64, "-shard-conc: want 1 to 64"},

@@ -167,6 +167,9 @@ func printResults(out io.Writer, r *results) {
 			if base := r.engineAt(headlineLoad.Name(), e.Conc); e.DDBReads+e.DDBWrites+e.DDBTransacts > 0 && base != nil {
 				p("  state cost, %s C%d: %d BatchGetItem, %d UpdateItem, %d TransactWriteItems, %+.0f ms over the stateless run", e.Load, e.Conc, e.DDBReads, e.DDBWrites, e.DDBTransacts, ms(e.Took-base.Took))
 			}
+			if len(e.Ratios) > 1 {
+				p("  runs of %s C%d, measured / limit each (the table shows the median): %s", e.Load, e.Conc, joinNums(e.Ratios))
+			}
 			p("  limit of %s C%d: max(List %.1f ms + probing %s, IAM alone %s)", e.Load, e.Conc, ms(e.ListLone), secs(time.Duration(e.LimitRTT)*rtt), secs(e.IAMAlone))
 			p("  floor of %s C%d, each probe after its provider's Get (an ignored provider's identity provider is never contacted): max(limit, IAM alone + the last provider's probe %s) = %s; measured / floor %.2f",
 				e.Load, e.Conc, secs(time.Duration(fleet.AfterGetRTT(e.Shape))*rtt), secs(e.Floor(rtt)), e.Took.Seconds()/e.Floor(rtt).Seconds())
@@ -361,4 +364,13 @@ func printOrg(out io.Writer, r *results) {
 		}
 	}
 	p("")
+}
+
+// joinNums prints xs with two decimals, space-separated.
+func joinNums(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(parts, " ")
 }

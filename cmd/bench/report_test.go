@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/thumbprint-drift/thumbprint-drift/internal/testpeer/fleet"
 )
 
 func TestHandshakeRatio(t *testing.T) {
@@ -38,5 +40,44 @@ func TestHandshakeRatio(t *testing.T) {
 	invalid.handshakes[1].Problem = "checked 99 of 100 providers"
 	if got, _, _ := invalid.handshakeRatio(); got != 0 {
 		t.Errorf("a comparison with an invalid run gave %v", got)
+	}
+}
+
+// TestMedianRun: the table's run is the one with the median measured /
+// limit (the higher middle one for an even count) and carries every run's
+// ratio in run order; a run with a problem is what the table shows.
+func TestMedianRun(t *testing.T) {
+	t.Parallel()
+	const rtt = 50 * time.Millisecond
+	shape := fleet.Shape{Providers: 100, URLs: 100, Hosts: 20, Handshakes: 2, Concurrency: 8}
+	run := func(took time.Duration, problem string) engineResult {
+		return engineResult{Shape: shape, Took: took, IAMAlone: 200 * time.Millisecond, ListLone: 3 * time.Millisecond, Problem: problem}
+	}
+	for _, tt := range []struct {
+		name       string
+		runs       []engineResult
+		want       time.Duration
+		wantRatios []float64
+		problem    string
+	}{
+		{"one run", []engineResult{run(300*time.Millisecond, "")}, 300 * time.Millisecond, []float64{1.5}, ""},
+		{"three runs", []engineResult{run(320*time.Millisecond, ""), run(260*time.Millisecond, ""), run(280*time.Millisecond, "")}, 280 * time.Millisecond, []float64{1.6, 1.3, 1.4}, ""},
+		{"four runs: the higher middle one", []engineResult{run(260*time.Millisecond, ""), run(340*time.Millisecond, ""), run(280*time.Millisecond, ""), run(300*time.Millisecond, "")}, 300 * time.Millisecond, []float64{1.3, 1.7, 1.4, 1.5}, ""},
+		{"a problem", []engineResult{run(260*time.Millisecond, ""), run(280*time.Millisecond, "result not as seeded")}, 280 * time.Millisecond, nil, "result not as seeded"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := medianRun(tt.runs, rtt)
+			if got.Took != tt.want || got.Problem != tt.problem {
+				t.Errorf("median run took %s (problem %q), want %s (%q)", got.Took, got.Problem, tt.want, tt.problem)
+			}
+			if len(got.Ratios) != len(tt.wantRatios) {
+				t.Fatalf("ratios %v, want %v", got.Ratios, tt.wantRatios)
+			}
+			for i, r := range got.Ratios {
+				if math.Abs(r-tt.wantRatios[i]) > 1e-9 {
+					t.Errorf("ratios %v, want %v", got.Ratios, tt.wantRatios)
+				}
+			}
+		})
 	}
 }
