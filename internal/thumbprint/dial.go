@@ -75,9 +75,17 @@ var errChainRead = errors.New("thumbprint: chain read; handshake ended by the pr
 // with cfg. Every connection gets the context's deadline. A handshake that
 // cfg.VerifyConnection ends with errChainRead returns (nil, errChainRead).
 func (p *Prober) dialTLS(ctx context.Context, hostport string, cfg *tls.Config) (*tls.Conn, error) {
-	conn, err := p.dialTCP(ctx, hostport)
-	if err != nil {
-		return nil, err
+	return p.handshakeOver(ctx, nil, hostport, cfg)
+}
+
+// handshakeOver is dialTLS over conn, a TCP connection to hostport already
+// open (nil: one is opened).
+func (p *Prober) handshakeOver(ctx context.Context, conn net.Conn, hostport string, cfg *tls.Config) (*tls.Conn, error) {
+	if conn == nil {
+		var err error
+		if conn, err = p.dialTCP(ctx, hostport); err != nil {
+			return nil, err
+		}
 	}
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -58,20 +59,11 @@ type fetched struct {
 // A request goes over the host's HTTP/2 connection when it has one (see
 // shared.go), and waits for the one being opened.
 func (r *Run) fetchDiscovery(ctx context.Context, t target) (fetched, error) {
-	for waited := false; ; waited = true {
-		sc, wait, lead := r.h2.share(t.host, waited)
-		if sc != nil {
-			return r.overShared(ctx, t, sc, true)
-		}
-		if wait == nil {
-			return r.fetchHTTP1(ctx, t, lead, true)
-		}
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return fetched{}, ctx.Err()
-		}
+	sc, known, lead := r.h2.share(t.host)
+	if sc != nil {
+		return r.overShared(ctx, t, sc, true)
 	}
+	return r.fetchHTTP1(ctx, t, lead, true, known)
 }
 
 // overShared is fetchShared, then a redirect followed over HTTP/1.1
@@ -81,17 +73,20 @@ func (r *Run) overShared(ctx context.Context, t target, sc *sharedConn, reused b
 	f, err := r.fetchShared(ctx, t, sc, reused)
 	switch {
 	case errors.Is(err, errRedirected):
-		return r.fetchHTTP1(ctx, t, false, false)
+		return r.fetchHTTP1(ctx, t, false, false, nil)
 	case errors.Is(err, errSharedFailed):
-		return r.fetchHTTP1(ctx, t, false, true)
+		return r.fetchHTTP1(ctx, t, false, true, nil)
 	}
 	return f, err
 }
 
 // fetchHTTP1 is fetchDiscovery over a connection of the scheduler's: a new
 // one offering h2 when alpn is set (lead: the host's first, whose
-// protocol the host's other requests wait for), or one parked.
-func (r *Run) fetchHTTP1(ctx context.Context, t target, lead, alpn bool) (_ fetched, err error) {
+// protocol the host's other requests wait for), or one parked. When known
+// is not nil, the host's first connection is being opened: a new
+// connection of this request's is only connected (TCP) until that one's
+// protocol is known, and not used when it is h2 (preDial).
+func (r *Run) fetchHTTP1(ctx context.Context, t target, lead, alpn bool, known <-chan struct{}) (_ fetched, err error) {
 	if lead {
 		// Whatever happens, the host's requests waiting for its first
 		// connection go on (led is idempotent past the first call).
@@ -175,8 +170,22 @@ func (r *Run) fetchHTTP1(ctx context.Context, t target, lead, alpn bool) (_ fetc
 		}
 		if conn == nil {
 			offer := alpn && len(via) == 0
+			var raw net.Conn
+			if known != nil && len(via) == 0 {
+				if raw, err = r.preDial(ctx, t.host, known); err != nil {
+					return fetched{}, err
+				}
+				if raw == nil {
+					// The host speaks h2: its connection carries this
+					// request too, and this one's room is given back.
+					g.release()
+					handed = true
+					return r.fetchDiscovery(caller, t)
+				}
+				offer = offer && !r.h2.http1(t.host)
+			}
 			var sc *sharedConn
-			if conn, sc, err = r.dialDiscovery(ctx, addr, offer); err != nil {
+			if conn, sc, err = r.dialDiscovery(ctx, addr, offer, raw); err != nil {
 				return fetched{}, err
 			}
 			if sc != nil {
@@ -199,7 +208,7 @@ func (r *Run) fetchHTTP1(ctx context.Context, t target, lead, alpn bool) (_ fetc
 			// new one.
 			conn.Close()
 			g.redial()
-			if conn, err = r.dialHTTP(ctx, addr, false); err != nil {
+			if conn, err = r.dialHTTP(ctx, addr, false, nil); err != nil {
 				conn = nil
 				return fetched{}, err
 			}
@@ -331,8 +340,8 @@ func (c *httpConn) Close() error { return c.tc.Close() }
 
 // dialDiscovery opens a discovery connection to addr, offering h2 when
 // alpn is set: an HTTP/1.1 one, or a shared one when the server chose h2.
-func (r *Run) dialDiscovery(ctx context.Context, addr string, alpn bool) (*httpConn, *sharedConn, error) {
-	hc, err := r.dialHTTP(ctx, addr, alpn)
+func (r *Run) dialDiscovery(ctx context.Context, addr string, alpn bool, raw net.Conn) (*httpConn, *sharedConn, error) {
+	hc, err := r.dialHTTP(ctx, addr, alpn, raw)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -353,14 +362,15 @@ func (r *Run) dialDiscovery(ctx context.Context, addr string, alpn bool) (*httpC
 	return nil, &sharedConn{hc: hc, cc: cc}, nil
 }
 
-// dialHTTP opens a discovery connection to addr and verifies its chain,
-// offering h2 and http/1.1 through ALPN when alpn is set (none otherwise).
-func (r *Run) dialHTTP(ctx context.Context, addr string, alpn bool) (*httpConn, error) {
+// dialHTTP opens a discovery connection to addr (over raw, a TCP
+// connection already open, when not nil) and verifies its chain, offering
+// h2 and http/1.1 through ALPN when alpn is set (none otherwise).
+func (r *Run) dialHTTP(ctx context.Context, addr string, alpn bool, raw net.Conn) (*httpConn, error) {
 	cfg := probeConfig(addr, 0)
 	if alpn {
 		cfg.NextProtos = []string{"h2", "http/1.1"}
 	}
-	tc, err := r.p.dialTLS(ctx, addr, cfg)
+	tc, err := r.p.handshakeOver(ctx, raw, addr, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -62,11 +62,12 @@ func (s *h2State) host(name string) *h2Host {
 	return h
 }
 
-// share returns host's active connection with one request more on it, or
-// a channel to wait on (an h2 connection is being opened), or neither; lead
-// is true when the caller is to open the host's connection offering h2
-// (it must call led once it knows, or does not dial).
-func (s *h2State) share(host string, waited bool) (sc *sharedConn, wait <-chan struct{}, lead bool) {
+// share returns host's active connection with one request more on it; or,
+// while the host's first connection offering h2 is being opened, a channel
+// closed once its protocol is known; or neither. lead is true when the
+// caller is to open the host's connection offering h2 (it must call led
+// once it knows, or does not dial).
+func (s *h2State) share(host string) (sc *sharedConn, known <-chan struct{}, lead bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.host(host)
@@ -81,9 +82,6 @@ func (s *h2State) share(host string, waited bool) (sc *sharedConn, wait <-chan s
 		return nil, nil, false
 	}
 	if h.dialing != nil {
-		if waited {
-			return nil, nil, false
-		}
 		return nil, h.dialing, false
 	}
 	h.dialing = make(chan struct{})
@@ -107,6 +105,72 @@ func (s *h2State) led(host string, sc *sharedConn, http1 bool) {
 		close(h.dialing)
 		h.dialing = nil
 	}
+}
+
+// speaks reports whether host has an HTTP/2 connection taking requests.
+func (s *h2State) speaks(host string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.hosts[host]
+	return h != nil && h.active != nil && !h.active.broken
+}
+
+// http1 reports whether host answered h2 with HTTP/1.1 in this run.
+func (s *h2State) http1(host string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.hosts[host]
+	return h != nil && h.http1
+}
+
+// preDial is a request's new connection to host while the host's first
+// connection is being opened (known closes when its protocol is known):
+// the TCP connection, opened at once, which the request goes on over
+// (its TLS handshake) when the host turns out to speak HTTP/1.1, as it
+// would have without h2; or nil when the host speaks h2, before or after
+// the TCP connection is open (then closed, no TLS byte sent: the host sees
+// no handshake), and the request shares the host's connection.
+func (r *Run) preDial(ctx context.Context, host string, known <-chan struct{}) (net.Conn, error) {
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type dialed struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		c, err := r.p.dialTCP(dctx, host)
+		ch <- dialed{c, err}
+	}()
+	var d dialed
+	select {
+	case d = <-ch:
+		if d.err != nil {
+			return nil, d.err
+		}
+		select {
+		case <-known:
+		case <-ctx.Done():
+			d.c.Close()
+			return nil, ctx.Err()
+		}
+	case <-known:
+		if r.h2.speaks(host) {
+			cancel()
+			if d = <-ch; d.c != nil {
+				d.c.Close()
+			}
+			return nil, nil
+		}
+		if d = <-ch; d.err != nil {
+			return nil, d.err
+		}
+	}
+	if r.h2.speaks(host) {
+		d.c.Close()
+		return nil, nil
+	}
+	return d.c, nil
 }
 
 // adopt makes sc, opened or taken back from the scheduler with g, carry

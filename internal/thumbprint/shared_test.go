@@ -69,10 +69,10 @@ func (b *barrier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // requests of all its Urls at once over one connection: the server holds
 // every request until all five are in, which over HTTP/1.1 takes five
 // connections. Requests that come while that connection is being opened
-// wait for it rather than open their own. The host sees its discovery
-// connection and the probe's other handshakes, no more; every Url gets the
-// thumbprint the openssl procedure gives; nothing stays open once the Run
-// is closed.
+// open only a TCP connection until its protocol is known, then share it.
+// The host sees one TLS handshake for its discovery connection and the
+// probe's other handshakes, no more; every Url gets the thumbprint the
+// openssl procedure gives; nothing stays open once the Run is closed.
 func TestRunSharesHTTP2Connection(t *testing.T) {
 	t.Parallel()
 	k := newPKI(t)
@@ -109,11 +109,15 @@ func TestRunSharesHTTP2Connection(t *testing.T) {
 					t.Errorf("%s: requests over HTTP/%v, want one over HTTP/2", p, got)
 				}
 			}
-			if got := d.count(name + ":443"); got != handshakes {
-				t.Errorf("%d connections for %d Urls at once, want %d: one discovery connection, %d more handshakes", got, len(tenants), handshakes, handshakes-1)
-			}
+			// The requests that came while the discovery connection was
+			// being opened opened a TCP connection each, closed without a
+			// TLS byte once the host chose h2: the server sees no handshake
+			// of theirs.
 			if got := srv.Handshakes() - before; got != handshakes {
-				t.Errorf("server saw %d handshakes, want %d", got, handshakes)
+				t.Errorf("server saw %d handshakes for %d Urls at once, want %d: one discovery connection, %d more handshakes", got, len(tenants), handshakes, handshakes-1)
+			}
+			if got := d.count(name + ":443"); got < handshakes || got > handshakes+len(tenants)-1 {
+				t.Errorf("%d TCP connections, want %d to %d", got, handshakes, handshakes+len(tenants)-1)
 			}
 		})
 	}
@@ -181,5 +185,39 @@ func TestRunHTTP2KeepsHostBound(t *testing.T) {
 	d.check(t)
 	if d.maxHosts != 1 {
 		t.Errorf("%d hosts had connections open at once, want 1 (PROBE_CONCURRENCY)", d.maxHosts)
+	}
+}
+
+// TestRunHTTP1HostKeepsItsConnections: offered h2, a host that speaks
+// HTTP/1.1 only takes its Urls' requests at once over connections of their
+// own, as it did before h2 was offered: the requests that came while its
+// first connection was being opened go on over the TCP connections they
+// opened meanwhile (the server holds every request until all five are in).
+func TestRunHTTP1HostKeepsItsConnections(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	const name = "idp.example.test"
+	rec := &protoRecorder{h: newBarrier(len(tenants), anyPathIssuerOwnHost())}
+	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, name), k.int1)}, Handler: rec})
+	d := newRecordingDialer(map[string]string{name + ":443": srv.Host()})
+	run := thumbprint.New(thumbprint.Options{Handshakes: 2, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).NewRun()
+	errs := make([]error, len(tenants))
+	var wg sync.WaitGroup
+	for i, p := range tenants {
+		wg.Go(func() { _, errs[i] = run.Probe(t.Context(), name+p) })
+	}
+	wg.Wait()
+	run.Close()
+	d.check(t)
+	for i, p := range tenants {
+		if errs[i] != nil {
+			t.Errorf("%s: %v", p, errs[i])
+		}
+		if got := rec.protos(p + testidp.DiscoveryPath); !slices.Equal(got, []int{1}) {
+			t.Errorf("%s: requests over HTTP/%v, want one over HTTP/1.1", p, got)
+		}
+	}
+	if got, want := srv.Handshakes(), len(tenants)+1; got != want {
+		t.Errorf("server saw %d handshakes, want %d: a discovery connection per Url held at once, and the TLS 1.2 check", got, want)
 	}
 }
