@@ -329,30 +329,34 @@ func TestRunReusesTunnels(t *testing.T) {
 	t.Parallel()
 	k := newPKI(t)
 	const name = "idp.example.test"
-	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, name), k.int1)}, IssuerHost: name, Path: tenants[0], Paths: tenants[1:]})
-	px, err := testidp.StartProxy(testidp.ProxyOptions{Resolve: map[string]string{name + ":443": srv.Host()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { px.Close() })
-	run := thumbprint.New(thumbprint.Options{
-		RootCAs:     k.root.Pool(),
-		Proxy:       func(*url.URL) (*url.URL, error) { return px.URL(), nil },
-		DialContext: mapDial(nil), // the probe itself cannot resolve the name
-	}).NewRun()
-	defer run.Close()
-	var urls []string
-	for _, p := range tenants {
-		urls = append(urls, name+p)
-	}
-	for i, res := range probeEach(t, run, urls) {
-		if want := sha1Hex(k.int1.DER); !slices.Equal(res.Thumbprints, []string{want}) || !res.DiscoveryVerified {
-			t.Errorf("%s: thumbprints %v, discovery verified %v; want [%s], true", urls[i], res.Thumbprints, res.DiscoveryVerified, want)
-		}
-	}
-	target := name + ":443"
-	if got, want := px.Connects(), []string{target, target}; !slices.Equal(got, want) {
-		t.Errorf("CONNECTs %v, want %v (one discovery tunnel for %d Urls, the TLS 1.2 check)", got, want, len(urls))
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "server speaks http1.1", true: "server speaks h2"}[h2], func(t *testing.T) {
+			srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, name), k.int1)}, IssuerHost: name, Path: tenants[0], Paths: tenants[1:], HTTP2: h2})
+			px, err := testidp.StartProxy(testidp.ProxyOptions{Resolve: map[string]string{name + ":443": srv.Host()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { px.Close() })
+			run := thumbprint.New(thumbprint.Options{
+				RootCAs:     k.root.Pool(),
+				Proxy:       func(*url.URL) (*url.URL, error) { return px.URL(), nil },
+				DialContext: mapDial(nil), // the probe itself cannot resolve the name
+			}).NewRun()
+			defer run.Close()
+			var urls []string
+			for _, p := range tenants {
+				urls = append(urls, name+p)
+			}
+			for i, res := range probeEach(t, run, urls) {
+				if want := sha1Hex(k.int1.DER); !slices.Equal(res.Thumbprints, []string{want}) || !res.DiscoveryVerified {
+					t.Errorf("%s: thumbprints %v, discovery verified %v; want [%s], true", urls[i], res.Thumbprints, res.DiscoveryVerified, want)
+				}
+			}
+			target := name + ":443"
+			if got, want := px.Connects(), []string{target, target}; !slices.Equal(got, want) {
+				t.Errorf("CONNECTs %v, want %v (one discovery tunnel for %d Urls, the TLS 1.2 check)", got, want, len(urls))
+			}
+		})
 	}
 }
 
