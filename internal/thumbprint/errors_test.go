@@ -71,15 +71,28 @@ func closedPort(t *testing.T) string {
 
 func TestProbeErrors(t *testing.T) {
 	t.Parallel()
+	for name, h2 := range servesH2 {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testProbeErrors(t, h2)
+		})
+	}
+}
+
+// servesH2 names the test identity providers' protocols: HTTP/1.1 only, or
+// h2 offered too (the probe's discovery then goes over HTTP/2).
+var servesH2 = map[string]bool{"server speaks http1.1": false, "server speaks h2": true}
+
+func testProbeErrors(t *testing.T, h2 bool) {
 	k := newPKI(t)
 	chain := testidp.Chain(leaf(t, k.int1, "127.0.0.1"), k.int1)
 	chains := []tls.Certificate{chain}
 	serve := func(t *testing.T, h http.Handler) string {
-		return startServer(t, testidp.ServerOptions{Chains: chains, Handler: h}).URL()
+		return startServer(t, testidp.ServerOptions{Chains: chains, Handler: h, HTTP2: h2}).URL()
 	}
 	// issuerWithJWKSAt serves a good document whose jwks_uri is on hostport.
 	issuerWithJWKSAt := func(t *testing.T, hostport string) string {
-		return startServer(t, testidp.ServerOptions{Chains: chains, JWKSURI: "https://" + hostport + "/keys"}).URL()
+		return startServer(t, testidp.ServerOptions{Chains: chains, JWKSURI: "https://" + hostport + "/keys", HTTP2: h2}).URL()
 	}
 	big := strings.Repeat(" ", 1<<20)
 
@@ -94,7 +107,7 @@ func TestProbeErrors(t *testing.T) {
 	silent := func(t *testing.T, _ *thumbprint.Options) string { return startPeer(t, testidp.Silent).Host() }
 	hangup := func(t *testing.T, _ *thumbprint.Options) string { return startPeer(t, testidp.Hangup).Host() }
 	drip := func(t *testing.T) *testidp.Server {
-		return startServer(t, testidp.ServerOptions{Chains: chains, WriteInterval: time.Second})
+		return startServer(t, testidp.ServerOptions{Chains: chains, WriteInterval: time.Second, HTTP2: h2})
 	}
 
 	tests := []struct {
@@ -258,6 +271,15 @@ func TestProbeErrors(t *testing.T) {
 // TestProbeLimits: the edges that must still succeed.
 func TestProbeLimits(t *testing.T) {
 	t.Parallel()
+	for name, h2 := range servesH2 {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testProbeLimits(t, h2)
+		})
+	}
+}
+
+func testProbeLimits(t *testing.T, h2 bool) {
 	k := newPKI(t)
 	chains := []tls.Certificate{testidp.Chain(leaf(t, k.int1, "127.0.0.1"), k.int1)}
 	exactly := func(host string) string {
@@ -274,7 +296,7 @@ func TestProbeLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := startServer(t, testidp.ServerOptions{Chains: chains, Handler: tt.handler})
+			srv := startServer(t, testidp.ServerOptions{Chains: chains, Handler: tt.handler, HTTP2: h2})
 			res, err := thumbprint.New(thumbprint.Options{RootCAs: k.root.Pool(), Proxy: direct}).Probe(t.Context(), srv.URL())
 			if err != nil {
 				t.Fatal(err)
