@@ -332,41 +332,50 @@ func TestProbeAlternatingChains(t *testing.T) {
 		{5, 5, 2},
 	}
 	for _, tt := range tests {
-		t.Run(strings.Repeat("handshake ", tt.handshakes), func(t *testing.T) {
-			srv := startServer(t, testidp.ServerOptions{Chains: chains})
-			p := thumbprint.New(thumbprint.Options{Handshakes: tt.handshakes, RootCAs: roots, Proxy: direct})
-			res, err := p.Probe(t.Context(), srv.URL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := res.Hosts[0]
-			if h.Handshakes != tt.counted || len(h.Chains) != tt.chains {
-				t.Fatalf("%d handshakes, %d chains; want %d, %d", h.Handshakes, len(h.Chains), tt.counted, tt.chains)
-			}
-			// The discovery request's handshake is one of the handshakes; the
-			// TLS 1.2 check and the others run at once, so which of them gets
-			// which chain varies. Thumbprints follow the order of the chains.
-			var seen []string
-			for _, c := range h.Chains {
-				seen = append(seen, c.Thumbprint)
-				if !c.Verified {
-					t.Errorf("chain %s: %s", c.Thumbprint, c.VerifyError)
-				}
-			}
-			if !slices.Equal(res.Thumbprints, seen) {
-				t.Errorf("Thumbprints = %v, want the order seen %v", res.Thumbprints, seen)
-			}
-			for _, tp := range res.Thumbprints {
-				if !slices.Contains(want, tp) {
-					t.Errorf("thumbprint %s is not one of %v", tp, want)
-				}
-			}
-			if got := srv.Handshakes(); got != tt.counted {
-				t.Errorf("server saw %d handshakes, want %d (the discovery's and the TLS 1.2 check's among them)", got, tt.counted)
-			}
-			if !h.AcceptsTLS12 || res.ThumbprintEnforced {
-				t.Errorf("accepts TLS 1.2 %v (%s), thumbprint enforced %v; want true, false", h.AcceptsTLS12, h.TLS12Error, res.ThumbprintEnforced)
-			}
-		})
+		for name, h2 := range servesH2 {
+			t.Run(strings.Repeat("handshake ", tt.handshakes)+name, func(t *testing.T) {
+				testAlternation(t, tt.handshakes, tt.counted, tt.chains, h2, chains, roots, want)
+			})
+		}
+	}
+}
+
+// testAlternation probes a server alternating between chains, serving h2
+// or not, with handshakes handshakes: the server sees counted, the result
+// holds chains distinct chains, each verified, their thumbprints among want.
+func testAlternation(t *testing.T, handshakes, counted, nchains int, h2 bool, chains []tls.Certificate, roots *x509.CertPool, want []string) {
+	srv := startServer(t, testidp.ServerOptions{Chains: chains, HTTP2: h2})
+	p := thumbprint.New(thumbprint.Options{Handshakes: handshakes, RootCAs: roots, Proxy: direct})
+	res, err := p.Probe(t.Context(), srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := res.Hosts[0]
+	if h.Handshakes != counted || len(h.Chains) != nchains {
+		t.Fatalf("%d handshakes, %d chains; want %d, %d", h.Handshakes, len(h.Chains), counted, nchains)
+	}
+	// The discovery request's handshake is one of the handshakes; the
+	// TLS 1.2 check and the others run at once, so which of them gets
+	// which chain varies. Thumbprints follow the order of the chains.
+	var seen []string
+	for _, c := range h.Chains {
+		seen = append(seen, c.Thumbprint)
+		if !c.Verified {
+			t.Errorf("chain %s: %s", c.Thumbprint, c.VerifyError)
+		}
+	}
+	if !slices.Equal(res.Thumbprints, seen) {
+		t.Errorf("Thumbprints = %v, want the order seen %v", res.Thumbprints, seen)
+	}
+	for _, tp := range res.Thumbprints {
+		if !slices.Contains(want, tp) {
+			t.Errorf("thumbprint %s is not one of %v", tp, want)
+		}
+	}
+	if got := srv.Handshakes(); got != counted {
+		t.Errorf("server saw %d handshakes, want %d (the discovery's and the TLS 1.2 check's among them)", got, counted)
+	}
+	if !h.AcceptsTLS12 || res.ThumbprintEnforced {
+		t.Errorf("accepts TLS 1.2 %v (%s), thumbprint enforced %v; want true, false", h.AcceptsTLS12, h.TLS12Error, res.ThumbprintEnforced)
 	}
 }
