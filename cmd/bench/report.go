@@ -148,7 +148,7 @@ func printResults(out io.Writer, r *results) {
 		proto = "HTTP/1.1 only (-idp-http1): a host's discoveries go one at a time per connection"
 	}
 	p("network: each identity provider behind a loopback forwarder, R = %s per round trip (connect 1 R, then R/2 each way per chunk); identity providers speak %s", rtt, proto)
-	p("probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), a further Url of a host G = %d R (GET on a kept connection, when one is idle), handshake S = %d R (TCP 1, TLS 1.3 1; the TLS 1.2 check too), K = %d handshakes per host, the discovery's and the TLS 1.2 check's among them", fleet.DiscoveryRTT, fleet.ReuseRTT, fleet.HandshakeRTT, o.handshakes)
+	p("probe cost (internal/thumbprint): discovery D = %d R (new connection: TCP 1, TLS 1.3 1, GET 1), a further Url of a host G = %d R (GET on its HTTP/2 connection, or on a kept HTTP/1.1 one when one is idle), handshake S = %d R (TCP 1, TLS 1.3 1; the TLS 1.2 check too), K = %d handshakes per host, the discovery's and the TLS 1.2 check's among them", fleet.DiscoveryRTT, fleet.ReuseRTT, fleet.HandshakeRTT, o.handshakes)
 	p("  %s\n", fleet.LimitFormula)
 
 	if len(r.engine) > 0 {
@@ -177,7 +177,8 @@ func printResults(out io.Writer, r *results) {
 		p("  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider\n"+
 			"  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores;\n"+
 			"  TLS conns = what the hosts saw; want = the fewest: per host one discovery connection, reused by its further Urls (G), and the probe's handshakes;\n"+
-			"  TLS per host = TLS conns / H: a further Url adds a connection only when its discovery goes out while the host's others are dialing (or each has a discovery waiting for it already)\n", runtime.NumCPU())
+			"  TLS per host = TLS conns / H: over HTTP/2 a further Url adds none (one read while the host's first connection opens connects TCP only, closed unused);\n"+
+			"  over HTTP/1.1, one when its discovery goes out while the host's others are dialing (or each has a discovery waiting for it already)\n", runtime.NumCPU())
 	}
 	printHandshakes(out, r)
 
