@@ -34,6 +34,7 @@ var headlineLoad = load{Accounts: 1, Providers: 100, Hosts: 20}
 type engineResult struct {
 	Load, Problem                                   string
 	Conc, K, LimitRTT, SimRTT, Handshakes, WantHS   int // K: PROBE_HANDSHAKES; Handshakes: TLS connections the hosts saw
+	Connects                                        int // TCP connections the hosts accepted (TLS ones and those closed before any)
 	Shape                                           fleet.Shape
 	Took, IAMGet, ProbeAvg, CPU, ListLone, IAMAlone time.Duration
 	Counts                                          map[drift.Outcome]int
@@ -113,7 +114,7 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc, k i
 	rctx, cancel := context.WithTimeout(ctx, engineRunLimit)
 	defer cancel()
 	meter.Reset()
-	before := f.Handshakes()
+	before, connects := f.Handshakes(), f.Connects()
 	cpu := testpeer.SelfCPUTime()
 	start := time.Now()
 	rep, err := svc.Run(rctx, drift.Request{})
@@ -125,7 +126,7 @@ func (b *bench) engineRun(ctx context.Context, f *fleet.Fleet, l load, conc, k i
 	r := engineResult{
 		Load: l.Name(), Conc: conc, K: k, Shape: s, LimitRTT: fleet.LimitRTT(s), SimRTT: fleet.SimulateRTT(fleet.JobsOf(arns), fleet.ProbeConcurrency, s.Handshakes),
 		ListLone: listLone, IAMAlone: iamAlone,
-		Took: took, Handshakes: f.Handshakes() - before, WantHS: fleet.WantTLS(s.URLs, s.Hosts, k), ProbeAvg: probes.Mean(), CPU: cpu,
+		Took: took, Handshakes: f.Handshakes() - before, Connects: f.Connects() - connects, WantHS: fleet.WantTLS(s.URLs, s.Hosts, k), ProbeAvg: probes.Mean(), CPU: cpu,
 	}
 	calls := meter.Calls()
 	r.DDBReads, r.DDBWrites = calls[testpeer.Op{Service: "DynamoDB", Operation: "BatchGetItem"}].N, calls[testpeer.Op{Service: "DynamoDB", Operation: "UpdateItem"}].N

@@ -154,13 +154,13 @@ func printResults(out io.Writer, r *results) {
 	if len(r.engine) > 0 {
 		p("engine in-process (real IAM client to moto_server, real prober, mode report; one untimed warm-up run per load):")
 		tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "load\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tIAM get\tprobe mean (ideal)\tCPU\tTLS conns (want)\tTLS per host\toutcomes")
+		fmt.Fprintln(tw, "load\tC\tlimit\tmodel\tmeasured\tmeasured/limit\tIAM get\tprobe mean (ideal)\tCPU\tTLS conns (want)\tTLS per host\tTCP conns\toutcomes")
 		for _, e := range r.engine {
 			s := e.Shape
 			ideal := time.Duration(fleet.IdealRTT(s)) * rtt / time.Duration(max(s.Providers, 1))
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2f\t%.1f ms\t%.0f ms (%.0f)\t%.0f%%\t%d (%d)\t%.2f\t%s\n", e.Load, e.Conc,
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2f\t%.1f ms\t%.0f ms (%.0f)\t%.0f%%\t%d (%d)\t%.2f\t%d\t%s\n", e.Load, e.Conc,
 				secs(e.Limit(rtt)), secs(time.Duration(e.SimRTT)*rtt), secs(e.Took), e.Ratio(rtt), ms(e.IAMGet), ms(e.ProbeAvg), ms(ideal),
-				100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, e.TLSPerHost(), outcomes(e.Counts, e.Problem))
+				100*e.CPU.Seconds()/e.Took.Seconds()/float64(runtime.NumCPU()), e.Handshakes, e.WantHS, e.TLSPerHost(), e.Connects, outcomes(e.Counts, e.Problem))
 		}
 		tw.Flush()
 		for _, e := range r.engine {
@@ -178,7 +178,8 @@ func printResults(out io.Writer, r *results) {
 			"  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores;\n"+
 			"  TLS conns = what the hosts saw; want = the fewest: per host one discovery connection, reused by its further Urls (G), and the probe's handshakes;\n"+
 			"  TLS per host = TLS conns / H: over HTTP/2 a further Url adds none (one read while the host's first connection opens connects TCP only, closed unused);\n"+
-			"  over HTTP/1.1, one when its discovery goes out while the host's others are dialing (or each has a discovery waiting for it already)\n", runtime.NumCPU())
+			"  over HTTP/1.1, one when its discovery goes out while the host's others are dialing (or each has a discovery waiting for it already);\n"+
+			"  TCP conns = the connections the hosts accepted: the TLS ones and those closed before any TLS byte\n", runtime.NumCPU())
 	}
 	printHandshakes(out, r)
 

@@ -151,6 +151,17 @@ func (f *Fleet) Handshakes() int {
 	return n
 }
 
+// Connects is the TCP connections the hosts' forwarders have accepted so
+// far: TLS handshakes and connections closed before any (Handshakes counts
+// the former).
+func (f *Fleet) Connects() int {
+	n := 0
+	for _, h := range f.Hosts {
+		n += h.Net.Accepted()
+	}
+	return n
+}
+
 // Seed creates every provider of the fleet in each account through moto
 // (parallel calls at a time), drifted ones with a random stale thumbprint,
 // and returns their ARNs, arns[account][provider].
