@@ -221,3 +221,48 @@ func TestRunHTTP1HostKeepsItsConnections(t *testing.T) {
 		t.Errorf("server saw %d handshakes, want %d: a discovery connection per Url held at once, and the TLS 1.2 check", got, want)
 	}
 }
+
+// TestRunHTTP2ManyHostsAtOnce: more h2 hosts than PROBE_CONCURRENCY, each
+// with several Urls, all probed at once: every Url gets its document, no
+// more hosts than the bound have connections open at once, each host sees
+// one TLS handshake per probe handshake, and nothing stays open.
+func TestRunHTTP2ManyHostsAtOnce(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	const hosts, urls, conc = 6, 3, 2
+	var names []string
+	to := map[string]string{}
+	for i := range hosts {
+		names = append(names, fmt.Sprintf("h%d.example.test", i))
+	}
+	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, names...), k.int1)}, HTTP2: true, Handler: anyPathIssuerOwnHost()})
+	for _, n := range names {
+		to[n+":443"] = srv.Host()
+	}
+	d := newRecordingDialer(to)
+	run := thumbprint.New(thumbprint.Options{Handshakes: 2, Concurrency: conc, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).NewRun()
+	var wg sync.WaitGroup
+	errs := make(chan error, hosts*urls)
+	for _, n := range names {
+		for j := range urls {
+			wg.Go(func() {
+				if _, err := run.Probe(t.Context(), fmt.Sprintf("%s/id/%d", n, j)); err != nil {
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	run.Close()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	d.check(t)
+	if d.maxHosts > conc {
+		t.Errorf("%d hosts had connections open at once, want at most %d", d.maxHosts, conc)
+	}
+	if got, want := srv.Handshakes(), hosts*2; got != want {
+		t.Errorf("server saw %d TLS handshakes for %d hosts, want %d", got, hosts, want)
+	}
+}
