@@ -176,13 +176,11 @@ func (r *Run) fetchHTTP1(ctx context.Context, t target, lead, alpn bool, known <
 					return fetched{}, err
 				}
 				if raw == nil {
-					// The host speaks h2: its connection carries this
-					// request too, and this one's room is given back.
-					g.release()
 					handed = true
-					return r.fetchDiscovery(caller, t)
+					return r.joinShared(caller, t, g)
 				}
-				offer = offer && !r.h2.http1(t.host)
+				_, http1 := r.h2.proto(t.host)
+				offer = offer && !http1
 			}
 			var sc *sharedConn
 			if conn, sc, err = r.dialDiscovery(ctx, addr, offer, raw); err != nil {

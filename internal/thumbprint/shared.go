@@ -40,6 +40,7 @@ type h2Host struct {
 	active  *sharedConn   // the connection taking more requests
 	dialing chan struct{} // while a connection offering h2 is opened and none is active: closed when it is known
 	http1   bool          // the host answered h2 with HTTP/1.1: not offered again
+	h2      bool          // the host chose h2 on a connection of the run
 }
 
 // h2State is a Run's HTTP/2 connections, per host.
@@ -95,8 +96,11 @@ func (s *h2State) led(host string, sc *sharedConn, http1 bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.host(host)
-	if sc != nil && h.active == nil && !sc.broken {
-		h.active = sc
+	if sc != nil {
+		h.h2 = true
+		if h.active == nil && !sc.broken {
+			h.active = sc
+		}
 	}
 	if http1 {
 		h.http1 = true
@@ -107,20 +111,56 @@ func (s *h2State) led(host string, sc *sharedConn, http1 bool) {
 	}
 }
 
-// speaks reports whether host has an HTTP/2 connection taking requests.
-func (s *h2State) speaks(host string) bool {
+// proto reports whether host chose h2 on a connection of this run, and
+// whether it answered h2 with HTTP/1.1.
+func (s *h2State) proto(host string) (h2, http1 bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := s.hosts[host]
-	return h != nil && h.active != nil && !h.active.broken
+	if h := s.hosts[host]; h != nil {
+		return h.h2, h.http1
+	}
+	return false, false
 }
 
-// http1 reports whether host answered h2 with HTTP/1.1 in this run.
-func (s *h2State) http1(host string) bool {
+// take returns host's active connection with one request more on it, or
+// nil.
+func (s *h2State) take(host string) *sharedConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := s.hosts[host]
-	return h != nil && h.http1
+	if h := s.hosts[host]; h != nil && h.active != nil && !h.active.broken && h.active.cc.Reserve() == nil {
+		h.active.refs++
+		return h.active
+	}
+	return nil
+}
+
+// joinShared sends a request that opened a TCP connection while its host's
+// first connection was opened, and closed it when the host chose h2, over
+// the host's HTTP/2 connection: the active one, or the one parked since
+// (taken back while g, the request's room, is still held, so that the
+// scheduler cannot close it for another host meanwhile); else as any
+// request.
+func (r *Run) joinShared(ctx context.Context, t target, g *grant) (fetched, error) {
+	if sc := r.h2.take(t.host); sc != nil {
+		g.release()
+		return r.overShared(ctx, t, sc, true)
+	}
+	g2, idle, err := r.sched.acquireConn(ctx, t.host)
+	g.release()
+	if err != nil {
+		return fetched{}, err
+	}
+	if sc, ok := idle.(*sharedConn); ok {
+		r.h2.adopt(sc, g2)
+		r.h2.led(t.host, sc, false)
+		return r.overShared(ctx, t, sc, true)
+	}
+	if idle != nil {
+		g2.park(idle)
+	} else {
+		g2.release()
+	}
+	return r.fetchDiscovery(ctx, t)
 }
 
 // preDial is a request's new connection to host while the host's first
@@ -155,7 +195,7 @@ func (r *Run) preDial(ctx context.Context, host string, known <-chan struct{}) (
 			return nil, ctx.Err()
 		}
 	case <-known:
-		if r.h2.speaks(host) {
+		if h2, _ := r.h2.proto(host); h2 {
 			cancel()
 			if d = <-ch; d.c != nil {
 				d.c.Close()
@@ -166,7 +206,7 @@ func (r *Run) preDial(ctx context.Context, host string, known <-chan struct{}) (
 			return nil, d.err
 		}
 	}
-	if r.h2.speaks(host) {
+	if h2, _ := r.h2.proto(host); h2 {
 		d.c.Close()
 		return nil, nil
 	}

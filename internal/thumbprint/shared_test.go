@@ -191,8 +191,9 @@ func TestRunHTTP2KeepsHostBound(t *testing.T) {
 // TestRunHTTP1HostKeepsItsConnections: offered h2, a host that speaks
 // HTTP/1.1 only takes its Urls' requests at once over connections of their
 // own, as it did before h2 was offered: the requests that came while its
-// first connection was being opened go on over the TCP connections they
-// opened meanwhile (the server holds every request until all five are in).
+// first connection was being opened (held at the dialer's gate until they
+// all have) open their TCP connections meanwhile and go on over them (the
+// server holds every request until all five are in).
 func TestRunHTTP1HostKeepsItsConnections(t *testing.T) {
 	t.Parallel()
 	k := newPKI(t)
@@ -200,6 +201,10 @@ func TestRunHTTP1HostKeepsItsConnections(t *testing.T) {
 	rec := &protoRecorder{h: newBarrier(len(tenants), anyPathIssuerOwnHost())}
 	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, name), k.int1)}, Handler: rec})
 	d := newRecordingDialer(map[string]string{name + ":443": srv.Host()})
+	// Every dial waits until six have started: the first discovery
+	// connection's, the TLS 1.2 check's, and one for each other Url, which
+	// all come while the first one is being opened.
+	d.gate = func(_ int, _ string, started []dialRecord) bool { return len(started) >= len(tenants)+1 }
 	run := thumbprint.New(thumbprint.Options{Handshakes: 2, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).NewRun()
 	errs := make([]error, len(tenants))
 	var wg sync.WaitGroup
@@ -224,8 +229,9 @@ func TestRunHTTP1HostKeepsItsConnections(t *testing.T) {
 
 // TestRunHTTP2ManyHostsAtOnce: more h2 hosts than PROBE_CONCURRENCY, each
 // with several Urls, all probed at once: every Url gets its document, no
-// more hosts than the bound have connections open at once, each host sees
-// one TLS handshake per probe handshake, and nothing stays open.
+// more hosts than the bound have connections open at once (a host's parked
+// connection is closed for another's slot), each host sees its probe's two
+// handshakes (and one more at most), and nothing stays open.
 func TestRunHTTP2ManyHostsAtOnce(t *testing.T) {
 	t.Parallel()
 	k := newPKI(t)
@@ -262,7 +268,10 @@ func TestRunHTTP2ManyHostsAtOnce(t *testing.T) {
 	if d.maxHosts > conc {
 		t.Errorf("%d hosts had connections open at once, want at most %d", d.maxHosts, conc)
 	}
-	if got, want := srv.Handshakes(), hosts*2; got != want {
-		t.Errorf("server saw %d TLS handshakes for %d hosts, want %d", got, hosts, want)
+	// Each host's discovery connection and TLS 1.2 check; a host whose
+	// parked connection was closed for another host's slot before its last
+	// Url came (under load) opens another.
+	if got, want := srv.Handshakes(), hosts*2; got < want || got > want+hosts {
+		t.Errorf("server saw %d TLS handshakes for %d hosts, want %d to %d", got, hosts, want, want+hosts)
 	}
 }
