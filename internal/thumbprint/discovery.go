@@ -57,7 +57,9 @@ type fetched struct {
 // bytes after the previous response, which nothing reads while it is idle).
 //
 // A request goes over the host's HTTP/2 connection when it has one (see
-// shared.go), and waits for the one being opened.
+// shared.go); one that comes while the host's first connection is being
+// opened connects TCP and waits for that connection's protocol before its
+// TLS handshake (preDial).
 func (r *Run) fetchDiscovery(ctx context.Context, t target) (fetched, error) {
 	sc, known, lead := r.h2.share(t.host)
 	if sc != nil {

@@ -10,8 +10,9 @@ import (
 // connections are scheduled: at most Options.Concurrency distinct hosts at
 // once, at most MaxConnsPerHost connections to one host, each host's
 // handshakes in parallel. Discovery requests to one host reuse each other's
-// connections (at most MaxIdlePerHost kept idle per host, within the same
-// bounds), so Close must be called once the Run is done. It is safe for
+// connections: one HTTP/2 connection when the host chooses h2, HTTP/1.1
+// ones otherwise (at most MaxIdlePerHost kept idle per host, within the
+// same bounds), so Close must be called once the Run is done. It is safe for
 // concurrent use; a caller asking for work in flight waits for it.
 type Run struct {
 	p     *Prober

@@ -12,11 +12,13 @@ import (
 // http/1.1 through ALPN; a server that chooses h2 (most identity providers
 // on the Internet do) takes every discovery request of the run to it over
 // that one connection, at once, each a round trip, where HTTP/1.1 carries
-// one request at a time. Requests for a host whose first connection is
-// still being opened wait for it (under two round trips, where a
-// connection of their own costs three) and then share it; a host that
-// answers with HTTP/1.1 is not offered h2 again in the run, so its
-// requests never wait for that again.
+// one request at a time. A request for a host whose first connection is
+// still being opened connects TCP at once but sends no ClientHello until
+// that connection's protocol is known (preDial): h2, it closes its TCP
+// connection unused (the host sees no handshake of it) and shares the
+// host's; HTTP/1.1, it goes on over its own, at most a round trip later
+// than without h2. A host that answers with HTTP/1.1 is not offered h2
+// again in the run, so its requests never wait for that again.
 //
 // A shared connection holds one grant of its host in the scheduler while
 // it carries requests, like any connection; when its last request ends it
@@ -27,7 +29,7 @@ import (
 type sharedConn struct {
 	hc *httpConn // the TLS connection: what its handshake served and how it verified
 	cc *http.ClientConn
-	// Under Run.mu:
+	// Under h2State.mu:
 	g      *grant // its room with its host while it carries requests; nil while parked
 	refs   int    // requests it carries
 	broken bool   // a request failed on it: closed when the last ends
