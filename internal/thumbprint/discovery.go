@@ -61,11 +61,20 @@ type fetched struct {
 // opened connects TCP and waits for that connection's protocol before its
 // TLS handshake (preDial).
 func (r *Run) fetchDiscovery(ctx context.Context, t target) (fetched, error) {
-	sc, known, lead := r.h2.share(t.host)
-	if sc != nil {
-		return r.overShared(ctx, t, sc, true)
+	for {
+		sc, known, lead := r.h2.share(t.host)
+		switch {
+		case sc != nil:
+			return r.overShared(ctx, t, sc, true)
+		case known == nil || !lead:
+			return r.fetchHTTP1(ctx, t, lead, true, known)
+		}
+		select {
+		case <-known:
+		case <-ctx.Done():
+			return fetched{}, ctx.Err()
+		}
 	}
-	return r.fetchHTTP1(ctx, t, lead, true, known)
 }
 
 // overShared is fetchShared, then a redirect followed over HTTP/1.1

@@ -69,7 +69,8 @@ func (s *h2State) host(name string) *h2Host {
 // while the host's first connection offering h2 is being opened, a channel
 // closed once its protocol is known; or neither. lead is true when the
 // caller is to open the host's connection offering h2 (it must call led
-// once it knows, or does not dial).
+// once it knows, or does not dial); with a channel, that the host speaks
+// h2 and its parked connection is being taken back: the caller waits.
 func (s *h2State) share(host string) (sc *sharedConn, known <-chan struct{}, lead bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -85,6 +86,11 @@ func (s *h2State) share(host string) (sc *sharedConn, known <-chan struct{}, lea
 		return nil, nil, false
 	}
 	if h.dialing != nil {
+		if h.h2 {
+			// Its connection is being taken back: no TCP connection of
+			// the caller's, it waits for that one (fetchDiscovery).
+			return nil, h.dialing, true
+		}
 		return nil, h.dialing, false
 	}
 	h.dialing = make(chan struct{})

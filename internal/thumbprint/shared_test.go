@@ -275,3 +275,38 @@ func TestRunHTTP2ManyHostsAtOnce(t *testing.T) {
 		t.Errorf("server saw %d TLS handshakes for %d hosts, want %d to %d", got, hosts, want, want+hosts)
 	}
 }
+
+// TestRunHTTP2TakesBackParkedConnection: once a host's HTTP/2 connection
+// is parked (its first Url done), the Urls that come later, several at
+// once, go over it again: the host sees no other connection, TCP or TLS.
+func TestRunHTTP2TakesBackParkedConnection(t *testing.T) {
+	t.Parallel()
+	k := newPKI(t)
+	const name = "idp.example.test"
+	rec := &protoRecorder{h: anyPathIssuerOwnHost()}
+	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, name), k.int1)}, HTTP2: true, Handler: rec})
+	d := newRecordingDialer(map[string]string{name + ":443": srv.Host()})
+	run := thumbprint.New(thumbprint.Options{Handshakes: 2, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).NewRun()
+	probeEach(t, run, []string{name + tenants[0]})
+	for round := range 3 {
+		errs := make([]error, len(tenants)-1)
+		var wg sync.WaitGroup
+		for i, p := range tenants[1:] {
+			wg.Go(func() { _, errs[i] = run.Probe(t.Context(), fmt.Sprintf("%s%s/%d", name, p, round)) })
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run.Close()
+	d.check(t)
+	if got := d.count(name + ":443"); got != 2 {
+		t.Errorf("%d connections for %d Urls in four rounds, want 2: the discovery connection, taken back each round, and the TLS 1.2 check", got, 1+3*(len(tenants)-1))
+	}
+	if got := rec.protos(tenants[3] + "/2" + testidp.DiscoveryPath); !slices.Equal(got, []int{2}) {
+		t.Errorf("last round's request over HTTP/%v, want HTTP/2", got)
+	}
+}
