@@ -137,7 +137,16 @@ func startE2E(t *testing.T) *e2eWorld {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("function output:\n%s", lastLines(pool.Output(), 40))
+			out := pool.Output()
+			t.Logf("function output:\n%s", lastLines(out, 40))
+			// Each step's summary, whichever process ran it (the output
+			// is the processes' one after another).
+			for _, l := range strings.Split(string(out), "\n") {
+				if strings.Contains(l, `"sharded run planned"`) || strings.Contains(l, `"batch checked"`) || strings.Contains(l, `"sharded run finished"`) ||
+					strings.Contains(l, `"level":"ERROR"`) {
+					t.Logf("step: %.600s", l)
+				}
+			}
 		}
 		pool.Stop()
 	})
