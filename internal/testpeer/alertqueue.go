@@ -62,6 +62,14 @@ func (d Delivered) ProviderARNs() []string {
 	return out
 }
 
+// drainQueue are the attributes of the queues a test drains: a received
+// message is visible again at once. A receive whose answer is lost (the SDK
+// sends it again, as when moto resets a connection under load) must not
+// hide the messages it took for the default 30 s, which a test reads as a
+// message never sent. Drain deletes each message it received before it
+// receives again, so none is read twice.
+var drainQueue = map[string]string{"VisibilityTimeout": "0"}
+
 // AlertQueueOptions configure NewAlertQueueWith.
 type AlertQueueOptions struct {
 	// RawMessageDelivery subscribes the queue with raw delivery: the body is
@@ -82,7 +90,7 @@ func NewAlertQueueWith(ctx context.Context, cfg aws.Config, name string, opts Al
 	if err != nil {
 		return nil, fmt.Errorf("create topic %s: %w", name, err)
 	}
-	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-alerts")})
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-alerts"), Attributes: drainQueue})
 	if err != nil {
 		return nil, fmt.Errorf("create queue %s-alerts: %w", name, err)
 	}
@@ -178,7 +186,7 @@ func NewEventQueue(ctx context.Context, cfg aws.Config, bus, name, source string
 			return nil, fmt.Errorf("create event bus %s: %w", bus, err)
 		}
 	}
-	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-events")})
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-events"), Attributes: drainQueue})
 	if err != nil {
 		return nil, fmt.Errorf("create queue %s-events: %w", name, err)
 	}
