@@ -427,6 +427,10 @@ func TestRunWaitsForBusyDiscoveryConnection(t *testing.T) {
 				_, errA = run.Probe(t.Context(), name+tenants[0])
 			}()
 			<-h.arrived // A's request is out on its connection
+			// A's host probe (its TLS 1.2 check) is under way too, so that B
+			// joins it: a B that led it, then was canceled, would leave A to
+			// probe the host again (one dial more, a correct one).
+			d.waitDials(t, 2)
 			ctxB, cancelB := context.WithCancel(t.Context())
 			defer cancelB()
 			doneB := make(chan struct{})

@@ -113,6 +113,26 @@ func (d *recordingDialer) wait(ctx context.Context, i int, host string) error {
 	}
 }
 
+// waitDials waits until n dials have started, at most gateLimit.
+func (d *recordingDialer) waitDials(t *testing.T, n int) {
+	t.Helper()
+	limit := time.NewTimer(gateLimit)
+	defer limit.Stop()
+	for {
+		d.mu.Lock()
+		started, changed := len(d.dials), d.changed
+		d.mu.Unlock()
+		if started >= n {
+			return
+		}
+		select {
+		case <-changed:
+		case <-limit.C:
+			t.Fatalf("%d dials started within %s, want %d", started, gateLimit, n)
+		}
+	}
+}
+
 // count is the number of dials to host.
 func (d *recordingDialer) count(host string) int {
 	d.mu.Lock()
