@@ -113,9 +113,7 @@ func (r *Run) fetchHTTP1(ctx context.Context, t target, lead, alpn bool, known <
 		conn = c
 	case *sharedConn:
 		if alpn {
-			r.h2.adopt(c, g)
-			r.h2.led(t.host, c, false)
-			return r.overShared(ctx, t, c, true)
+			return r.carry(ctx, t, c, g, true)
 		}
 		// Left for the host's next request; this one goes over a
 		// connection of its own, without h2.
@@ -199,9 +197,7 @@ func (r *Run) fetchHTTP1(ctx context.Context, t target, lead, alpn bool, known <
 			}
 			if sc != nil {
 				handed = true
-				r.h2.adopt(sc, g)
-				r.h2.led(t.host, sc, false)
-				return r.overShared(caller, t, sc, false)
+				return r.carry(caller, t, sc, g, false)
 			}
 			if offer {
 				r.h2.led(t.host, nil, true)

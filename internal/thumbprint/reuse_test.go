@@ -53,10 +53,7 @@ func TestRunReusesDiscoveryConnections(t *testing.T) {
 	const name = "idp.example.test"
 	chain := testidp.Chain(leaf(t, k.int2, name), k.int2, k.int1)
 	srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{chain}, IssuerHost: name, Path: tenants[0], Paths: tenants[1:]})
-	var urls []string
-	for _, p := range tenants {
-		urls = append(urls, name+p)
-	}
+	urls := prefixed(name, tenants)
 	want := sha1Hex(k.int1.DER)
 	if got := opensslThumbprint(t, srv.Host(), name); got != want {
 		t.Fatalf("openssl procedure gives %s, want %s", got, want)
@@ -343,10 +340,7 @@ func TestRunReusesTunnels(t *testing.T) {
 				DialContext: mapDial(nil), // the probe itself cannot resolve the name
 			}).NewRun()
 			defer run.Close()
-			var urls []string
-			for _, p := range tenants {
-				urls = append(urls, name+p)
-			}
+			urls := prefixed(name, tenants)
 			for i, res := range probeEach(t, run, urls) {
 				if want := sha1Hex(k.int1.DER); !slices.Equal(res.Thumbprints, []string{want}) || !res.DiscoveryVerified {
 					t.Errorf("%s: thumbprints %v, discovery verified %v; want [%s], true", urls[i], res.Thumbprints, res.DiscoveryVerified, want)

@@ -75,12 +75,8 @@ func (s *h2State) share(host string) (sc *sharedConn, known <-chan struct{}, lea
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.host(host)
-	if c := h.active; c != nil {
-		if !c.broken && c.cc.Reserve() == nil {
-			c.refs++
-			return c, nil, false
-		}
-		h.active = nil
+	if c := h.reserve(); c != nil {
+		return c, nil, false
 	}
 	if h.http1 {
 		return nil, nil, false
@@ -135,10 +131,25 @@ func (s *h2State) proto(host string) (h2, http1 bool) {
 func (s *h2State) take(host string) *sharedConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if h := s.hosts[host]; h != nil && h.active != nil && !h.active.broken && h.active.cc.Reserve() == nil {
-		h.active.refs++
-		return h.active
+	if h := s.hosts[host]; h != nil {
+		return h.reserve()
 	}
+	return nil
+}
+
+// reserve returns h's active connection with one request more on it, or
+// nil; an active connection that takes no more (broken, closed, or at the
+// server's stream limit) stops being h's. Under h2State.mu.
+func (h *h2Host) reserve() *sharedConn {
+	c := h.active
+	if c == nil {
+		return nil
+	}
+	if !c.broken && c.cc.Reserve() == nil {
+		c.refs++
+		return c
+	}
+	h.active = nil
 	return nil
 }
 
@@ -159,9 +170,7 @@ func (r *Run) joinShared(ctx context.Context, t target, g *grant) (fetched, erro
 		return fetched{}, err
 	}
 	if sc, ok := idle.(*sharedConn); ok {
-		r.h2.adopt(sc, g2)
-		r.h2.led(t.host, sc, false)
-		return r.overShared(ctx, t, sc, true)
+		return r.carry(ctx, t, sc, g2, true)
 	}
 	if idle != nil {
 		g2.park(idle)
@@ -221,12 +230,16 @@ func (r *Run) preDial(ctx context.Context, host string, known <-chan struct{}) (
 	return d.c, nil
 }
 
-// adopt makes sc, opened or taken back from the scheduler with g, carry
-// one request.
-func (s *h2State) adopt(sc *sharedConn, g *grant) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// carry sends t's request over sc, a connection this request opened
+// (reused false) or took back parked from the scheduler, with g its room:
+// sc becomes the host's active connection, and the requests waiting for
+// the host's protocol go on.
+func (r *Run) carry(ctx context.Context, t target, sc *sharedConn, g *grant, reused bool) (fetched, error) {
+	r.h2.mu.Lock()
 	sc.g, sc.refs, sc.broken = g, 1, false
+	r.h2.mu.Unlock()
+	r.h2.led(t.host, sc, false)
+	return r.overShared(ctx, t, sc, reused)
 }
 
 // release ends one request on sc; the last one parks it with its grant, or

@@ -37,6 +37,29 @@ func (p *protoRecorder) protos(path string) []int {
 	return slices.Clone(p.by[path])
 }
 
+// probeAtOnce probes every one of urls at once over run and returns the
+// results and errors in their order.
+func probeAtOnce(t *testing.T, run *thumbprint.Run, urls []string) ([]*thumbprint.Result, []error) {
+	t.Helper()
+	results := make([]*thumbprint.Result, len(urls))
+	errs := make([]error, len(urls))
+	var wg sync.WaitGroup
+	for i, u := range urls {
+		wg.Go(func() { results[i], errs[i] = run.Probe(t.Context(), u) })
+	}
+	wg.Wait()
+	return results, errs
+}
+
+// prefixed is each path with host before it (and suffix after).
+func prefixed(host string, paths []string, suffix ...string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = host + p + strings.Join(suffix, "")
+	}
+	return out
+}
+
 // barrier holds every request until n have arrived at once, at most
 // gateLimit (then they go on, and the test fails on what it counts).
 type barrier struct {
@@ -89,13 +112,7 @@ func TestRunSharesHTTP2Connection(t *testing.T) {
 			before := srv.Handshakes()
 			d := newRecordingDialer(map[string]string{name + ":443": srv.Host()})
 			run := thumbprint.New(thumbprint.Options{Handshakes: handshakes, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).NewRun()
-			results := make([]*thumbprint.Result, len(tenants))
-			errs := make([]error, len(tenants))
-			var wg sync.WaitGroup
-			for i, p := range tenants {
-				wg.Go(func() { results[i], errs[i] = run.Probe(t.Context(), name+p) })
-			}
-			wg.Wait()
+			results, errs := probeAtOnce(t, run, prefixed(name, tenants))
 			run.Close()
 			d.check(t)
 			for i, p := range tenants {
@@ -206,12 +223,7 @@ func TestRunHTTP1HostKeepsItsConnections(t *testing.T) {
 	// all come while the first one is being opened.
 	d.gate = func(_ int, _ string, started []dialRecord) bool { return len(started) >= len(tenants)+1 }
 	run := thumbprint.New(thumbprint.Options{Handshakes: 2, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).NewRun()
-	errs := make([]error, len(tenants))
-	var wg sync.WaitGroup
-	for i, p := range tenants {
-		wg.Go(func() { _, errs[i] = run.Probe(t.Context(), name+p) })
-	}
-	wg.Wait()
+	_, errs := probeAtOnce(t, run, prefixed(name, tenants))
 	run.Close()
 	d.check(t)
 	for i, p := range tenants {
@@ -247,22 +259,18 @@ func TestRunHTTP2ManyHostsAtOnce(t *testing.T) {
 	}
 	d := newRecordingDialer(to)
 	run := thumbprint.New(thumbprint.Options{Handshakes: 2, Concurrency: conc, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).NewRun()
-	var wg sync.WaitGroup
-	errs := make(chan error, hosts*urls)
+	var all []string
 	for _, n := range names {
 		for j := range urls {
-			wg.Go(func() {
-				if _, err := run.Probe(t.Context(), fmt.Sprintf("%s/id/%d", n, j)); err != nil {
-					errs <- err
-				}
-			})
+			all = append(all, fmt.Sprintf("%s/id/%d", n, j))
 		}
 	}
-	wg.Wait()
+	_, errs := probeAtOnce(t, run, all)
 	run.Close()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
 	}
 	d.check(t)
 	if d.maxHosts > conc {
@@ -289,12 +297,7 @@ func TestRunHTTP2TakesBackParkedConnection(t *testing.T) {
 	run := thumbprint.New(thumbprint.Options{Handshakes: 2, RootCAs: k.root.Pool(), Proxy: direct, DialContext: d.DialContext}).NewRun()
 	probeEach(t, run, []string{name + tenants[0]})
 	for round := range 3 {
-		errs := make([]error, len(tenants)-1)
-		var wg sync.WaitGroup
-		for i, p := range tenants[1:] {
-			wg.Go(func() { _, errs[i] = run.Probe(t.Context(), fmt.Sprintf("%s%s/%d", name, p, round)) })
-		}
-		wg.Wait()
+		_, errs := probeAtOnce(t, run, prefixed(name, tenants[1:], fmt.Sprintf("/%d", round)))
 		for _, err := range errs {
 			if err != nil {
 				t.Fatal(err)
