@@ -259,18 +259,18 @@ func printHandshakes(out io.Writer, r *results) {
 	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROBE_HANDSHAKES\truns\tmedian\tTLS per host\tTLS conns\tprobe mean")
 	for _, k := range []int{r.opts.handshakes, 1} {
-		var took []string
+		var took []float64
 		var last engineResult
 		for _, e := range r.handshakes {
 			if e.K == k {
-				took, last = append(took, fmt.Sprintf("%.2f", e.Took.Seconds())), e
+				took, last = append(took, e.Took.Seconds()), e
 			}
 		}
 		med := "-"
 		if m := map[int]*engineResult{r.opts.handshakes: atK, 1: at1}[k]; m != nil {
 			med = secs(m.Took)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%d\t%.0f ms\n", k, strings.Join(took, " "), med, last.TLSPerHost(), last.Handshakes, ms(last.ProbeAvg))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%d\t%.0f ms\n", k, joinNums(took), med, last.TLSPerHost(), last.Handshakes, ms(last.ProbeAvg))
 	}
 	tw.Flush()
 	for _, e := range r.handshakes {
@@ -368,11 +368,11 @@ func printOrg(out io.Writer, r *results) {
 	p("")
 }
 
-// joinNums prints xs with two decimals, space-separated.
+// joinNums prints xs as num does, space-separated.
 func joinNums(xs []float64) string {
 	parts := make([]string, len(xs))
 	for i, x := range xs {
-		parts[i] = fmt.Sprintf("%.2f", x)
+		parts[i] = num(x)
 	}
 	return strings.Join(parts, " ")
 }
