@@ -39,9 +39,10 @@ type engineResult struct {
 	Took, IAMGet, ProbeAvg, CPU, ListLone, IAMAlone time.Duration
 	Counts                                          map[drift.Outcome]int
 	DDBReads, DDBWrites, DDBTransacts               int // the state table's BatchGetItem, UpdateItem and TransactWriteItems calls
-	// Ratios are measured / limit of every timed run of the load and
-	// concurrency when this one is their median (medianRun); nil for one run.
-	Ratios []float64
+	// Ratios and FloorRatios are measured / limit and measured / floor of
+	// every timed run of the load and concurrency when this one is their
+	// median (medianRun); nil for one run.
+	Ratios, FloorRatios []float64
 }
 
 // Limit is the fastest the run can be: List, then probing and IAM reads side by side.
@@ -58,6 +59,11 @@ func (r engineResult) Floor(rtt time.Duration) time.Duration {
 // Ratio is measured time over the limit.
 func (r engineResult) Ratio(rtt time.Duration) float64 {
 	return r.Took.Seconds() / r.Limit(rtt).Seconds()
+}
+
+// FloorRatio is measured time over the floor.
+func (r engineResult) FloorRatio(rtt time.Duration) float64 {
+	return r.Took.Seconds() / r.Floor(rtt).Seconds()
 }
 
 // TLSPerHost is the TLS connections the hosts saw, per host: its discovery

@@ -1,7 +1,9 @@
 // Command bench measures thumbprint-drift (make bench), in a world from the
 // test-support packages (moto_server; identity providers with generated chains
 // behind forwarders making a round trip cost -rtt; the Runtime API driving the
-// real bootstrap): one account's loads against the network limit and against
+// real bootstrap): one account's loads against the network limit, against
+// the floor the contract's ignore rule sets (each probe after its
+// provider's Get: the target since that rule) and against
 // AWS's curl + openssl procedure; an organisation of -org-accounts members
 // through the production wiring, with IAM and STS at -aws-latency per call,
 // in-process (calls metered) and as the bootstrap (peak RSS), then as a
@@ -10,7 +12,7 @@
 // 10,000 accounts from it; the bootstrap's size and cold start. It prints
 // tables and, last, one line of figures:
 //
-//	bench: limit_ratio=<x> openssl_speedup=<x> cold_start_ms=<ms> rss_mb=<MiB> bootstrap_mb=<MiB> org_accounts_per_min=<n> org_rss_mb=<MiB> handshakes_ratio=<x> cpu_ms_per_account=<ms>
+//	bench: limit_ratio=<x> openssl_speedup=<x> cold_start_ms=<ms> rss_mb=<MiB> bootstrap_mb=<MiB> org_accounts_per_min=<n> org_rss_mb=<MiB> handshakes_ratio=<x> cpu_ms_per_account=<ms> floor_ratio=<x>
 //
 // With -v, the bootstrap's organisation run is a build with -tags
 // benchprofile (functions/drift-check/profile.go) and the bench prints the

@@ -95,7 +95,7 @@ func TestModelFromResults(t *testing.T) {
 	}
 	ts := r.targets()
 	line := lastLine(ts)
-	want := "bench: limit_ratio=n/a openssl_speedup=n/a cold_start_ms=n/a rss_mb=16.00 bootstrap_mb=n/a org_accounts_per_min=1000.00 org_rss_mb=26.00 handshakes_ratio=n/a cpu_ms_per_account=10.00"
+	want := "bench: limit_ratio=n/a openssl_speedup=n/a cold_start_ms=n/a rss_mb=16.00 bootstrap_mb=n/a org_accounts_per_min=1000.00 org_rss_mb=26.00 handshakes_ratio=n/a cpu_ms_per_account=10.00 floor_ratio=n/a"
 	if line != want {
 		t.Errorf("last line\n%s\nwant\n%s", line, want)
 	}

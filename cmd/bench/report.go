@@ -16,18 +16,40 @@ import (
 )
 
 // target is one figure of the last line and what the issues ask of it.
-// value is 0 when not measured (every figure is positive); cmp is "<=" or ">=".
+// value is 0 when not measured (every figure is positive); cmp is "<=" or
+// ">=", or "" for a figure only reported (no target of its own).
 type target struct {
 	name, cmp, what string
 	value, want     float64
 }
 
+// verdict is how the figure stands against its target.
+func (t target) verdict() string {
+	switch {
+	case t.value == 0:
+		return "not measured"
+	case t.cmp == "":
+		return "reported"
+	case t.cmp == "<=" && t.value <= t.want, t.cmp == ">=" && t.value >= t.want:
+		return "met"
+	}
+	return "MISSED"
+}
+
+// wanted is the target as the table prints it.
+func (t target) wanted() string {
+	if t.cmp == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%s %.4g", t.cmp, t.want)
+}
+
 // targets are the last line's figures, in its order.
 func (r *results) targets() []target {
-	var ratio, speedup, perMin, orgRSS, cpuPerAccount float64
+	var ratio, floorRatio, speedup, perMin, orgRSS, cpuPerAccount float64
 	hsRatio, _, _ := r.handshakeRatio()
 	if head := r.engineAt(headlineLoad.Name(), headlineConc); head != nil && head.Problem == "" {
-		ratio = head.Ratio(r.opts.rtt)
+		ratio, floorRatio = head.Ratio(r.opts.rtt), head.FloorRatio(r.opts.rtt)
 		if i := slices.IndexFunc(r.peers, func(p peerResult) bool { return p.Load == head.Load }); i >= 0 && r.peers[i].Problem == "" {
 			speedup = r.peers[i].Total().Seconds() / head.Took.Seconds()
 		}
@@ -46,7 +68,12 @@ func (r *results) targets() []target {
 	}
 	head := fmt.Sprintf("%s at C%d", headlineLoad.Name(), headlineConc)
 	return []target{
-		{"limit_ratio", "<=", "measured / limit, " + head, ratio, 1.3},
+		// The limit lets every probe start from List's ARNs, which the
+		// contract forbids since issue 17 (an ignored provider's identity
+		// provider is never contacted): no run may reach it, and its ratio
+		// moves with moto's speed (floor / limit = 1 + R / IAM alone).
+		// floor_ratio holds the 1.3 the limit had.
+		{"limit_ratio", "", "measured / limit (probes from List's ARNs, before the ignore rule), " + head, ratio, 0},
 		{"openssl_speedup", ">=", "procedure total / ours, " + head, speedup, 10},
 		{"cold_start_ms", "<=", "median", ms(testpeer.Median(r.fn.ColdStarts)), 30},
 		{"rss_mb", "<=", "MiB, VmHWM, largest over the one-account invocations", float64(r.fn.MaxRSSKiB()) / 1024, 40},
@@ -55,6 +82,7 @@ func (r *results) targets() []target {
 		{"org_rss_mb", "<=", "MiB, VmHWM of the bootstrap's organisation run", orgRSS, 64},
 		{"handshakes_ratio", "<=", fmt.Sprintf("median at PROBE_HANDSHAKES=%d / at 1, %s", r.opts.handshakes, head), hsRatio, 1.3},
 		{"cpu_ms_per_account", "<=", "ms, user+sys CPU of the bootstrap's organisation run (start-up included) per member account", cpuPerAccount, 5},
+		{"floor_ratio", "<=", "measured / floor (the limit under the ignore rule: each probe after its provider's Get), " + head, floorRatio, 1.3},
 	}
 }
 
@@ -168,11 +196,11 @@ func printResults(out io.Writer, r *results) {
 				p("  state cost, %s C%d: %d BatchGetItem, %d UpdateItem, %d TransactWriteItems, %+.0f ms over the stateless run", e.Load, e.Conc, e.DDBReads, e.DDBWrites, e.DDBTransacts, ms(e.Took-base.Took))
 			}
 			if len(e.Ratios) > 1 {
-				p("  runs of %s C%d, measured / limit each (the table shows the median): %s", e.Load, e.Conc, joinNums(e.Ratios))
+				p("  runs of %s C%d, measured / limit each (the table shows the median): %s; measured / floor each: %s", e.Load, e.Conc, joinNums(e.Ratios), joinNums(e.FloorRatios))
 			}
 			p("  limit of %s C%d: max(List %.1f ms + probing %s, IAM alone %s)", e.Load, e.Conc, ms(e.ListLone), secs(time.Duration(e.LimitRTT)*rtt), secs(e.IAMAlone))
 			p("  floor of %s C%d, each probe after its provider's Get (an ignored provider's identity provider is never contacted): max(limit, IAM alone + the last provider's probe %s) = %s; measured / floor %.2f",
-				e.Load, e.Conc, secs(time.Duration(fleet.AfterGetRTT(e.Shape))*rtt), secs(e.Floor(rtt)), e.Took.Seconds()/e.Floor(rtt).Seconds())
+				e.Load, e.Conc, secs(time.Duration(fleet.AfterGetRTT(e.Shape))*rtt), secs(e.Floor(rtt)), e.FloorRatio(rtt))
 		}
 		p("  IAM get = mean GetOpenIDConnectProvider against moto; probe mean = one provider's probe, waiting for a host another provider\n"+
 			"  is probing included (ideal: the limit's work spread evenly); CPU = this process (engine, identity providers, forwarders) over the %d cores;\n"+
@@ -238,11 +266,7 @@ func printResults(out io.Writer, r *results) {
 	p("targets:")
 	tw := tabwriter.NewWriter(out, 2, 0, 2, ' ', 0)
 	for _, t := range ts {
-		verdict := "not measured"
-		if t.value != 0 {
-			verdict = map[bool]string{true: "met", false: "MISSED"}[t.cmp == "<=" && t.value <= t.want || t.cmp == ">=" && t.value >= t.want]
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s %.4g\t%s\t%s\n", t.name, num(t.value), t.cmp, t.want, verdict, t.what)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", t.name, num(t.value), t.wanted(), t.verdict(), t.what)
 	}
 	tw.Flush()
 	p("%s", lastLine(ts))

@@ -58,26 +58,56 @@ func TestMedianRun(t *testing.T) {
 		runs       []engineResult
 		want       time.Duration
 		wantRatios []float64
+		wantFloors []float64 // the floor: IAM alone + one round trip (the last provider's GET) = 250 ms
 		problem    string
 	}{
-		{"one run", []engineResult{run(300*time.Millisecond, "")}, 300 * time.Millisecond, []float64{1.5}, ""},
-		{"three runs", []engineResult{run(320*time.Millisecond, ""), run(260*time.Millisecond, ""), run(280*time.Millisecond, "")}, 280 * time.Millisecond, []float64{1.6, 1.3, 1.4}, ""},
-		{"four runs: the higher middle one", []engineResult{run(260*time.Millisecond, ""), run(340*time.Millisecond, ""), run(280*time.Millisecond, ""), run(300*time.Millisecond, "")}, 300 * time.Millisecond, []float64{1.3, 1.7, 1.4, 1.5}, ""},
-		{"a problem", []engineResult{run(260*time.Millisecond, ""), run(280*time.Millisecond, "result not as seeded")}, 280 * time.Millisecond, nil, "result not as seeded"},
+		{"one run", []engineResult{run(300*time.Millisecond, "")}, 300 * time.Millisecond, []float64{1.5}, []float64{1.2}, ""},
+		{"three runs", []engineResult{run(320*time.Millisecond, ""), run(260*time.Millisecond, ""), run(280*time.Millisecond, "")}, 280 * time.Millisecond, []float64{1.6, 1.3, 1.4}, []float64{1.28, 1.04, 1.12}, ""},
+		{"four runs: the higher middle one", []engineResult{run(260*time.Millisecond, ""), run(340*time.Millisecond, ""), run(280*time.Millisecond, ""), run(300*time.Millisecond, "")}, 300 * time.Millisecond, []float64{1.3, 1.7, 1.4, 1.5}, []float64{1.04, 1.36, 1.12, 1.2}, ""},
+		{"a problem", []engineResult{run(260*time.Millisecond, ""), run(280*time.Millisecond, "result not as seeded")}, 280 * time.Millisecond, nil, nil, "result not as seeded"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := medianRun(tt.runs, rtt)
 			if got.Took != tt.want || got.Problem != tt.problem {
 				t.Errorf("median run took %s (problem %q), want %s (%q)", got.Took, got.Problem, tt.want, tt.problem)
 			}
-			if len(got.Ratios) != len(tt.wantRatios) {
-				t.Fatalf("ratios %v, want %v", got.Ratios, tt.wantRatios)
-			}
-			for i, r := range got.Ratios {
-				if math.Abs(r-tt.wantRatios[i]) > 1e-9 {
-					t.Errorf("ratios %v, want %v", got.Ratios, tt.wantRatios)
+			same := func(what string, got, want []float64) {
+				if len(got) != len(want) {
+					t.Fatalf("%s %v, want %v", what, got, want)
+				}
+				for i, r := range got {
+					if math.Abs(r-want[i]) > 1e-9 {
+						t.Errorf("%s %v, want %v", what, got, want)
+					}
 				}
 			}
+			same("ratios", got.Ratios, tt.wantRatios)
+			same("floor ratios", got.FloorRatios, tt.wantFloors)
 		})
+	}
+}
+
+// TestTargetVerdict: a figure with a target is met or MISSED at its edge
+// and one past it; one only reported (limit_ratio since the ignore rule)
+// never counts as either; a figure not measured is said so.
+func TestTargetVerdict(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		t            target
+		want, wanted string
+	}{
+		{target{cmp: "<=", value: 1.3, want: 1.3}, "met", "<= 1.3"},
+		{target{cmp: "<=", value: 1.31, want: 1.3}, "MISSED", "<= 1.3"},
+		{target{cmp: ">=", value: 666.7, want: 666.7}, "met", ">= 666.7"},
+		{target{cmp: ">=", value: 666.6, want: 666.7}, "MISSED", ">= 666.7"},
+		{target{cmp: "", value: 1.9}, "reported", "-"},
+		{target{cmp: "<=", want: 1.3}, "not measured", "<= 1.3"},
+	} {
+		if got := tt.t.verdict(); got != tt.want {
+			t.Errorf("%+v: verdict %q, want %q", tt.t, got, tt.want)
+		}
+		if got := tt.t.wanted(); got != tt.wanted {
+			t.Errorf("%+v: wanted %q, want %q", tt.t, got, tt.wanted)
+		}
 	}
 }

@@ -243,18 +243,19 @@ func (b *bench) functionEnv(vars ...string) ([]string, error) {
 
 // medianRun is the run of runs with the median measured / limit (the
 // higher of the two middle ones for an even count), carrying every run's
-// ratio in its order. A run with a problem is returned as it is.
+// ratio and floor ratio in its order. A run with a problem is returned as
+// it is.
 func medianRun(runs []engineResult, rtt time.Duration) engineResult {
-	var ratios []float64
+	var ratios, floors []float64
 	for _, r := range runs {
 		if r.Problem != "" {
 			return r
 		}
-		ratios = append(ratios, r.Ratio(rtt))
+		ratios, floors = append(ratios, r.Ratio(rtt)), append(floors, r.FloorRatio(rtt))
 	}
 	byRatio := slices.Clone(runs)
 	slices.SortFunc(byRatio, func(a, b engineResult) int { return cmp.Compare(a.Ratio(rtt), b.Ratio(rtt)) })
 	m := byRatio[len(byRatio)/2]
-	m.Ratios = ratios
+	m.Ratios, m.FloorRatios = ratios, floors
 	return m
 }
