@@ -36,6 +36,21 @@ type fetched struct {
 	seed *served
 }
 
+// note records what c's handshake served the request: verified stays true
+// only while every connection the request went over verified (a fetched
+// starts verified, and is noted once per connection before it is
+// returned), verifyErr is the first failure, and the issuer host's chain
+// is the seed.
+func (f *fetched) note(c *httpConn, host string) {
+	if c.verifyErr != nil && f.verified {
+		f.verified, f.verifyErr = false, c.verifyErr.Error()
+	}
+	if f.seed == nil && c.addr == host {
+		s := c.chain
+		f.seed = &s
+	}
+}
+
 // fetchDiscovery GETs t's discovery document: status 200, at most 1 MiB, at
 // most 3 redirects, https only. Chains are verified and recorded, not
 // enforced. The request holds one of the issuer host's connections in the
@@ -148,22 +163,8 @@ func (r *Run) fetchHTTP1(ctx context.Context, t target, lead, alpn bool, known <
 	stop := context.AfterFunc(ctx, use.end)
 	defer stop()
 
-	var (
-		f         fetched
-		used      int // connections the request went over
-		verifyErr error
-		via       []*http.Request
-	)
-	note := func(c *httpConn) {
-		used++
-		if c.verifyErr != nil && verifyErr == nil {
-			verifyErr = c.verifyErr
-		}
-		if f.seed == nil && c.addr == t.host {
-			s := c.chain
-			f.seed = &s
-		}
-	}
+	f := fetched{verified: true}
+	var via []*http.Request
 	reused := conn != nil
 	req, err := discoveryRequest(ctx, t.discoveryURL)
 	if err != nil {
@@ -221,7 +222,7 @@ func (r *Run) fetchHTTP1(ctx context.Context, t target, lead, alpn bool, known <
 			resp, err = use.roundTrip(conn, req)
 		}
 		reused = false
-		note(conn)
+		f.note(conn, t.host)
 		if err != nil {
 			return fetched{}, err
 		}
@@ -261,10 +262,6 @@ func (r *Run) fetchHTTP1(ctx context.Context, t target, lead, alpn bool, known <
 		return fetched{}, err
 	}
 	f.discovery = doc
-	f.verified = used > 0 && verifyErr == nil
-	if verifyErr != nil {
-		f.verifyErr = verifyErr.Error()
-	}
 	return f, nil
 }
 

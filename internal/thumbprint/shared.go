@@ -333,14 +333,8 @@ func (r *Run) fetchShared(ctx context.Context, t target, sc *sharedConn, reused 
 	if err != nil {
 		return fetched{}, err
 	}
-	f := fetched{discovery: doc, verified: sc.hc.verifyErr == nil}
-	if sc.hc.verifyErr != nil {
-		f.verifyErr = sc.hc.verifyErr.Error()
-	}
-	if sc.hc.addr == t.host {
-		s := sc.hc.chain
-		f.seed = &s
-	}
+	f := fetched{discovery: doc, verified: true}
+	f.note(sc.hc, t.host)
 	return f, nil
 }
 
