@@ -106,19 +106,23 @@ func (r *results) handshakeRatio() (ratio float64, atK, at1 *engineResult) {
 		}
 		byK[e.K] = append(byK[e.K], e)
 	}
-	median := func(rs []engineResult) *engineResult {
-		if len(rs) == 0 {
-			return nil
-		}
-		rs = slices.Clone(rs)
-		slices.SortFunc(rs, func(a, b engineResult) int { return cmp.Compare(a.Took, b.Took) })
-		return &rs[len(rs)/2]
-	}
-	atK, at1 = median(byK[r.opts.handshakes]), median(byK[1])
+	took := func(e engineResult) float64 { return e.Took.Seconds() }
+	atK, at1 = medianBy(byK[r.opts.handshakes], took), medianBy(byK[1], took)
 	if atK == nil || at1 == nil {
 		return 0, nil, nil
 	}
 	return atK.Took.Seconds() / at1.Took.Seconds(), atK, at1
+}
+
+// medianBy is the run of rs with the median key (the higher of the two
+// middle ones for an even count); nil when rs is empty.
+func medianBy(rs []engineResult, key func(engineResult) float64) *engineResult {
+	if len(rs) == 0 {
+		return nil
+	}
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b engineResult) int { return cmp.Compare(key(a), key(b)) })
+	return &rs[len(rs)/2]
 }
 
 func (r *results) engineAt(loadName string, conc int) *engineResult {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -253,9 +252,7 @@ func medianRun(runs []engineResult, rtt time.Duration) engineResult {
 		}
 		ratios, floors = append(ratios, r.Ratio(rtt)), append(floors, r.FloorRatio(rtt))
 	}
-	byRatio := slices.Clone(runs)
-	slices.SortFunc(byRatio, func(a, b engineResult) int { return cmp.Compare(a.Ratio(rtt), b.Ratio(rtt)) })
-	m := byRatio[len(byRatio)/2]
+	m := *medianBy(runs, func(e engineResult) float64 { return e.Ratio(rtt) })
 	m.Ratios, m.FloorRatios = ratios, floors
 	return m
 }
