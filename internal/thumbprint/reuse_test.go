@@ -326,8 +326,8 @@ func TestRunReusesTunnels(t *testing.T) {
 	t.Parallel()
 	k := newPKI(t)
 	const name = "idp.example.test"
-	for _, h2 := range []bool{false, true} {
-		t.Run(map[bool]string{false: "server speaks http1.1", true: "server speaks h2"}[h2], func(t *testing.T) {
+	for proto, h2 := range servesH2 {
+		t.Run(proto, func(t *testing.T) {
 			srv := startServer(t, testidp.ServerOptions{Chains: []tls.Certificate{testidp.Chain(leaf(t, k.int1, name), k.int1)}, IssuerHost: name, Path: tenants[0], Paths: tenants[1:], HTTP2: h2})
 			px, err := testidp.StartProxy(testidp.ProxyOptions{Resolve: map[string]string{name + ":443": srv.Host()}})
 			if err != nil {
